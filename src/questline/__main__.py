@@ -1,0 +1,3 @@
+from questline.cli.main import run
+
+run()

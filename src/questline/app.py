@@ -1,0 +1,87 @@
+"""The application factory: builds one engine (HTTP API plus, optionally, worker and scheduler)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from questline import __version__
+from questline.kit.clock import Clock
+from questline.kit.errors import install_problem_handlers
+from questline.kit.idempotency import IdempotencyStore
+from questline.kit.jobs import Job, Scheduler, every
+from questline.kit.middleware import EdgeMiddleware
+from questline.kit.runtime import Runtime
+from questline.kit.settings import Settings
+from questline.ops import api as ops_api
+from questline.players import api as players_api
+from questline.tenancy import api as tenancy_api
+
+Loop = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def build_scheduler(runtime: Runtime) -> Scheduler:
+    """Every scheduled job of every area, registered on one scheduler."""
+    scheduler = Scheduler(runtime.sessions, runtime.clock, worker_name=f"{socket.gethostname()}:{os.getpid()}")
+    scheduler.add(Job("idempotency.sweep", every(3600), IdempotencyStore.sweep))
+    for register in _job_registrars():
+        register(scheduler, runtime)
+    return scheduler
+
+
+def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
+    return []
+
+
+def _background_loops() -> list[Loop]:
+    return []
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
+               runtime: Runtime | None = None, background: bool | None = None) -> FastAPI:
+    """``background`` runs the worker and scheduler in-process (default: as the settings say)."""
+    settings = settings or (runtime.settings if runtime else Settings())
+    settings.check_safe_for_production()
+    runtime = runtime or Runtime.build(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
+        run_scheduler = settings.run_scheduler if background is None else background
+        run_worker = settings.run_worker if background is None else background
+        if run_scheduler:
+            scheduler = build_scheduler(runtime)
+            tasks.append(asyncio.create_task(scheduler.run_forever(stop, settings.scheduler_tick_seconds)))
+        if run_worker:
+            tasks.extend(asyncio.create_task(loop(runtime, stop)) for loop in _background_loops())
+        try:
+            yield
+        finally:
+            stop.set()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, timeout=10)
+            await runtime.close()
+
+    app = FastAPI(
+        title="Questline",
+        version=__version__,
+        summary="Events in; XP, levels, points, quests, streaks and ranks out.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=runtime.metrics)
+    for router in (ops_api.router, tenancy_api.router, players_api.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,1 @@
+"""The ``questline`` command line."""

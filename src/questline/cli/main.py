@@ -1,0 +1,220 @@
+"""``questline``: run the engine and manage it from a shell. Every command has ``--help``.
+
+Each command is an edge: it opens its own session and commits once at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from questline import migrations
+from questline.demo import DemoKeys, bootstrap_demo
+from questline.kit.db import unit_of_work
+from questline.kit.errors import ProblemError
+from questline.kit.logging import configure_logging
+from questline.kit.pagination import PageParams
+from questline.kit.runtime import Runtime
+from questline.kit.settings import Settings
+from questline.tenancy import service as tenancy
+from questline.tenancy.auth import key_cache
+from questline.tenancy.schemas import Role
+
+T = TypeVar("T")
+app = typer.Typer(help="Questline: a self-hosted gamification and live-ops engine.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Organizations.", no_args_is_help=True)
+apps_app = typer.Typer(help="Apps (each with its own players, rules and keys).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys of an app.", no_args_is_help=True)
+admins_app = typer.Typer(help="Admin users of the console and API.", no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(apps_app, name="apps")
+app.add_typer(keys_app, name="keys")
+app.add_typer(admins_app, name="admins")
+console = Console()
+err = Console(stderr=True)
+
+
+def run_in_session(work: Callable[[AsyncSession, Runtime], Awaitable[T]], settings: Settings | None = None) -> T:
+    """Run ``work`` in one committed transaction; problems become a clean error and exit 1."""
+
+    async def main() -> T:
+        runtime = Runtime.build(settings or Settings())
+        try:
+            async with unit_of_work(runtime.sessions) as session:
+                return await work(session, runtime)
+        finally:
+            await runtime.close()
+
+    try:
+        return asyncio.run(main())
+    except ProblemError as exc:
+        err.print(f"[red]error[/red] ({exc.code}): {exc.detail}")
+        raise typer.Exit(1) from exc
+
+
+def print_demo_keys(keys: DemoKeys, settings: Settings) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    console.rule("[bold]Questline demo created")
+    console.print(f"organization  {keys.org_id}\napp           {keys.app_id}")
+    console.print(f"server key    [bold]{keys.server_key}[/bold]\nclient key    {keys.client_key}")
+    console.print(f"admin         {keys.admin_email} / {keys.admin_password}")
+    console.print("These secrets are shown once (also saved to ./questline-demo.json). Try:")
+    console.print(f"  curl -H 'Authorization: Bearer {keys.server_key}' {base}/v1/players")
+    console.rule()
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
+    """Apply database migrations (QUESTLINE_DATABASE_URL)."""
+    settings = Settings()
+    migrations.upgrade(settings.database_url, revision)
+    console.print(f"database at [bold]{revision}[/bold]")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="bind port")] = None,
+    demo: Annotated[bool, typer.Option(help="create demo data on an empty database")] = True,
+    migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate", help="apply migrations first")] = True,
+) -> None:
+    """Run the engine: HTTP API, event worker and scheduler in one process."""
+    import uvicorn
+
+    from questline.app import create_app
+
+    overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**overrides)
+    settings.check_safe_for_production()
+    configure_logging(settings.log_level, json=settings.log_json)
+    if migrate_first:
+        migrations.upgrade(settings.database_url)
+    if demo and settings.env != "production":
+        keys = run_in_session(lambda s, r: bootstrap_demo(s, r.clock), settings)
+        if keys is not None:
+            Path("questline-demo.json").write_text(json.dumps(keys.__dict__, indent=2))
+            print_demo_keys(keys, settings)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
+                access_log=False, loop="auto", http="auto")
+
+
+@orgs_app.command("create")
+def orgs_create(
+    name: Annotated[str, typer.Argument(help="organization name")],
+    owner: Annotated[str | None, typer.Option(help="e-mail of an existing admin who will own it")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Create an organization."""
+
+    async def work(session: AsyncSession, runtime: Runtime) -> dict[str, str]:
+        org = await tenancy.create_org(session, runtime.clock, name)
+        if owner:
+            await tenancy.add_member(session, runtime.clock, org.id, owner, Role.OWNER)
+        return {"org_id": org.id, "name": org.name}
+
+    result = run_in_session(work)
+    console.print_json(data=result) if as_json else console.print(f"created organization {result['org_id']}")
+
+
+@apps_app.command("create")
+def apps_create(
+    name: Annotated[str, typer.Argument(help="app name")],
+    org: Annotated[str | None, typer.Option(help="organization id (default: the first one, created if none)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help='print {"app_id", "server_key", "client_key"}')] = False,
+) -> None:
+    """Create an app with a server key and a client key (secrets printed once)."""
+
+    async def work(session: AsyncSession, runtime: Runtime) -> dict[str, str]:
+        org_id = org
+        if org_id is None:
+            first = await tenancy.first_org(session)
+            org_id = first.id if first else (await tenancy.create_org(session, runtime.clock, "Default")).id
+        created, server_key, client_key = await tenancy.create_app(session, runtime.clock, org_id, name)
+        return {"app_id": created.id, "server_key": server_key, "client_key": client_key}
+
+    result = run_in_session(work)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        console.print(f"app        {result['app_id']}\nserver key {result['server_key']}\n"
+                      f"client key {result['client_key']}\n(shown once)")
+
+
+@keys_app.command("list")
+def keys_list(app_id: Annotated[str, typer.Argument(help="app id")]) -> None:
+    """List an app's keys (secrets are never shown again)."""
+
+    async def work(session: AsyncSession, runtime: Runtime) -> list[Any]:
+        await tenancy.get_app(session, app_id)
+        return (await tenancy.list_keys(session, app_id, PageParams(limit=200))).items
+
+    table = Table("id", "kind", "name", "ends with", "created", "revoked")
+    for key in run_in_session(work):
+        table.add_row(key.id, key.kind, key.name, key.last4, key.created_at.isoformat(),
+                      key.revoked_at.isoformat() if key.revoked_at else "")
+    console.print(table)
+
+
+@keys_app.command("create")
+def keys_create(
+    app_id: Annotated[str, typer.Argument(help="app id")],
+    kind: Annotated[str, typer.Option(help="server or client")] = "server",
+    name: Annotated[str, typer.Option(help="a label")] = "",
+) -> None:
+    """Create a key; its secret is printed once."""
+    if kind not in ("server", "client"):
+        raise typer.BadParameter("kind must be server or client")
+
+    async def work(session: AsyncSession, runtime: Runtime) -> tuple[str, str]:
+        await tenancy.get_app(session, app_id)
+        key, secret = await tenancy.create_key(session, runtime.clock, app_id, kind, name)  # type: ignore[arg-type]
+        return key.id, secret
+
+    key_id, secret = run_in_session(work)
+    console.print(f"{key_id}\n{secret}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(app_id: Annotated[str, typer.Argument(help="app id")],
+                key_id: Annotated[str, typer.Argument(help="key id")]) -> None:
+    """Revoke a key at once."""
+
+    async def work(session: AsyncSession, runtime: Runtime) -> None:
+        await tenancy.revoke_key(session, runtime.clock, key_cache(runtime), app_id, key_id)
+
+    run_in_session(work)
+    console.print(f"revoked {key_id}")
+
+
+@admins_app.command("create")
+def admins_create(
+    email: Annotated[str, typer.Argument(help="login e-mail")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, help="at least 10 characters")],
+    name: Annotated[str, typer.Option(help="display name")] = "",
+    org: Annotated[str | None, typer.Option(help="organization to join")] = None,
+    role: Annotated[Role, typer.Option(help="role in that organization")] = Role.ADMIN,
+) -> None:
+    """Create an admin user (optionally with a role in an organization)."""
+    if len(password) < 10:
+        raise typer.BadParameter("the password needs at least 10 characters")
+
+    async def work(session: AsyncSession, runtime: Runtime) -> str:
+        admin = await tenancy.create_admin(session, runtime.clock, email, password, name)
+        if org:
+            await tenancy.get_org(session, org)
+            await tenancy.add_member(session, runtime.clock, org, email, role)
+        return admin.id
+
+    console.print(f"created admin {run_in_session(work)}")
+
+
+def run() -> None:
+    app()

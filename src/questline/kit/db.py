@@ -1,0 +1,172 @@
+"""Database engine, sessions and the declarative base shared by every area.
+
+Sessions are opened and committed at the edges only (request, worker batch, CLI command);
+services receive an ``AsyncSession`` and never commit.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+from questline.kit.clock import ensure_utc
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# A 64-bit integer that is still SQLite's rowid alias when used as an autoincrement key.
+BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC; always hands back timezone-aware UTC datetimes (SQLite keeps them naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        aware = ensure_utc(value)
+        return aware.replace(tzinfo=None) if dialect.name == "sqlite" else aware
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else ensure_utc(value)
+
+
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+    if database_url.startswith("sqlite"):
+        engine = create_async_engine(
+            database_url,
+            connect_args={"timeout": 30},
+            pool_size=pool_size,
+            max_overflow=0,
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_async_engine(
+        database_url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        connect_args={"timeout": 5, "command_timeout": 30},
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    """WAL, foreign keys, and BEGIN IMMEDIATE for writers.
+
+    SQLite's default deferred transactions fail with "database is locked" when a reader
+    upgrades to a writer after another writer committed; taking the write lock at BEGIN
+    makes concurrent writers queue on the busy timeout instead. Read-only sessions opt out
+    with the ``sqlite_begin="DEFERRED"`` execution option.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def session_factory(engine: AsyncEngine, *, readonly: bool = False) -> async_sessionmaker[AsyncSession]:
+    bind = engine.execution_options(sqlite_begin="DEFERRED") if readonly else engine
+    return async_sessionmaker(bind, expire_on_commit=False, autoflush=False)
+
+
+@asynccontextmanager
+async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session committed on success and rolled back on error: the edge of a CLI or job."""
+    async with factory() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            session.info.pop("after_commit", None)
+            raise
+        await session.commit()
+        await run_after_commit(session)
+
+
+def insert_ignore(session: AsyncSession, table: Any) -> Any:
+    """An ``INSERT ... ON CONFLICT DO NOTHING`` for the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def upsert(session: AsyncSession, table: Any) -> Any:
+    """A dialect ``insert`` with ``on_conflict_do_update`` available (``.excluded`` too)."""
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when the database could not be reached (as opposed to a query being wrong)."""
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        return isinstance(exc, sa.exc.InterfaceError | sa.exc.OperationalError) and not _is_sqlite_lock(exc)
+    return isinstance(exc, ConnectionError | TimeoutError | OSError)
+
+
+def _is_sqlite_lock(exc: sa.exc.DBAPIError) -> bool:
+    return "database is locked" in str(exc.orig)
+
+
+_log = structlog.get_logger("questline.db")
+AfterCommit = Callable[[], Awaitable[None] | None]
+
+
+def after_commit(session: AsyncSession, hook: AfterCommit) -> None:
+    """Run ``hook`` once this session's transaction has committed; drop it on rollback."""
+    session.info.setdefault("after_commit", []).append(hook)
+
+
+async def run_after_commit(session: AsyncSession) -> None:
+    hooks: list[AfterCommit] = session.info.pop("after_commit", [])
+    for hook in hooks:
+        try:
+            result = hook()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:  # a hook must never turn a committed success into an error
+            _log.exception("after_commit_hook_failed")
+
+

@@ -1,0 +1,122 @@
+"""Scheduled jobs, run exactly once per period even when several processes tick.
+
+Each job names the period it is due for (``period_key``). A tick claims ``(job, period)``
+with an insert into ``job_runs`` and runs the job in the same transaction: if the job
+fails the claim rolls back with it and the next tick retries; if another process already
+claimed it, the unique key stops this one. In the embedded tier one in-process ticker runs;
+scaled out, every worker ticks and the database decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+import structlog
+from cronsim import CronSim
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from questline.kit.clock import Clock
+from questline.kit.db import Base, BigInt, UTCDateTime, insert_ignore, run_after_commit
+
+_log = structlog.get_logger("questline.jobs")
+JobBody = Callable[[AsyncSession, datetime], Awaitable[object]]
+
+
+class JobRun(Base):
+    __tablename__ = "job_runs"
+    __table_args__ = (sa.UniqueConstraint("job", "period_key"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(sa.String(120))
+    period_key: Mapped[str] = mapped_column(sa.String(120))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str] = mapped_column(sa.String(120))
+    result: Mapped[str | None] = mapped_column(sa.String(500))
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    period_key: Callable[[datetime], str | None]
+    body: JobBody
+
+
+def every(seconds: float) -> Callable[[datetime], str]:
+    def key(now: datetime) -> str:
+        return str(int(now.timestamp() // seconds))
+
+    return key
+
+
+def cron(expression: str) -> Callable[[datetime], str]:
+    """Due once per firing of a cron expression (UTC); the key is the last firing time."""
+    CronSim(expression, datetime(2000, 1, 1, tzinfo=UTC))  # validate now, not at the first tick
+
+    def key(now: datetime) -> str:
+        last = next(CronSim(expression, now.replace(tzinfo=UTC) + timedelta(seconds=1), reverse=True))
+        return last.isoformat()
+
+    return key
+
+
+class Scheduler:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, *, worker_name: str) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._worker_name = worker_name
+        self._jobs: dict[str, Job] = {}
+
+    def add(self, job: Job) -> None:
+        if job.name in self._jobs:
+            raise ValueError(f"job {job.name!r} is registered twice")
+        self._jobs[job.name] = job
+
+    @property
+    def jobs(self) -> list[str]:
+        return sorted(self._jobs)
+
+    async def tick(self) -> list[str]:
+        """Run every job that is due and not yet claimed; returns the names that ran here."""
+        ran = []
+        now = self._clock.now()
+        for job in self._jobs.values():
+            period = job.period_key(now)
+            if period is not None and await self._run_once(job, period, now):
+                ran.append(job.name)
+        return ran
+
+    async def _run_once(self, job: Job, period: str, now: datetime) -> bool:
+        table = JobRun.__table__
+        try:
+            async with self._sessions() as session:
+                async with session.begin():
+                    claimed = await session.execute(
+                        insert_ignore(session, table).values(
+                            job=job.name, period_key=period, claimed_at=now, claimed_by=self._worker_name,
+                        ).returning(table.c.id)
+                    )
+                    run_id = claimed.scalar_one_or_none()
+                    if run_id is None:
+                        return False
+                    result = await job.body(session, now)
+                    await session.execute(
+                        sa.update(JobRun).where(JobRun.id == run_id).values(result=str(result)[:500])
+                    )
+                await run_after_commit(session)
+        except Exception:
+            _log.exception("job_failed", job=job.name, period=period)
+            return False
+        _log.info("job_ran", job=job.name, period=period, result=str(result)[:200])
+        return True
+
+    async def run_forever(self, stop: asyncio.Event, interval: float) -> None:
+        while not stop.is_set():
+            await self.tick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -1,0 +1,105 @@
+"""The request edge: one session per request, committed (or rolled back) here and only here.
+
+``UnitOfWorkRoute`` wraps every endpoint: it opens the session the endpoint's services use,
+commits it after the endpoint returns, stores the idempotent reply in the same transaction,
+and turns any exception into a problem response after rolling back. Work queued with
+``after_commit`` runs only once the commit succeeded and is dropped on rollback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from questline.kit.clock import Clock
+from questline.kit.db import after_commit, run_after_commit
+from questline.kit.errors import problem_response, to_problem
+from questline.kit.idempotency import Claim, ReplayStored
+from questline.kit.runtime import Runtime
+
+_log = structlog.get_logger("questline.routing")
+__all__ = ["ClockDep", "RuntimeDep", "SessionDep", "UnitOfWorkRoute", "after_commit", "run_after_commit"]
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+class UnitOfWorkRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            runtime: Runtime = request.app.state.runtime
+            factory = runtime.read_sessions if request.method in _READ_METHODS else runtime.sessions
+            async with factory() as session:
+                request.state.db = session
+                try:
+                    response = await endpoint(request)
+                    claim: Claim | None = getattr(request.state, "idempotency_claim", None)
+                    if claim is not None:
+                        await runtime.idempotency.complete(session, claim, response)
+                    await session.commit()
+                except ReplayStored as replay:
+                    await session.rollback()
+                    return replay.stored.to_response()
+                except (RequestValidationError, StarletteHTTPException):
+                    await session.rollback()
+                    await _forget_claim(request, runtime)
+                    raise
+                except Exception as exc:
+                    await session.rollback()
+                    return await _problem_reply(request, runtime, exc)
+            await run_after_commit(session)
+            return response
+
+        return handler
+
+
+async def _forget_claim(request: Request, runtime: Runtime) -> None:
+    claim: Claim | None = getattr(request.state, "idempotency_claim", None)
+    if claim is not None:
+        request.state.idempotency_claim = None
+        await runtime.idempotency.release(claim)
+
+
+async def _problem_reply(request: Request, runtime: Runtime, exc: Exception) -> Response:
+    problem = to_problem(exc)
+    if problem.code == "internal_error":
+        _log.exception("unhandled_error", path=request.url.path, exc_info=exc)
+    response = problem_response(request, problem)
+    claim: Claim | None = getattr(request.state, "idempotency_claim", None)
+    if claim is not None:
+        request.state.idempotency_claim = None
+        try:
+            if problem.status < 500:
+                await runtime.idempotency.complete_alone(claim, response)
+            else:
+                await runtime.idempotency.release(claim)
+        except Exception as store_exc:  # the database may be the thing that failed
+            _log.warning("idempotency_claim_not_settled", error=str(store_exc))
+    return response
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_session(request: Request) -> AsyncSession:
+    session: AsyncSession | None = getattr(request.state, "db", None)
+    if session is None:  # pragma: no cover - a wiring bug, not a user error
+        raise RuntimeError("route is not a UnitOfWorkRoute; no request session")
+    return session
+
+
+def get_clock(request: Request) -> Clock:
+    return get_runtime(request).clock
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ClockDep = Annotated[Clock, Depends(get_clock)]

@@ -1,0 +1,59 @@
+"""The objects one running engine shares: built in the app's lifespan, never at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from questline.kit.clock import Clock, SystemClock
+from questline.kit.db import create_engine, session_factory
+from questline.kit.idempotency import IdempotencyStore
+from questline.kit.metrics import HttpMetrics
+from questline.kit.ratelimit import RateLimiter
+from questline.kit.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    read_sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    limiter: RateLimiter
+    idempotency: IdempotencyStore
+    metrics: HttpMetrics
+    redis: Redis | None = None
+    # Per-area singletons (caches, wake-up signals), keyed by the area that owns them.
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
+        clock = clock or SystemClock()
+        engine = create_engine(settings.database_url)
+        sessions = session_factory(engine)
+        redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5) \
+            if settings.redis_url else None
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            read_sessions=session_factory(engine, readonly=True),
+            clock=clock,
+            limiter=RateLimiter(settings.redis_url, namespace=settings.redis_namespace),
+            idempotency=IdempotencyStore(
+                sessions, clock, ttl_seconds=settings.idempotency_ttl_seconds,
+                lock_seconds=settings.idempotency_lock_seconds,
+            ),
+            metrics=HttpMetrics(CollectorRegistry()),
+            redis=redis,
+        )
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()

@@ -1,0 +1,67 @@
+"""Secrets: API key material, password hashing and signed tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+JWT_ALGORITHM = "HS256"
+ISSUER = "questline"
+
+
+def hash_secret(secret: str) -> str:
+    """API keys are 192 random bits, so a fast hash is enough (argon2 is for passwords)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secrets_match(secret: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_secret(secret), stored_hash)
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, stored_hash: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def sign_token(secret_key: str, *, audience: str, subject: str, expires_at: datetime, issued_at: datetime,
+               claims: dict[str, Any] | None = None) -> str:
+    payload: dict[str, Any] = {
+        "iss": ISSUER, "aud": audience, "sub": subject,
+        "iat": int(issued_at.timestamp()), "exp": int(expires_at.timestamp()),
+        "jti": secrets.token_hex(8),
+    }
+    payload.update(claims or {})
+    return jwt.encode(payload, secret_key, algorithm=JWT_ALGORITHM)
+
+
+def read_token(secret_key: str, token: str, *, audience: str, now: datetime) -> dict[str, Any] | None:
+    """The token's claims, or None when it is malformed, forged, for another audience or expired."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, secret_key, algorithms=[JWT_ALGORITHM], audience=audience, issuer=ISSUER,
+            options={"verify_exp": False, "require": ["exp", "sub", "aud", "iss"]},
+        )
+    except jwt.PyJWTError:
+        return None
+    # Expiry is checked against our clock, not the wall clock, so tests can drive it.
+    if int(claims["exp"]) <= int(now.timestamp()):
+        return None
+    return claims

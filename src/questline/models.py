@@ -1,0 +1,14 @@
+"""Every table of every area, imported in one place for Alembic and ``metadata`` users."""
+
+from questline.kit.db import Base
+from questline.kit.idempotency import IdempotencyRecord
+from questline.kit.jobs import JobRun
+from questline.players.models import Player
+from questline.tenancy.models import AdminUser, ApiKey, App, Membership, Organization, RefreshToken
+
+metadata = Base.metadata
+
+__all__ = [
+    "AdminUser", "ApiKey", "App", "IdempotencyRecord", "JobRun", "Membership", "Organization", "Player",
+    "RefreshToken", "metadata",
+]

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.responses import Response
+
+from questline.kit.errors import ServiceUnavailable, problem_response
+from questline.kit.routing import RuntimeDep
+from questline.ops import service
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", openapi_extra={"x-access": "anonymous"})
+async def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", openapi_extra={"x-access": "anonymous"}, responses={503: {"description": "not ready"}})
+async def readyz(request: Request, runtime: RuntimeDep) -> Response:
+    """The database (and Redis, when configured) answer; 503 problem+json otherwise."""
+    checks = await service.readiness(runtime)
+    if all(v == "ok" for v in checks.values()):
+        return JSONResponse({"status": "ready", "checks": checks})
+    problem = ServiceUnavailable("a dependency is unreachable", code="not_ready", extra={"checks": checks})
+    return problem_response(request, problem)
+
+
+@router.get("/metrics", openapi_extra={"x-access": "anonymous"})
+async def metrics(runtime: RuntimeDep) -> Response:
+    """Prometheus metrics: request counts and latency by route."""
+    return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4")

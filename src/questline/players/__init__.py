@@ -1,0 +1,1 @@
+"""Players of an app: identity, time zone, privacy, and player tokens."""

@@ -1,0 +1,63 @@
+"""Routes for players' accounts and player tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from questline.kit.pagination import Page, PageParams, page_params
+from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.players import service
+from questline.players.schemas import PLAYER_ID_PATTERN, PlayerOut, PlayerToken, PlayerUpdate, TokenRequest
+from questline.tenancy.auth import (
+    SERVER,
+    Caller,
+    PlayerOrServer,
+    PlayerOrServerWrite,
+    ServerOrAdmin,
+    ServerOrViewer,
+    allow,
+    mint_player_token,
+)
+
+router = APIRouter(prefix="/v1/players", tags=["players"], route_class=UnitOfWorkRoute)
+PlayerId = Annotated[str, Path(pattern=PLAYER_ID_PATTERN, description="your own id for the player")]
+
+
+@router.post("/{player_id}/tokens", response_model=PlayerToken, status_code=201)
+async def mint_token(player_id: PlayerId, caller: Annotated[Caller, allow(SERVER)], session: SessionDep,
+                     runtime: RuntimeDep, body: TokenRequest | None = None) -> PlayerToken:
+    """Mint a short-lived token with which a game client acts for this one player (server key only)."""
+    await service.ensure_players(session, runtime.clock, caller.app, [player_id])
+    token, expires = mint_player_token(runtime, caller.app, player_id, body.ttl_seconds if body else None)
+    return PlayerToken(token=token, player_id=player_id, expires_at=expires)
+
+
+@router.get("", response_model=Page[PlayerOut])
+async def list_players(caller: ServerOrViewer, session: SessionDep,
+                       paging: Annotated[PageParams, Depends(page_params)]) -> Page[PlayerOut]:
+    page = await service.list_players(session, caller.app, paging)
+    return Page[PlayerOut](items=[PlayerOut.model_validate(p) for p in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{player_id}/account", response_model=PlayerOut)
+async def get_account(player_id: PlayerId, caller: PlayerOrServer, session: SessionDep) -> PlayerOut:
+    """The player's account settings: time zone, privacy, display name."""
+    caller.ensure_acts_for(player_id)
+    return PlayerOut.model_validate(await service.get_player(session, caller.app, player_id))
+
+
+@router.put("/{player_id}/account", response_model=PlayerOut)
+async def put_account(player_id: PlayerId, body: PlayerUpdate, caller: ServerOrAdmin, session: SessionDep,
+                      clock: ClockDep) -> PlayerOut:
+    """Create the player if new, and set the given fields (server key or app admin)."""
+    return PlayerOut.model_validate(await service.upsert_player(session, clock, caller.app, player_id, body))
+
+
+@router.patch("/{player_id}/account", response_model=PlayerOut)
+async def patch_account(player_id: PlayerId, body: PlayerUpdate, caller: PlayerOrServerWrite,
+                        session: SessionDep, clock: ClockDep) -> PlayerOut:
+    """Change an existing player's settings; a player token may change only its own."""
+    caller.ensure_acts_for(player_id)
+    return PlayerOut.model_validate(await service.update_player(session, clock, caller.app, player_id, body))

@@ -1,0 +1,57 @@
+"""The rules for players: created on first sight, private to themselves and their app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from questline.kit.clock import Clock
+from questline.kit.errors import NotFound
+from questline.kit.pagination import Page, PageParams, build_page
+from questline.players import repository as repo
+from questline.players.models import Player
+from questline.players.schemas import PlayerUpdate
+
+
+async def ensure_players(session: AsyncSession, clock: Clock, app_id: str,
+                         player_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
+    """Create any player not seen before; returns player_id -> (internal key, time zone)."""
+    wanted = set(player_ids)
+    known = await repo.keys_of(session, app_id, wanted)
+    missing = wanted - known.keys()
+    if missing:
+        await repo.insert_missing(session, app_id, sorted(missing), clock.now())
+        known.update(await repo.keys_of(session, app_id, missing))
+    return known
+
+
+async def get_player(session: AsyncSession, app_id: str, player_id: str) -> Player:
+    player = await repo.get(session, app_id, player_id)
+    if player is None:
+        raise NotFound(f"player {player_id} not found", code="player_not_found")
+    return player
+
+
+async def upsert_player(session: AsyncSession, clock: Clock, app_id: str, player_id: str,
+                        changes: PlayerUpdate) -> Player:
+    await ensure_players(session, clock, app_id, [player_id])
+    values = changes.model_dump(exclude_unset=True)
+    if values:
+        values["updated_at"] = clock.now()
+        await repo.update(session, app_id, player_id, values)
+    player = await get_player(session, app_id, player_id)
+    await session.refresh(player)
+    return player
+
+
+async def update_player(session: AsyncSession, clock: Clock, app_id: str, player_id: str,
+                        changes: PlayerUpdate) -> Player:
+    await get_player(session, app_id, player_id)
+    return await upsert_player(session, clock, app_id, player_id, changes)
+
+
+async def list_players(session: AsyncSession, app_id: str, page: PageParams) -> Page[Player]:
+    after = page.after()
+    rows = await repo.page(session, app_id, str(after[0]) if after else None, page.limit)
+    return build_page(list(rows), page.limit, lambda p: [p.player_id])

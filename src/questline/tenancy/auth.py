@@ -1,0 +1,214 @@
+"""Who is calling, and whether they may.
+
+Four kinds of caller, all as ``Authorization: Bearer <credential>``:
+
+- ``server``: an app's secret server key (``ql_sk_…``): full power inside that app.
+- ``client``: an app's publishable client key (``ql_pk_…``): public reads, untrusted events.
+- ``player``: a player token minted by the server key: one player acting for themself.
+- ``admin``: an admin user's access token (from ``/v1/auth/login``). On app routes an admin
+  names the app with the ``X-Questline-App`` header and needs a role in its organization.
+
+Every route declares who may call it with ``allow(...)``; the declaration is kept on the
+dependency (``.access``) so a test can walk every route and check the policy is enforced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from questline.kit.errors import Forbidden, NotFound, ProblemError, Unauthorized
+from questline.kit.idempotency import Claim, ReplayStored, request_fingerprint
+from questline.kit.runtime import Runtime
+from questline.kit.security import read_token, sign_token
+from questline.tenancy import service
+from questline.tenancy.schemas import ROLE_RANK, Role
+
+PLAYER_AUDIENCE = "questline:player"
+APP_HEADER = "X-Questline-App"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+class CallerKind(StrEnum):
+    SERVER = "server"
+    CLIENT = "client"
+    PLAYER = "player"
+    ADMIN = "admin"
+
+
+SERVER, CLIENT, PLAYER, ADMIN = CallerKind.SERVER, CallerKind.CLIENT, CallerKind.PLAYER, CallerKind.ADMIN
+
+
+@dataclass(frozen=True)
+class Caller:
+    kind: CallerKind
+    app_id: str | None = None
+    org_id: str | None = None
+    key_id: str | None = None
+    player_id: str | None = None
+    admin_id: str | None = None
+    role: Role | None = None
+
+    @property
+    def identity(self) -> str:
+        """Stable per caller; scopes idempotency keys and rate limits."""
+        if self.kind is PLAYER:
+            return f"player:{self.player_id}"
+        if self.kind is ADMIN:
+            return f"admin:{self.admin_id}"
+        return f"key:{self.key_id}"
+
+    @property
+    def app(self) -> str:
+        if self.app_id is None:  # pragma: no cover - allow() guarantees it on app routes
+            raise Forbidden("this route needs an app", code="app_required")
+        return self.app_id
+
+    @property
+    def is_trusted(self) -> bool:
+        """Server keys and app admins may act for any player and set amounts."""
+        return self.kind in (SERVER, ADMIN)
+
+    def can_act_for(self, player_id: str) -> bool:
+        return self.is_trusted or (self.kind is PLAYER and self.player_id == player_id)
+
+    def ensure_acts_for(self, player_id: str) -> None:
+        """A player token reaches only its own player; others get a 404 (no probing)."""
+        if not self.can_act_for(player_id):
+            raise NotFound(f"player {player_id} not found")
+
+    def ensure_role(self, minimum: Role) -> None:
+        if self.kind is ADMIN and (self.role is None or ROLE_RANK[self.role] < ROLE_RANK[minimum]):
+            raise Forbidden(f"this needs the {minimum} role", code="insufficient_role")
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    kinds: frozenset[CallerKind]
+    admin_role: Role | None  # minimum role for app-scoped admins; None: admins not allowed
+    account: bool  # admin account routes (no app): any signed-in admin
+    idempotency: Literal["optional", "required"]
+
+
+def mint_player_token(runtime: Runtime, app_id: str, player_id: str, ttl_seconds: int | None = None) -> tuple[str, Any]:
+    now = runtime.clock.now()
+    ttl = ttl_seconds or runtime.settings.player_token_ttl_seconds
+    expires = now + timedelta(seconds=ttl)
+    token = sign_token(runtime.settings.secret_key.get_secret_value(), audience=PLAYER_AUDIENCE,
+                       subject=player_id, issued_at=now, expires_at=expires, claims={"app": app_id})
+    return token, expires
+
+
+def key_cache(runtime: Runtime) -> service.KeyCache:
+    cache = runtime.extensions.get("tenancy.keys")
+    if cache is None:
+        cache = runtime.extensions["tenancy.keys"] = service.KeyCache(runtime.settings.api_key_cache_seconds)
+    assert isinstance(cache, service.KeyCache)
+    return cache
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise Unauthorized()
+    return credential.strip()
+
+
+async def identify(request: Request, session: AsyncSession, runtime: Runtime, *, want_app: bool) -> Caller:
+    token = _bearer(request)
+    if token.startswith("ql_"):
+        ident = await service.identify_key(session, key_cache(runtime), token)
+        return Caller(kind=CallerKind(ident.kind), app_id=ident.app_id, org_id=ident.org_id, key_id=ident.key_id)
+    secret = runtime.settings.secret_key.get_secret_value()
+    claims = read_token(secret, token, audience=PLAYER_AUDIENCE, now=runtime.clock.now())
+    if claims is not None:
+        return Caller(kind=PLAYER, app_id=str(claims["app"]), player_id=str(claims["sub"]))
+    admin_id = service.read_admin_token(runtime.settings, runtime.clock, token)
+    if admin_id is None:
+        raise Unauthorized("the bearer token is not valid or has expired", code="invalid_token")
+    admin = await service.get_admin(session, admin_id)
+    if admin.disabled_at is not None:
+        raise Unauthorized("this admin account is disabled", code="invalid_token")
+    app_id = request.headers.get(APP_HEADER)
+    if not want_app or not app_id:
+        return Caller(kind=ADMIN, admin_id=admin_id)
+    try:
+        app = await service.get_app(session, app_id)
+    except NotFound:
+        app = None
+    role = await service.role_in_org(session, admin_id, app.org_id) if app else None
+    if app is None or role is None:
+        raise NotFound(f"app {app_id} not found", code="app_not_found")
+    return Caller(kind=ADMIN, app_id=app.id, org_id=app.org_id, admin_id=admin_id, role=role)
+
+
+async def _claim_idempotency(request: Request, runtime: Runtime, caller: Caller, policy: AccessPolicy) -> None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        if policy.idempotency == "required":
+            raise ProblemError(f"this request needs an {IDEMPOTENCY_HEADER} header", code="idempotency_key_required")
+        return
+    body = await request.body()
+    fingerprint = request_fingerprint(request.method, request.url.path, request.url.query, body)
+    outcome = await runtime.idempotency.claim(caller.app_id or "", caller.identity, key, fingerprint)
+    if isinstance(outcome, Claim):
+        request.state.idempotency_claim = outcome
+    else:
+        raise ReplayStored(outcome)
+
+
+def allow(
+    *kinds: CallerKind,
+    admin_role: Role | None = None,
+    account: bool = False,
+    idempotency: Literal["optional", "required"] = "optional",
+) -> Any:
+    """Declare who may call a route: ``caller: Annotated[Caller, allow(SERVER, PLAYER)]``."""
+    allowed = frozenset(kinds) | ({ADMIN} if admin_role is not None or account else frozenset())
+    policy = AccessPolicy(allowed, admin_role, account, idempotency)
+
+    async def dependency(request: Request) -> Caller:
+        runtime: Runtime = request.app.state.runtime
+        # Identify through a short read-only session: the request's own session must not
+        # begin (and, on SQLite, take the write lock) before the idempotency claim commits.
+        async with runtime.read_sessions() as lookup:
+            caller = await identify(request, lookup, runtime, want_app=not account)
+        if caller.kind not in policy.kinds:
+            raise Forbidden(f"a {caller.kind} credential may not call this route", code="caller_not_allowed")
+        if caller.kind is ADMIN and not account:
+            if caller.app_id is None:
+                raise ProblemError(f"admins name the app with the {APP_HEADER} header", code="app_required")
+            assert admin_role is not None
+            caller.ensure_role(admin_role)
+        settings = runtime.settings
+        await runtime.limiter.enforce(settings.rate_limit_per_key, "caller", caller.app_id or "-",
+                                      caller.key_id or caller.admin_id or caller.identity, what="this key")
+        if caller.kind is PLAYER:
+            await runtime.limiter.enforce(settings.rate_limit_per_player, "player", caller.app, caller.identity,
+                                          what="this player")
+        request.state.caller = caller
+        if request.method == "POST":
+            await _claim_idempotency(request, runtime, caller, policy)
+        return caller
+
+    dependency.access = policy  # type: ignore[attr-defined]
+    return Depends(dependency)
+
+
+def policy_of(call: Any) -> AccessPolicy | None:
+    return getattr(call, "access", None)
+
+
+# Aliases that make route signatures read as sentences.
+ServerOrAdmin = Annotated[Caller, allow(SERVER, admin_role=Role.ADMIN)]
+ServerOrViewer = Annotated[Caller, allow(SERVER, admin_role=Role.VIEWER)]
+PlayerOrServer = Annotated[Caller, allow(SERVER, PLAYER, admin_role=Role.VIEWER)]
+PlayerOrServerWrite = Annotated[Caller, allow(SERVER, PLAYER, admin_role=Role.ADMIN)]
+AnyAppCaller = Annotated[Caller, allow(SERVER, CLIENT, PLAYER, admin_role=Role.VIEWER)]
+AdminAccount = Annotated[Caller, allow(account=True)]
