@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from questline import __version__
 from questline.kit.clock import Clock
@@ -37,11 +37,22 @@ def build_scheduler(runtime: Runtime) -> Scheduler:
 
 
 def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
+    """Each area's ``register_jobs(scheduler, runtime)``; add one line per area."""
     return []
 
 
 def _background_loops() -> list[Loop]:
+    """Long-running loops (the event worker) that ``serve`` runs in-process; one line per loop."""
     return []
+
+
+def _routers() -> list[APIRouter]:
+    """Every area's router; add one line per area."""
+    return [
+        ops_api.router,
+        tenancy_api.router,
+        players_api.router,
+    ]
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
@@ -82,6 +93,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.state.runtime = runtime
     install_problem_handlers(app)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=runtime.metrics)
-    for router in (ops_api.router, tenancy_api.router, players_api.router):
+    for router in _routers():
         app.include_router(router)
     return app

@@ -72,7 +72,7 @@ def print_demo_keys(keys: DemoKeys, settings: Settings) -> None:
 
 
 @app.command()
-def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
+def migrate(revision: Annotated[str, typer.Argument(help="target revision (default: every head)")] = "heads") -> None:
     """Apply database migrations (QUESTLINE_DATABASE_URL)."""
     settings = Settings()
     migrations.upgrade(settings.database_url, revision)

@@ -1,4 +1,8 @@
-"""Schema migrations (Alembic), shipped inside the package so an install can migrate itself."""
+"""Schema migrations (Alembic), shipped inside the package so an install can migrate itself.
+
+Each area's migrations form a branch off ``0001_foundation`` (``branch_labels = ("<area>",)``),
+so areas evolve independently; ``upgrade`` applies every head.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "heads") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
