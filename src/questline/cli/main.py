@@ -216,5 +216,109 @@ def admins_create(
     console.print(f"created admin {run_in_session(work)}")
 
 
+@app.command()
+def worker() -> None:
+    """Run only the event worker (for scaled-out deployments; `serve` also runs one in-process)."""
+    import signal
+
+    from questline.processing.service import run_worker
+
+    settings = Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    async def main() -> None:
+        runtime = Runtime.build(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await run_worker(runtime, stop)
+        finally:
+            await runtime.close()
+
+    asyncio.run(main())
+
+
+@app.command()
+def replay(
+    app_id: Annotated[str | None, typer.Option("--app", help="only this app (default: every app)")] = None,
+) -> None:
+    """Rebuild all derived state (stats, XP, levels, progress) by reprocessing the event log.
+
+    The ledger is the truth and is not rebuilt: rewards carry deterministic idempotency keys,
+    so reprocessing finds them already posted.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from questline.processing.service import drain, start_replay
+
+    async def main() -> int:
+        runtime = Runtime.build(Settings())
+        try:
+            total = await start_replay(runtime, app_id)
+            with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                          console=err) as progress:
+                task = progress.add_task("events", total=total)
+                await drain(runtime, lambda n: progress.advance(task, n))
+            return total
+        finally:
+            await runtime.close()
+
+    console.print(f"replayed {asyncio.run(main())} events")
+
+
+config_app = typer.Typer(help="An app's definitions (stats, XP tracks and rules, …) as files.",
+                         no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("load")
+def config_load(
+    path: Annotated[Path, typer.Argument(help="YAML or JSON file: {definitions: {kind: {key: body}}}", exists=True)],
+    app_id: Annotated[str, typer.Option("--app", help="the app to configure")],
+    prune: Annotated[bool, typer.Option(help="delete definitions of the file's kinds that it omits")] = False,
+) -> None:
+    """Validate and apply a whole configuration file in one transaction (all or nothing)."""
+    import yaml
+
+    from questline.processing.service import install
+    from questline.rules import service as rules
+    from questline.rules.schemas import Bundle
+
+    try:
+        raw = yaml.safe_load(path.read_text())
+        bundle = Bundle.model_validate({**(raw or {}), "prune": prune})
+    except (yaml.YAMLError, ValueError) as exc:
+        err.print(f"[red]error[/red]: {path} is not a valid configuration: {exc}")
+        raise typer.Exit(1) from exc
+
+    async def work(session: AsyncSession, runtime: Runtime) -> Any:
+        install(runtime)
+        await tenancy.get_app(session, app_id)
+        return await rules.apply_bundle(session, runtime.clock, rules.registry_of(runtime), app_id, bundle)
+
+    result = run_in_session(work)
+    console.print(f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}, "
+                  f"deleted {result.deleted}; config version {result.config_version}")
+
+
+@config_app.command("dump")
+def config_dump(app_id: Annotated[str, typer.Option("--app", help="the app")]) -> None:
+    """Print an app's definitions as YAML (the format `config load` reads)."""
+    import yaml
+
+    from questline.processing.service import install
+    from questline.rules import service as rules
+
+    async def work(session: AsyncSession, runtime: Runtime) -> dict[str, Any]:
+        install(runtime)
+        ruleset = await rules.ruleset_cache(runtime).get(session, app_id)
+        return {kind: {key: body.model_dump(mode="json", by_alias=True, exclude_none=True)
+                       for key, body in items.items()} for kind, items in ruleset.definitions.items()}
+
+    typer.echo(yaml.safe_dump({"definitions": run_in_session(work)}, sort_keys=True))
+
+
 def run() -> None:
     app()

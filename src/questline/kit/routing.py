@@ -8,7 +8,7 @@ and turns any exception into a problem response after rolling back. Work queued 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 
 import structlog
@@ -26,8 +26,22 @@ from questline.kit.idempotency import Claim, ReplayStored
 from questline.kit.runtime import Runtime
 
 _log = structlog.get_logger("questline.routing")
-__all__ = ["ClockDep", "RuntimeDep", "SessionDep", "UnitOfWorkRoute", "after_commit", "run_after_commit"]
+__all__ = [
+    "ClockDep", "DeferredResponse", "RuntimeDep", "SessionDep", "UnitOfWorkRoute", "after_commit", "run_after_commit",
+]
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+class DeferredResponse(Response):
+    """A reply produced only after the request's transaction has committed.
+
+    For endpoints that must wait for committed work to be picked up elsewhere (``?wait=true``
+    on event ingest). Its idempotent record is stored once the reply exists.
+    """
+
+    def __init__(self, produce: Callable[[], Awaitable[Response]]) -> None:
+        super().__init__(status_code=202)
+        self.produce = produce
+
+
 class UnitOfWorkRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint = super().get_route_handler()
@@ -40,7 +54,8 @@ class UnitOfWorkRoute(APIRoute):
                 try:
                     response = await endpoint(request)
                     claim: Claim | None = getattr(request.state, "idempotency_claim", None)
-                    if claim is not None:
+                    deferred = isinstance(response, DeferredResponse)
+                    if claim is not None and not deferred:
                         await runtime.idempotency.complete(session, claim, response)
                     await session.commit()
                 except ReplayStored as replay:
@@ -54,6 +69,10 @@ class UnitOfWorkRoute(APIRoute):
                     await session.rollback()
                     return await _problem_reply(request, runtime, exc)
             await run_after_commit(session)
+            if isinstance(response, DeferredResponse):
+                response = await response.produce()
+                if claim is not None:
+                    await runtime.idempotency.complete_alone(claim, response)
             return response
 
         return handler

@@ -1,0 +1,1 @@
+"""Events in: ingest, the event log, the outbox, and the batch contract processors implement."""

@@ -1,0 +1,72 @@
+"""Routes for sending events and reading the log and the outbox."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi.responses import Response
+
+from questline.events import service
+from questline.events.schemas import PLAYER_ID, EventOut, IngestResult
+from questline.kit.pagination import Page, PageParams, page_params
+from questline.kit.routing import DeferredResponse, RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.tenancy.auth import CLIENT, PLAYER, SERVER, Caller, PlayerOrServer, ServerOrViewer, allow
+from questline.tenancy.schemas import Role
+
+router = APIRouter(prefix="/v1", tags=["events"], route_class=UnitOfWorkRoute)
+Paging = Annotated[PageParams, Depends(page_params)]
+
+_EXAMPLE = {"id": "evt-1001", "player_id": "alice", "type": "match.won", "data": {"score": 1200},
+            "timestamp": "2026-03-10T12:00:00Z"}
+
+
+def _json(model: IngestResult, status: int) -> Response:
+    return Response(orjson.dumps(model.model_dump(mode="json", exclude_none=True)), status_code=status,
+                    media_type="application/json")
+
+
+@router.post(
+    "/events", response_model=IngestResult, status_code=202,
+    responses={200: {"model": IngestResult, "description": "with ?wait=true: processed, effects listed"}},
+    openapi_extra={"requestBody": {"content": {"application/json": {"example": {"events": [_EXAMPLE]}}}}},
+)
+async def send_events(
+    caller: Annotated[Caller, allow(SERVER, CLIENT, PLAYER, admin_role=Role.ADMIN)],
+    session: SessionDep,
+    runtime: RuntimeDep,
+    body: Annotated[Any, Body(description="one event, a list, or {\"events\": [...]} (at most 1000)")],
+    wait: Annotated[bool, Query(description="answer once the effects are committed, listing them")] = False,
+) -> Response:
+    """Send one event or a batch. Duplicates (same ``id``) are acknowledged and ignored.
+
+    Refused events are listed with a reason; the rest go through. Server keys are trusted;
+    client keys and player tokens may send only the app's client-allowed types, within size,
+    time-window and per-player rate bounds.
+    """
+    ingested = await service.ingest(session, runtime, caller, body)
+    if not wait:
+        return _json(ingested.result, 202)
+
+    async def after_commit() -> Response:
+        done, effects = await service.wait_for_effects(runtime, caller.app, ingested.seqs)
+        result = ingested.result.model_copy(update={"processed": done, "effects": effects if done else None})
+        return _json(result, 200 if done else 202)
+
+    return DeferredResponse(after_commit)
+
+
+@router.get("/players/{player_id}/events", response_model=Page[EventOut])
+async def player_events(player_id: Annotated[str, Path(pattern=PLAYER_ID)], caller: PlayerOrServer,
+                        session: SessionDep, paging: Paging) -> Page[EventOut]:
+    """A player's events, newest first."""
+    caller.ensure_acts_for(player_id)
+    page = await service.player_events(session, caller.app, player_id, paging)
+    return Page[EventOut](items=[EventOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/outbox", response_model=Page[dict[str, Any]])
+async def outbox(caller: ServerOrViewer, session: SessionDep, paging: Paging) -> Page[dict[str, Any]]:
+    """Domain events (xp.earned, level.up, points.credited, stat.changed, …) in commit order."""
+    return await service.outbox(session, caller.app, paging)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from questline.kit.db import Base, BigInt, JSONType, UTCDateTime
+
+# pending: what the worker still owes an event.
+DONE, LIVE, REPLAY = 0, 1, 2
+
+
+class EventRecord(Base):
+    """The event log: append-only, deduplicated by the sender's id within an app."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        sa.UniqueConstraint("app_id", "event_id"),
+        sa.Index("ix_events_pending", "seq", sqlite_where=sa.text("pending > 0"),
+                 postgresql_where=sa.text("pending > 0")),
+        sa.Index("ix_events_app_player", "app_id", "player_id", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    app_id: Mapped[str] = mapped_column(sa.String(40))
+    event_id: Mapped[str] = mapped_column(sa.String(128))
+    player_id: Mapped[str] = mapped_column(sa.String(128))
+    type: Mapped[str] = mapped_column(sa.String(100))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(sa.String(16))  # server | client | player | internal
+    pending: Mapped[int] = mapped_column(sa.SmallInteger)
+
+
+class OutboxMessage(Base):
+    """Domain events, written in the transaction that caused them, relayed later."""
+
+    __tablename__ = "outbox"
+
+    seq: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    app_id: Mapped[str] = mapped_column(sa.String(40), index=True)
+    type: Mapped[str] = mapped_column(sa.String(100))
+    player_id: Mapped[str | None] = mapped_column(sa.String(128))
+    event_seq: Mapped[int | None] = mapped_column(sa.BigInteger, index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EVENT_ID = r"^[A-Za-z0-9_.:@-]{1,128}$"
+EVENT_TYPE = r"^[A-Za-z0-9_.:-]{1,100}$"
+PLAYER_ID = r"^[A-Za-z0-9_.:@-]{1,128}$"
+RESERVED_PREFIX = "questline."
+MAX_BATCH = 1000
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=EVENT_ID, description="your unique id for the event: duplicates are ignored")
+    player_id: str = Field(pattern=PLAYER_ID)
+    type: str = Field(pattern=EVENT_TYPE)
+    data: dict[str, Any] = Field(default_factory=dict)
+    timestamp: datetime | None = Field(default=None, description="when it happened (default: now)")
+
+
+class Rejected(BaseModel):
+    index: int
+    id: str | None
+    code: str
+    reason: str
+
+
+class Effect(BaseModel):
+    event_id: str | None
+    type: str
+    player_id: str | None
+    data: dict[str, Any]
+
+
+class IngestResult(BaseModel):
+    accepted: list[str]
+    duplicates: list[str]
+    rejected: list[Rejected]
+    processed: bool | None = Field(default=None, description="with ?wait=true: every effect is committed")
+    effects: list[Effect] | None = Field(default=None, description="with ?wait=true: what the events caused")
+
+
+class EventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    seq: int
+    event_id: str
+    player_id: str
+    type: str
+    data: dict[str, Any]
+    occurred_at: datetime
+    received_at: datetime
+    source: str
+    pending: int

@@ -1,0 +1,202 @@
+"""Ingest: authenticate (done by the route), validate, dedupe by event id, append to the log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from questline.events import repository as repo
+from questline.events.models import LIVE, EventRecord
+from questline.events.schemas import MAX_BATCH, RESERVED_PREFIX, Effect, EventIn, IngestResult, Rejected
+from questline.kit.db import after_commit
+from questline.kit.errors import Unprocessable
+from questline.kit.pagination import Page, PageParams, build_page
+from questline.kit.runtime import Runtime
+from questline.players import service as players
+from questline.tenancy import service as tenancy
+from questline.tenancy.auth import CLIENT, PLAYER, Caller
+
+_EVENT = TypeAdapter(EventIn)
+SERVER_MAX_FUTURE = timedelta(days=1)
+
+
+@dataclass
+class Signals:
+    """Wake-ups between ingest and the in-process worker."""
+
+    new_events: asyncio.Event = field(default_factory=asyncio.Event)
+    progress: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def announce_progress(self) -> None:
+        self.progress.set()
+        self.progress = asyncio.Event()
+
+
+def signals(runtime: Runtime) -> Signals:
+    found = runtime.extensions.get("events.signals")
+    if found is None:
+        found = runtime.extensions["events.signals"] = Signals()
+    assert isinstance(found, Signals)
+    return found
+
+
+def split_body(body: Any) -> list[Any]:
+    """One event, a list of events, or ``{"events": [...]}``."""
+    if isinstance(body, dict) and "events" in body and len(body) == 1:
+        body = body["events"]
+    items = body if isinstance(body, list) else [body]
+    if not items:
+        raise Unprocessable("send at least one event", code="empty_batch")
+    if len(items) > MAX_BATCH:
+        raise Unprocessable(f"a batch holds at most {MAX_BATCH} events; got {len(items)}", code="batch_too_large")
+    return items
+
+
+async def _verdict(runtime: Runtime, caller: Caller, allowed_types: frozenset[str],
+                   event: EventIn) -> tuple[str, str] | None:
+    """Why an event is refused (code, reason), or None to accept it."""
+    settings = runtime.settings
+    now = runtime.clock.now()
+    if event.type.startswith(RESERVED_PREFIX):
+        return "reserved_type", f"event types starting with {RESERVED_PREFIX!r} are the engine's own"
+    if caller.kind not in (CLIENT, PLAYER):
+        if event.timestamp is not None and event.timestamp > now + SERVER_MAX_FUTURE:
+            return "timestamp_out_of_window", "timestamp is more than a day in the future"
+        return None
+    if caller.kind is PLAYER and event.player_id != caller.player_id:
+        return "player_mismatch", "a player token may send events only for its own player"
+    if event.type not in allowed_types:
+        return "type_not_allowed", f"event type {event.type!r} is not open to client keys; send it from your server"
+    size = len(orjson.dumps(event.data))
+    if size > settings.client_event_max_bytes:
+        limit = settings.client_event_max_bytes
+        return "payload_too_large", f"data is {size} bytes; client events are limited to {limit}"
+    if event.timestamp is not None:
+        earliest = now - timedelta(seconds=settings.client_event_max_past_seconds)
+        latest = now + timedelta(seconds=settings.client_event_max_future_seconds)
+        if not earliest <= event.timestamp <= latest:
+            return "timestamp_out_of_window", (
+                f"client event timestamps must fall between {earliest.isoformat()} and {latest.isoformat()}"
+            )
+    verdict = await runtime.limiter.hit(settings.client_event_rate_per_player, "events", caller.app, event.player_id)
+    if not verdict.allowed:
+        return "rate_limited", f"too many events for this player; retry in {verdict.retry_after}s"
+    return None
+
+
+@dataclass
+class Ingested:
+    result: IngestResult
+    seqs: list[int]
+
+
+async def ingest(session: AsyncSession, runtime: Runtime, caller: Caller, body: Any, *,
+                 source: str | None = None) -> Ingested:
+    """Append the acceptable events to the log; report each refused one with its reason."""
+    items = split_body(body)
+    app = await tenancy.get_app(session, caller.app)
+    allowed = frozenset(app.client_event_types)
+    now = runtime.clock.now()
+    accepted: list[EventIn] = []
+    rejected: list[Rejected] = []
+    seen: set[str] = set()
+    duplicates_in_request: list[str] = []
+    for index, raw in enumerate(items):
+        raw_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+        try:
+            event = _EVENT.validate_python(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "event"
+            rejected.append(Rejected(index=index, id=raw_id, code="invalid_event", reason=f"{where}: {first['msg']}"))
+            continue
+        refusal = await _verdict(runtime, caller, allowed, event)
+        if refusal is not None:
+            rejected.append(Rejected(index=index, id=event.id, code=refusal[0], reason=refusal[1]))
+            continue
+        if event.id in seen:
+            duplicates_in_request.append(event.id)
+            continue
+        seen.add(event.id)
+        accepted.append(event)
+
+    if not accepted and not duplicates_in_request and rejected:
+        if len(items) == 1:
+            only = rejected[0]
+            raise Unprocessable(only.reason, code=only.code, extra={"rejected": [only.model_dump()]})
+        raise Unprocessable(f"all {len(rejected)} events were rejected", code="events_rejected",
+                            extra={"rejected": [r.model_dump() for r in rejected]})
+
+    await players.ensure_players(session, runtime.clock, caller.app, {e.player_id for e in accepted})
+    kind = source or caller.kind.value
+    rows = [{"app_id": caller.app, "event_id": e.id, "player_id": e.player_id, "type": e.type, "data": e.data,
+             "occurred_at": e.timestamp or now, "received_at": now, "source": kind, "pending": LIVE}
+            for e in accepted]
+    new = await repo.append(session, rows)
+    fresh = [e.id for e in accepted if e.id in new]
+    dupes = [e.id for e in accepted if e.id not in new] + duplicates_in_request
+    known = await repo.seqs_of(session, caller.app, dupes)
+    if fresh:
+        wake = signals(runtime).new_events
+        after_commit(session, wake.set)
+    return Ingested(IngestResult(accepted=fresh, duplicates=dupes, rejected=rejected),
+                    seqs=sorted(set(new.values()) | set(known.values())))
+
+
+async def wait_for_effects(runtime: Runtime, app_id: str, seqs: Sequence[int],
+                           within: float = 10.0) -> tuple[bool, list[Effect]]:
+    """After commit: wait until the worker has processed these events; return what they caused."""
+    sig = signals(runtime)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        progress = sig.progress
+        async with runtime.read_sessions() as session:
+            pending = await repo.count_pending(session, seqs)
+            if pending == 0:
+                rows = await repo.effects_of(session, app_id, seqs)
+                return True, [Effect(event_id=event_id, type=msg.type, player_id=msg.player_id, data=msg.payload)
+                              for msg, event_id in rows]
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return False, []
+        # Woken by the in-process worker; polling covers a worker in another process.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(progress.wait(), timeout=min(0.05, remaining))
+
+
+async def player_events(session: AsyncSession, app_id: str, player_id: str, page: PageParams) -> Page[EventRecord]:
+    after = page.after()
+    rows = await repo.page_of_player(session, app_id, player_id, int(after[0]) if after else None, page.limit)
+    return build_page(list(rows), page.limit, lambda e: [e.seq])
+
+
+async def outbox(session: AsyncSession, app_id: str, page: PageParams) -> Page[dict[str, Any]]:
+    after = page.after()
+    rows = list(await repo.outbox_page(session, app_id, int(after[0]) if after else None, page.limit))
+    built = build_page(rows, page.limit, lambda m: [m.seq])
+    items = [{"seq": m.seq, "type": m.type, "player_id": m.player_id, "data": m.payload,
+              "created_at": m.created_at.isoformat()} for m in built.items]
+    return Page[dict[str, Any]](items=items, next_cursor=built.next_cursor)
+
+
+async def append_internal(session: AsyncSession, runtime: Runtime, *, app_id: str, player_id: str, event_id: str,
+                          type_: str, data: dict[str, Any]) -> list[int]:
+    """Append an engine-made event (trusted; reserved type); returns its log position."""
+    await players.ensure_players(session, runtime.clock, app_id, [player_id])
+    now = runtime.clock.now()
+    new = await repo.append(session, [{"app_id": app_id, "event_id": event_id, "player_id": player_id,
+                                       "type": type_, "data": data, "occurred_at": now, "received_at": now,
+                                       "source": "internal", "pending": LIVE}])
+    if new:
+        after_commit(session, signals(runtime).new_events.set)
+        return list(new.values())
+    return list((await repo.seqs_of(session, app_id, [event_id])).values())

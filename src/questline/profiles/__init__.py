@@ -1,0 +1,1 @@
+"""The player profile: one read that gathers levels, balances and progress from every area."""

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from questline.kit.periods import period_keys, zone
+from questline.kit.runtime import Runtime
+from questline.ledger import service as ledger
+from questline.players import service as players
+from questline.players.schemas import PlayerOut
+from questline.profiles.schemas import PointsSummary, Profile
+from questline.progression import service as progression
+from questline.rules.service import ruleset_cache
+
+
+async def profile(session: AsyncSession, runtime: Runtime, app_id: str, player_id: str) -> Profile:
+    player = await players.get_player(session, app_id, player_id)
+    ruleset = await ruleset_cache(runtime).get(session, app_id)
+    today = period_keys(runtime.clock.now(), zone(player.timezone))["day"]
+    levels = await progression.levels_of(session, ruleset, app_id, player_id, today)
+    balances = await ledger.player_balances(session, app_id, player_id)
+    return Profile(
+        player=PlayerOut.model_validate(player),
+        levels=levels,
+        combined_levels=progression.combined_levels_of(ruleset, levels),
+        balances={code: PointsSummary(currency=code, balance=b.balance, lifetime_earned=b.lifetime_earned,
+                                      lifetime_spent=b.lifetime_spent) for code, b in balances.items()},
+        config_version=ruleset.version,
+    )

@@ -1,0 +1,1 @@
+"""XP/RP tracks, level curves, XP rules and combined levels."""

@@ -1,0 +1,53 @@
+"""Routes for trusted XP awards and a player's recent XP activity."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
+
+from questline.events import service as events
+from questline.events.schemas import PLAYER_ID
+from questline.kit.routing import DeferredResponse, RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.progression import service
+from questline.progression.schemas import XpAward, XpAwardResult
+from questline.rules.service import ruleset_cache
+from questline.tenancy.auth import IDEMPOTENCY_HEADER, SERVER, Caller, PlayerOrServer, allow
+from questline.tenancy.schemas import Role
+
+router = APIRouter(prefix="/v1/players", tags=["progression"], route_class=UnitOfWorkRoute)
+PlayerId = Annotated[str, Path(pattern=PLAYER_ID)]
+
+
+@router.post("/{player_id}/xp", response_model=XpAwardResult)
+async def award_xp(
+    player_id: PlayerId, body: XpAward, request: Request, session: SessionDep, runtime: RuntimeDep,
+    caller: Annotated[Caller, allow(SERVER, admin_role=Role.ADMIN, idempotency="required")],
+) -> Response:
+    """Award XP on a track (server key or app admin; ``Idempotency-Key`` required).
+
+    The award is written to the event log and processed like any event, so level-ups,
+    rewards and replays behave the same; the reply waits for the effects.
+    """
+    ruleset = await ruleset_cache(runtime).get(session, caller.app)
+    key = request.headers[IDEMPOTENCY_HEADER]
+    seqs = await service.queue_award(session, runtime, ruleset, caller.app, player_id, body, key)
+
+    async def reply() -> Response:
+        done, effects = await events.wait_for_effects(runtime, caller.app, seqs)
+        result = service.summarize_award(player_id, body, done, effects)
+        return Response(orjson.dumps(result.model_dump()), status_code=200 if done else 202,
+                        media_type="application/json")
+
+    return DeferredResponse(reply)
+
+
+@router.get("/{player_id}/activity", response_model=list[dict[str, Any]])
+async def activity(player_id: PlayerId, caller: PlayerOrServer, session: SessionDep) -> list[dict[str, Any]]:
+    """The player's last 50 XP grants, newest first."""
+    caller.ensure_acts_for(player_id)
+    rows = await service.recent_activity(session, caller.app, player_id)
+    return [{"track": r.track, "source": r.source, "amount": r.amount, "event_id": r.event_id,
+             "occurred_at": r.occurred_at.isoformat()} for r in rows]

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from questline.kit.db import Base, BigInt, UTCDateTime
+
+
+class PlayerTrack(Base):
+    __tablename__ = "player_tracks"
+
+    app_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    player_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    track: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    total_xp: Mapped[int] = mapped_column(sa.BigInteger)
+    level: Mapped[int] = mapped_column(sa.Integer)
+    xp_today: Mapped[int] = mapped_column(sa.BigInteger)
+    today: Mapped[str] = mapped_column(sa.String(10))  # the player's local date xp_today belongs to
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class XpDaily(Base):
+    """XP a rule granted a player on one local day, for daily caps."""
+
+    __tablename__ = "xp_daily"
+
+    app_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    player_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    rule: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    day: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
+    earned: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class XpActivity(Base):
+    """Recent XP grants; a scheduled job keeps the newest 50 per player."""
+
+    __tablename__ = "xp_activities"
+    __table_args__ = (sa.Index("ix_xp_activities_player", "app_id", "player_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    app_id: Mapped[str] = mapped_column(sa.String(40))
+    player_id: Mapped[str] = mapped_column(sa.String(128))
+    track: Mapped[str] = mapped_column(sa.String(64))
+    source: Mapped[str] = mapped_column(sa.String(100))
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+    event_id: Mapped[str] = mapped_column(sa.String(128))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)

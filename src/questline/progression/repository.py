@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from questline.kit.db import upsert
+from questline.progression.models import PlayerTrack, XpActivity, XpDaily
+
+
+async def tracks_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> Sequence[PlayerTrack]:
+    return (await session.execute(
+        sa.select(PlayerTrack).where(PlayerTrack.app_id == app_id, PlayerTrack.player_id.in_(list(player_ids)))
+    )).scalars().all()
+
+
+async def daily_of(session: AsyncSession, app_id: str, player_ids: Iterable[str], rules: Iterable[str],
+                   days: Iterable[str]) -> Sequence[XpDaily]:
+    return (await session.execute(
+        sa.select(XpDaily).where(XpDaily.app_id == app_id, XpDaily.player_id.in_(list(player_ids)),
+                                 XpDaily.rule.in_(list(rules)), XpDaily.day.in_(list(days)))
+    )).scalars().all()
+
+
+async def save_tracks(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        stmt = upsert(session, PlayerTrack.__table__)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["app_id", "player_id", "track"],
+            set_={c: stmt.excluded[c] for c in ("total_xp", "level", "xp_today", "today", "updated_at")},
+        )
+        await session.execute(stmt, rows)
+
+
+async def save_daily(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        stmt = upsert(session, XpDaily.__table__)
+        stmt = stmt.on_conflict_do_update(index_elements=["app_id", "player_id", "rule", "day"],
+                                          set_={"earned": stmt.excluded.earned})
+        await session.execute(stmt, rows)
+
+
+async def add_activities(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(sa.insert(XpActivity), rows)
+
+
+async def recent_activities(session: AsyncSession, app_id: str, player_id: str, limit: int) -> Sequence[XpActivity]:
+    return (await session.execute(
+        sa.select(XpActivity).where(XpActivity.app_id == app_id, XpActivity.player_id == player_id)
+        .order_by(XpActivity.id.desc()).limit(limit)
+    )).scalars().all()
+
+
+async def trim_activities(session: AsyncSession, keep: int) -> int:
+    """Delete all but the newest ``keep`` activities of every player."""
+    ranked = sa.select(
+        XpActivity.id,
+        sa.func.row_number().over(
+            partition_by=(XpActivity.app_id, XpActivity.player_id), order_by=XpActivity.id.desc()
+        ).label("rank"),
+    ).subquery()
+    doomed = sa.select(ranked.c.id).where(ranked.c.rank > keep)
+    result = await session.execute(sa.delete(XpActivity).where(XpActivity.id.in_(doomed)))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def reset(session: AsyncSession, app_id: str | None) -> None:
+    for model in (PlayerTrack, XpDaily, XpActivity):
+        stmt = sa.delete(model)
+        if app_id is not None:
+            stmt = stmt.where(model.app_id == app_id)
+        await session.execute(stmt)
+
+
+async def track_of_player(session: AsyncSession, app_id: str, player_id: str) -> Sequence[PlayerTrack]:
+    return (await session.execute(
+        sa.select(PlayerTrack).where(PlayerTrack.app_id == app_id, PlayerTrack.player_id == player_id)
+    )).scalars().all()

@@ -1,0 +1,74 @@
+"""Progression reads (levels, XP today, recent activity) and trusted XP awards."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from questline.events import service as events
+from questline.events.schemas import Effect
+from questline.kit.errors import Unprocessable
+from questline.kit.runtime import Runtime
+from questline.progression import repository as repo
+from questline.progression.models import XpActivity
+from questline.progression.schemas import CombinedLevelDef, LevelInfo, TrackDef, XpAward, XpAwardResult, level_info
+from questline.progression.tasks import AWARD_EVENT
+from questline.rules.service import RuleSet
+
+
+async def levels_of(session: AsyncSession, ruleset: RuleSet, app_id: str, player_id: str,
+                    today: str) -> dict[str, LevelInfo]:
+    rows = {row.track: row for row in await repo.track_of_player(session, app_id, player_id)}
+    infos = {}
+    for key, spec in ruleset.of("xp_track").items():
+        assert isinstance(spec, TrackDef)
+        row = rows.get(key)
+        total = row.total_xp if row else 0
+        xp_today = row.xp_today if row and row.today == today else 0
+        infos[key] = level_info(spec, total, xp_today)
+    return infos
+
+
+def combined_levels_of(ruleset: RuleSet, levels: dict[str, LevelInfo]) -> dict[str, dict[str, object]]:
+    totals = {k: v.total_xp for k, v in levels.items()}
+    out: dict[str, dict[str, object]] = {}
+    for key, spec in ruleset.of("combined_level").items():
+        assert isinstance(spec, CombinedLevelDef)
+        level = spec.level_for(totals)
+        nxt = spec.levels[level] if level < len(spec.levels) else None
+        out[key] = {"level": level, "name": spec.levels[level - 1].name,
+                    "next": {"level": nxt.level, "name": nxt.name, "requires": nxt.requires} if nxt else None}
+    return out
+
+
+async def recent_activity(session: AsyncSession, app_id: str, player_id: str, limit: int = 50) -> list[XpActivity]:
+    return list(await repo.recent_activities(session, app_id, player_id, limit))
+
+
+async def queue_award(session: AsyncSession, runtime: Runtime, ruleset: RuleSet, app_id: str, player_id: str,
+                      award: XpAward, idempotency_key: str) -> list[int]:
+    """A trusted XP award becomes an event in the log, so replay rebuilds it like any other."""
+    if award.track not in ruleset.of("xp_track"):
+        raise Unprocessable(f"unknown track {award.track!r}", code="unknown_track")
+    return await events.append_internal(
+        session, runtime, app_id=app_id, player_id=player_id, event_id=f"xp-award:{idempotency_key}",
+        type_=AWARD_EVENT, data={"track": award.track, "amount": award.amount, "reason": award.reason},
+    )
+
+
+def summarize_award(player_id: str, award: XpAward, processed: bool, effects: list[Effect]) -> XpAwardResult:
+    earned, total, level = 0, 0, 0
+    gained: list[int] = []
+    points: dict[str, int] = {}
+    for effect in effects:
+        data = effect.data
+        if effect.type == "xp.earned" and data.get("track") == award.track:
+            earned += int(data["amount"])
+            total = int(data["total"])
+        elif effect.type == "level.up" and data.get("track") == award.track:
+            gained += list(range(int(data["from"]) + 1, int(data["to"]) + 1))
+            level = int(data["to"])
+        elif effect.type == "points.credited":
+            points[str(data["currency"])] = points.get(str(data["currency"]), 0) + int(data["amount"])
+    return XpAwardResult(player_id=player_id, track=award.track, xp_earned=earned, total_xp=total,
+                         level=level or 0, level_up=bool(gained), levels_gained=gained, points_awarded=points,
+                         processed=processed)

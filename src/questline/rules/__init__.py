@@ -1,0 +1,1 @@
+"""Rules as data: typed conditions, stats, and the versioned definitions every mechanic uses."""

@@ -1,0 +1,81 @@
+"""Routes for an app's definitions (stats, XP tracks and rules, …) and players' stats."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, status
+from fastapi.responses import JSONResponse
+
+from questline.events.schemas import PLAYER_ID
+from questline.kit.pagination import Page, PageParams, page_params
+from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.rules import service
+from questline.rules.schemas import Bundle, BundleResult, DefinitionOut, KindOut
+from questline.tenancy.auth import PlayerOrServer, ServerOrAdmin, ServerOrViewer
+
+router = APIRouter(prefix="/v1", tags=["definitions"], route_class=UnitOfWorkRoute)
+Paging = Annotated[PageParams, Depends(page_params)]
+Kind = Annotated[str, Path(pattern=r"^[a-z_]{1,40}$", description="stat, xp_track, xp_rule, combined_level, …")]
+Key = Annotated[str, Path(max_length=64)]
+
+
+@router.get("/definition-kinds", response_model=list[KindOut])
+async def kinds(caller: ServerOrViewer, runtime: RuntimeDep) -> list[KindOut]:
+    """Every kind of definition, with its JSON Schema."""
+    return [KindOut(kind=k.name, description=k.description, json_schema=k.schema.model_json_schema())
+            for k in service.registry_of(runtime).all()]
+
+
+@router.get("/definitions/{kind}", response_model=Page[DefinitionOut])
+async def list_definitions(kind: Kind, caller: ServerOrViewer, session: SessionDep, runtime: RuntimeDep,
+                           paging: Paging) -> Page[DefinitionOut]:
+    page = await service.list_definitions(session, service.registry_of(runtime), caller.app, kind, paging)
+    return Page[DefinitionOut](items=[DefinitionOut.model_validate(d) for d in page.items],
+                               next_cursor=page.next_cursor)
+
+
+@router.get("/definitions/{kind}/{key}", response_model=DefinitionOut)
+async def get_definition(kind: Kind, key: Key, caller: ServerOrViewer, session: SessionDep,
+                         runtime: RuntimeDep) -> DefinitionOut:
+    row = await service.get_definition(session, service.registry_of(runtime), caller.app, kind, key)
+    return DefinitionOut.model_validate(row)
+
+
+@router.put("/definitions/{kind}/{key}", response_model=DefinitionOut,
+            responses={201: {"model": DefinitionOut}, 412: {"description": "If-Match version differs"}})
+async def put_definition(
+    kind: Kind, key: Key, caller: ServerOrAdmin, session: SessionDep, clock: ClockDep, runtime: RuntimeDep,
+    body: Annotated[dict[str, Any], Body(description="the kind's schema (see /v1/definition-kinds)")],
+    if_match: Annotated[int | None, Header(description="only if the stored version is this")] = None,
+) -> JSONResponse:
+    """Create or replace a definition. It is validated and cross-checked; the version goes up."""
+    row, created = await service.put_definition(session, clock, service.registry_of(runtime), caller.app, kind, key,
+                                                body, expected_version=if_match)
+    out = DefinitionOut.model_validate(row).model_dump(mode="json")
+    return JSONResponse(out, status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+@router.delete("/definitions/{kind}/{key}", status_code=204)
+async def delete_definition(kind: Kind, key: Key, caller: ServerOrAdmin, session: SessionDep,
+                            runtime: RuntimeDep) -> None:
+    """Delete a definition that nothing else refers to."""
+    await service.delete_definition(session, service.registry_of(runtime), caller.app, kind, key)
+
+
+@router.post("/definitions:bulk", response_model=BundleResult)
+async def apply_bundle(body: Bundle, caller: ServerOrAdmin, session: SessionDep, clock: ClockDep,
+                       runtime: RuntimeDep) -> BundleResult:
+    """Apply a whole configuration (as ``questline config load`` does): all valid, or nothing changes."""
+    return await service.apply_bundle(session, clock, service.registry_of(runtime), caller.app, body)
+
+
+@router.get("/players/{player_id}/stats", response_model=dict[str, dict[str, int]])
+async def player_stats(
+    player_id: Annotated[str, Path(pattern=PLAYER_ID)], caller: PlayerOrServer, session: SessionDep,
+    runtime: RuntimeDep,
+    at: Annotated[str | None, Query(description="periods containing this instant (default: now)")] = None,
+) -> dict[str, dict[str, int]]:
+    """The player's stats for the current day, week and month (in their time zone) and all time."""
+    caller.ensure_acts_for(player_id)
+    return await service.player_stats(session, runtime, caller.app, player_id, at)

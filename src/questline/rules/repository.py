@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from questline.kit.db import upsert
+from questline.rules.models import Definition, PlayerStat
+
+
+async def get(session: AsyncSession, app_id: str, kind: str, key: str) -> Definition | None:
+    return (await session.execute(
+        sa.select(Definition).where(Definition.app_id == app_id, Definition.kind == kind, Definition.key == key)
+    )).scalar_one_or_none()
+
+
+async def all_of_app(session: AsyncSession, app_id: str) -> Sequence[Definition]:
+    return (await session.execute(
+        sa.select(Definition).where(Definition.app_id == app_id).order_by(Definition.kind, Definition.key)
+    )).scalars().all()
+
+
+async def page_of_kind(session: AsyncSession, app_id: str, kind: str, after: str | None,
+                       limit: int) -> Sequence[Definition]:
+    stmt = (sa.select(Definition).where(Definition.app_id == app_id, Definition.kind == kind)
+            .order_by(Definition.key).limit(limit + 1))
+    if after is not None:
+        stmt = stmt.where(Definition.key > after)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def add(session: AsyncSession, row: Definition) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def delete(session: AsyncSession, row: Definition) -> None:
+    await session.delete(row)
+    await session.flush()
+
+
+async def upsert_stats(session: AsyncSession, rows: list[dict[str, object]]) -> None:
+    """Write whole stat cells: the single-writer worker computed them from loaded values."""
+    if not rows:
+        return
+
+    stmt = upsert(session, PlayerStat.__table__)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["app_id", "player_id", "stat", "period_key"],
+        set_={c: stmt.excluded[c] for c in ("value", "samples", "last_at", "last_seq", "updated_at")},
+    )
+    await session.execute(stmt, rows)
+
+
+async def delete_stats(session: AsyncSession, app_id: str | None) -> None:
+
+    stmt = sa.delete(PlayerStat)
+    if app_id is not None:
+        stmt = stmt.where(PlayerStat.app_id == app_id)
+    await session.execute(stmt)
+
+
+async def stats_of_player(session: AsyncSession, app_id: str, player_id: str,
+                          period_keys: list[str]) -> Sequence[PlayerStat]:
+
+    return (await session.execute(
+        sa.select(PlayerStat).where(PlayerStat.app_id == app_id, PlayerStat.player_id == player_id,
+                                    PlayerStat.period_key.in_(period_keys))
+        .order_by(PlayerStat.stat, PlayerStat.period_key)
+    )).scalars().all()

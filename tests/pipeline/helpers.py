@@ -1,0 +1,50 @@
+"""Helpers for pipeline tests: configure an app through the API and run the worker to idle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from questline.kit.runtime import Runtime
+from questline.processing.service import drain
+from tests.conftest import AppKeys
+
+BASIC_CONFIG: dict[str, dict[str, dict[str, Any]]] = {
+    "stat": {
+        "wins": {"event_type": "match.won"},
+        "score": {"event_type": "match.won", "aggregation": "sum", "field": "data.score"},
+        "best": {"event_type": "match.won", "aggregation": "max", "field": "data.score"},
+        "last_score": {"event_type": "match.won", "aggregation": "last", "field": "data.score"},
+    },
+    "xp_track": {
+        "xp": {"name": "Experience", "curve": {"type": "quadratic", "base": 100}, "max_level": 100,
+               "level_names": {"1": "Rookie", "2": "Regular", "3": "Veteran"},
+               "level_up_reward": {"currency": "points", "amount": 200}},
+        "rp": {"name": "Reputation", "curve": {"type": "geometric", "base": 50, "factor": 1.3}},
+    },
+    "xp_rule": {
+        "win-xp": {"track": "xp", "event_type": "match.won", "amount": 60, "daily_cap": 150},
+        "big-win-rp": {"track": "rp", "event_type": "match.won", "amount": 10,
+                       "filter": {"field": "data.score", "op": "gte", "value": 1000}},
+    },
+}
+
+
+async def configure(client: httpx.AsyncClient, keys: AppKeys,
+                    config: dict[str, dict[str, dict[str, Any]]] | None = None) -> None:
+    resp = await client.put("/v1/currencies/points", headers=keys.server, json={"name": "Points"})
+    assert resp.status_code in (200, 201), resp.text
+    resp = await client.post("/v1/definitions:bulk", headers=keys.server,
+                             json={"definitions": config or BASIC_CONFIG})
+    assert resp.status_code == 200, resp.text
+
+
+async def send(client: httpx.AsyncClient, keys: AppKeys, events: list[dict[str, Any]],
+               headers: dict[str, str] | None = None) -> httpx.Response:
+    return await client.post("/v1/events", headers=headers or keys.server, json={"events": events})
+
+
+async def settle(runtime: Runtime) -> int:
+    """Run the worker until nothing is pending (tests drive it instead of a background loop)."""
+    return await drain(runtime)

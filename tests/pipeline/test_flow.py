@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import httpx
+
+from questline.kit.clock import ManualClock
+from questline.kit.runtime import Runtime
+from tests.conftest import Factory
+from tests.pipeline.helpers import configure, send, settle
+
+
+def won(i: int, player: str = "alice", score: int = 500, ts: str = "2026-03-10T12:00:00Z") -> dict[str, object]:
+    return {"id": f"w-{player}-{i}", "player_id": player, "type": "match.won", "data": {"score": score},
+            "timestamp": ts}
+
+
+async def test_events_to_stats_xp_levels_and_points(client: httpx.AsyncClient, factory: Factory,
+                                                     runtime: Runtime, clock: ManualClock) -> None:
+    keys = await factory.app()
+    await configure(client, keys)
+    resp = await send(client, keys, [won(1, score=1200), won(2, score=300), won(3, score=800)])
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["accepted"] == ["w-alice-1", "w-alice-2", "w-alice-3"]
+    assert await settle(runtime) == 3
+
+    stats = (await client.get("/v1/players/alice/stats", headers=keys.server,
+                              params={"at": "2026-03-10T12:00:00+00:00"})).json()
+    assert stats["wins"] == {"all": 3, "day": 3, "week": 3, "month": 3}
+    assert stats["score"]["all"] == 2300
+    assert stats["best"]["all"] == 1200
+    assert stats["last_score"]["all"] == 800  # same timestamp: the later log position wins
+
+    profile = (await client.get("/v1/players/alice", headers=keys.server)).json()
+    xp = profile["levels"]["xp"]
+    # 60 + 60 + 30 (daily cap 150); level 2 starts at 100 XP (1² x 100).
+    assert xp["total_xp"] == 150 and xp["level"] == 2 and xp["name"] == "Regular"
+    assert xp["xp_in_level"] == 50 and xp["xp_for_next_level"] == 400
+    assert profile["levels"]["rp"]["total_xp"] == 10
+    assert profile["balances"]["points"]["balance"] == 200
