@@ -20,6 +20,8 @@ from questline.kit.jobs import Job, Scheduler, every
 from questline.kit.middleware import EdgeMiddleware
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
+from questline.ledger import api as ledger_api
+from questline.ledger import tasks as ledger_tasks
 from questline.ops import api as ops_api
 from questline.players import api as players_api
 from questline.tenancy import api as tenancy_api
@@ -38,7 +40,9 @@ def build_scheduler(runtime: Runtime) -> Scheduler:
 
 def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
     """Each area's ``register_jobs(scheduler, runtime)``; add one line per area."""
-    return []
+    return [
+        ledger_tasks.register_jobs,
+    ]
 
 
 def _background_loops() -> list[Loop]:
@@ -52,6 +56,7 @@ def _routers() -> list[APIRouter]:
         ops_api.router,
         tenancy_api.router,
         players_api.router,
+        ledger_api.router,
     ]
 
 

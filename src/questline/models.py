@@ -3,12 +3,14 @@
 from questline.kit.db import Base
 from questline.kit.idempotency import IdempotencyRecord
 from questline.kit.jobs import JobRun
+from questline.ledger.models import Currency, Hold, LedgerAccount, LedgerTransaction, Posting
 from questline.players.models import Player
 from questline.tenancy.models import AdminUser, ApiKey, App, Membership, Organization, RefreshToken
 
 metadata = Base.metadata
 
 __all__ = [
-    "AdminUser", "ApiKey", "App", "IdempotencyRecord", "JobRun", "Membership", "Organization", "Player",
+    "AdminUser", "ApiKey", "App", "Currency", "Hold", "IdempotencyRecord", "JobRun", "LedgerAccount",
+    "LedgerTransaction", "Membership", "Organization", "Player", "Posting",
     "RefreshToken", "metadata",
 ]

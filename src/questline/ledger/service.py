@@ -1,0 +1,509 @@
+"""The ledger's rules: balanced double entry, no player below zero, one transaction per key.
+
+Every change of a balance is a transaction whose postings sum to zero per currency. Points
+come into being by debiting the app's ``issuance`` account (the one account allowed below
+zero) and leave by crediting its ``sink``; holds park them in ``holds`` until a purchase
+commits or releases them. Balances move only through a conditional ``UPDATE`` that refuses
+to take a guarded account below zero, so concurrent spends cannot overdraw a player.
+
+Each transaction carries an idempotency key, unique per app: posting the same key with the
+same effect returns the original transaction (``replayed``), with a different effect is
+``422 idempotency_key_reused``. The event pipeline relies on this to re-post rewards safely.
+
+Services take the caller's session and never commit. A refused posting rolls back to a
+savepoint, so a caller that catches the problem keeps a clean session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from questline.kit.clock import Clock
+from questline.kit.errors import Conflict, NotFound, Unprocessable
+from questline.kit.ids import new_id
+from questline.kit.pagination import PageParams, build_page
+from questline.ledger import repository as repo
+from questline.ledger.models import Hold
+from questline.ledger.schemas import (
+    CURRENCY_PATTERN,
+    KIND_PATTERN,
+    MAX_AMOUNT,
+    MAX_REFERENCE_KEYS,
+    SOURCE_PATTERN,
+    SYSTEM_OWNER_PATTERN,
+    AccountRef,
+    BalanceOut,
+    BalancesOut,
+    CurrencyOut,
+    CurrencyTotals,
+    HistoryEntry,
+    HistoryOut,
+    HistorySummary,
+    HoldOut,
+    PostingOut,
+    TransactionOut,
+    Violation,
+)
+from questline.players import service as players
+from questline.players.schemas import PLAYER_ID_PATTERN
+
+__all__ = [
+    "HOLDS", "ISSUANCE", "SINK", "adjust_player", "balances_of", "commit_hold", "create_hold", "credit_player",
+    "currency_exists", "debit_player", "ensure_currency", "get_hold", "ledger_totals", "list_currencies",
+    "player_balances", "player_history", "put_currency", "release_expired_holds", "release_hold", "transfer", "verify",
+]
+
+ISSUANCE, SINK, HOLDS = "issuance", "sink", "holds"
+MAX_CURRENCIES_PER_APP = 100
+MAX_IDEMPOTENCY_KEY = 255
+MAX_HOLD_TTL = 3600
+# Kinds only this module posts; ``hold_release`` undoes a hold, so it counts against "spent".
+_RESERVED_KINDS = frozenset({"hold", "hold_commit", "hold_release"})
+_REVERSING_KINDS = ("hold_release",)
+_CURRENCY = re.compile(CURRENCY_PATTERN)
+_KIND = re.compile(KIND_PATTERN)
+_SOURCE = re.compile(SOURCE_PATTERN)
+_PLAYER = re.compile(PLAYER_ID_PATTERN)
+_SYSTEM = re.compile(SYSTEM_OWNER_PATTERN)
+
+
+# Currencies -----------------------------------------------------------------------------------
+
+
+def _check_code(code: str) -> None:
+    if not isinstance(code, str) or not _CURRENCY.match(code):
+        raise Unprocessable(f"{code!r} is not a currency code (lowercase letters, digits and _; e.g. points)",
+                            code="invalid_currency")
+
+
+async def currency_exists(session: AsyncSession, app_id: str, code: str) -> bool:
+    return await repo.get_currency(session, app_id, code) is not None
+
+
+async def ensure_currency(session: AsyncSession, clock: Clock, app_id: str, code: str, name: str | None = None) -> None:
+    """Create the currency if the app lacks it; an existing one is left as it is."""
+    _check_code(code)
+    await repo.insert_currency(session, app_id, code, name or code.replace("_", " ").title(), clock.now())
+
+
+async def put_currency(session: AsyncSession, clock: Clock, app_id: str, code: str,
+                       name: str) -> tuple[CurrencyOut, bool]:
+    """Create or rename a currency; returns it and whether it was created."""
+    _check_code(code)
+    now = clock.now()
+    if await repo.get_currency(session, app_id, code) is None:
+        if await repo.count_currencies(session, app_id) >= MAX_CURRENCIES_PER_APP:
+            raise Unprocessable(f"an app may have at most {MAX_CURRENCIES_PER_APP} currencies",
+                                code="too_many_currencies")
+        created = await repo.insert_currency(session, app_id, code, name, now)
+    else:
+        created = False
+    if not created:
+        await repo.rename_currency(session, app_id, code, name, now)
+    currency = await repo.get_currency(session, app_id, code)
+    assert currency is not None
+    await session.refresh(currency)
+    return CurrencyOut.model_validate(currency), created
+
+
+async def list_currencies(session: AsyncSession, app_id: str) -> list[CurrencyOut]:
+    return [CurrencyOut.model_validate(c) for c in await repo.list_currencies(session, app_id)]
+
+
+# Posting --------------------------------------------------------------------------------------
+
+
+def _check_amount(amount: Any, *, signed: bool = False) -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise Unprocessable("amounts are integers in minor units", code="invalid_amount")
+    if amount == 0 or (amount < 0 and not signed) or abs(amount) > MAX_AMOUNT:
+        want = "non-zero" if signed else "positive"
+        raise Unprocessable(f"amount must be a {want} integer no larger than {MAX_AMOUNT} in size",
+                            code="invalid_amount")
+    return amount
+
+
+def _check_ref(ref: AccountRef) -> None:
+    _check_code(ref.currency)
+    pattern = {"player": _PLAYER, "system": _SYSTEM}.get(ref.owner_kind)
+    if pattern is None or not isinstance(ref.owner_id, str) or not pattern.match(ref.owner_id):
+        raise Unprocessable(f"{ref.owner_kind}:{ref.owner_id!r} is not a valid account owner", code="invalid_account")
+
+
+def _check_meta(idempotency_key: str, *, kind: str, source: str, reference: dict[str, Any] | None,
+                description: str | None, actor: str | None) -> None:
+    if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+        raise Unprocessable(f"the idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
+                            code="invalid_idempotency_key")
+    if not _KIND.match(kind):
+        raise Unprocessable(f"{kind!r} is not a transaction kind", code="invalid_kind")
+    if not _SOURCE.match(source):
+        raise Unprocessable(f"{source!r} is not a source (lowercase, e.g. level_up)", code="invalid_source")
+    if reference is not None and (not isinstance(reference, dict) or len(reference) > MAX_REFERENCE_KEYS
+                                  or len(orjson.dumps(reference)) > 4096):
+        raise Unprocessable(f"reference must be an object of at most {MAX_REFERENCE_KEYS} keys and 4 KiB",
+                            code="invalid_reference")
+    if description is not None and len(description) > 500:
+        raise Unprocessable("description is limited to 500 characters", code="invalid_description")
+    if actor is not None and len(actor) > 160:
+        raise Unprocessable("actor is limited to 160 characters", code="invalid_actor")
+
+
+def _fingerprint(kind: str, source: str, entries: Sequence[tuple[AccountRef, int]], reference: Any,
+                 description: str | None) -> str:
+    """What a transaction does; the actor is who asked, not what, and is left out."""
+    body = {
+        "kind": kind, "source": source, "reference": reference, "description": description,
+        "entries": sorted([ref.owner_kind, ref.owner_id, ref.currency, amount] for ref, amount in entries),
+    }
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _lifetime(amount: int, reversing: bool) -> tuple[int, int]:
+    """(credited, debited) deltas. A reversal undoes an earlier movement instead of adding one."""
+    if amount > 0:
+        return (0, -amount) if reversing else (amount, 0)
+    return (amount, 0) if reversing else (0, -amount)
+
+
+async def _post(session: AsyncSession, clock: Clock, *, app_id: str, entries: Sequence[tuple[AccountRef, int]],
+                idempotency_key: str, kind: str, source: str, reference: dict[str, Any] | None,
+                description: str | None, actor: str | None, match: Any = None) -> TransactionOut:
+    """Post one balanced transaction, or replay the one already posted under its key.
+
+    ``match`` replaces the reference in the replay comparison when the reference carries
+    ids generated per attempt (a hold's id).
+    """
+    _check_meta(idempotency_key, kind=kind, source=source, reference=reference, description=description,
+                actor=actor)
+    if len(entries) < 2:
+        raise Unprocessable("a transaction needs at least two postings", code="unbalanced_transaction")
+    sums: dict[str, int] = {}
+    for ref, amount in entries:
+        _check_ref(ref)
+        _check_amount(amount, signed=True)
+        sums[ref.currency] = sums.get(ref.currency, 0) + amount
+    if len({ref for ref, _ in entries}) != len(entries):
+        raise Unprocessable("each account may appear once per transaction", code="duplicate_account")
+    if any(sums.values()):
+        raise Unprocessable(f"postings must sum to zero per currency (got {sums})", code="unbalanced_transaction")
+    missing = set(sums) - await repo.known_currencies(session, app_id, set(sums))
+    if missing:
+        code = sorted(missing)[0]
+        raise Unprocessable(f"currency {code!r} is not defined for this app; create it with PUT /v1/currencies/{code}",
+                            code="unknown_currency", extra={"currency": code})
+
+    request_hash = _fingerprint(kind, source, entries, reference if match is None else match, description)
+    now = clock.now()
+    txn_id = new_id("txn")
+    reversing = kind in _REVERSING_KINDS
+    async with session.begin_nested():
+        inserted = await repo.insert_transaction(session, {
+            "id": txn_id, "app_id": app_id, "idempotency_key": idempotency_key, "request_hash": request_hash,
+            "kind": kind, "source": source, "reference": reference, "description": description, "actor": actor,
+            "created_at": now,
+        })
+        if not inserted:
+            return await _replay(session, app_id, idempotency_key, request_hash)
+
+        player_ids = sorted({ref.owner_id for ref, _ in entries if ref.owner_kind == "player"})
+        if player_ids:
+            await players.ensure_players(session, clock, app_id, player_ids)
+        ids = await _account_ids(session, app_id, [ref for ref, _ in entries], now)
+
+        applied: dict[AccountRef, tuple[int, int]] = {}
+        # Lock accounts in id order so concurrent transactions can never wait on each other in a cycle.
+        for ref, amount in sorted(entries, key=lambda e: ids[e[0]]):
+            credited, debited = _lifetime(amount, reversing)
+            result = await repo.apply_posting(session, ids[ref], amount, credited, debited)
+            if result is None:
+                raise _insufficient(ref, -amount, await repo.balance_of(session, ids[ref]))
+            applied[ref] = result
+        # Stored (and so replayed) in the caller's order, whatever order the accounts were locked in.
+        postings = [PostingOut(owner_kind=ref.owner_kind, owner_id=ref.owner_id, currency=ref.currency, amount=amount,
+                               balance_before=applied[ref][0] - amount, balance_after=applied[ref][0],
+                               seq=applied[ref][1])
+                    for ref, amount in entries]
+        await repo.insert_postings(session, [
+            {"transaction_id": txn_id, "app_id": app_id, "account_id": ids[ref], "currency": p.currency,
+             "amount": p.amount, "balance_before": p.balance_before, "balance_after": p.balance_after,
+             "account_seq": p.seq}
+            for (ref, _), p in zip(entries, postings, strict=True)
+        ])
+    return TransactionOut(id=txn_id, idempotency_key=idempotency_key, kind=kind, source=source,
+                          reference=reference, description=description, actor=actor, created_at=now,
+                          postings=postings)
+
+
+async def _account_ids(session: AsyncSession, app_id: str, refs: list[AccountRef], now: Any) -> dict[AccountRef, int]:
+    ids = await repo.account_ids(session, app_id, refs)
+    missing = [ref for ref in refs if ref not in ids]
+    if missing:
+        await repo.insert_accounts(
+            session, app_id, [(ref, ref.owner_kind == "system" and ref.owner_id == ISSUANCE) for ref in missing], now,
+        )
+        ids.update(await repo.account_ids(session, app_id, missing))
+    return ids
+
+
+def _insufficient(ref: AccountRef, required: int, current: int) -> Conflict:
+    shortfall = required - current
+    who = "the player" if ref.owner_kind == "player" else f"system account {ref.owner_id}"
+    return Conflict(f"{who} needs {shortfall:,} more {ref.currency}", code="insufficient_funds",
+                    extra={"currency": ref.currency, "required": required, "current": current,
+                           "shortfall": shortfall})
+
+
+async def _replay(session: AsyncSession, app_id: str, key: str, request_hash: str) -> TransactionOut:
+    existing = await repo.transaction_by_key(session, app_id, key)
+    if existing is None:  # pragma: no cover - the conflicting row is committed or ours
+        raise Conflict("a transaction with this idempotency key is being written", code="idempotency_key_in_flight")
+    if existing.request_hash != request_hash:
+        raise Unprocessable("this idempotency key was already used for a different transaction",
+                            code="idempotency_key_reused", extra={"transaction_id": existing.id})
+    return await _transaction_out(session, existing.id, existing, replayed=True)
+
+
+async def _transaction_out(session: AsyncSession, txn_id: str, txn: Any, *, replayed: bool) -> TransactionOut:
+    postings = [PostingOut(owner_kind=kind, owner_id=owner, currency=currency, amount=amount, balance_before=before,
+                           balance_after=after, seq=seq)
+                for kind, owner, currency, amount, before, after, seq in await repo.postings_of(session, txn_id)]
+    return TransactionOut(id=txn.id, idempotency_key=txn.idempotency_key, kind=txn.kind, source=txn.source,
+                          reference=txn.reference, description=txn.description, actor=txn.actor,
+                          created_at=txn.created_at, postings=postings, replayed=replayed)
+
+
+async def credit_player(session: AsyncSession, clock: Clock, *, app_id: str, player_id: str, currency: str,
+                        amount: int, idempotency_key: str, source: str, reference: dict[str, Any] | None = None,
+                        description: str | None = None, actor: str | None = None) -> TransactionOut:
+    """Issue ``amount`` new units to a player (issuance -> player); creates the player if new."""
+    _check_amount(amount)
+    return await _post(session, clock, app_id=app_id, idempotency_key=idempotency_key, kind="credit", source=source,
+                       entries=[(AccountRef.system(ISSUANCE, currency), -amount),
+                                (AccountRef.player(player_id, currency), amount)],
+                       reference=reference, description=description, actor=actor)
+
+
+async def debit_player(session: AsyncSession, clock: Clock, *, app_id: str, player_id: str, currency: str,
+                       amount: int, idempotency_key: str, source: str, reference: dict[str, Any] | None = None,
+                       description: str | None = None, actor: str | None = None) -> TransactionOut:
+    """Take ``amount`` from a player (player -> sink); ``409 insufficient_funds`` if it would go below zero."""
+    _check_amount(amount)
+    return await _post(session, clock, app_id=app_id, idempotency_key=idempotency_key, kind="debit", source=source,
+                       entries=[(AccountRef.player(player_id, currency), -amount),
+                                (AccountRef.system(SINK, currency), amount)],
+                       reference=reference, description=description, actor=actor)
+
+
+async def adjust_player(session: AsyncSession, clock: Clock, *, app_id: str, player_id: str, currency: str,
+                        amount: int, reason: str, actor: str, idempotency_key: str) -> TransactionOut:
+    """An admin's correction: positive comes from issuance, negative goes to the sink; never below zero."""
+    _check_amount(amount, signed=True)
+    if not 3 <= len(reason.strip()) <= 500:
+        raise Unprocessable("an adjustment needs a reason of 3 to 500 characters", code="invalid_reason")
+    counter = AccountRef.system(ISSUANCE if amount > 0 else SINK, currency)
+    return await _post(session, clock, app_id=app_id, idempotency_key=idempotency_key, kind="adjustment",
+                       source="admin", entries=[(AccountRef.player(player_id, currency), amount), (counter, -amount)],
+                       reference=None, description=reason.strip(), actor=actor)
+
+
+async def transfer(session: AsyncSession, clock: Clock, *, app_id: str, entries: list[tuple[AccountRef, int]],
+                   idempotency_key: str, kind: str, source: str, reference: dict[str, Any] | None = None,
+                   description: str | None = None, actor: str | None = None) -> TransactionOut:
+    """Any balanced movement between accounts (e.g. prize pools); only ``issuance`` may go below zero."""
+    if kind in _RESERVED_KINDS:
+        raise Unprocessable(f"kind {kind!r} is posted only by the ledger's holds", code="invalid_kind")
+    return await _post(session, clock, app_id=app_id, entries=entries, idempotency_key=idempotency_key, kind=kind,
+                       source=source, reference=reference, description=description, actor=actor)
+
+
+# Balances and history -------------------------------------------------------------------------
+
+
+async def player_balances(session: AsyncSession, app_id: str, player_id: str) -> dict[str, BalanceOut]:
+    """Every currency of the app, zero where the player has no account yet."""
+    accounts = {a.currency: a for a in await repo.owner_accounts(session, app_id, "player", player_id)}
+    balances = {c.code: BalanceOut(currency=c.code, balance=0, lifetime_earned=0, lifetime_spent=0)
+                for c in await repo.list_currencies(session, app_id)}
+    for code, acc in accounts.items():
+        balances[code] = BalanceOut(currency=code, balance=acc.balance, lifetime_earned=acc.lifetime_credited,
+                                    lifetime_spent=acc.lifetime_debited)
+    return balances
+
+
+async def balances_of(session: AsyncSession, app_id: str, player_id: str) -> BalancesOut:
+    """A known player's balances in every currency of the app (404 for an unknown player)."""
+    await players.get_player(session, app_id, player_id)
+    found = await player_balances(session, app_id, player_id)
+    return BalancesOut(player_id=player_id, balances=list(found.values()))
+
+
+async def player_history(session: AsyncSession, app_id: str, player_id: str, currency: str | None,
+                         page: PageParams) -> HistoryOut:
+    """The player's postings, newest first, with earned/spent totals per currency."""
+    await players.get_player(session, app_id, player_id)
+    if currency is not None and not await currency_exists(session, app_id, currency):
+        raise Unprocessable(f"currency {currency!r} is not defined for this app", code="unknown_currency",
+                            extra={"currency": currency})
+    after = page.after()
+    if after is not None and (len(after) != 1 or isinstance(after[0], bool) or not isinstance(after[0], int)):
+        raise Unprocessable("the cursor is not one this API issued", code="invalid_cursor")
+    rows = await repo.player_history(session, app_id, player_id, currency=currency,
+                                     before_id=after[0] if after else None, limit=page.limit)
+    built = build_page(list(rows), page.limit, lambda row: [row.id])
+    accounts = await repo.owner_accounts(session, app_id, "player", player_id, currency)
+    return HistoryOut(
+        player_id=player_id,
+        total=await repo.count_player_history(session, app_id, player_id, currency),
+        items=[HistoryEntry(transaction_id=r.transaction_id, currency=r.currency, amount=r.amount,
+                            balance_before=r.balance_before, balance_after=r.balance_after, kind=r.kind,
+                            source=r.source, description=r.description, reference=r.reference, actor=r.actor,
+                            created_at=r.created_at) for r in built.items],
+        next_cursor=built.next_cursor,
+        summary={a.currency: HistorySummary(total_earned=a.lifetime_credited, total_spent=a.lifetime_debited,
+                                            net=a.balance) for a in accounts},
+    )
+
+
+# Holds ----------------------------------------------------------------------------------------
+
+
+async def _hold_out(session: AsyncSession, hold: Hold) -> HoldOut:
+    out = HoldOut.model_validate(hold)
+    accounts = await repo.owner_accounts(session, hold.app_id, "player", hold.player_id, hold.currency)
+    out.player_balance = accounts[0].balance if accounts else 0
+    return out
+
+
+async def get_hold(session: AsyncSession, app_id: str, hold_id: str) -> HoldOut:
+    hold = await repo.get_hold(session, app_id, hold_id)
+    if hold is None:
+        raise NotFound(f"hold {hold_id} not found", code="hold_not_found")
+    return await _hold_out(session, hold)
+
+
+async def create_hold(session: AsyncSession, clock: Clock, *, app_id: str, player_id: str, currency: str,
+                      amount: int, ttl_seconds: int = 60, idempotency_key: str | None = None,
+                      reference: dict[str, Any] | None = None, actor: str | None = None) -> HoldOut:
+    """Phase one of a purchase: move ``amount`` from the player into ``holds`` until commit or release."""
+    _check_amount(amount)
+    if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or not 1 <= ttl_seconds <= MAX_HOLD_TTL:
+        raise Unprocessable(f"ttl_seconds must be 1 to {MAX_HOLD_TTL}", code="invalid_ttl")
+    hold_id = new_id("hold")
+    now = clock.now()
+    async with session.begin_nested():
+        txn = await _post(
+            session, clock, app_id=app_id, idempotency_key=idempotency_key or hold_id, kind="hold", source="hold",
+            entries=[(AccountRef.player(player_id, currency), -amount), (AccountRef.system(HOLDS, currency), amount)],
+            reference={**(reference or {}), "hold_id": hold_id}, description=None, actor=actor,
+            match={"reference": reference, "ttl_seconds": ttl_seconds},
+        )
+        if txn.replayed:
+            existing = await repo.hold_by_transaction(session, app_id, txn.id)
+            if existing is None:  # pragma: no cover - a hold key's transaction always has its hold
+                raise Unprocessable("this idempotency key was already used for a different transaction",
+                                    code="idempotency_key_reused")
+            return await _hold_out(session, existing)
+        await repo.insert_hold(session, {
+            "id": hold_id, "app_id": app_id, "player_id": player_id, "currency": currency, "amount": amount,
+            "status": "active", "release_reason": None, "reference": reference, "hold_transaction_id": txn.id,
+            "settle_transaction_id": None, "expires_at": now + timedelta(seconds=ttl_seconds), "created_at": now,
+            "settled_at": None,
+        })
+    return await get_hold(session, app_id, hold_id)
+
+
+async def _settle(session: AsyncSession, clock: Clock, app_id: str, hold_id: str, *, commit: bool,
+                  reason: str | None, actor: str | None) -> HoldOut:
+    now = clock.now()
+    status = "committed" if commit else "released"
+    async with session.begin_nested():
+        won = await repo.settle_hold(session, app_id, hold_id, status=status, reason=reason, now=now,
+                                     unexpired_at=now if commit else None)
+        hold = await repo.get_hold(session, app_id, hold_id)
+        if hold is None:
+            raise NotFound(f"hold {hold_id} not found", code="hold_not_found")
+        if not won:
+            if hold.status == "active":
+                raise Conflict(f"hold {hold_id} expired at {hold.expires_at.isoformat()}; it is being released",
+                               code="hold_expired", extra={"hold_status": hold.status})
+            raise Conflict(f"hold {hold_id} is already {hold.status}", code="hold_not_active",
+                           extra={"hold_status": hold.status})
+        to = AccountRef.system(SINK, hold.currency) if commit else AccountRef.player(hold.player_id, hold.currency)
+        txn = await _post(
+            session, clock, app_id=app_id, idempotency_key=f"{hold_id}:{status}",
+            kind="hold_commit" if commit else "hold_release", source="hold",
+            entries=[(AccountRef.system(HOLDS, hold.currency), -hold.amount), (to, hold.amount)],
+            reference={**(hold.reference or {}), "hold_id": hold_id}, description=None, actor=actor,
+        )
+        await repo.set_settle_transaction(session, hold_id, txn.id)
+    return await get_hold(session, app_id, hold_id)
+
+
+async def commit_hold(session: AsyncSession, clock: Clock, *, app_id: str, hold_id: str,
+                      actor: str | None = None) -> HoldOut:
+    """Phase two, success: the held units go to the sink. Exactly once; an expired hold cannot commit."""
+    return await _settle(session, clock, app_id, hold_id, commit=True, reason=None, actor=actor)
+
+
+async def release_hold(session: AsyncSession, clock: Clock, *, app_id: str, hold_id: str,
+                       actor: str | None = None, reason: str = "requested") -> HoldOut:
+    """Phase two, abandoned: the held units go back to the player. Exactly once."""
+    return await _settle(session, clock, app_id, hold_id, commit=False, reason=reason, actor=actor)
+
+
+async def release_expired_holds(session: AsyncSession, clock: Clock, limit: int = 500) -> int:
+    """Give back every hold whose time ran out (a scheduled job); returns how many were released."""
+    released = 0
+    for app_id, hold_id in await repo.expired_holds(session, clock.now(), limit):
+        try:
+            await release_hold(session, clock, app_id=app_id, hold_id=hold_id, reason="expired")
+        except Conflict:  # settled meanwhile by a commit or release that won the race
+            continue
+        released += 1
+    return released
+
+
+# Verification ---------------------------------------------------------------------------------
+
+
+async def verify(session: AsyncSession, app_id: str | None = None) -> list[Violation]:
+    """Check every ledger invariant; an empty list means the books are sound."""
+    found: list[Violation] = []
+    for app, txn, currency, total, n in await repo.unbalanced_transactions(session, app_id):
+        found.append(Violation("transaction_balanced", app, txn,
+                               f"{n} posting(s) in {currency or '-'} sum to {total}, not 0 (at least 2 needed)"))
+    for app, posting, currency, acc_currency, amount in await repo.mismatched_postings(session, app_id):
+        found.append(Violation("posting_consistent", app, f"posting {posting}",
+                               f"posting in {currency} of {amount} on a {acc_currency} account, or its "
+                               "app or balance change disagree"))
+    for row in await repo.broken_chains(session, app_id):
+        expected = "seq 1 from 0" if row.prev_seq is None else f"seq {row.prev_seq + 1} from {row.prev_after}"
+        found.append(Violation("account_chain", row.app_id, f"account {row.account_id}",
+                               f"posting {row.posting_id} is seq {row.seq} from {row.before}; expected {expected}"))
+    for (app, acc_id, kind, owner, currency, balance, total, seq, n, max_seq, credited, sum_credited, debited,
+         sum_debited) in await repo.account_mismatches(session, app_id, _REVERSING_KINDS):
+        found.append(Violation("account_totals", app, f"account {acc_id} ({kind}:{owner} {currency})",
+                               f"balance {balance} vs postings {total}; seq {seq} vs {n} postings (max {max_seq}); "
+                               f"credited {credited} vs {sum_credited}; debited {debited} vs {sum_debited}"))
+    for app, acc_id, kind, owner, currency, balance in await repo.negative_balances(session, app_id):
+        found.append(Violation("non_negative", app, f"account {acc_id} ({kind}:{owner} {currency})",
+                               f"balance is {balance}, or went below zero in a posting"))
+    for app, currency, held, balance in await repo.active_holds_by_account(session, app_id):
+        found.append(Violation("holds_covered", app, f"holds {currency}",
+                               f"active holds total {held} but the holds account has {balance}"))
+    return found
+
+
+async def ledger_totals(session: AsyncSession, app_id: str | None = None) -> list[CurrencyTotals]:
+    return [CurrencyTotals(app_id=app, currency=currency, accounts=int(accounts), postings=int(postings),
+                           player_balances=int(player_total), issued=-int(issuance), held=int(held), sunk=int(sunk))
+            for app, currency, accounts, postings, player_total, issuance, held, sunk
+            in await repo.totals(session, app_id)]
