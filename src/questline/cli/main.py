@@ -24,6 +24,7 @@ from questline.kit.logging import configure_logging
 from questline.kit.pagination import PageParams
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
+from questline.ledger import service as ledger
 from questline.tenancy import service as tenancy
 from questline.tenancy.auth import key_cache
 from questline.tenancy.schemas import Role
@@ -34,10 +35,12 @@ orgs_app = typer.Typer(help="Organizations.", no_args_is_help=True)
 apps_app = typer.Typer(help="Apps (each with its own players, rules and keys).", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys of an app.", no_args_is_help=True)
 admins_app = typer.Typer(help="Admin users of the console and API.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The points ledger.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(apps_app, name="apps")
 app.add_typer(keys_app, name="keys")
 app.add_typer(admins_app, name="admins")
+app.add_typer(ledger_app, name="ledger")
 console = Console()
 err = Console(stderr=True)
 
@@ -318,6 +321,43 @@ def config_dump(app_id: Annotated[str, typer.Option("--app", help="the app")]) -
                        for key, body in items.items()} for kind, items in ruleset.definitions.items()}
 
     typer.echo(yaml.safe_dump({"definitions": run_in_session(work)}, sort_keys=True))
+
+
+@ledger_app.command("verify")
+def ledger_verify(
+    app_id: Annotated[str | None, typer.Option("--app", help="only this app (default: every app)")] = None,
+    limit: Annotated[int, typer.Option(help="show at most this many violations")] = 50,
+) -> None:
+    """Check every ledger invariant; exits 1 when any is broken.
+
+    Postings sum to zero per transaction and currency; each account's postings form a gapless
+    chain (seq 1, 2, ...; each starts from the previous balance); each account's balance and
+    lifetime totals equal its postings; no player balance is or was negative; the holds account
+    covers the active holds.
+    """
+
+    async def work(session: AsyncSession, runtime: Runtime) -> tuple[list[Any], list[Any]]:
+        return await ledger.ledger_totals(session, app_id), await ledger.verify(session, app_id)
+
+    totals, violations = run_in_session(work)
+    summary = Table("app", "currency", "accounts", "postings", "players hold", "issued", "held", "spent",
+                    title="Ledger", title_justify="left")
+    for t in totals:
+        summary.add_row(t.app_id, t.currency, str(t.accounts), str(t.postings), f"{t.player_balances:,}",
+                        f"{t.issued:,}", f"{t.held:,}", f"{t.sunk:,}")
+    console.print(summary)
+    if not violations:
+        console.print("[green]ledger verified[/green]: every invariant holds")
+        return
+    broken = Table("check", "app", "subject", "detail", title=f"{len(violations)} violation(s)",
+                   title_justify="left", style="red")
+    for v in violations[:limit]:
+        broken.add_row(v.check, v.app_id, v.subject, v.detail)
+    console.print(broken)
+    if len(violations) > limit:
+        console.print(f"... and {len(violations) - limit} more")
+    err.print(f"[red]ledger verification failed[/red]: {len(violations)} violation(s)")
+    raise typer.Exit(1)
 
 
 def run() -> None:
