@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
-from questline.kit.errors import ProblemError
 from questline.kit.pagination import PageParams, page_params
 from questline.kit.routing import ClockDep, SessionDep, UnitOfWorkRoute
 from questline.ledger import service
@@ -40,16 +39,11 @@ router = APIRouter(prefix="/v1", tags=["ledger"], route_class=UnitOfWorkRoute)
 PlayerId = Annotated[str, Path(pattern=PLAYER_ID_PATTERN, description="your own id for the player")]
 Code = Annotated[str, Path(pattern=CURRENCY_PATTERN, description="e.g. points, gems")]
 HoldId = Annotated[str, Path(max_length=40)]
-IdempotencyKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, description="required: one key per grant")]
+RequiredKey = Annotated[str, Header(alias=IDEMPOTENCY_HEADER, description="one key per posting; a retry reuses it")]
+OptionalKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, description="makes a retried hold safe")]
 ServerWithKey = Annotated[Caller, allow(SERVER, idempotency="required")]
 AdminWithKey = Annotated[Caller, allow(admin_role=Role.ADMIN, idempotency="required")]
 ServerOnly = Annotated[Caller, allow(SERVER)]
-
-
-def _key(header: str | None) -> str:
-    if not header:  # allow(idempotency="required") refuses the request before this
-        raise ProblemError(f"this request needs an {IDEMPOTENCY_HEADER} header", code="idempotency_key_required")
-    return header
 
 
 @router.put("/currencies/{code}", response_model=CurrencyOut,
@@ -69,11 +63,11 @@ async def list_currencies(caller: AnyAppCaller, session: SessionDep) -> list[Cur
 
 @router.post("/ledger/grants", response_model=TransactionOut, status_code=201)
 async def grant(body: GrantIn, caller: ServerWithKey, session: SessionDep, clock: ClockDep,
-                idempotency_key: IdempotencyKey = None) -> TransactionOut:
+                idempotency_key: RequiredKey) -> TransactionOut:
     """Give a player currency (server key). The Idempotency-Key makes a retried grant post once."""
     return await service.credit_player(
         session, clock, app_id=caller.app, player_id=body.player_id, currency=body.currency, amount=body.amount,
-        idempotency_key=_key(idempotency_key), source=body.source, reference=body.reference,
+        idempotency_key=idempotency_key, source=body.source, reference=body.reference,
         description=body.description,
     )
 
@@ -81,23 +75,23 @@ async def grant(body: GrantIn, caller: ServerWithKey, session: SessionDep, clock
 @router.post("/ledger/spends", response_model=TransactionOut, status_code=201,
              responses={409: {"description": "insufficient_funds: {required, current, shortfall}"}})
 async def spend(body: SpendIn, caller: ServerWithKey, session: SessionDep, clock: ClockDep,
-                idempotency_key: IdempotencyKey = None) -> TransactionOut:
+                idempotency_key: RequiredKey) -> TransactionOut:
     """Take currency from a player (server key); never below zero."""
     return await service.debit_player(
         session, clock, app_id=caller.app, player_id=body.player_id, currency=body.currency, amount=body.amount,
-        idempotency_key=_key(idempotency_key), source=body.source, reference=body.reference,
+        idempotency_key=idempotency_key, source=body.source, reference=body.reference,
         description=body.description,
     )
 
 
 @router.post("/ledger/adjustments", response_model=TransactionOut, status_code=201)
 async def adjust(body: AdjustmentIn, caller: AdminWithKey, session: SessionDep, clock: ClockDep,
-                 idempotency_key: IdempotencyKey = None) -> TransactionOut:
+                 idempotency_key: RequiredKey) -> TransactionOut:
     """Correct a player's balance by hand (app admins); the admin and the reason are recorded."""
     assert caller.admin_id is not None
     return await service.adjust_player(
         session, clock, app_id=caller.app, player_id=body.player_id, currency=body.currency, amount=body.amount,
-        reason=body.reason, actor=caller.admin_id, idempotency_key=_key(idempotency_key),
+        reason=body.reason, actor=caller.admin_id, idempotency_key=idempotency_key,
     )
 
 
@@ -119,7 +113,7 @@ async def history(player_id: PlayerId, caller: PlayerOrServer, session: SessionD
 @router.post("/ledger/holds", response_model=HoldOut, status_code=201,
              responses={409: {"description": "insufficient_funds: {required, current, shortfall}"}})
 async def create_hold(body: HoldIn, caller: ServerOnly, session: SessionDep, clock: ClockDep,
-                      idempotency_key: IdempotencyKey = None) -> HoldOut:
+                      idempotency_key: OptionalKey = None) -> HoldOut:
     """Reserve a player's currency for a purchase; commit or release it before ``ttl_seconds`` run out."""
     return await service.create_hold(
         session, clock, app_id=caller.app, player_id=body.player_id, currency=body.currency, amount=body.amount,
