@@ -6,7 +6,9 @@ services receive an ``AsyncSession`` and never commit.
 
 from __future__ import annotations
 
+import errno
 import inspect
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -137,13 +139,72 @@ def upsert(session: AsyncSession, table: Any) -> Any:
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
+# SQLSTATEs that mean "the server cannot serve us now", as opposed to "this query is wrong":
+# class 08 (connection exception), shutdowns, "cannot connect now", too many connections.
+_UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+# SQLSTATEs that mean "this value cannot be stored": bytes the encoding cannot hold (NUL in
+# text), strings too long for the column, numbers out of range, unparsable literals.
+_BAD_VALUE_STATES = frozenset({"22000", "22001", "22003", "22007", "22008", "22021", "22P02", "22P05"})
+
+
+def _sqlstate(exc: sa.exc.DBAPIError) -> str | None:
+    for candidate in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        state = getattr(candidate, "sqlstate", None)
+        if isinstance(state, str) and state:
+            return state
+    return None
+
+
 def is_connection_error(exc: BaseException) -> bool:
     """True when the database could not be reached (as opposed to a query being wrong)."""
+    if isinstance(exc, sa.exc.TimeoutError):  # no pooled connection became free in time
+        return True
     if isinstance(exc, sa.exc.DBAPIError):
         if exc.connection_invalidated:
             return True
-        return isinstance(exc, sa.exc.InterfaceError | sa.exc.OperationalError) and not _is_sqlite_lock(exc)
-    return isinstance(exc, ConnectionError | TimeoutError | OSError)
+        state = _sqlstate(exc)
+        if state is not None:
+            return state.startswith("08") or state in _UNAVAILABLE_STATES
+        cause = getattr(exc.orig, "__cause__", None)
+        if isinstance(cause, ConnectionError | TimeoutError) or _is_network_oserror(cause):
+            return True
+        if "connection is closed" in str(exc.orig) or "connection was closed" in str(exc.orig):
+            return True
+        # SQLite: the file cannot be opened or read (a lock is contention, not unavailability).
+        return isinstance(exc, sa.exc.OperationalError) and _is_sqlite_error(exc) and not _is_sqlite_lock(exc)
+    return isinstance(exc, ConnectionError | TimeoutError) or _is_network_oserror(exc)
+
+
+def is_bad_value(exc: BaseException) -> bool:
+    """True when the database refused a value it was given (bad input, not a broken query)."""
+    if isinstance(exc, sa.exc.DBAPIError):
+        # asyncpg reports its client-side encoding errors (an integer beyond 64 bits) as 22000.
+        return _sqlstate(exc) in _BAD_VALUE_STATES
+    # sqlite3 raises this one unwrapped.
+    return isinstance(exc, OverflowError) and "SQLite INTEGER" in str(exc)
+
+
+def _is_network_oserror(exc: BaseException | None) -> bool:
+    """Socket-level failures (refused, reset, unreachable, DNS), not file-system errors."""
+    if exc is None or not isinstance(exc, OSError):
+        return False
+    if isinstance(exc, socket.gaierror | ConnectionError | TimeoutError):
+        return True
+    # asyncio raises a bare OSError ("Multiple exceptions: ...") when every address failed.
+    text = str(exc)
+    return type(exc) is OSError and (
+        exc.errno in _NETWORK_ERRNOS or "Connect call failed" in text or "Multiple exceptions" in text
+    )
+
+
+_NETWORK_ERRNOS = frozenset({
+    errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EHOSTUNREACH, errno.ENETUNREACH,
+    errno.ENETDOWN, errno.ETIMEDOUT, errno.EPIPE, errno.EHOSTDOWN,
+})
+
+
+def _is_sqlite_error(exc: sa.exc.DBAPIError) -> bool:
+    return type(exc.orig).__module__.startswith("sqlite3")
 
 
 def _is_sqlite_lock(exc: sa.exc.DBAPIError) -> bool:

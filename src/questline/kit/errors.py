@@ -12,7 +12,10 @@ Hierarchy (each carries its HTTP status and a stable ``code``)::
     └── ServiceUnavailable       503 service_unavailable (Retry-After)
 
 Services raise these; the handlers installed by ``install_problem_handlers`` render them.
-Anything else that escapes is a bug and is answered with a 500 problem.
+``to_problem`` also maps what the infrastructure raises: an unreachable database is
+``503 database_unavailable``, an unreachable Redis ``503 redis_unavailable`` (both with
+Retry-After), a value the database refuses to store (NUL in text, out-of-range number)
+``422 invalid_value``. Anything else that escapes is a bug and is answered with a 500 problem.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from questline.kit.db import is_connection_error
+from questline.kit.db import is_bad_value, is_connection_error
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 _log = structlog.get_logger("questline.errors")
@@ -138,6 +143,11 @@ def to_problem(exc: BaseException) -> ProblemError:
         return ServiceUnavailable(
             "the database is unreachable; retry shortly", code="database_unavailable", retry_after=5
         )
+    if is_bad_value(exc):
+        return Unprocessable("a value in the request cannot be stored (bad characters, too long or out of range)",
+                             code="invalid_value")
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return ServiceUnavailable("Redis is unreachable; retry shortly", code="redis_unavailable", retry_after=5)
     return ProblemError(
         "an internal error occurred; it has been logged", status=500, code="internal_error",
         title="Internal server error",

@@ -14,6 +14,7 @@ left in flight by a crash is taken over once its lock is older than ``lock_secon
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,6 +28,7 @@ from questline.kit.db import Base, BigInt, UTCDateTime, insert_ignore
 from questline.kit.errors import Conflict, Unprocessable
 
 MAX_KEY_LENGTH = 255
+_KEY_SHAPE = re.compile(rf"^[\x20-\x7e]{{1,{MAX_KEY_LENGTH}}}$")
 REPLAY_HEADER = "Idempotent-Replayed"
 
 
@@ -80,8 +82,8 @@ class IdempotencyStore:
         self._lock = timedelta(seconds=lock_seconds)
 
     async def claim(self, scope: str, caller: str, key: str, request_hash: str) -> Claim | StoredResponse:
-        if not key or len(key) > MAX_KEY_LENGTH:
-            raise Unprocessable(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
+        if not _KEY_SHAPE.match(key):
+            raise Unprocessable(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
                                 code="invalid_idempotency_key")
         table = IdempotencyRecord.__table__
         now = self._clock.now()

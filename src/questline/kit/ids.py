@@ -6,6 +6,8 @@ import secrets
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32
+# What ``new_id`` makes: validate ids from paths and headers with it before they reach a query.
+ID_PATTERN = r"^[a-z]{1,12}_[0-9A-HJKMNP-TV-Z]{26}$"
 
 
 def _encode(value: int, length: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -22,10 +23,22 @@ class PayloadTooLarge(ProblemError):
     status, code, title = 413, "payload_too_large", "Payload too large"
 
 
+@dataclass
+class _Exchange:
+    status: int = 500
+    started: bool = False
+    received: int = 0
+    refused: bool = False
+    limit: int = 0
+
+
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: HttpMetrics) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: HttpMetrics,
+                 max_upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # multipart/form-data (file uploads such as badge images) may be larger; routes bound each file.
+        self.max_upload_bytes = max(max_body_bytes, max_upload_bytes or 0)
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -38,45 +51,60 @@ class EdgeMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
-        status_holder: dict[str, int] = {"status": 500}
+        # ``refused``: the body outgrew the limit while the app was reading it. Whatever the
+        # app makes of that (frameworks wrap errors raised while reading a body in their
+        # own 400), the client gets the 413, so the app's own reply is dropped.
+        state = _Exchange()
+        multipart = request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+        state.limit = self.max_upload_bytes if multipart else self.max_body_bytes
 
         async def send_wrapper(message: Message) -> None:
+            if state.refused:
+                return
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
+                state.status, state.started = message["status"], True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
             await send(message)
 
+        async def bounded_receive() -> Message:
+            message: dict[str, Any] = dict(await receive())
+            if message["type"] == "http.request":
+                state.received += len(message.get("body", b""))
+                if state.received > state.limit and not state.started:
+                    state.refused = True
+                    raise self._too_large(state.limit)
+            return message
+
         try:
             declared = request.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-                response = problem_response(request, self._too_large())
-                await response(scope, receive, send_wrapper)
+            if declared is not None and declared.isdigit() and int(declared) > state.limit:
+                await self._reply_too_large(request, scope, receive, send_wrapper, state.limit)
                 return
-            await self.app(scope, self._bounded(receive), send_wrapper)
+            try:
+                await self.app(scope, bounded_receive, send_wrapper)
+            except PayloadTooLarge:
+                if not state.refused:
+                    raise
+            if state.refused:
+                state.refused = False
+                await self._reply_too_large(request, scope, receive, send_wrapper, state.limit)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.observe(scope["method"], template, status_holder["status"], elapsed)
+            self.metrics.observe(scope["method"], template, state.status, elapsed)
             _log.info("request", method=scope["method"], path=scope["path"], route=template,
-                      status=status_holder["status"], ms=round(elapsed * 1000, 2))
+                      status=state.status, ms=round(elapsed * 1000, 2))
             structlog.contextvars.unbind_contextvars("request_id")
 
-    def _too_large(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"request bodies are limited to {self.max_body_bytes} bytes")
+    @staticmethod
+    def _too_large(limit: int) -> PayloadTooLarge:
+        return PayloadTooLarge(f"request bodies are limited to {limit} bytes")
 
-    def _bounded(self, receive: Receive) -> Receive:
-        seen = 0
-
-        async def bounded_receive() -> Message:
-            nonlocal seen
-            message: dict[str, Any] = dict(await receive())
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
-                    raise self._too_large()
-            return message
-
-        return bounded_receive
+    async def _reply_too_large(self, request: Request, scope: Scope, receive: Receive, send: Send,
+                               limit: int) -> None:
+        response = problem_response(request, self._too_large(limit))
+        response.headers["connection"] = "close"  # the rest of the body is not read
+        await response(scope, receive, send)

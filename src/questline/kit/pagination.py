@@ -29,6 +29,24 @@ class PageParams(BaseModel):
     def after(self) -> list[Any] | None:
         return decode_cursor(self.cursor) if self.cursor else None
 
+    def after_str(self) -> str | None:
+        """The single string sort key of a cursor over one text column (``400 invalid_cursor`` otherwise)."""
+        value: str | None = self._after_one(str)
+        return value
+
+    def after_int(self) -> int | None:
+        """The single integer sort key of a cursor over one numeric column (``400 invalid_cursor`` otherwise)."""
+        value: int | None = self._after_one(int)
+        return value
+
+    def _after_one(self, kind: type[Any]) -> Any:
+        values = self.after()
+        if values is None:
+            return None
+        if len(values) != 1 or type(values[0]) is not kind:
+            raise _invalid_cursor()
+        return values[0]
+
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = DEFAULT_LIMIT,
@@ -42,14 +60,31 @@ def encode_cursor(values: list[Any]) -> str:
 
 
 def decode_cursor(cursor: str) -> list[Any]:
+    """The sort values a cursor carries: a non-empty list of strings and integers.
+
+    Anything else is ``400 invalid_cursor``, so a forged cursor never reaches a query with
+    a value the database would choke on (NUL characters, huge numbers, nested objects).
+    """
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, orjson.JSONDecodeError) as exc:
-        raise ProblemError("the cursor is not one this API issued", code="invalid_cursor") from exc
-    if not isinstance(values, list):
-        raise ProblemError("the cursor is not one this API issued", code="invalid_cursor")
+        raise _invalid_cursor() from exc
+    if not isinstance(values, list) or not values or not all(_is_cursor_value(v) for v in values):
+        raise _invalid_cursor()
     return values
+
+
+def _is_cursor_value(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    return isinstance(value, str) and len(value) <= 256 and "\x00" not in value
+
+
+def _invalid_cursor() -> ProblemError:
+    return ProblemError("the cursor is not one this API issued", code="invalid_cursor")
 
 
 def build_page(rows: list[T], limit: int, key: Any) -> Page[T]:

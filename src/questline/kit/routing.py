@@ -8,16 +8,20 @@ and turns any exception into a problem response after rolling back. Work queued 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
+import fastapi.routing
 import structlog
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 
 from questline.kit.clock import Clock
 from questline.kit.db import after_commit, run_after_commit
@@ -27,7 +31,8 @@ from questline.kit.runtime import Runtime
 
 _log = structlog.get_logger("questline.routing")
 __all__ = [
-    "ClockDep", "DeferredResponse", "RuntimeDep", "SessionDep", "UnitOfWorkRoute", "after_commit", "run_after_commit",
+    "ClockDep", "DeferredResponse", "ExposedRoute", "RuntimeDep", "SessionDep", "UnitOfWorkRoute", "after_commit",
+    "exposed_api_routes", "run_after_commit",
 ]
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 class DeferredResponse(Response):
@@ -59,14 +64,14 @@ class UnitOfWorkRoute(APIRoute):
                         await runtime.idempotency.complete(session, claim, response)
                     await session.commit()
                 except ReplayStored as replay:
-                    await session.rollback()
+                    await _rollback(session)
                     return replay.stored.to_response()
                 except (RequestValidationError, StarletteHTTPException):
-                    await session.rollback()
+                    await _rollback(session)
                     await _forget_claim(request, runtime)
                     raise
                 except Exception as exc:
-                    await session.rollback()
+                    await _rollback(session)
                     return await _problem_reply(request, runtime, exc)
             await run_after_commit(session)
             if isinstance(response, DeferredResponse):
@@ -78,11 +83,22 @@ class UnitOfWorkRoute(APIRoute):
         return handler
 
 
+async def _rollback(session: AsyncSession) -> None:
+    """Roll back; a connection that died mid-request must not turn the reply into a 500."""
+    try:
+        await session.rollback()
+    except Exception as exc:  # the connection is gone; the pool discards it
+        _log.warning("rollback_failed", error=str(exc))
+
+
 async def _forget_claim(request: Request, runtime: Runtime) -> None:
     claim: Claim | None = getattr(request.state, "idempotency_claim", None)
     if claim is not None:
         request.state.idempotency_claim = None
-        await runtime.idempotency.release(claim)
+        try:
+            await runtime.idempotency.release(claim)
+        except Exception as exc:  # the claim's lock expires on its own
+            _log.warning("idempotency_claim_not_released", error=str(exc))
 
 
 async def _problem_reply(request: Request, runtime: Runtime, exc: Exception) -> Response:
@@ -101,6 +117,37 @@ async def _problem_reply(request: Request, runtime: Runtime, exc: Exception) -> 
         except Exception as store_exc:  # the database may be the thing that failed
             _log.warning("idempotency_claim_not_settled", error=str(store_exc))
     return response
+
+
+@dataclass(frozen=True)
+class ExposedRoute:
+    """One API operation as the app serves it: its full path, methods and dependency tree."""
+
+    path: str
+    methods: frozenset[str]
+    dependant: Dependant
+    openapi_extra: dict[str, Any] | None
+    route: APIRoute
+
+
+def exposed_api_routes(routes: Sequence[BaseRoute]) -> list[ExposedRoute]:
+    """Every API route reachable from ``app.routes``, with included routers flattened.
+
+    FastAPI versions that keep included routers lazily (``_IncludedRouter``) expose them
+    through ``iter_route_contexts``; older ones list the routes themselves.
+    """
+    iterate = getattr(fastapi.routing, "iter_route_contexts", None)
+    contexts: Iterable[Any] = iterate(routes) if iterate is not None else routes
+    exposed = []
+    for context in contexts:
+        original = getattr(context, "original_route", context)
+        if not isinstance(original, APIRoute):
+            continue
+        exposed.append(ExposedRoute(
+            path=str(context.path), methods=frozenset(context.methods or ()), dependant=context.dependant,
+            openapi_extra=context.openapi_extra, route=original,
+        ))
+    return exposed
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -32,6 +33,12 @@ def new_secret() -> str:
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+@functools.cache
+def dummy_password_hash() -> str:
+    """A hash no password matches, to verify against when the account does not exist."""
+    return _hasher.hash(secrets.token_urlsafe(32))
 
 
 def verify_password(password: str, stored_hash: str) -> bool:

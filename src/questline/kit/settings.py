@@ -6,6 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from limits import parse
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -32,8 +33,12 @@ class Settings(BaseSettings):
 
     # Request limits.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # multipart/form-data uploads (badge images up to 5 MiB, plus the form's framing).
+    max_upload_bytes: int = Field(default=6 * 1_048_576, ge=1024)
     rate_limit_per_key: str = "6000/minute"
     rate_limit_per_player: str = "600/minute"
+    # Password attempts per admin e-mail (guessing is slowed, not just argon2-expensive).
+    rate_limit_login: str = "20/minute"
 
     # Tokens.
     player_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
@@ -66,6 +71,18 @@ class Settings(BaseSettings):
     def _known_driver(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("database_url must use sqlite+aiosqlite:// or postgresql+asyncpg://")
+        if value.startswith("sqlite") and (":memory:" in value or value.rstrip("/") == "sqlite+aiosqlite:"):
+            # Each pooled connection would see its own empty database.
+            raise ValueError("an in-memory SQLite database cannot be shared; give a file path")
+        return value
+
+    @field_validator("rate_limit_per_key", "rate_limit_per_player", "rate_limit_login", "client_event_rate_per_player")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a rate limit such as '600/minute' or '10 per second'") from exc
         return value
 
     @cached_property

@@ -52,6 +52,5 @@ async def update_player(session: AsyncSession, clock: Clock, app_id: str, player
 
 
 async def list_players(session: AsyncSession, app_id: str, page: PageParams) -> Page[Player]:
-    after = page.after()
-    rows = await repo.page(session, app_id, str(after[0]) if after else None, page.limit)
+    rows = await repo.page(session, app_id, page.after_str(), page.limit)
     return build_page(list(rows), page.limit, lambda p: [p.player_id])

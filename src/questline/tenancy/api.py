@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Path, status
 
+from questline.kit.ids import ID_PATTERN
 from questline.kit.pagination import Page, PageParams, page_params
 from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.tenancy import service
@@ -30,12 +31,15 @@ from questline.tenancy.schemas import (
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute)
 Paging = Annotated[PageParams, Depends(page_params)]
+OrgId = Annotated[str, Path(pattern=ID_PATTERN, description="an organization id (org_…)")]
+AppId = Annotated[str, Path(pattern=ID_PATTERN, description="an app id (app_…)")]
+KeyId = Annotated[str, Path(pattern=ID_PATTERN, description="a key id (key_…)")]
 
 
 @router.post("/auth/login", response_model=TokenPair, tags=["auth"], openapi_extra={"x-access": "anonymous"})
 async def login(body: Login, session: SessionDep, runtime: RuntimeDep) -> TokenPair:
     """Exchange an admin's e-mail and password for an access token and a refresh token."""
-    return await service.login(session, runtime.settings, runtime.clock, body.email, body.password)
+    return await service.login(session, runtime.settings, runtime.clock, runtime.limiter, body.email, body.password)
 
 
 @router.post("/auth/refresh", response_model=TokenPair, tags=["auth"], openapi_extra={"x-access": "anonymous"})
@@ -76,7 +80,7 @@ async def list_orgs(caller: AdminAccount, session: SessionDep) -> list[OrgOut]:
 
 
 @router.post("/orgs/{org_id}/members", response_model=AdminOut, tags=["organizations"])
-async def add_member(org_id: str, body: MemberAdd, caller: AdminAccount, session: SessionDep,
+async def add_member(org_id: OrgId, body: MemberAdd, caller: AdminAccount, session: SessionDep,
                      clock: ClockDep) -> AdminOut:
     """Give an existing admin account a role in the organization (owners only)."""
     assert caller.admin_id is not None
@@ -86,7 +90,7 @@ async def add_member(org_id: str, body: MemberAdd, caller: AdminAccount, session
 
 
 @router.post("/orgs/{org_id}/apps", response_model=AppCreated, status_code=201, tags=["apps"])
-async def create_app(org_id: str, body: AppCreate, caller: AdminAccount, session: SessionDep,
+async def create_app(org_id: OrgId, body: AppCreate, caller: AdminAccount, session: SessionDep,
                      clock: ClockDep) -> AppCreated:
     """Create an app with a server key and a client key; both secrets are shown only here."""
     assert caller.admin_id is not None
@@ -96,7 +100,7 @@ async def create_app(org_id: str, body: AppCreate, caller: AdminAccount, session
 
 
 @router.get("/orgs/{org_id}/apps", response_model=Page[AppOut], tags=["apps"])
-async def list_apps(org_id: str, caller: AdminAccount, session: SessionDep, paging: Paging) -> Page[AppOut]:
+async def list_apps(org_id: OrgId, caller: AdminAccount, session: SessionDep, paging: Paging) -> Page[AppOut]:
     assert caller.admin_id is not None
     await service.require_org_role(session, caller.admin_id, org_id, Role.VIEWER)
     page = await service.list_apps(session, org_id, paging)
@@ -110,7 +114,7 @@ async def _app_with_role(session: SessionDep, caller: AdminAccount, app_id: str,
 
 
 @router.put("/apps/{app_id}/client-event-types", response_model=AppOut, tags=["apps"])
-async def set_client_event_types(app_id: str, body: ClientEventTypes, caller: AdminAccount,
+async def set_client_event_types(app_id: AppId, body: ClientEventTypes, caller: AdminAccount,
                                  session: SessionDep) -> AppOut:
     """Choose which event types a publishable client key may send."""
     await _app_with_role(session, caller, app_id, Role.ADMIN)
@@ -118,14 +122,14 @@ async def set_client_event_types(app_id: str, body: ClientEventTypes, caller: Ad
 
 
 @router.get("/apps/{app_id}/keys", response_model=Page[KeyOut], tags=["keys"])
-async def list_keys(app_id: str, caller: AdminAccount, session: SessionDep, paging: Paging) -> Page[KeyOut]:
+async def list_keys(app_id: AppId, caller: AdminAccount, session: SessionDep, paging: Paging) -> Page[KeyOut]:
     await _app_with_role(session, caller, app_id, Role.VIEWER)
     page = await service.list_keys(session, app_id, paging)
     return Page[KeyOut](items=[KeyOut.model_validate(k) for k in page.items], next_cursor=page.next_cursor)
 
 
 @router.post("/apps/{app_id}/keys", response_model=KeyCreated, status_code=201, tags=["keys"])
-async def create_key(app_id: str, body: KeyCreate, caller: AdminAccount, session: SessionDep,
+async def create_key(app_id: AppId, body: KeyCreate, caller: AdminAccount, session: SessionDep,
                      clock: ClockDep) -> KeyCreated:
     await _app_with_role(session, caller, app_id, Role.ADMIN)
     key, secret = await service.create_key(session, clock, app_id, body.kind, body.name)
@@ -133,7 +137,7 @@ async def create_key(app_id: str, body: KeyCreate, caller: AdminAccount, session
 
 
 @router.post("/apps/{app_id}/keys/{key_id}/revoke", response_model=KeyOut, tags=["keys"])
-async def revoke_key(app_id: str, key_id: str, caller: AdminAccount, session: SessionDep,
+async def revoke_key(app_id: AppId, key_id: KeyId, caller: AdminAccount, session: SessionDep,
                      runtime: RuntimeDep) -> KeyOut:
     await _app_with_role(session, caller, app_id, Role.ADMIN)
     key = await service.revoke_key(session, runtime.clock, key_cache(runtime), app_id, key_id)
@@ -141,7 +145,7 @@ async def revoke_key(app_id: str, key_id: str, caller: AdminAccount, session: Se
 
 
 @router.post("/apps/{app_id}/keys/{key_id}/rotate", response_model=KeyCreated, status_code=201, tags=["keys"])
-async def rotate_key(app_id: str, key_id: str, caller: AdminAccount, session: SessionDep,
+async def rotate_key(app_id: AppId, key_id: KeyId, caller: AdminAccount, session: SessionDep,
                      runtime: RuntimeDep) -> KeyCreated:
     """Revoke a key and return its replacement (same kind and name)."""
     await _app_with_role(session, caller, app_id, Role.ADMIN)

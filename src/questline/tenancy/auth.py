@@ -4,26 +4,36 @@ Four kinds of caller, all as ``Authorization: Bearer <credential>``:
 
 - ``server``: an app's secret server key (``ql_sk_…``): full power inside that app.
 - ``client``: an app's publishable client key (``ql_pk_…``): public reads, untrusted events.
-- ``player``: a player token minted by the server key: one player acting for themself.
+- ``player``: a player token minted by the server key: one player acting for themself. On
+  any route with a ``{player_id}`` path parameter, ``allow`` refuses (404) a token of
+  another player before the route runs.
 - ``admin``: an admin user's access token (from ``/v1/auth/login``). On app routes an admin
   names the app with the ``X-Questline-App`` header and needs a role in its organization.
 
-Every route declares who may call it with ``allow(...)``; the declaration is kept on the
-dependency (``.access``) so a test can walk every route and check the policy is enforced.
+Every route declares who may call it with ``allow(...)`` (or, for the few public routes,
+``openapi_extra={"x-access": "anonymous"}``); the declaration is kept on the dependency
+(``.access``) so ``route_access`` can read it and a test walks every route the app exposes
+and checks the policy is enforced.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.routing import BaseRoute
 
 from questline.kit.errors import Forbidden, NotFound, ProblemError, Unauthorized
 from questline.kit.idempotency import Claim, ReplayStored, request_fingerprint
+from questline.kit.ids import ID_PATTERN
+from questline.kit.routing import ExposedRoute, exposed_api_routes
 from questline.kit.runtime import Runtime
 from questline.kit.security import read_token, sign_token
 from questline.tenancy import service
@@ -32,6 +42,8 @@ from questline.tenancy.schemas import ROLE_RANK, Role
 PLAYER_AUDIENCE = "questline:player"
 APP_HEADER = "X-Questline-App"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# A path parameter of this name is bound to a player token's own player by ``allow``.
+PLAYER_PATH_PARAM = "player_id"
 
 
 class CallerKind(StrEnum):
@@ -132,16 +144,13 @@ async def identify(request: Request, session: AsyncSession, runtime: Runtime, *,
     admin_id = service.read_admin_token(runtime.settings, runtime.clock, token)
     if admin_id is None:
         raise Unauthorized("the bearer token is not valid or has expired", code="invalid_token")
-    admin = await service.get_admin(session, admin_id)
-    if admin.disabled_at is not None:
-        raise Unauthorized("this admin account is disabled", code="invalid_token")
+    admin = await service.find_admin(session, admin_id)
+    if admin is None or admin.disabled_at is not None:
+        raise Unauthorized("this admin account is disabled or gone", code="invalid_token")
     app_id = request.headers.get(APP_HEADER)
     if not want_app or not app_id:
         return Caller(kind=ADMIN, admin_id=admin_id)
-    try:
-        app = await service.get_app(session, app_id)
-    except NotFound:
-        app = None
+    app = await service.find_app(session, app_id) if re.match(ID_PATTERN, app_id) else None
     role = await service.role_in_org(session, admin_id, app.org_id) if app else None
     if app is None or role is None:
         raise NotFound(f"app {app_id} not found", code="app_not_found")
@@ -186,6 +195,10 @@ def allow(
                 raise ProblemError(f"admins name the app with the {APP_HEADER} header", code="app_required")
             assert admin_role is not None
             caller.ensure_role(admin_role)
+        if caller.kind is PLAYER and PLAYER_PATH_PARAM in request.path_params:
+            # A player token reaches only its own player, on every route, without each
+            # route having to remember; others get a 404 (no probing who exists).
+            caller.ensure_acts_for(str(request.path_params[PLAYER_PATH_PARAM]))
         settings = runtime.settings
         await runtime.limiter.enforce(settings.rate_limit_per_key, "caller", caller.app_id or "-",
                                       caller.key_id or caller.admin_id or caller.identity, what="this key")
@@ -203,6 +216,31 @@ def allow(
 
 def policy_of(call: Any) -> AccessPolicy | None:
     return getattr(call, "access", None)
+
+
+ANONYMOUS: Literal["anonymous"] = "anonymous"
+
+
+def route_access(route: ExposedRoute) -> AccessPolicy | Literal["anonymous"] | None:
+    """What a route declared: its ``allow(...)`` policy, ``"anonymous"``, or None (nothing)."""
+    policies = [p for p in (policy_of(d.call) for d in _dependants(route.dependant)) if p is not None]
+    anonymous = (route.openapi_extra or {}).get("x-access") == ANONYMOUS
+    if len(set(policies)) > 1 or (policies and anonymous):
+        raise ValueError(f"{sorted(route.methods)} {route.path} declares its callers more than once")
+    if policies:
+        return policies[0]
+    return ANONYMOUS if anonymous else None
+
+
+def undeclared_routes(routes: Sequence[BaseRoute]) -> list[str]:
+    """API routes that say neither who may call them nor that anyone may (each is a bug)."""
+    return [f"{','.join(sorted(r.methods))} {r.path}" for r in exposed_api_routes(routes) if route_access(r) is None]
+
+
+def _dependants(dependant: Dependant) -> Iterator[Dependant]:
+    for sub in dependant.dependencies:
+        yield sub
+        yield from _dependants(sub)
 
 
 # Aliases that make route signatures read as sentences.

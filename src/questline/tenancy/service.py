@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,7 +14,9 @@ from questline.kit.clock import Clock
 from questline.kit.errors import Conflict, Forbidden, NotFound, Unauthorized
 from questline.kit.ids import new_id, ulid
 from questline.kit.pagination import Page, PageParams, build_page
+from questline.kit.ratelimit import RateLimiter
 from questline.kit.security import (
+    dummy_password_hash,
     hash_password,
     hash_secret,
     new_secret,
@@ -42,13 +46,17 @@ def format_key(kind: KeyKind, key_id: str, secret: str) -> str:
     return f"{KEY_PREFIX[kind]}{key_id.removeprefix('key_')}_{secret}"
 
 
+_KEY_SHAPE = re.compile(r"^ql_(sk|pk)_([0-9A-HJKMNP-TV-Z]{26})_([A-Za-z0-9_-]{16,64})$")
+_KIND_OF_TAG: dict[str, KeyKind] = {"sk": "server", "pk": "client"}
+
+
 def parse_key(token: str) -> tuple[KeyKind, str, str] | None:
-    for kind, prefix in KEY_PREFIX.items():
-        if token.startswith(prefix):
-            body, _, secret = token[len(prefix):].partition("_")
-            if len(body) == 26 and secret:
-                return kind, f"key_{body}", secret  # type: ignore[return-value]
-    return None
+    """``(kind, key id, secret)`` of a well-formed key, else None (it then never reaches a query)."""
+    match = _KEY_SHAPE.match(token)
+    if match is None:
+        return None
+    tag, body, secret = match.groups()
+    return _KIND_OF_TAG[tag], f"key_{body}", secret
 
 
 class KeyCache:
@@ -107,6 +115,10 @@ async def create_app(session: AsyncSession, clock: Clock, org_id: str, name: str
     return app, server_key, client_key
 
 
+async def find_app(session: AsyncSession, app_id: str) -> App | None:
+    return await repo.get_app(session, app_id)
+
+
 async def get_app(session: AsyncSession, app_id: str) -> App:
     app = await repo.get_app(session, app_id)
     if app is None:
@@ -115,8 +127,7 @@ async def get_app(session: AsyncSession, app_id: str) -> App:
 
 
 async def list_apps(session: AsyncSession, org_id: str, page: PageParams) -> Page[App]:
-    after = page.after()
-    rows = await repo.apps_of_org(session, org_id, str(after[0]) if after else None, page.limit)
+    rows = await repo.apps_of_org(session, org_id, page.after_str(), page.limit)
     return build_page(list(rows), page.limit, lambda a: [a.id])
 
 
@@ -144,8 +155,7 @@ async def create_key(session: AsyncSession, clock: Clock, app_id: str, kind: Key
 
 
 async def list_keys(session: AsyncSession, app_id: str, page: PageParams) -> Page[ApiKey]:
-    after = page.after()
-    rows = await repo.keys_of_app(session, app_id, str(after[0]) if after else None, page.limit)
+    rows = await repo.keys_of_app(session, app_id, page.after_str(), page.limit)
     return build_page(list(rows), page.limit, lambda k: [k.id])
 
 
@@ -194,10 +204,15 @@ async def create_admin(session: AsyncSession, clock: Clock, email: str, password
     email = email.strip().lower()
     if await repo.admin_by_email(session, email) is not None:
         raise Conflict(f"an admin with e-mail {email} already exists", code="admin_exists")
-    admin = AdminUser(id=new_id("adm"), email=email, name=name, password_hash=hash_password(password),
+    password_hash = await asyncio.to_thread(hash_password, password)  # argon2 is slow on purpose
+    admin = AdminUser(id=new_id("adm"), email=email, name=name, password_hash=password_hash,
                       created_at=clock.now(), disabled_at=None)
     await repo.add(session, admin)
     return admin
+
+
+async def find_admin(session: AsyncSession, admin_id: str) -> AdminUser | None:
+    return await repo.get_admin(session, admin_id)
 
 
 async def get_admin(session: AsyncSession, admin_id: str) -> AdminUser:
@@ -253,11 +268,17 @@ async def _issue_pair(session: AsyncSession, settings: Settings, clock: Clock, a
                      expires_in=settings.access_token_ttl_seconds)
 
 
-async def login(session: AsyncSession, settings: Settings, clock: Clock, email: str, password: str) -> TokenPair:
-    admin = await repo.admin_by_email(session, email.strip().lower())
-    # Verify a dummy hash for unknown e-mails too, so timing does not reveal who has an account.
-    stored = admin.password_hash if admin else hash_password("not-a-real-password")
-    if not verify_password(password, stored) or admin is None or admin.disabled_at is not None:
+async def login(session: AsyncSession, settings: Settings, clock: Clock, limiter: RateLimiter, email: str,
+                password: str) -> TokenPair:
+    """A token pair for the right e-mail and password; attempts per e-mail are rate limited."""
+    email = email.strip().lower()
+    await limiter.enforce(settings.rate_limit_login, "login", email, what="logins to this account")
+    admin = await repo.admin_by_email(session, email)
+    # Verify against a dummy hash for unknown e-mails too, so timing does not reveal who has an
+    # account. argon2 runs in a thread: it is slow on purpose and must not stall the event loop.
+    stored = admin.password_hash if admin else dummy_password_hash()
+    valid = await asyncio.to_thread(verify_password, password, stored)
+    if not valid or admin is None or admin.disabled_at is not None:
         raise Unauthorized("e-mail or password is wrong", code="invalid_credentials")
     return await _issue_pair(session, settings, clock, admin.id)
 
