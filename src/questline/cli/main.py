@@ -340,12 +340,18 @@ def ledger_verify(
         return await ledger.ledger_totals(session, app_id), await ledger.verify(session, app_id)
 
     totals, violations = run_in_session(work)
-    summary = Table("app", "currency", "accounts", "postings", "players hold", "issued", "held", "spent",
-                    title="Ledger", title_justify="left")
-    for t in totals:
-        summary.add_row(t.app_id, t.currency, str(t.accounts), str(t.postings), f"{t.player_balances:,}",
-                        f"{t.issued:,}", f"{t.held:,}", f"{t.sunk:,}")
-    console.print(summary)
+    for shown_app in dict.fromkeys(t.app_id for t in totals):
+        summary = Table(title=f"Ledger of {shown_app}", title_justify="left")
+        summary.add_column("currency", no_wrap=True)
+        for heading in ("accounts", "postings", "players", "issued", "held", "spent"):
+            summary.add_column(heading, justify="right")
+        for t in totals:
+            if t.app_id == shown_app:
+                summary.add_row(t.currency, str(t.accounts), str(t.postings), f"{t.player_balances:,}",
+                                f"{t.issued:,}", f"{t.held:,}", f"{t.sunk:,}")
+        console.print(summary)
+    console.print("[dim]players: sum of player balances; issued: ever granted; held: in active holds; "
+                  "spent: taken out by spends and purchases[/dim]")
     if not violations:
         console.print("[green]ledger verified[/green]: every invariant holds")
         return
