@@ -20,6 +20,8 @@ from questline.kit.jobs import Job, Scheduler, every
 from questline.kit.middleware import EdgeMiddleware
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
+from questline.leaderboards import api as leaderboards_api
+from questline.leaderboards import tasks as leaderboards_tasks
 from questline.ledger import api as ledger_api
 from questline.ledger import tasks as ledger_tasks
 from questline.ops import api as ops_api
@@ -42,6 +44,7 @@ def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
     """Each area's ``register_jobs(scheduler, runtime)``; add one line per area."""
     return [
         ledger_tasks.register_jobs,
+        leaderboards_tasks.register_jobs,
     ]
 
 
@@ -57,6 +60,7 @@ def _routers() -> list[APIRouter]:
         tenancy_api.router,
         players_api.router,
         ledger_api.router,
+        leaderboards_api.router,
     ]
 
 

@@ -3,6 +3,7 @@
 from questline.kit.db import Base
 from questline.kit.idempotency import IdempotencyRecord
 from questline.kit.jobs import JobRun
+from questline.leaderboards.models import Friendship, LeaderboardArchive, LeaderboardEntry, LeaderboardPeriod
 from questline.ledger.models import Currency, Hold, LedgerAccount, LedgerTransaction, Posting
 from questline.players.models import Player
 from questline.tenancy.models import AdminUser, ApiKey, App, Membership, Organization, RefreshToken
@@ -12,5 +13,5 @@ metadata = Base.metadata
 __all__ = [
     "AdminUser", "ApiKey", "App", "Currency", "Hold", "IdempotencyRecord", "JobRun", "LedgerAccount",
     "LedgerTransaction", "Membership", "Organization", "Player", "Posting",
-    "RefreshToken", "metadata",
+    "RefreshToken", "metadata", "Friendship", "LeaderboardArchive", "LeaderboardEntry", "LeaderboardPeriod",
 ]

@@ -23,6 +23,8 @@ from questline.events.service import signals
 from questline.kit.db import run_after_commit
 from questline.kit.periods import zone
 from questline.kit.runtime import Runtime
+from questline.leaderboards.schemas import LeaderboardDef
+from questline.leaderboards.tasks import LeaderboardProcessor
 from questline.ledger import service as ledger
 from questline.players import service as players
 from questline.progression.schemas import CombinedLevelDef, TrackDef, XpRuleDef
@@ -54,18 +56,19 @@ def definition_kinds() -> list[DefinitionKind]:
         DefinitionKind("xp_rule", XpRuleDef, "events earn XP on a track, with an optional daily cap"),
         DefinitionKind("combined_level", CombinedLevelDef, "levels that need thresholds on several tracks",
                        answers_for=("level",)),
+        DefinitionKind("leaderboard", LeaderboardDef, "a ranked board by a stat or event field, per period and scope"),
     ]
 
 
-def processors() -> list[Processor]:
+def processors(runtime: Runtime) -> list[Processor]:
     """Every processor, in the order they see each event (stats first); one line per area."""
-    return [StatsProcessor(), ProgressionProcessor()]
+    return [StatsProcessor(), ProgressionProcessor(), LeaderboardProcessor(runtime)]
 
 
 def install(runtime: Runtime) -> None:
     """Put the engine's definition kinds and processors on a runtime (app start, CLI, worker)."""
     runtime.extensions.setdefault("rules.registry", KindRegistry(definition_kinds()))
-    runtime.extensions.setdefault("processing.processors", processors())
+    runtime.extensions.setdefault("processing.processors", processors(runtime))
 
 
 def _processors(runtime: Runtime) -> list[Processor]:

@@ -1,0 +1,1 @@
+"""Competitions: tournaments and trading-style events with entry, a board, prizes and claims."""

@@ -1,0 +1,1 @@
+"""Leaderboards: ranked boards defined as data, friends, privacy-aware reads, period archives."""
