@@ -34,6 +34,7 @@ from questline import migrations
 from questline.app import create_app
 from questline.kit.clock import ManualClock
 from questline.kit.db import unit_of_work
+from questline.kit.logging import configure_logging
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
 from questline.tenancy import service as tenancy
@@ -83,6 +84,9 @@ async def _redis_ping(url: str) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     _check_services()
+    # Plain JSON lines: structlog's default console renderer draws rich tracebacks with
+    # locals, which takes seconds per logged error.
+    configure_logging("WARNING", json=True)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -8,11 +8,13 @@ and turns any exception into a problem response after rolling back. Work queued 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import fastapi.routing
+import orjson
 import structlog
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -25,7 +27,7 @@ from starlette.routing import BaseRoute
 
 from questline.kit.clock import Clock
 from questline.kit.db import after_commit, run_after_commit
-from questline.kit.errors import problem_response, to_problem
+from questline.kit.errors import Unprocessable, problem_response, to_problem
 from questline.kit.idempotency import Claim, ReplayStored
 from questline.kit.runtime import Runtime
 
@@ -57,6 +59,7 @@ class UnitOfWorkRoute(APIRoute):
             async with factory() as session:
                 request.state.db = session
                 try:
+                    await _refuse_nul(request)
                     response = await endpoint(request)
                     claim: Claim | None = getattr(request.state, "idempotency_claim", None)
                     deferred = isinstance(response, DeferredResponse)
@@ -81,6 +84,40 @@ class UnitOfWorkRoute(APIRoute):
             return response
 
         return handler
+
+
+_JSON_NUL = re.compile(rb"\\u0000", re.IGNORECASE)
+
+
+async def _refuse_nul(request: Request) -> None:
+    """NUL characters in text are refused alike on every backend (PostgreSQL cannot store them).
+
+    JSON can only carry one as the escape ``\\u0000``, so bodies are parsed to be sure only
+    when that sequence appears at all.
+    """
+    if "\x00" in request.scope["path"] or b"%00" in request.scope.get("query_string", b""):
+        raise Unprocessable("the URL contains a NUL character", code="validation_failed")
+    if request.method in _READ_METHODS:
+        return
+    body = await request.body()
+    if _JSON_NUL.search(body) is None:
+        return
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return  # the route's own parsing answers 400 malformed_json
+    if _contains_nul(parsed):
+        raise Unprocessable("text in the request contains a NUL character (\\u0000)", code="validation_failed")
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False
 
 
 async def _rollback(session: AsyncSession) -> None:
