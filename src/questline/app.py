@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from questline import __version__
+from questline.battlepass import api as battlepass_api
 from questline.kit.clock import Clock
 from questline.kit.errors import install_problem_handlers
 from questline.kit.idempotency import IdempotencyStore
@@ -26,6 +27,7 @@ from questline.ledger import api as ledger_api
 from questline.ledger import tasks as ledger_tasks
 from questline.ops import api as ops_api
 from questline.players import api as players_api
+from questline.shop import api as shop_api
 from questline.tenancy import api as tenancy_api
 
 Loop = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
@@ -61,6 +63,8 @@ def _routers() -> list[APIRouter]:
         players_api.router,
         ledger_api.router,
         leaderboards_api.router,
+        battlepass_api.router,
+        shop_api.router,
     ]
 
 

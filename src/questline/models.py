@@ -1,11 +1,13 @@
 """Every table of every area, imported in one place for Alembic and ``metadata`` users."""
 
+from questline.battlepass.models import BattlePassClaim, BattlePassXp, BattlePassXpDaily, PlayerPass
 from questline.kit.db import Base
 from questline.kit.idempotency import IdempotencyRecord
 from questline.kit.jobs import JobRun
 from questline.leaderboards.models import Friendship, LeaderboardArchive, LeaderboardEntry, LeaderboardPeriod
 from questline.ledger.models import Currency, Hold, LedgerAccount, LedgerTransaction, Posting
 from questline.players.models import Player
+from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, ShopOrder
 from questline.tenancy.models import AdminUser, ApiKey, App, Membership, Organization, RefreshToken
 
 metadata = Base.metadata
@@ -14,4 +16,6 @@ __all__ = [
     "AdminUser", "ApiKey", "App", "Currency", "Hold", "IdempotencyRecord", "JobRun", "LedgerAccount",
     "LedgerTransaction", "Membership", "Organization", "Player", "Posting",
     "RefreshToken", "metadata", "Friendship", "LeaderboardArchive", "LeaderboardEntry", "LeaderboardPeriod",
+    "BattlePassClaim", "BattlePassXp", "BattlePassXpDaily", "PlayerPass", "InventoryGrant", "InventoryItem",
+    "ShopCounter", "ShopOrder",
 ]

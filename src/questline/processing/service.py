@@ -17,6 +17,9 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from questline.battlepass import service as battlepass
+from questline.battlepass.schemas import BattlePassDef, PassXpRuleDef
+from questline.battlepass.tasks import BattlePassProcessor
 from questline.events import repository as event_log
 from questline.events.models import REPLAY, EventRecord
 from questline.events.service import signals
@@ -34,6 +37,8 @@ from questline.rules.registry import DefinitionKind, KindRegistry
 from questline.rules.schemas import DefinitionBody, StatDef
 from questline.rules.service import ruleset_cache
 from questline.rules.tasks import StatsProcessor
+from questline.shop import service as shop
+from questline.shop.schemas import ItemDef
 
 _log = structlog.get_logger("questline.worker")
 PIPELINE_LOCK = 0x5155_4553  # "QUES": the advisory lock id of the batch writer
@@ -56,13 +61,18 @@ def definition_kinds() -> list[DefinitionKind]:
         DefinitionKind("xp_rule", XpRuleDef, "events earn XP on a track, with an optional daily cap"),
         DefinitionKind("combined_level", CombinedLevelDef, "levels that need thresholds on several tracks",
                        answers_for=("level",)),
+        DefinitionKind("item", ItemDef, "an item of the catalog: sold in the shop with a price, or granted",
+                       check=shop.check_currency),
+        DefinitionKind("battle_pass", BattlePassDef, "a battle pass season: tiers, free and premium rewards",
+                       check=battlepass.check_currencies, keyed_check=battlepass.check_one_featured),
+        DefinitionKind("pass_xp_rule", PassXpRuleDef, "events earn battle pass XP, with an optional daily limit"),
         DefinitionKind("leaderboard", LeaderboardDef, "a ranked board by a stat or event field, per period and scope"),
     ]
 
 
 def processors(runtime: Runtime) -> list[Processor]:
     """Every processor, in the order they see each event (stats first); one line per area."""
-    return [StatsProcessor(), ProgressionProcessor(), LeaderboardProcessor(runtime)]
+    return [StatsProcessor(), ProgressionProcessor(), BattlePassProcessor(), LeaderboardProcessor(runtime)]
 
 
 def install(runtime: Runtime) -> None:

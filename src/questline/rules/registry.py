@@ -11,6 +11,9 @@ from questline.kit.errors import NotFound
 from questline.rules.schemas import DefinitionBody
 
 ExtraCheck = Callable[[AsyncSession, str, DefinitionBody], Awaitable[list[str]]]
+# Like ExtraCheck, also told the definition's key and the (kind, key) pairs a bundle is writing,
+# for rules across an app's definitions (e.g. one featured battle pass per app).
+KeyedCheck = Callable[[AsyncSession, str, str, DefinitionBody, set[tuple[str, str]]], Awaitable[list[str]]]
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class DefinitionKind:
     check: ExtraCheck | None = None
     # Other kinds this kind's keys also answer for in references (a "level" is a track or a combined level).
     answers_for: tuple[str, ...] = ()
+    keyed_check: KeyedCheck | None = None
 
 
 class KindRegistry:

@@ -72,6 +72,9 @@ async def _check_references(session: AsyncSession, registry: KindRegistry, app_i
     spec = registry.get(kind)
     if spec.check is not None:
         errors += [{"loc": [], "msg": msg, "type": "failed_check"} for msg in await spec.check(session, app_id, model)]
+    if spec.keyed_check is not None:
+        errors += [{"loc": [], "msg": msg, "type": "failed_check"}
+                   for msg in await spec.keyed_check(session, app_id, key, model, pending)]
     if errors:
         raise _invalid(kind, key, errors)
 
