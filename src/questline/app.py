@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI
 
 from questline import __version__
 from questline.battlepass import api as battlepass_api
+from questline.challenges import api as challenges_api
 from questline.kit.clock import Clock
 from questline.kit.errors import install_problem_handlers
 from questline.kit.idempotency import IdempotencyStore
@@ -63,6 +64,7 @@ def _routers() -> list[APIRouter]:
         players_api.router,
         ledger_api.router,
         leaderboards_api.router,
+        challenges_api.router,
         battlepass_api.router,
         shop_api.router,
     ]

@@ -1,6 +1,7 @@
 """Every table of every area, imported in one place for Alembic and ``metadata`` users."""
 
 from questline.battlepass.models import BattlePassClaim, BattlePassXp, BattlePassXpDaily, PlayerPass
+from questline.challenges.models import ChallengeClaim, ChallengeCompletion, ChallengeProgress
 from questline.kit.db import Base
 from questline.kit.idempotency import IdempotencyRecord
 from questline.kit.jobs import JobRun
@@ -17,5 +18,5 @@ __all__ = [
     "LedgerTransaction", "Membership", "Organization", "Player", "Posting",
     "RefreshToken", "metadata", "Friendship", "LeaderboardArchive", "LeaderboardEntry", "LeaderboardPeriod",
     "BattlePassClaim", "BattlePassXp", "BattlePassXpDaily", "PlayerPass", "InventoryGrant", "InventoryItem",
-    "ShopCounter", "ShopOrder",
+    "ShopCounter", "ShopOrder", "ChallengeClaim", "ChallengeCompletion", "ChallengeProgress",
 ]

@@ -20,6 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from questline.battlepass import service as battlepass
 from questline.battlepass.schemas import BattlePassDef, PassXpRuleDef
 from questline.battlepass.tasks import BattlePassProcessor
+from questline.challenges import service as challenges
+from questline.challenges.schemas import ChallengeDef
+from questline.challenges.tasks import ChallengeProcessor
 from questline.events import repository as event_log
 from questline.events.models import REPLAY, EventRecord
 from questline.events.service import signals
@@ -66,13 +69,15 @@ def definition_kinds() -> list[DefinitionKind]:
         DefinitionKind("battle_pass", BattlePassDef, "a battle pass season: tiers, free and premium rewards",
                        check=battlepass.check_currencies, keyed_check=battlepass.check_one_featured),
         DefinitionKind("pass_xp_rule", PassXpRuleDef, "events earn battle pass XP, with an optional daily limit"),
+        DefinitionKind("challenge", ChallengeDef, "a challenge or quest: objectives over events, per period, with rewards",
+                       check=challenges.check_definition),
         DefinitionKind("leaderboard", LeaderboardDef, "a ranked board by a stat or event field, per period and scope"),
     ]
 
 
 def processors(runtime: Runtime) -> list[Processor]:
     """Every processor, in the order they see each event (stats first); one line per area."""
-    return [StatsProcessor(), ProgressionProcessor(), BattlePassProcessor(), LeaderboardProcessor(runtime)]
+    return [StatsProcessor(), ProgressionProcessor(), BattlePassProcessor(), ChallengeProcessor(), LeaderboardProcessor(runtime)]
 
 
 def install(runtime: Runtime) -> None:

@@ -1,0 +1,163 @@
+"""Every query of the challenges area."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from questline.challenges.models import ChallengeClaim, ChallengeCompletion, ChallengeProgress
+from questline.kit.db import insert_ignore, upsert
+
+# Progress -------------------------------------------------------------------------------------
+
+
+async def progress_of(session: AsyncSession, app_id: str, player_ids: Iterable[str],
+                      period_keys: Iterable[str]) -> Sequence[ChallengeProgress]:
+    return (await session.execute(
+        sa.select(ChallengeProgress).where(
+            ChallengeProgress.app_id == app_id, ChallengeProgress.player_id.in_(list(player_ids)),
+            ChallengeProgress.period_key.in_(list(period_keys)))
+    )).scalars().all()
+
+
+async def save_progress(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        stmt = upsert(session, ChallengeProgress.__table__)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["app_id", "player_id", "challenge", "period_key"],
+            set_={c: stmt.excluded[c] for c in ("round", "objectives", "met_at", "updated_at")},
+        )
+        await session.execute(stmt, rows)
+
+
+async def reset(session: AsyncSession, app_id: str | None) -> None:
+    """Delete what events derived: progress and automatic completions (claims and manual ones stay)."""
+    progress = sa.delete(ChallengeProgress)
+    completions = sa.delete(ChallengeCompletion).where(ChallengeCompletion.source == "auto")
+    if app_id is not None:
+        progress = progress.where(ChallengeProgress.app_id == app_id)
+        completions = completions.where(ChallengeCompletion.app_id == app_id)
+    await session.execute(progress)
+    await session.execute(completions)
+
+
+# Completions ----------------------------------------------------------------------------------
+
+
+async def completion_summary(session: AsyncSession, app_id: str,
+                             player_ids: Iterable[str]) -> Sequence[tuple[str, str, str, int, datetime]]:
+    """(player, challenge, category, completions, last completed_at) for each pair with any."""
+    rows = await session.execute(
+        sa.select(ChallengeCompletion.player_id, ChallengeCompletion.challenge, ChallengeCompletion.category,
+                  sa.func.count(), sa.func.max(ChallengeCompletion.completed_at))
+        .where(ChallengeCompletion.app_id == app_id, ChallengeCompletion.player_id.in_(list(player_ids)))
+        .group_by(ChallengeCompletion.player_id, ChallengeCompletion.challenge, ChallengeCompletion.category)
+    )
+    return [(p, c, cat, int(n), last) for p, c, cat, n, last in rows]
+
+
+async def completions_in(session: AsyncSession, app_id: str, player_ids: Iterable[str],
+                         period_keys: Iterable[str], *, rounds: bool = False) -> Sequence[ChallengeCompletion]:
+    """Completions in these periods (with ``rounds``, also the repeat rounds ``period#n``)."""
+    keys = sorted(set(period_keys))
+    match: sa.ColumnElement[bool] = ChallengeCompletion.period_key.in_(keys)
+    if rounds:
+        match = sa.or_(match, *[ChallengeCompletion.period_key.like(f"{key}#%") for key in keys])
+    return (await session.execute(
+        sa.select(ChallengeCompletion).where(
+            ChallengeCompletion.app_id == app_id, ChallengeCompletion.player_id.in_(list(player_ids)), match)
+    )).scalars().all()
+
+
+async def insert_completions(session: AsyncSession, rows: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """Insert completions, skipping any the unique constraint refuses; returns the inserted
+    (player, challenge, period) triples."""
+    if not rows:
+        return set()
+    table = ChallengeCompletion.__table__
+    result = await session.execute(
+        insert_ignore(session, table).returning(table.c.player_id, table.c.challenge, table.c.period_key), rows,
+    )
+    return {(p, c, k) for p, c, k in result}
+
+
+async def insert_completion(session: AsyncSession, row: dict[str, Any]) -> int | None:
+    """One completion; its id, or None when the period is already completed."""
+    table = ChallengeCompletion.__table__
+    result = await session.execute(insert_ignore(session, table).values(**row).returning(table.c.id))
+    found = result.scalar_one_or_none()
+    return int(found) if found is not None else None
+
+
+async def count_round_completions(session: AsyncSession, app_id: str, player_id: str, challenge: str,
+                                  period_key: str) -> int:
+    return int((await session.execute(
+        sa.select(sa.func.count()).select_from(ChallengeCompletion).where(
+            ChallengeCompletion.app_id == app_id, ChallengeCompletion.player_id == player_id,
+            ChallengeCompletion.challenge == challenge,
+            sa.or_(ChallengeCompletion.period_key == period_key,
+                   ChallengeCompletion.period_key.like(f"{period_key}#%")))
+    )).scalar_one())
+
+
+async def history(session: AsyncSession, app_id: str, player_id: str, before_id: int | None,
+                  limit: int) -> Sequence[ChallengeCompletion]:
+    stmt = sa.select(ChallengeCompletion).where(ChallengeCompletion.app_id == app_id,
+                                                ChallengeCompletion.player_id == player_id)
+    if before_id is not None:
+        stmt = stmt.where(ChallengeCompletion.id < before_id)
+    return (await session.execute(stmt.order_by(ChallengeCompletion.id.desc()).limit(limit + 1))).scalars().all()
+
+
+# Claims ---------------------------------------------------------------------------------------
+
+
+async def insert_claim(session: AsyncSession, row: dict[str, Any]) -> bool:
+    """Insert a claim; False when the player already has an open claim for that period."""
+    table = ChallengeClaim.__table__
+    result = await session.execute(insert_ignore(session, table).values(**row).returning(table.c.id))
+    return result.scalar_one_or_none() is not None
+
+
+async def get_claim(session: AsyncSession, app_id: str, claim_id: str) -> ChallengeClaim | None:
+    return (await session.execute(
+        sa.select(ChallengeClaim).where(ChallengeClaim.app_id == app_id, ChallengeClaim.id == claim_id)
+    )).scalar_one_or_none()
+
+
+async def open_claims_of(session: AsyncSession, app_id: str, player_id: str,
+                         period_keys: Iterable[str]) -> Sequence[ChallengeClaim]:
+    return (await session.execute(
+        sa.select(ChallengeClaim).where(
+            ChallengeClaim.app_id == app_id, ChallengeClaim.player_id == player_id,
+            ChallengeClaim.period_key.in_(list(period_keys)), ChallengeClaim.status != "rejected")
+    )).scalars().all()
+
+
+async def decide_claim(session: AsyncSession, app_id: str, claim_id: str, status: str, decided_at: datetime,
+                       decided_by: str, reason: str | None) -> bool:
+    """Move a pending claim to ``status``; False when it was not pending (someone decided first)."""
+    result = await session.execute(
+        sa.update(ChallengeClaim)
+        .where(ChallengeClaim.app_id == app_id, ChallengeClaim.id == claim_id, ChallengeClaim.status == "pending")
+        .values(status=status, decided_at=decided_at, decided_by=decided_by, reason=reason)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+async def claims_page(session: AsyncSession, app_id: str, status: str | None, challenge: str | None,
+                      player_id: str | None, after_id: str | None, limit: int) -> Sequence[ChallengeClaim]:
+    stmt = sa.select(ChallengeClaim).where(ChallengeClaim.app_id == app_id)
+    if status is not None:
+        stmt = stmt.where(ChallengeClaim.status == status)
+    if challenge is not None:
+        stmt = stmt.where(ChallengeClaim.challenge == challenge)
+    if player_id is not None:
+        stmt = stmt.where(ChallengeClaim.player_id == player_id)
+    if after_id is not None:
+        stmt = stmt.where(ChallengeClaim.id > after_id)
+    return (await session.execute(stmt.order_by(ChallengeClaim.id).limit(limit + 1))).scalars().all()
