@@ -41,6 +41,7 @@ from questline.tenancy.auth import (
 )
 from questline.tenancy.schemas import ROLE_RANK, Role
 from tests.conftest import AdminLogin, AppKeys, Factory
+from tests.ledger import helpers as ledger_makers
 
 OPS_ROUTES = {"/healthz", "/readyz", "/metrics"}
 REFUSED = {401, 403, 404}
@@ -68,7 +69,10 @@ class World:
 
 Maker = Callable[[World, httpx.AsyncClient], Awaitable[str]]
 # Areas add ``"param_name": maker`` here; a maker creates a resource in app A and returns its id.
-RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {}  # name -> (maker, is a global id)
+RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a global id)
+    "code": (ledger_makers.make_currency, False),
+    "hold_id": (ledger_makers.make_hold, True),
+}
 
 
 async def build_world(runtime: Runtime, client: httpx.AsyncClient, factory: Factory) -> World:

@@ -59,3 +59,20 @@ async def count_rows(runtime: Runtime, app_id: str) -> dict[str, int]:
 async def verify(runtime: Runtime, app_id: str | None = None) -> list[Violation]:
     async with unit_of_work(runtime.sessions) as session:
         return await ledger.verify(session, app_id)
+
+
+# Makers for the foundation's route walk (tests/foundation/test_access.py): real ledger
+# resources of app A, so the walk checks other tenants against ids that exist.
+
+async def make_currency(world: Any, client: httpx.AsyncClient) -> str:
+    await currency(client, world.a)
+    return "points"
+
+
+async def make_hold(world: Any, client: httpx.AsyncClient) -> str:
+    await currency(client, world.a)
+    assert (await grant(client, world.a, "alice", 100)).status_code == 201
+    resp = await client.post("/v1/ledger/holds", headers=world.a.server,
+                             json={"player_id": "alice", "currency": "points", "amount": 10, "ttl_seconds": 3600})
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["id"])
