@@ -263,3 +263,13 @@ def problem(resp: httpx.Response, status: int, code: str | None = None) -> dict[
     if code is not None:
         assert body["code"] == code, body
     return body
+
+
+async def run_cli(args: list[str], settings: Settings) -> Any:
+    """Invoke the ``questline`` CLI against the test database (in a thread: it runs its own loop)."""
+    from typer.testing import CliRunner
+
+    from questline.cli.main import app as cli
+
+    env = {"QUESTLINE_DATABASE_URL": settings.database_url, "QUESTLINE_LOG_JSON": "false"}
+    return await asyncio.to_thread(CliRunner().invoke, cli, args, env=env)

@@ -30,6 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from questline.kit.db import is_bad_value, is_connection_error
@@ -139,6 +140,10 @@ def to_problem(exc: BaseException) -> ProblemError:
     """Map any exception to the problem it is shown as."""
     if isinstance(exc, ProblemError):
         return exc
+    if isinstance(exc, ClientDisconnect):
+        # Nobody is listening for this answer; it is not the engine's fault.
+        return ProblemError("the client closed the connection before sending its request",
+                            code="client_disconnected")
     if is_connection_error(exc):
         return ServiceUnavailable(
             "the database is unreachable; retry shortly", code="database_unavailable", retry_after=5

@@ -1,0 +1,104 @@
+"""A worker killed with SIGKILL at random moments loses nothing and counts nothing twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sys
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from questline.events.models import EventRecord
+from questline.kit.runtime import Runtime
+from questline.kit.settings import Settings
+from questline.ledger import service as ledger
+from tests.conftest import Factory
+from tests.pipeline.helpers import configure, send
+from tests.pipeline.snapshot import derived_state, expected_from_log
+from tests.pipeline.test_replay import random_events
+
+# Waiting here is on a real OS process doing real work, not on simulated time.
+POLL_SECONDS = 0.02
+TOTAL_EVENTS = 3000
+
+
+async def start_worker(settings: Settings) -> asyncio.subprocess.Process:
+    env = {**os.environ, "QUESTLINE_DATABASE_URL": settings.database_url, "QUESTLINE_WORKER_BATCH_SIZE": "40",
+           "QUESTLINE_LOG_LEVEL": "WARNING"}
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "questline", "worker", env=env,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+
+async def done_count(runtime: Runtime, app_id: str) -> tuple[int, int]:
+    async with runtime.read_sessions() as session:
+        rows = await session.execute(
+            sa.select(EventRecord.pending, sa.func.count()).where(EventRecord.app_id == app_id)
+            .group_by(EventRecord.pending))
+        counts = {int(pending): int(n) for pending, n in rows}
+    done = counts.pop(0, 0)
+    return done, sum(counts.values())
+
+
+async def wait_until(predicate: object, deadline_seconds: float = 120) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_seconds
+    while not await predicate():  # type: ignore[operator]
+        assert loop.time() < end, "the worker made no progress in time"
+        await asyncio.sleep(POLL_SECONDS)
+
+
+@pytest.mark.slow
+async def test_sigkilled_worker_loses_and_doubles_nothing(client: httpx.AsyncClient, factory: Factory,
+                                                         runtime: Runtime, settings: Settings) -> None:
+    keys = await factory.app()
+    await configure(client, keys)
+    rnd = random.Random(42)
+    events = random_events(TOTAL_EVENTS, seed=99)
+    kills = 0
+    worker = await start_worker(settings)
+    try:
+        for start in range(0, TOTAL_EVENTS, 250):
+            resp = await send(client, keys, events[start:start + 250])
+            assert resp.status_code == 202, resp.text
+            before, _ = await done_count(runtime, keys.app_id)
+
+            async def progressed(before: int = before) -> bool:
+                return (await done_count(runtime, keys.app_id))[0] > before
+
+            await wait_until(progressed)
+            # Let it get a random way into its next batches, then kill it without warning.
+            await asyncio.sleep(rnd.uniform(0, 0.3))
+            worker.send_signal(signal.SIGKILL)
+            await worker.wait()
+            kills += 1
+            worker = await start_worker(settings)
+
+        async def drained() -> bool:
+            return (await done_count(runtime, keys.app_id))[1] == 0
+
+        await wait_until(drained)
+    finally:
+        if worker.returncode is None:
+            worker.send_signal(signal.SIGTERM)
+            await worker.wait()
+
+    assert kills >= 10
+    assert await done_count(runtime, keys.app_id) == (TOTAL_EVENTS, 0)
+    expected = await expected_from_log(runtime, keys.app_id, {})
+    state = await derived_state(runtime, keys.app_id)
+    wins = {row[0]: row[3] for row in state["player_stats"] if row[1] == "wins" and row[2] == "all"}
+    scores = {row[0]: row[3] for row in state["player_stats"] if row[1] == "score" and row[2] == "all"}
+    xp = {row[0]: row[2] for row in state["player_tracks"] if row[1] == "xp"}
+    assert wins == expected["wins"] and sum(wins.values()) == TOTAL_EVENTS
+    assert scores == expected["score"]
+    assert xp == expected["xp"]
+    async with runtime.read_sessions() as session:
+        assert await ledger.verify(session, keys.app_id) == []
+        for player, points in expected["points"].items():
+            balances = await ledger.player_balances(session, keys.app_id, player)
+            held = balances["points"].balance if "points" in balances else 0
+            assert held == points, (player, held, points)
