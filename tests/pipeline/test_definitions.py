@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import yaml
+
 from questline.kit.settings import Settings
 from tests.conftest import Factory, problem, run_cli
 from tests.pipeline.helpers import BASIC_CONFIG, configure
