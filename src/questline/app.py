@@ -29,6 +29,7 @@ from questline.ledger import tasks as ledger_tasks
 from questline.ops import api as ops_api
 from questline.players import api as players_api
 from questline.shop import api as shop_api
+from questline.shop import tasks as shop_tasks
 from questline.tenancy import api as tenancy_api
 
 Loop = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
@@ -47,6 +48,7 @@ def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
     """Each area's ``register_jobs(scheduler, runtime)``; add one line per area."""
     return [
         ledger_tasks.register_jobs,
+        shop_tasks.register_jobs,
         leaderboards_tasks.register_jobs,
     ]
 
