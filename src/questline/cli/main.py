@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,11 +24,11 @@ from questline.kit.errors import ProblemError
 from questline.kit.logging import configure_logging
 from questline.kit.pagination import PageParams
 from questline.kit.runtime import Runtime
-from questline.kit.settings import Settings
+from questline.kit.settings import InsecureSettingsError, Settings
 from questline.ledger import service as ledger
 from questline.tenancy import service as tenancy
 from questline.tenancy.auth import key_cache
-from questline.tenancy.schemas import Role
+from questline.tenancy.schemas import KeyOut, Role
 
 T = TypeVar("T")
 app = typer.Typer(help="Questline: a self-hosted gamification and live-ops engine.", no_args_is_help=True)
@@ -41,15 +42,27 @@ app.add_typer(apps_app, name="apps")
 app.add_typer(keys_app, name="keys")
 app.add_typer(admins_app, name="admins")
 app.add_typer(ledger_app, name="ledger")
-console = Console()
+console = Console(soft_wrap=True)  # keys and commands stay on one line, ready to copy
 err = Console(stderr=True)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment; a bad or unsafe value is a clean error (exit 2)."""
+    try:
+        settings = Settings(**overrides)
+        settings.check_safe_for_production()
+    except (ValidationError, InsecureSettingsError) as exc:
+        err.print(f"[red]error[/red] (invalid_settings): {exc}")
+        raise typer.Exit(2) from exc
+    return settings
 
 
 def run_in_session(work: Callable[[AsyncSession, Runtime], Awaitable[T]], settings: Settings | None = None) -> T:
     """Run ``work`` in one committed transaction; problems become a clean error and exit 1."""
+    settings = settings or load_settings()
 
     async def main() -> T:
-        runtime = Runtime.build(settings or Settings())
+        runtime = Runtime.build(settings)
         try:
             async with unit_of_work(runtime.sessions) as session:
                 return await work(session, runtime)
@@ -77,7 +90,7 @@ def print_demo_keys(keys: DemoKeys, settings: Settings) -> None:
 @app.command()
 def migrate(revision: Annotated[str, typer.Argument(help="target revision (default: every head)")] = "heads") -> None:
     """Apply database migrations (QUESTLINE_DATABASE_URL)."""
-    settings = Settings()
+    settings = load_settings()
     migrations.upgrade(settings.database_url, revision)
     console.print(f"database at [bold]{revision}[/bold]")
 
@@ -95,8 +108,7 @@ def serve(
     from questline.app import create_app
 
     overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = Settings(**overrides)
-    settings.check_safe_for_production()
+    settings = load_settings(**overrides)
     configure_logging(settings.log_level, json=settings.log_json)
     if migrate_first:
         migrations.upgrade(settings.database_url)
@@ -124,7 +136,10 @@ def orgs_create(
         return {"org_id": org.id, "name": org.name}
 
     result = run_in_session(work)
-    console.print_json(data=result) if as_json else console.print(f"created organization {result['org_id']}")
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        console.print(f"created organization {result['org_id']}")
 
 
 @apps_app.command("create")
@@ -152,17 +167,30 @@ def apps_create(
 
 
 @keys_app.command("list")
-def keys_list(app_id: Annotated[str, typer.Argument(help="app id")]) -> None:
+def keys_list(
+    app_id: Annotated[str, typer.Argument(help="app id")],
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON list")] = False,
+) -> None:
     """List an app's keys (secrets are never shown again)."""
 
-    async def work(session: AsyncSession, runtime: Runtime) -> list[Any]:
+    async def work(session: AsyncSession, runtime: Runtime) -> list[dict[str, Any]]:
         await tenancy.get_app(session, app_id)
-        return (await tenancy.list_keys(session, app_id, PageParams(limit=200))).items
+        keys: list[dict[str, Any]] = []
+        page = PageParams(limit=200)
+        while True:
+            found = await tenancy.list_keys(session, app_id, page)
+            keys.extend(KeyOut.model_validate(k).model_dump(mode="json") for k in found.items)
+            if found.next_cursor is None:
+                return keys
+            page = PageParams(limit=200, cursor=found.next_cursor)
 
+    keys = run_in_session(work)
+    if as_json:
+        typer.echo(json.dumps(keys))
+        return
     table = Table("id", "kind", "name", "ends with", "created", "revoked")
-    for key in run_in_session(work):
-        table.add_row(key.id, key.kind, key.name, key.last4, key.created_at.isoformat(),
-                      key.revoked_at.isoformat() if key.revoked_at else "")
+    for key in keys:
+        table.add_row(key["id"], key["kind"], key["name"], key["last4"], key["created_at"], key["revoked_at"] or "")
     console.print(table)
 
 
@@ -171,6 +199,7 @@ def keys_create(
     app_id: Annotated[str, typer.Argument(help="app id")],
     kind: Annotated[str, typer.Option(help="server or client")] = "server",
     name: Annotated[str, typer.Option(help="a label")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help='print {"key_id", "kind", "secret"}')] = False,
 ) -> None:
     """Create a key; its secret is printed once."""
     if kind not in ("server", "client"):
@@ -182,7 +211,10 @@ def keys_create(
         return key.id, secret
 
     key_id, secret = run_in_session(work)
-    console.print(f"{key_id}\n{secret}")
+    if as_json:
+        typer.echo(json.dumps({"key_id": key_id, "kind": kind, "secret": secret}))
+    else:
+        console.print(f"key    {key_id}\nsecret {secret}\n(shown once)")
 
 
 @keys_app.command("revoke")
@@ -204,6 +236,7 @@ def admins_create(
     name: Annotated[str, typer.Option(help="display name")] = "",
     org: Annotated[str | None, typer.Option(help="organization to join")] = None,
     role: Annotated[Role, typer.Option(help="role in that organization")] = Role.ADMIN,
+    as_json: Annotated[bool, typer.Option("--json", help='print {"admin_id", "email"}')] = False,
 ) -> None:
     """Create an admin user (optionally with a role in an organization)."""
     if len(password) < 10:
@@ -216,7 +249,11 @@ def admins_create(
             await tenancy.add_member(session, runtime.clock, org, email, role)
         return admin.id
 
-    console.print(f"created admin {run_in_session(work)}")
+    admin_id = run_in_session(work)
+    if as_json:
+        typer.echo(json.dumps({"admin_id": admin_id, "email": email.strip().lower()}))
+    else:
+        console.print(f"created admin {admin_id}")
 
 
 @app.command()

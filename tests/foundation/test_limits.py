@@ -1,0 +1,63 @@
+"""Rate limits per key, per player and per login: 429 rate_limited with Retry-After."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from questline.kit.settings import Settings
+from tests.conftest import Factory, problem
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={
+        "rate_limit_per_key": "6/minute", "rate_limit_per_player": "2/minute", "rate_limit_login": "2/minute",
+    })
+
+
+async def test_each_key_has_its_own_budget(client: httpx.AsyncClient, factory: Factory, settings: Settings) -> None:
+    a, b = await factory.app(), await factory.app()
+    for _ in range(6):
+        assert (await client.get("/v1/players", headers=a.server)).status_code == 200
+    refused = await client.get("/v1/players", headers=a.server)
+    body = problem(refused, 429, "rate_limited")
+    assert "6/minute" in body["detail"]
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    # Another app's key, and the app's client key, each have their own budget.
+    assert (await client.get("/v1/players", headers=b.server)).status_code == 200
+    assert (await client.get("/v1/players", headers=a.client)).status_code == 403  # counted, but not refused for rate
+
+    if settings.redis_url:  # scaled out, the counters live in Redis under the engine's namespace
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            stored = [k async for k in redis.scan_iter(match=f"{settings.redis_namespace}:limits*")]
+        finally:
+            await redis.aclose()
+        assert stored
+
+
+async def test_each_player_has_its_own_budget(client: httpx.AsyncClient, factory: Factory) -> None:
+    keys = await factory.app()
+    alice = await factory.player_token(keys, "alice")
+    bob = await factory.player_token(keys, "bob")
+    for _ in range(2):
+        assert (await client.get("/v1/players/alice/account", headers=alice)).status_code == 200
+    refused = await client.get("/v1/players/alice/account", headers=alice)
+    problem(refused, 429, "rate_limited")
+    assert int(refused.headers["retry-after"]) >= 1
+    assert (await client.get("/v1/players/bob/account", headers=bob)).status_code == 200
+    # The server key is not held to alice's budget.
+    assert (await client.get("/v1/players/alice/account", headers=keys.server)).status_code == 200
+
+
+async def test_password_guessing_is_rate_limited(client: httpx.AsyncClient, factory: Factory) -> None:
+    keys = await factory.app()
+    admin = await factory.admin(keys.org_id)  # one login already spent
+    wrong = {"email": admin.email, "password": "not the password"}
+    problem(await client.post("/v1/auth/login", json=wrong), 401, "invalid_credentials")
+    right = {"email": admin.email.upper(), "password": admin.password}  # the same account, however spelled
+    problem(await client.post("/v1/auth/login", json=right), 429, "rate_limited")
+    other = await factory.admin(keys.org_id)
+    assert (await client.post("/v1/auth/login", json={"email": other.email, "password": other.password})).is_success
