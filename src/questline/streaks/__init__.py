@@ -1,0 +1,1 @@
+"""Streaks: consecutive days (or weeks) of activity, with freezes, rest days and milestone rewards."""
