@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -279,3 +280,18 @@ async def test_bad_streak_definitions_are_refused(client: httpx.AsyncClient, fac
     for body, message in cases:
         found = problem(await put(body), 422, "invalid_definition")
         assert any(message in e["msg"] for e in found["errors"]), (body, found)
+
+
+async def test_parallel_freeze_purchases_stop_at_the_cap(client: httpx.AsyncClient, factory: Factory,
+                                                         runtime: Runtime) -> None:
+    keys = await factory.app()
+    await configure(client, keys, streak={"daily": daily()})
+    assert (await grant(client, keys, "max", 1000)).status_code == 201
+    replies = await asyncio.gather(*[
+        client.post("/v1/players/max/streaks/daily/freezes", headers={**keys.server, "Idempotency-Key": f"p{i}"})
+        for i in range(6)
+    ])
+    assert sorted(r.status_code for r in replies) == [201, 201, 409, 409, 409, 409]
+    assert {r.json()["code"] for r in replies if r.status_code == 409} == {"freezes_full"}
+    assert (await streak(client, keys, "max"))["freezes_available"] == 2
+    assert await balance(client, keys, "max") == 900
