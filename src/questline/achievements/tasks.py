@@ -3,10 +3,10 @@
 After every event the processor tests each achievement the player has not unlocked against
 the player's state as the earlier processors left it (stats, levels, streak and other
 metrics) and the event itself. It publishes ``achievements.unlocked`` (how many the player
-holds) and ``achievement.<key>`` = 1 per unlocked achievement as metrics. An unlock is claimed in ``player_achievements`` with a
-conditional upsert (only a row not yet unlocked is updated), so it happens once whoever
-claims it; its points go through the ledger under ``achievement:{key}:{player}``, so a
-replay never pays twice.
+holds) and ``achievement.<key>`` = 1 per unlocked achievement as metrics. An unlock is
+claimed in ``player_achievements`` with a conditional upsert (only a row not yet unlocked
+is updated), so it happens once whoever claims it; its points go through the ledger under
+``achievement:{key}:{player}``, so a replay never pays twice.
 
 Backfill evaluates the same criteria against stored state: it runs every processor's
 ``load`` for a page of players (as if each had sent an empty ``questline.achievements.backfill``
