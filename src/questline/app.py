@@ -15,6 +15,8 @@ from fastapi import APIRouter, FastAPI
 from questline import __version__
 from questline.battlepass import api as battlepass_api
 from questline.challenges import api as challenges_api
+from questline.competitions import api as competitions_api
+from questline.competitions import tasks as competitions_tasks
 from questline.kit.clock import Clock
 from questline.kit.errors import install_problem_handlers
 from questline.kit.idempotency import IdempotencyStore
@@ -50,6 +52,7 @@ def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
         ledger_tasks.register_jobs,
         shop_tasks.register_jobs,
         leaderboards_tasks.register_jobs,
+        competitions_tasks.register_jobs,
     ]
 
 
@@ -66,6 +69,7 @@ def _routers() -> list[APIRouter]:
         players_api.router,
         ledger_api.router,
         leaderboards_api.router,
+        competitions_api.router,
         challenges_api.router,
         battlepass_api.router,
         shop_api.router,

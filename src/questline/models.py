@@ -2,6 +2,8 @@
 
 from questline.battlepass.models import BattlePassClaim, BattlePassXp, BattlePassXpDaily, PlayerPass
 from questline.challenges.models import ChallengeClaim, ChallengeCompletion, ChallengeProgress
+from questline.competitions.models import Activity as CompetitionActivity
+from questline.competitions.models import Competition, Distribution, Participant, Prize, PrizeEvent, Result
 from questline.kit.db import Base
 from questline.kit.idempotency import IdempotencyRecord
 from questline.kit.jobs import JobRun
@@ -19,4 +21,5 @@ __all__ = [
     "RefreshToken", "metadata", "Friendship", "LeaderboardArchive", "LeaderboardEntry", "LeaderboardPeriod",
     "BattlePassClaim", "BattlePassXp", "BattlePassXpDaily", "PlayerPass", "InventoryGrant", "InventoryItem",
     "ShopCounter", "ShopOrder", "ChallengeClaim", "ChallengeCompletion", "ChallengeProgress",
+    "Competition", "CompetitionActivity", "Distribution", "Participant", "Prize", "PrizeEvent", "Result",
 ]

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import httpx
 
 from questline.kit.clock import ManualClock
+from questline.kit.db import unit_of_work
 from questline.kit.runtime import Runtime
 from questline.leaderboards.service import boards_of
+from questline.leaderboards.service import roll_over as roll_over_boards
 from tests.conftest import Factory, problem
 from tests.leaderboards.helpers import board, define, play, player, ranks, scored
 
@@ -190,10 +193,14 @@ async def test_friends_and_partition_scopes(client: httpx.AsyncClient, factory: 
     assert ranks(await board(client, amy, "gyms")) == [(1, "amy", 10)]
 
 
+async def roll_over(runtime: Runtime) -> int:
+    """The rollover job's body (job claims in ``job_runs`` are shared by all tests on one PostgreSQL database)."""
+    async with unit_of_work(runtime.sessions) as session:
+        return await roll_over_boards(session, runtime, runtime.clock.now())
+
+
 async def test_daily_board_rolls_over_at_local_midnight(client: httpx.AsyncClient, factory: Factory,
                                                         runtime: Runtime, clock: ManualClock) -> None:
-    from questline.app import build_scheduler
-
     keys = await factory.app()
     await define(client, keys, {"leaderboard": {"daily": {
         "event_type": "match.end", "field": "data.points", "period": "day", "timezone": "America/New_York"}}})
@@ -205,13 +212,18 @@ async def test_daily_board_rolls_over_at_local_midnight(client: httpx.AsyncClien
     page = await board(client, keys.server, "daily")
     assert page["period_key"] == "2026-03-10" and page["resets_at"] == "2026-03-11T04:00:00Z"
     assert ranks(page) == [(1, "ann", 85), (2, "bob", 70)]
-    scheduler = build_scheduler(runtime)
-    await scheduler.tick()
+    await roll_over(runtime)
     problem(await client.get("/v1/leaderboards/daily/archive/2026-03-10", headers=keys.server), 404,
             "archive_not_found")
 
     clock.set(datetime(2026, 3, 11, 4, 0, 5, tzinfo=UTC))  # just after local midnight
-    assert "leaderboards.roll_over" in await scheduler.tick()
+    # Two schedulers at once (two engines on one database): the period is archived once.
+    other = Runtime.build(runtime.settings, clock)
+    try:
+        done = await asyncio.gather(roll_over(runtime), roll_over(other))
+    finally:
+        await other.close()
+    assert sorted(done) == [0, 1]
     archived = (await client.get("/v1/leaderboards/daily/archive/2026-03-10", headers=keys.client)).json()
     assert ranks(archived) == [(1, "ann", 85), (2, "bob", 70)]
     fresh = await board(client, keys.server, "daily")
@@ -219,12 +231,15 @@ async def test_daily_board_rolls_over_at_local_midnight(client: httpx.AsyncClien
     assert fresh["resets_at"] == "2026-03-12T04:00:00Z"
     await play(client, keys, runtime, [scored("bob", 5, "2026-03-11T04:01:00Z")])
     assert ranks(await board(client, keys.server, "daily")) == [(1, "bob", 5)]
-    # A second tick (or a second process) archives nothing twice.
     clock.set(datetime(2026, 3, 11, 4, 1, 30, tzinfo=UTC))
-    await scheduler.tick()
+    assert await roll_over(runtime) == 0
     outbox = (await client.get("/v1/outbox", headers=keys.server)).json()["items"]
     closed = [m for m in outbox if m["type"] == "leaderboard.period_closed"]
     assert len(closed) == 1 and closed[0]["data"]["leaders"] == [{"partition": "", "player_id": "ann", "score": 85}]
+    # The scheduler runs the same body as a job.
+    from questline.app import build_scheduler
+
+    assert "leaderboards.roll_over" in build_scheduler(runtime).jobs
 
 
 async def test_definition_validation(client: httpx.AsyncClient, factory: Factory) -> None:

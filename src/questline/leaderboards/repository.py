@@ -81,8 +81,11 @@ async def unarchived_periods(session: AsyncSession, limit: int = 1000) -> Sequen
 
 
 async def delete_entries(session: AsyncSession, app_id: str | None, *, boards_like: str | None = None,
-                         boards_not_like: str | None = None, boards: Sequence[str] | None = None) -> None:
+                         boards_not_like: str | None = None, boards: Sequence[str] | None = None,
+                         player_id: str | None = None) -> None:
     stmt = sa.delete(E)
+    if player_id is not None:
+        stmt = stmt.where(E.player_id == player_id)
     if app_id is not None:
         stmt = stmt.where(E.app_id == app_id)
     if boards_like is not None:

@@ -125,6 +125,7 @@ class ScoreKeeper:
         self.stat_seen: dict[tuple[str, str], int] = {}  # (player, stat) -> all-time value already scored
         self.attributes: dict[str, dict[str, Any]] = {}
         self.changed: dict[tuple[str, str], tuple[int, EventView]] = {}  # (board, player) -> last score
+        self.folds: list[tuple[str, int, datetime]] = []  # (board, value brought, event time) per scored event
 
     def __bool__(self) -> bool:
         return bool(self.by_type)
@@ -200,6 +201,7 @@ class ScoreKeeper:
         else:
             new = value
         new = max(-MAX_STORED, min(MAX_STORED, new))
+        self.folds.append((spec.board, value, record.occurred_at))
         if cell is None:
             self.cells[slot] = Cell(new, record.occurred_at, record.seq, partition, 1, True)
         elif new != cell.score:

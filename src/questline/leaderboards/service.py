@@ -523,6 +523,44 @@ async def roll_over(session: AsyncSession, runtime: Runtime, now: datetime) -> i
     return done
 
 
+# For other areas (competitions) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Standing:
+    rank: int
+    player_id: str
+    score: int
+    reached_at: datetime
+
+
+async def standings(session: AsyncSession, app_id: str, info: BoardInfo, key: str, *, limit: int | None = None,
+                    exclude: set[str] | None = None) -> list[Standing]:
+    """A period's order from the database (for finishing a competition or period, not for reads)."""
+    rows = await repo.standings(session, app_id, info.board, key, info.descending, info.min_score, limit)
+    out: list[Standing] = []
+    for row in rows:
+        if exclude and row.player_id in exclude:
+            continue
+        out.append(Standing(len(out) + 1, row.player_id, row.score, row.reached_at))
+    return out
+
+
+async def remove_entries(session: AsyncSession, runtime: Runtime, app_id: str, boards: Sequence[str],
+                         player_id: str | None = None) -> None:
+    """Delete boards' entries (all, or one player's) and drop their index once committed."""
+    if not boards:
+        return
+    await repo.delete_entries(session, app_id, boards=boards, player_id=player_id)
+    index = boards_of(runtime)
+
+    async def drop() -> None:
+        for board in boards:
+            await index.forget(app_id, board)
+
+    after_commit(session, drop)
+
+
 # Friends ----------------------------------------------------------------------------------------
 
 

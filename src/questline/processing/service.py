@@ -23,6 +23,7 @@ from questline.battlepass.tasks import BattlePassProcessor
 from questline.challenges import service as challenges
 from questline.challenges.schemas import ChallengeDef
 from questline.challenges.tasks import ChallengeProcessor
+from questline.competitions.tasks import CompetitionProcessor
 from questline.events import repository as event_log
 from questline.events.models import REPLAY, EventRecord
 from questline.events.service import signals
@@ -77,7 +78,8 @@ def definition_kinds() -> list[DefinitionKind]:
 
 def processors(runtime: Runtime) -> list[Processor]:
     """Every processor, in the order they see each event (stats first); one line per area."""
-    return [StatsProcessor(), ProgressionProcessor(), BattlePassProcessor(), ChallengeProcessor(), LeaderboardProcessor(runtime)]
+    return [StatsProcessor(), ProgressionProcessor(), BattlePassProcessor(), ChallengeProcessor(), LeaderboardProcessor(runtime),
+            CompetitionProcessor(runtime)]
 
 
 def install(runtime: Runtime) -> None:

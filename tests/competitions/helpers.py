@@ -1,0 +1,88 @@
+"""Helpers for competition tests: a funded app, a competition, joins, scored trades, scheduler ticks."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from questline.competitions import service as competitions
+from questline.kit.clock import ManualClock
+from questline.kit.db import unit_of_work
+from questline.kit.runtime import Runtime
+from tests.conftest import AppKeys
+from tests.pipeline.helpers import send, settle
+
+_ids = itertools.count(1)
+
+
+async def fund(client: httpx.AsyncClient, keys: AppKeys, players: dict[str, int], code: str = "points") -> None:
+    resp = await client.put(f"/v1/currencies/{code}", headers=keys.server, json={"name": code.title()})
+    assert resp.status_code in (200, 201), resp.text
+    for player, amount in players.items():
+        resp = await client.post("/v1/ledger/grants", headers={**keys.server, "Idempotency-Key": uuid.uuid4().hex},
+                                 json={"player_id": player, "currency": code, "amount": amount})
+        assert resp.status_code == 201, resp.text
+
+
+async def balance(client: httpx.AsyncClient, keys: AppKeys, player: str, code: str = "points") -> int:
+    resp = await client.get(f"/v1/players/{player}/balances", headers=keys.server)
+    assert resp.status_code == 200, resp.text
+    return int(next(b["balance"] for b in resp.json()["balances"] if b["currency"] == code))
+
+
+def competition(starts: str, ends: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "Spring trading cup", "starts_at": starts, "ends_at": ends,
+        "scoring": {"event_type": "trade", "field": "data.volume", "operator": "sum"},
+    }
+    body.update(overrides)
+    return body
+
+
+async def create(client: httpx.AsyncClient, keys: AppKeys, body: dict[str, Any]) -> dict[str, Any]:
+    resp = await client.post("/v1/competitions", headers=keys.server, json=body)
+    assert resp.status_code == 201, resp.text
+    out: dict[str, Any] = resp.json()
+    return out
+
+
+async def join(client: httpx.AsyncClient, keys: AppKeys, cid: str, player: str,
+               headers: dict[str, str] | None = None) -> httpx.Response:
+    return await client.post(f"/v1/competitions/{cid}/participants/{player}", headers=headers or keys.server)
+
+
+def trade(player: str, volume: int, ts: str) -> dict[str, Any]:
+    return {"id": f"t-{next(_ids)}", "player_id": player, "type": "trade", "data": {"volume": volume},
+            "timestamp": ts}
+
+
+async def trades(client: httpx.AsyncClient, keys: AppKeys, runtime: Runtime, events: list[dict[str, Any]]) -> None:
+    resp = await send(client, keys, events)
+    assert resp.status_code == 202 and not resp.json()["rejected"], resp.text
+    await settle(runtime)
+
+
+async def tick(runtime: Runtime, clock: ManualClock, at: datetime) -> dict[str, int]:
+    """Move the clock and run the lifecycle job's body (the job claims of ``job_runs`` are shared by
+    every test on one PostgreSQL database, so tests call the body; the two-scheduler test runs the jobs)."""
+    clock.set(at)
+    async with unit_of_work(runtime.sessions) as session:
+        return await competitions.advance(session, runtime, at)
+
+
+async def outbox(client: httpx.AsyncClient, keys: AppKeys, prefix: str = "") -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        resp = await client.get("/v1/outbox", headers=keys.server, params=params)
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        items += [m for m in body["items"] if m["type"].startswith(prefix)]
+        cursor = body["next_cursor"]
+        if not cursor:
+            return items
