@@ -30,6 +30,7 @@ from questline.ledger import api as ledger_api
 from questline.ledger import tasks as ledger_tasks
 from questline.ops import api as ops_api
 from questline.players import api as players_api
+from questline.referrals import api as referrals_api
 from questline.shop import api as shop_api
 from questline.shop import tasks as shop_tasks
 from questline.tenancy import api as tenancy_api
@@ -73,6 +74,7 @@ def _routers() -> list[APIRouter]:
         challenges_api.router,
         battlepass_api.router,
         shop_api.router,
+        referrals_api.router,
     ]
 
 

@@ -10,6 +10,7 @@ from questline.kit.jobs import JobRun
 from questline.leaderboards.models import Friendship, LeaderboardArchive, LeaderboardEntry, LeaderboardPeriod
 from questline.ledger.models import Currency, Hold, LedgerAccount, LedgerTransaction, Posting
 from questline.players.models import Player
+from questline.referrals.models import Referral, ReferralCode, ReferralMilestone
 from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, ShopOrder
 from questline.tenancy.models import AdminUser, ApiKey, App, Membership, Organization, RefreshToken
 
@@ -22,4 +23,5 @@ __all__ = [
     "BattlePassClaim", "BattlePassXp", "BattlePassXpDaily", "PlayerPass", "InventoryGrant", "InventoryItem",
     "ShopCounter", "ShopOrder", "ChallengeClaim", "ChallengeCompletion", "ChallengeProgress",
     "Competition", "CompetitionActivity", "Distribution", "Participant", "Prize", "PrizeEvent", "Result",
+    "Referral", "ReferralCode", "ReferralMilestone",
 ]

@@ -36,6 +36,9 @@ from questline.ledger import service as ledger
 from questline.players import service as players
 from questline.progression.schemas import CombinedLevelDef, TrackDef, XpRuleDef
 from questline.progression.tasks import ProgressionProcessor
+from questline.referrals import service as referrals
+from questline.referrals.schemas import ReferralProgramDef
+from questline.referrals.tasks import ReferralsMetricProcessor
 from questline.rules.pipeline import Batch, EventView, PlayerState, Processor
 from questline.rules.registry import DefinitionKind, KindRegistry
 from questline.rules.schemas import DefinitionBody, StatDef
@@ -70,6 +73,8 @@ def definition_kinds() -> list[DefinitionKind]:
         DefinitionKind("battle_pass", BattlePassDef, "a battle pass season: tiers, free and premium rewards",
                        check=battlepass.check_currencies, keyed_check=battlepass.check_one_featured),
         DefinitionKind("pass_xp_rule", PassXpRuleDef, "events earn battle pass XP, with an optional daily limit"),
+        DefinitionKind("referral_program", ReferralProgramDef, "referral rewards per status, milestones, fraud limits",
+                       keyed_check=referrals.check_program),
         DefinitionKind("challenge", ChallengeDef, "a challenge or quest: objectives over events, per period, with rewards",
                        check=challenges.check_definition),
         DefinitionKind("leaderboard", LeaderboardDef, "a ranked board by a stat or event field, per period and scope"),
@@ -78,7 +83,8 @@ def definition_kinds() -> list[DefinitionKind]:
 
 def processors(runtime: Runtime) -> list[Processor]:
     """Every processor, in the order they see each event (stats first); one line per area."""
-    return [StatsProcessor(), ProgressionProcessor(), BattlePassProcessor(), ChallengeProcessor(), LeaderboardProcessor(runtime),
+    return [StatsProcessor(), ProgressionProcessor(), BattlePassProcessor(), ReferralsMetricProcessor(),
+            ChallengeProcessor(), LeaderboardProcessor(runtime),
             CompetitionProcessor(runtime)]
 
 

@@ -1,0 +1,35 @@
+"""The referral metric for other mechanics: ``referrals.count`` and ``referrals.conversions``.
+
+A tiny processor that only loads: before achievements see an event, each player in the batch
+carries how many referrals count for them (signed up, not held or rejected as fraud) and how
+many of those converted. Referrals are not derived from events, so replay resets nothing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from questline.referrals import repository as repo
+from questline.rules.pipeline import Batch, EventView, PlayerState
+
+COUNT_METRIC, CONVERSIONS_METRIC = "referrals.count", "referrals.conversions"
+
+
+class ReferralsMetricProcessor:
+    name = "referrals"
+
+    async def load(self, batch: Batch) -> None:
+        counts = await repo.counted_of(batch.session, batch.app_id, batch.players)
+        for player_id, state in batch.players.items():
+            count, conversions = counts.get(player_id, (0, 0))
+            state.metrics[COUNT_METRIC] = count
+            state.metrics[CONVERSIONS_METRIC] = conversions
+
+    def handle(self, batch: Batch, view: EventView, state: PlayerState) -> None:
+        return None
+
+    async def flush(self, batch: Batch) -> None:
+        return None
+
+    async def reset(self, session: AsyncSession, app_id: str | None) -> None:
+        return None

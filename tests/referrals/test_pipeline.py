@@ -1,0 +1,145 @@
+"""Tracking signups, the status pipeline, rewards to both sides, milestones and the metric."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import sqlalchemy as sa
+
+from questline.kit.db import unit_of_work
+from questline.kit.runtime import Runtime
+from tests.conftest import Factory, problem
+from tests.ledger.helpers import verify
+from tests.pipeline.helpers import settle
+from tests.referrals.helpers import balance, code_of, configure, set_status, track
+
+
+async def ledger_keys(runtime: Runtime, app_id: str) -> list[str]:
+    async with unit_of_work(runtime.sessions) as session:
+        rows = await session.execute(sa.text(
+            "SELECT idempotency_key FROM ledger_transactions WHERE app_id = :app ORDER BY idempotency_key"),
+            {"app": app_id})
+        return [r[0] for r in rows]
+
+
+async def test_a_signup_rewards_both_sides_and_the_first_milestone(client: httpx.AsyncClient, factory: Factory,
+                                                                    runtime: Runtime) -> None:
+    keys = await factory.app()
+    await configure(client, keys)
+    code = await code_of(client, keys, "sean")
+
+    resp = await track(client, keys, code.lower(), "newbie", ip="198.51.100.7", device_fingerprint="dev-1",
+                       email="new.bie@example.com", attribution={"utm_source": "instagram"}, key="track-1")
+    assert resp.status_code == 201, resp.text
+    out = resp.json()
+    assert out["status"] == "signed_up" and not out["flagged"] and out["review"] == "none"
+    assert out["referrer_id"] == "sean" and out["referee_id"] == "newbie" and out["code"] == code
+    assert out["referrer_points"] == 500 and out["referee_points"] == 500
+    assert [m["tier"] for m in out["milestones"]] == ["bronze"] and out["milestones"][0]["points"] == 500
+    assert out["email_domain"] == "example.com" and out["attribution"] == {"utm_source": "instagram"}
+    assert await balance(client, keys, "sean") == 1000 and await balance(client, keys, "newbie") == 500
+    # A retry replays; the same referee again is refused.
+    again = await track(client, keys, code.lower(), "newbie", ip="198.51.100.7", device_fingerprint="dev-1",
+                        email="new.bie@example.com", attribution={"utm_source": "instagram"}, key="track-1")
+    assert again.content == resp.content
+    body = problem(await track(client, keys, code, "newbie"), 409, "already_referred")
+    assert body["referral_id"] == out["id"]
+    assert await ledger_keys(runtime, keys.app_id) == sorted([
+        f"referral:{out['id']}:signed_up:referrer", f"referral:{out['id']}:signed_up:referee",
+        "referral-milestone:sean:bronze"])
+    summary = (await client.get("/v1/players/sean/referrals", headers=keys.server)).json()
+    assert summary["counted"] == 1 and summary["by_status"] == {"signed_up": 1}
+    assert [m["tier"] for m in summary["milestones"]] == ["bronze"] and summary["next_milestone"]["tier"] == "silver"
+
+
+async def test_statuses_move_forward_and_pay_at_each_step(client: httpx.AsyncClient, factory: Factory,
+                                                          runtime: Runtime) -> None:
+    keys = await factory.app()
+    await configure(client, keys)
+    code = await code_of(client, keys, "sean")
+    ref = (await track(client, keys, code, "ana", status="pending")).json()
+    assert ref["status"] == "pending" and ref["referrer_points"] == 0 and ref["milestones"] == []
+    assert await balance(client, keys, "sean") == 0
+
+    resp = await set_status(client, keys, ref["id"], "signed_up")
+    assert resp.json()["referrer_points"] == 500 and resp.json()["signed_up_at"]
+    resp = await set_status(client, keys, ref["id"], "converted", revenue=4999)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["referrer_points"] == 2500 and resp.json()["revenue"] == 4999
+    assert await balance(client, keys, "sean") == 500 + 500 + 2000  # signup, bronze, conversion bonus
+    problem(await set_status(client, keys, ref["id"], "signed_up"), 409, "invalid_transition")
+    resp = await set_status(client, keys, ref["id"], "converted", revenue=6000)  # same status: revenue only
+    assert resp.json()["revenue"] == 6000 and resp.json()["referrer_points"] == 2500
+    resp = await set_status(client, keys, ref["id"], "churned")
+    assert resp.json()["status"] == "churned" and resp.json()["churned_at"]
+    problem(await set_status(client, keys, ref["id"], "paid_client"), 409, "invalid_transition")
+
+    # Skipping ahead pays every status passed; churning before signing up is refused.
+    ref2 = (await track(client, keys, code, "ben")).json()
+    resp = await set_status(client, keys, ref2["id"], "paid_client")
+    assert resp.json()["converted_at"] and resp.json()["referrer_points"] == 500 + 2000 + 1000
+    ref3 = (await track(client, keys, code, "cat", status="pending")).json()
+    problem(await set_status(client, keys, ref3["id"], "churned"), 409, "invalid_transition")
+    problem(await set_status(client, keys, "rfl_01M7XNXZARKZE4ZF4FW507NWSS", "converted"), 404, "referral_not_found")
+    assert await verify(runtime, keys.app_id) == []
+
+
+async def test_milestones_at_one_and_five_referrals(client: httpx.AsyncClient, factory: Factory) -> None:
+    keys = await factory.app()
+    await configure(client, keys, {"currency": "points", "rewards": {}})
+    code = await code_of(client, keys, "sean")
+    reached = []
+    for i in range(5):
+        out = (await track(client, keys, code, f"friend{i}")).json()
+        reached += [(i, m["tier"], m["points"], m["badge"]) for m in out["milestones"]]
+    assert reached == [(0, "bronze", 500, "bronze_recruiter"), (4, "silver", 3000, "silver_recruiter")]
+    assert await balance(client, keys, "sean") == 3500
+    summary = (await client.get("/v1/players/sean/referrals", headers=keys.server)).json()
+    assert summary["counted"] == 5 and summary["next_milestone"]["tier"] == "gold"
+    assert summary["next_milestone"]["referrals"] == 10 and summary["next_milestone"]["points"] == 8000
+
+
+async def test_racing_signups_award_each_milestone_once(client: httpx.AsyncClient, factory: Factory,
+                                                        runtime: Runtime) -> None:
+    keys = await factory.app()
+    await configure(client, keys, {"currency": "points"})
+    code = await code_of(client, keys, "sean")
+    replies = await asyncio.gather(*(track(client, keys, code, f"friend{i}") for i in range(6)))
+    assert [r.status_code for r in replies] == [201] * 6, [r.text for r in replies]
+    tiers = sorted(m["tier"] for r in replies for m in r.json()["milestones"])
+    assert tiers == ["bronze", "silver"]
+    assert await balance(client, keys, "sean") == 6 * 500 + 500 + 3000
+    # The same referee tracked in parallel: one referral.
+    replies = await asyncio.gather(*(track(client, keys, code, "twin") for _ in range(4)))
+    assert sorted(r.status_code for r in replies) == [201, 409, 409, 409]
+    assert await balance(client, keys, "twin") == 500
+    assert await verify(runtime, keys.app_id) == []
+
+
+async def test_referrals_count_is_a_metric_for_later_mechanics(client: httpx.AsyncClient, factory: Factory,
+                                                                runtime: Runtime) -> None:
+    keys = await factory.app()
+    await configure(client, keys)
+    bundle = {"xp_track": {"xp": {}},
+              "xp_rule": {"recruiter": {"track": "xp", "event_type": "questline.referral", "amount": 10,
+                                        "filter": {"metric": "referrals.count", "op": "gte", "value": 2}}}}
+    resp = await client.post("/v1/definitions:bulk", headers=keys.server, json={"definitions": bundle})
+    assert resp.status_code == 200, resp.text
+    code = await code_of(client, keys, "sean")
+    assert (await track(client, keys, code, "a")).status_code == 201
+    await settle(runtime)
+    profile = (await client.get("/v1/players/sean", headers=keys.server)).json()
+    assert profile["levels"]["xp"]["total_xp"] == 0
+    assert (await track(client, keys, code, "b")).status_code == 201
+    await settle(runtime)
+    profile = (await client.get("/v1/players/sean", headers=keys.server)).json()
+    assert profile["levels"]["xp"]["total_xp"] == 10
+
+
+async def test_without_a_program_nothing_is_paid(client: httpx.AsyncClient, factory: Factory) -> None:
+    keys = await factory.app()
+    code = await code_of(client, keys, "sean")
+    assert code.startswith("SEAN-REF-")
+    out = (await track(client, keys, code, "friend")).json()
+    assert out["referrer_points"] == 0 and out["milestones"] == [] and not out["flagged"]
