@@ -52,7 +52,7 @@ def ask_api(db_url: str, method: str, path: str, headers: dict[str, str], body: 
     """A request to the engine serving this database (the CLI's writes are what it sees)."""
 
     async def call() -> httpx.Response:
-        settings = Settings(env="test", database_url=db_url, secret_key=SECRET, api_key_cache_seconds=0)  # type: ignore[arg-type]
+        settings = Settings(env="test", database_url=db_url, secret_key=SECRET, api_key_cache_seconds=0)
         app = create_app(settings, background=False)
         async with LifespanManager(app):
             transport = httpx.ASGITransport(app=app)
@@ -144,12 +144,12 @@ def test_help_works_on_every_command(db_url: str) -> None:
 def test_production_refuses_the_default_secret(db_url: str) -> None:
     for secret in (DEFAULT_SECRET_KEY, "too-short"):
         with pytest.raises(InsecureSettingsError):
-            create_app(Settings(env="production", database_url=db_url, secret_key=secret))  # type: ignore[arg-type]
+            create_app(Settings(env="production", database_url=db_url, secret_key=secret))
         refused = run(["serve", "--port", "1"], db_url, QUESTLINE_ENV="production", QUESTLINE_SECRET_KEY=secret)
         assert refused.exit_code == 2 and "QUESTLINE_SECRET_KEY" in refused.output
         assert "Traceback" not in refused.output
     # With a real secret, production starts (the app builds).
-    create_app(Settings(env="production", database_url=db_url, secret_key="x" * 48))  # type: ignore[arg-type]
+    create_app(Settings(env="production", database_url=db_url, secret_key="x" * 48))
     development = Settings(env="development", database_url=db_url)
     development.check_safe_for_production()  # the default secret is fine outside production
 

@@ -188,7 +188,7 @@ async def test_a_claim_abandoned_by_a_crash_is_taken_over(client: httpx.AsyncCli
     fingerprint = request_fingerprint("POST", "/v1/test/slow", "", body)
     await runtime.idempotency.claim(keys.app_id, caller, headers["Idempotency-Key"], fingerprint)
 
-    send = {"headers": {**headers, "content-type": "application/json"}, "content": body}
+    send: dict[str, Any] = {"headers": {**headers, "content-type": "application/json"}, "content": body}
     problem(await client.post("/v1/test/slow", **send), 409, "idempotency_key_in_flight")
     clock.advance(seconds=runtime.settings.idempotency_lock_seconds + 1)
     taken = await client.post("/v1/test/slow", **send)
@@ -231,7 +231,8 @@ async def test_keys_expire_after_24_hours_and_the_sweep_deletes_them(client: htt
 async def test_malformed_and_missing_keys(client: httpx.AsyncClient, factory: Factory) -> None:
     keys = await factory.app()
     for bad in (b"", b"x" * 256, "caf\u00e9".encode(), b"tab\there"):
-        resp = await client.post("/v1/test/slow", headers={**keys.server, "Idempotency-Key": bad}, json={"player": "p"})
+        with_bad: dict[str, Any] = {**keys.server, "Idempotency-Key": bad}
+        resp = await client.post("/v1/test/slow", headers=with_bad, json={"player": "p"})
         problem(resp, 422, "invalid_idempotency_key")
     problem(await client.post("/v1/test/strict", headers=keys.server), 400, "idempotency_key_required")
     assert (await client.post("/v1/test/strict", headers={**keys.server, **key()})).status_code == 201
