@@ -17,6 +17,9 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from questline.achievements import service as achievements
+from questline.achievements.schemas import AchievementDef
+from questline.achievements.tasks import AchievementsProcessor
 from questline.battlepass import service as battlepass
 from questline.battlepass.schemas import BattlePassDef, PassXpRuleDef
 from questline.battlepass.tasks import BattlePassProcessor
@@ -46,6 +49,9 @@ from questline.rules.service import ruleset_cache
 from questline.rules.tasks import StatsProcessor
 from questline.shop import service as shop
 from questline.shop.schemas import ItemDef
+from questline.streaks import service as streaks
+from questline.streaks.schemas import StreakDef
+from questline.streaks.tasks import StreaksProcessor
 
 _log = structlog.get_logger("questline.worker")
 PIPELINE_LOCK = 0x5155_4553  # "QUES": the advisory lock id of the batch writer
@@ -77,6 +83,9 @@ def definition_kinds() -> list[DefinitionKind]:
                        keyed_check=referrals.check_program),
         DefinitionKind("challenge", ChallengeDef, "a challenge or quest: objectives over events, per period, with rewards",
                        check=challenges.check_definition),
+        DefinitionKind("streak", StreakDef, "consecutive days or weeks of activity", check=streaks.check_definition),
+        DefinitionKind("achievement", AchievementDef, "unlocked once when criteria hold",
+                       check=achievements.check_definition),
         DefinitionKind("leaderboard", LeaderboardDef, "a ranked board by a stat or event field, per period and scope"),
     ]
 
@@ -84,7 +93,8 @@ def definition_kinds() -> list[DefinitionKind]:
 def processors(runtime: Runtime) -> list[Processor]:
     """Every processor, in the order they see each event (stats first); one line per area."""
     return [StatsProcessor(), ProgressionProcessor(), BattlePassProcessor(), ReferralsMetricProcessor(),
-            ChallengeProcessor(), LeaderboardProcessor(runtime),
+            StreaksProcessor(), ChallengeProcessor(),
+            AchievementsProcessor(), LeaderboardProcessor(runtime),
             CompetitionProcessor(runtime)]
 
 
