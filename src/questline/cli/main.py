@@ -13,8 +13,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline import migrations
@@ -188,9 +189,10 @@ def keys_list(
     if as_json:
         typer.echo(json.dumps(keys))
         return
-    table = Table("id", "kind", "name", "ends with", "created", "revoked")
+    table = Table(Column("id", no_wrap=True), "kind", "name", "last4", "state", box=box.SIMPLE)
     for key in keys:
-        table.add_row(key["id"], key["kind"], key["name"], key["last4"], key["created_at"], key["revoked_at"] or "")
+        state = f"revoked {key['revoked_at'][:10]}" if key["revoked_at"] else "active"
+        table.add_row(key["id"], key["kind"], key["name"], key["last4"], state)
     console.print(table)
 
 
