@@ -252,3 +252,34 @@ async def test_demo_content_loads_and_plays(client: httpx.AsyncClient, factory: 
     assert {k for k, a in view["by_key"].items() if a["unlocked"]} == {"first-steps", "deep-stretch"}
     streaks = (await client.get("/v1/players/zed/streaks", headers=keys.server)).json()["streaks"]
     assert {s["key"]: s["current"] for s in streaks} == {"daily_activity": 1, "workout_weeks": 1}
+
+
+async def test_backfill_job_resumes_where_it_stopped_and_shares_passes(
+        client: httpx.AsyncClient, factory: Factory, runtime: Runtime) -> None:
+    from questline.achievements.repository import stale_backfills
+    from questline.achievements.tasks import backfill_stale
+    from questline.kit.db import unit_of_work
+
+    keys = await factory.app()
+    await configure(client, keys, stat=WINS)
+    names = ["p1", "p2", "p3", "p4", "p5"]
+    await play(client, keys, runtime, *[won(p) for p in names], won("p5"))
+    one = {"name": "One", "criteria": {"stat": "wins", "op": "gte", "value": 1}}
+    two = {"name": "Two", "criteria": {"stat": "wins", "op": "gte", "value": 2}}
+    resp = await client.post("/v1/definitions:bulk", headers=keys.server,
+                             json={"definitions": {"achievement": {"one": one, "two": two}}})
+    assert resp.status_code == 200, resp.text
+    runs = []
+    for _ in range(100):  # two players per run; other tests' apps (on PostgreSQL) may take turns too
+        async with unit_of_work(runtime.sessions) as session:
+            worked = await backfill_stale(session, runtime, runtime.clock.now(), budget=2)
+        mine = {k.split(":")[1]: v for k, v in worked.items() if k.startswith(f"{keys.app_id}:")}
+        if mine:
+            runs.append(mine)
+        async with runtime.read_sessions() as session:
+            if not [r for r in await stale_backfills(session, 10_000) if r[0] == keys.app_id]:
+                break
+    assert all(set(run) == {"one", "two"} for run in runs)  # one pass for both
+    assert len(runs) >= 3  # resumed where it stopped
+    assert (sum(r["one"] for r in runs), sum(r["two"] for r in runs)) == (5, 1)
+    assert (await client.get("/v1/achievements", headers=keys.server)).json()["achievements"][0]["unlocked_count"] == 5

@@ -148,11 +148,12 @@ class AchievementsProcessor:
     async def flush(self, batch: Batch) -> None:
         await self.write(batch)
 
-    async def write(self, batch: Batch) -> int:
-        """Write progress and claim unlocks; returns how many achievements this call unlocked."""
+    async def write(self, batch: Batch) -> dict[str, int]:
+        """Write progress and claim unlocks; returns how many players this call unlocked each achievement for."""
         specs = {c.key: c for c in batch.ruleset.memo("achievements", compile_achievements)}
         now = batch.clock.now()
-        rows, claimed = [], 0
+        rows: list[dict[str, Any]] = []
+        claimed: dict[str, int] = {}
         for state in batch.players.values():
             mine = state.extra.get("achievements")
             if not isinstance(mine, PlayerProgress):
@@ -168,7 +169,7 @@ class AchievementsProcessor:
             for key, record, source in unlocks:
                 item = specs.get(key)
                 if item is not None and await self._unlock(batch, state, item, record, source, now):
-                    claimed += 1
+                    claimed[key] = claimed.get(key, 0) + 1
         await repo.save_progress(batch.session, rows)
         return claimed
 
@@ -234,8 +235,12 @@ def _steps(runtime: Runtime) -> tuple[list[Processor], AchievementsProcessor]:
 @dataclass
 class Chunk:
     players: int
-    unlocked: int
+    unlocked: dict[str, int]  # achievement -> players who got it
     next_cursor: str | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.unlocked.values())
 
 
 async def backfill_page(session: AsyncSession, runtime: Runtime, app_id: str, keys: set[str] | None,
@@ -244,7 +249,7 @@ async def backfill_page(session: AsyncSession, runtime: Runtime, app_id: str, ke
     ruleset = await ruleset_cache(runtime).get(session, app_id)
     page = await players.list_players(session, app_id, PageParams(limit=limit, cursor=cursor))
     if not page.items:
-        return Chunk(0, 0, None)
+        return Chunk(0, {}, None)
     now = runtime.clock.now()
     states = {p.player_id: PlayerState(p.player_id, zone(p.timezone)) for p in page.items}
     records = [EventRecord(app_id=app_id, event_id=f"{BACKFILL_EVENT}:{pid}", player_id=pid, type=BACKFILL_EVENT,
@@ -269,7 +274,7 @@ async def record_backfill(session: AsyncSession, app_id: str, key: str, version:
     await repo.save_backfill(session, {
         "app_id": app_id, "achievement": key, "version": version, "cursor": chunk.next_cursor,
         "players": (before.players if before else 0) + chunk.players,
-        "unlocked": (before.unlocked if before else 0) + chunk.unlocked,
+        "unlocked": (before.unlocked if before else 0) + chunk.unlocked.get(key, 0),
         "started_at": before.started_at if before else now,
         "done_at": now if chunk.next_cursor is None else None,
     })
@@ -277,24 +282,38 @@ async def record_backfill(session: AsyncSession, app_id: str, key: str, version:
 
 async def backfill_stale(session: AsyncSession, runtime: Runtime, now: datetime,
                          budget: int = BACKFILL_PLAYERS_PER_RUN) -> dict[str, int]:
-    """The job: continue backfilling achievements whose current version is not done, within a budget."""
+    """The job: continue backfilling achievements whose current version is not done, within a budget.
+
+    Achievements of an app at the same point (all new ones, typically, after a bundle) share one
+    pass over the players. Returns unlocks per ``app:achievement`` worked on.
+    """
+    by_app: dict[str, list[tuple[str, int, int | None]]] = {}
+    for app_id, key, version, done_version in await repo.stale_backfills(session, 500):
+        by_app.setdefault(app_id, []).append((key, version, done_version))
     worked: dict[str, int] = {}
-    for app_id, key, version, done_version in await repo.stale_backfills(session, 50):
-        if budget <= 0:
-            break
-        state = await repo.get_backfill(session, app_id, key)
-        resume = state is not None and done_version == version and state.done_at is None
-        cursor = state.cursor if resume and state is not None else None
-        fresh = not resume
-        while True:
-            chunk = await backfill_page(session, runtime, app_id, {key}, cursor, min(BACKFILL_PAGE, budget))
-            await record_backfill(session, app_id, key, version, chunk, now, fresh=fresh)
-            fresh = False
-            budget -= max(chunk.players, 1)
-            worked[f"{app_id}:{key}"] = worked.get(f"{app_id}:{key}", 0) + chunk.unlocked
-            cursor = chunk.next_cursor
-            if cursor is None or budget <= 0:
-                break
+    for app_id, items in by_app.items():
+        # cursor -> {key: (version, fresh)}: keys resuming from the same page go together.
+        groups: dict[str | None, dict[str, tuple[int, bool]]] = {}
+        for key, version, done_version in items:
+            state = await repo.get_backfill(session, app_id, key)
+            resume = state is not None and done_version == version and state.done_at is None
+            cursor = state.cursor if state is not None and resume else None
+            groups.setdefault(cursor, {})[key] = (version, not resume)
+        for cursor, keys in groups.items():
+            page_cursor = cursor
+            while budget > 0:
+                chunk = await backfill_page(session, runtime, app_id, set(keys), page_cursor,
+                                            min(BACKFILL_PAGE, budget))
+                for key, (version, fresh) in keys.items():
+                    await record_backfill(session, app_id, key, version, chunk, now, fresh=fresh)
+                    keys[key] = (version, False)
+                    worked[f"{app_id}:{key}"] = worked.get(f"{app_id}:{key}", 0) + chunk.unlocked.get(key, 0)
+                budget -= max(chunk.players, 1)
+                page_cursor = chunk.next_cursor
+                if page_cursor is None:
+                    break
+            if budget <= 0:
+                return worked
     return worked
 
 
@@ -312,23 +331,24 @@ async def run_backfill(runtime: Runtime, app_id: str, keys: list[str] | None,
         if on_start is not None:
             on_start(await repo.count_players(session, app_id))
     cursor: str | None = None
-    total_players = total_unlocked = 0
+    players_seen = 0
+    unlocked: dict[str, int] = {}
     while True:
         async with unit_of_work(sessions) as session:
             chunk = await backfill_page(session, runtime, app_id, set(versions), cursor)
-        total_players += chunk.players
-        total_unlocked += chunk.unlocked
+        players_seen += chunk.players
+        for key, n in chunk.unlocked.items():
+            unlocked[key] = unlocked.get(key, 0) + n
         if on_progress is not None:
-            on_progress(chunk.players, chunk.unlocked)
+            on_progress(chunk.players, chunk.total)
         cursor = chunk.next_cursor
         if cursor is None:
             break
     async with unit_of_work(sessions) as session:
         now = runtime.clock.now()
         for key, version in versions.items():
-            await record_backfill(session, app_id, key, version, Chunk(total_players, total_unlocked, None), now,
-                                  fresh=True)
-    return total_players, total_unlocked
+            await record_backfill(session, app_id, key, version, Chunk(players_seen, unlocked, None), now, fresh=True)
+    return players_seen, sum(unlocked.values())
 
 
 async def _versions(session: AsyncSession, runtime: Runtime, app_id: str, keys: list[str] | None) -> dict[str, int]:
