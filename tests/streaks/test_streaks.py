@@ -295,3 +295,22 @@ async def test_parallel_freeze_purchases_stop_at_the_cap(client: httpx.AsyncClie
     assert {r.json()["code"] for r in replies if r.status_code == 409} == {"freezes_full"}
     assert (await streak(client, keys, "max"))["freezes_available"] == 2
     assert await balance(client, keys, "max") == 900
+
+
+async def test_moving_west_postpones_the_break_to_the_new_local_midnight(
+        client: httpx.AsyncClient, factory: Factory, runtime: Runtime, clock: ManualClock) -> None:
+    keys = await factory.app()
+    await configure(client, keys, streak={"daily": daily()})
+    await play(client, keys, runtime, event("nia", "2026-03-10T08:00:00Z"))
+    assert at((await streak(client, keys, "nia"))["breaks_at"]) == at("2026-03-12T00:00:00Z")
+    await player(client, keys, "nia", "Etc/GMT+12")  # now UTC-12: it is still 03-11 there at 03-12T00:00Z
+    clock.set(at("2026-03-12T00:00:00Z"))
+    await tick(runtime)
+    assert (await streak(client, keys, "nia"))["current"] == 1
+    clock.set(at("2026-03-12T11:59:00Z"))
+    await tick(runtime)
+    assert (await streak(client, keys, "nia"))["current"] == 1
+    clock.set(at("2026-03-12T12:00:00Z"))  # local 03-12 00:00 in the new zone
+    await tick(runtime)
+    assert (await streak(client, keys, "nia"))["current"] == 0
+    assert len(await outbox(client, keys, "streak.broken")) == 1

@@ -49,10 +49,10 @@ async def reset(session: AsyncSession, app_id: str | None) -> None:
 
 
 async def due_checks(session: AsyncSession, now: datetime,
-                     limit: int) -> Sequence[sa.Row[str, str, str, str | None]]:
-    """Live streaks whose next period ended without activity: (app, player, streak, covered period)."""
+                     limit: int) -> Sequence[sa.Row[str, str, str, datetime | None]]:
+    """Live streaks whose next period ended without activity: (app, player, streak, check_at)."""
     return (await session.execute(
-        sa.select(PlayerStreak.app_id, PlayerStreak.player_id, PlayerStreak.streak, PlayerStreak.covered_period)
+        sa.select(PlayerStreak.app_id, PlayerStreak.player_id, PlayerStreak.streak, PlayerStreak.check_at)
         .where(PlayerStreak.check_at <= now, PlayerStreak.current > 0)
         .order_by(PlayerStreak.check_at).limit(limit)
     )).all()

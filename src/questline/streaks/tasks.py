@@ -10,7 +10,7 @@ there are not enough the old streak breaks and a new one starts at 1.
 Breaking without new activity is the job's: every minute it finds live streaks whose
 ``check_at`` (the local midnight that ends ``covered + 1``) has passed and appends an
 internal ``questline.streak.check`` event for each, with an id made of the streak, player and
-covered period, so running twice appends once. The worker handles the check like any event:
+``check_at``, so running twice appends once. The worker handles the check like any event:
 in log order, as the only writer of streak state, and again identically on replay.
 """
 
@@ -220,7 +220,11 @@ class StreaksProcessor:
         today = index_of(period_of(view.periods, spec.cadence), spec.cadence)
         covered = index_of(cell.covered, spec.cadence)
         if today <= covered + 1:
-            return  # nothing has been missed yet (activity came first, or the check is early)
+            # Nothing missed yet: activity came first, or the player's time zone moved west.
+            check_at = starts_at(covered + 2, spec.cadence, state.timezone)
+            if check_at != cell.check_at:
+                cell.check_at, cell.dirty = check_at, True
+            return
         excused, needed = self._missed(mine, key, spec, covered + 1, today - 1)
         if needed > cell.available:
             self._break(batch, state, key, cell, view.record, reason="missed")
@@ -308,8 +312,8 @@ class StreaksProcessor:
 # The break job ----------------------------------------------------------------------------------
 
 
-def check_event_id(streak: str, player_id: str, covered: str | None) -> str:
-    raw = f"streak-check:{streak}:{player_id}:{covered}"
+def check_event_id(streak: str, player_id: str, check_at: datetime | None) -> str:
+    raw = f"streak-check:{streak}:{player_id}:{int(check_at.timestamp()) if check_at else 0}"
     if len(raw) <= 128:
         return raw
     return f"streak-check:{hashlib.sha256(raw.encode()).hexdigest()}"
@@ -322,11 +326,10 @@ async def request_checks(session: AsyncSession, runtime: Runtime, now: datetime)
     appended twice, so the job is idempotent.
     """
     due = await repo.due_checks(session, now, CHECKS_PER_RUN)
-    for app_id, player_id, streak, covered in due:
+    for app_id, player_id, streak, check_at in due:
         await events.append_internal(
             session, runtime, app_id=app_id, player_id=player_id,
-            event_id=check_event_id(streak, player_id, covered), type_=CHECK_EVENT,
-            data={"streak": streak, "covered_period": covered},
+            event_id=check_event_id(streak, player_id, check_at), type_=CHECK_EVENT, data={"streak": streak},
         )
     return len(due)
 
