@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from questline import __version__
+from questline.achievements import api as achievements_api
+from questline.achievements import tasks as achievements_tasks
 from questline.battlepass import api as battlepass_api
 from questline.challenges import api as challenges_api
 from questline.competitions import api as competitions_api
@@ -33,6 +35,8 @@ from questline.players import api as players_api
 from questline.referrals import api as referrals_api
 from questline.shop import api as shop_api
 from questline.shop import tasks as shop_tasks
+from questline.streaks import api as streaks_api
+from questline.streaks import tasks as streaks_tasks
 from questline.tenancy import api as tenancy_api
 
 Loop = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
@@ -54,6 +58,8 @@ def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
         shop_tasks.register_jobs,
         leaderboards_tasks.register_jobs,
         competitions_tasks.register_jobs,
+        streaks_tasks.register_jobs,
+        achievements_tasks.register_jobs,
     ]
 
 
@@ -75,6 +81,8 @@ def _routers() -> list[APIRouter]:
         battlepass_api.router,
         shop_api.router,
         referrals_api.router,
+        streaks_api.router,
+        achievements_api.router,
     ]
 
 
@@ -115,7 +123,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
-    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=runtime.metrics)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=runtime.metrics,
+                       max_upload_bytes=settings.max_upload_bytes)
     for router in _routers():
         app.include_router(router)
     return app

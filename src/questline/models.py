@@ -1,5 +1,6 @@
 """Every table of every area, imported in one place for Alembic and ``metadata`` users."""
 
+from questline.achievements.models import AchievementBackfill, AchievementBadge, PlayerAchievement
 from questline.battlepass.models import BattlePassClaim, BattlePassXp, BattlePassXpDaily, PlayerPass
 from questline.challenges.models import ChallengeClaim, ChallengeCompletion, ChallengeProgress
 from questline.competitions.models import Activity as CompetitionActivity
@@ -12,6 +13,7 @@ from questline.ledger.models import Currency, Hold, LedgerAccount, LedgerTransac
 from questline.players.models import Player
 from questline.referrals.models import Referral, ReferralCode, ReferralMilestone
 from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, ShopOrder
+from questline.streaks.models import PlayerStreak, StreakRestDay
 from questline.tenancy.models import AdminUser, ApiKey, App, Membership, Organization, RefreshToken
 
 metadata = Base.metadata
@@ -24,4 +26,5 @@ __all__ = [
     "ShopCounter", "ShopOrder", "ChallengeClaim", "ChallengeCompletion", "ChallengeProgress",
     "Competition", "CompetitionActivity", "Distribution", "Participant", "Prize", "PrizeEvent", "Result",
     "Referral", "ReferralCode", "ReferralMilestone",
+    "AchievementBackfill", "AchievementBadge", "PlayerAchievement", "PlayerStreak", "StreakRestDay",
 ]

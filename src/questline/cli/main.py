@@ -19,6 +19,7 @@ from rich.table import Column, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline import migrations
+from questline.cli import achievements as achievements_cli
 from questline.demo import DemoKeys, bootstrap_demo
 from questline.kit.db import unit_of_work
 from questline.kit.errors import ProblemError
@@ -43,6 +44,7 @@ app.add_typer(apps_app, name="apps")
 app.add_typer(keys_app, name="keys")
 app.add_typer(admins_app, name="admins")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(achievements_cli.app, name="achievements")
 console = Console(soft_wrap=True)  # keys and commands stay on one line, ready to copy
 err = Console(stderr=True)
 
