@@ -23,7 +23,7 @@ from questline.events.schemas import PLAYER_ID
 from questline.kit.pagination import Page, PageParams, page_params
 from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.leaderboards import service as boards
-from questline.leaderboards.api import viewer_of
+from questline.leaderboards.api import as_json, viewer_of
 from questline.leaderboards.schemas import BoardPage
 from questline.tenancy.auth import (
     AnyAppCaller,
@@ -87,19 +87,19 @@ async def disqualify(competition_id: CompetitionId, player_id: PlayerId, caller:
 
 @router.get("/v1/competitions/{competition_id}/leaderboard", response_model=BoardPage)
 async def leaderboard(competition_id: CompetitionId, caller: AnyAppCaller, session: SessionDep, runtime: RuntimeDep,
-                      paging: Paging, viewer: Annotated[str | None, Query(pattern=PLAYER_ID)] = None) -> BoardPage:
+                      paging: Paging, viewer: Annotated[str | None, Query(pattern=PLAYER_ID)] = None) -> Response:
     """The competition's board over its window, with the viewer's privacy rules applied."""
     info = await service.info_of(session, caller.app, competition_id)
-    return await boards.top(session, runtime, caller.app, info, paging, viewer=viewer_of(caller, viewer))
+    return as_json(await boards.top(session, runtime, caller.app, info, paging, viewer=viewer_of(caller, viewer)))
 
 
 @router.get("/v1/competitions/{competition_id}/leaderboard/players/{player_id}", response_model=BoardPage)
 async def leaderboard_place(competition_id: CompetitionId, player_id: PlayerId, caller: PlayerOrServer,
                             session: SessionDep, runtime: RuntimeDep,
-                            around: Annotated[int, Query(ge=0, le=boards.MAX_AROUND)] = 0) -> BoardPage:
+                            around: Annotated[int, Query(ge=0, le=boards.MAX_AROUND)] = 0) -> Response:
     caller.ensure_acts_for(player_id)
     info = await service.info_of(session, caller.app, competition_id)
-    return await boards.player_place(session, runtime, caller.app, info, player_id, around=around)
+    return as_json(await boards.player_place(session, runtime, caller.app, info, player_id, around=around))
 
 
 @router.post("/v1/competitions/{competition_id}/end", response_model=CompetitionOut)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from pydantic import BaseModel
 
 from questline.events.schemas import PLAYER_ID
 from questline.kit.errors import Forbidden
@@ -21,6 +22,11 @@ PlayerId = Annotated[str, Path(pattern=PLAYER_ID, description="your own id for t
 Partition = Annotated[str | None, Query(max_length=128, description="the group on a partitioned board")]
 PeriodKey = Annotated[str | None, Query(max_length=32, description="an earlier period (default: the current one)")]
 Viewer = Annotated[str | None, Query(pattern=PLAYER_ID, description="server keys: read as this player sees it")]
+
+
+def as_json(model: BaseModel) -> Response:
+    """Serialize once (the reply is already a validated model; skip FastAPI's second pass)."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 def viewer_of(caller: Caller, viewer: str | None) -> str | None:
@@ -43,11 +49,11 @@ async def list_boards(caller: AnyAppCaller, session: SessionDep, runtime: Runtim
 
 @router.get("/v1/leaderboards/{key}", response_model=BoardPage)
 async def top(key: BoardKey, caller: AnyAppCaller, session: SessionDep, runtime: RuntimeDep, paging: Paging,
-              partition: Partition = None, period_key: PeriodKey = None, viewer: Viewer = None) -> BoardPage:
+              partition: Partition = None, period_key: PeriodKey = None, viewer: Viewer = None) -> Response:
     """The top of a board, best first, as the viewer may see it; ``me`` is the viewer's own place."""
     info = await service.board_info(session, runtime, caller.app, key)
-    return await service.top(session, runtime, caller.app, info, paging, viewer=viewer_of(caller, viewer),
-                             partition=partition, key=period_key)
+    return as_json(await service.top(session, runtime, caller.app, info, paging, viewer=viewer_of(caller, viewer),
+                                     partition=partition, key=period_key))
 
 
 @router.get("/v1/leaderboards/{key}/players/{player_id}", response_model=BoardPage)
@@ -55,12 +61,12 @@ async def player_place(key: BoardKey, player_id: PlayerId, caller: PlayerOrServe
                        runtime: RuntimeDep,
                        around: Annotated[int, Query(ge=0, le=service.MAX_AROUND,
                                                     description="neighbours to show above and below")] = 0,
-                       partition: Partition = None, period_key: PeriodKey = None) -> BoardPage:
+                       partition: Partition = None, period_key: PeriodKey = None) -> Response:
     """A player's own rank and score, with ``around`` visible players above and below."""
     caller.ensure_acts_for(player_id)
     info = await service.board_info(session, runtime, caller.app, key)
-    return await service.player_place(session, runtime, caller.app, info, player_id, around=around,
-                                      partition=partition, key=period_key)
+    return as_json(await service.player_place(session, runtime, caller.app, info, player_id, around=around,
+                                              partition=partition, key=period_key))
 
 
 @router.get("/v1/leaderboards/{key}/archive/{period_key}", response_model=ArchivePage)

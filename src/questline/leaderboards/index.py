@@ -19,11 +19,12 @@ Two backends with one interface:
 - ``RedisIndex`` (scaled out): per board and partition a sorted set. The zset score is the
   signed score (``-score`` on ``desc`` boards, so ``ZRANGE``/``ZRANK`` always read best first);
   ties are broken by the member, which Redis orders byte-wise among equal scores:
-  ``<reached_us: 14 hex><seq: 16 hex><player_id>``. Scores are doubles in Redis: exact for
+  ``<reached_us: 14 hex><seq: 16 hex><score>\\x1f<player_id>`` (the score rides along so a
+  range read needs no ``WITHSCORES``). Scores are doubles in Redis: their order is exact for
   integers up to 2**53 in size (the definition schema refuses larger ``min_score``; larger
   scores lose their last digits' order). ``reached_us`` fits 14 hex digits until the year
   4253; ``seq`` is a 64-bit log position. A hash per board maps player -> (version, partition,
-  member, score) so a player's old member can be removed and their rank read in one script.
+  member) so a player's old member can be removed and their rank read in one script.
   Keys: ``{ns}:lb:{app}:{board}:{period}:{shape}:`` + ``m`` (the hash), ``r`` (ready: merged
   with the database), ``z:{partition}`` (sorted sets). Scripts compute partition keys inside,
   so a board's keys must live on one node (fine for one Redis; use hash tags for Cluster).
@@ -34,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from redis.asyncio import Redis
 from sortedcontainers import SortedList
@@ -69,8 +70,7 @@ class BoardRef:
         return self.min_score is None or score >= self.min_score
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     player_id: str
     partition: str
     score: int
@@ -213,16 +213,15 @@ for i = 1, #ARGV, 6 do
   if old then
     local p1 = string.find(old, '\\31', 1, true)
     local p2 = string.find(old, '\\31', p1 + 1, true)
-    local p3 = string.find(old, '\\31', p2 + 1, true)
     if tonumber(string.sub(old, 1, p1 - 1)) >= tonumber(version) then
       newer = false
     else
-      redis.call('ZREM', prefix .. 'z:' .. string.sub(old, p1 + 1, p2 - 1), string.sub(old, p2 + 1, p3 - 1))
+      redis.call('ZREM', prefix .. 'z:' .. string.sub(old, p1 + 1, p2 - 1), string.sub(old, p2 + 1))
     end
   end
   if newer then
     if keep == '1' then redis.call('ZADD', prefix .. 'z:' .. part, zscore, member) end
-    redis.call('HSET', h, player, version .. '\\31' .. part .. '\\31' .. member .. '\\31' .. zscore)
+    redis.call('HSET', h, player, version .. '\\31' .. part .. '\\31' .. member)
     changed = changed + 1
   end
 end
@@ -233,22 +232,21 @@ local old = redis.call('HGET', KEYS[1] .. 'm', ARGV[1])
 if not old then return false end
 local p1 = string.find(old, '\\31', 1, true)
 local p2 = string.find(old, '\\31', p1 + 1, true)
-local p3 = string.find(old, '\\31', p2 + 1, true)
 local part = string.sub(old, p1 + 1, p2 - 1)
-local rank = redis.call('ZRANK', KEYS[1] .. 'z:' .. part, string.sub(old, p2 + 1, p3 - 1))
+local rank = redis.call('ZRANK', KEYS[1] .. 'z:' .. part, string.sub(old, p2 + 1))
 if not rank then return false end
 return {rank, old}
 """
-_TIE = "{:014x}{:016x}"
+_TIE = "{:014x}{:016x}{}\x1f"
 
 
 def _member(entry: Entry) -> str:
-    return _TIE.format(entry.reached_us, entry.seq) + entry.player_id
+    return _TIE.format(entry.reached_us, entry.seq, entry.score) + entry.player_id
 
 
-def _from_member(member: str, partition: str, zscore: float, ref: BoardRef, version: int = 0) -> Entry:
-    score = int(-zscore if ref.descending else zscore)
-    return Entry(member[30:], partition, score, int(member[:14], 16), int(member[14:30], 16), version)
+def _from_member(member: str, partition: str, version: int = 0) -> Entry:
+    score, _, player_id = member[30:].partition(_SEP)
+    return Entry(player_id, partition, int(score), int(member[:14], 16), int(member[14:30], 16), version)
 
 
 class RedisIndex:
@@ -292,16 +290,15 @@ class RedisIndex:
         if not found:
             return None
         position, raw = found[0], found[1]
-        version, partition, member, zscore = _decode(raw).split(_SEP)
-        return int(position), _from_member(member, partition, float(zscore), ref, int(version))
+        version, partition, member = _decode(raw).split(_SEP, 2)
+        return int(position), _from_member(member, partition, int(version))
 
     async def window(self, ref: BoardRef, partition: str, start: int, count: int) -> list[Entry]:
         if count <= 0:
             return []
         start = max(start, 0)
-        rows: list[Any] = await self._redis.zrange(self._prefix(ref) + "z:" + partition, start,
-                                                   start + count - 1, withscores=True)
-        return [_from_member(_decode(row[0]), partition, float(row[1]), ref) for row in rows]
+        rows: list[Any] = await self._redis.zrange(self._prefix(ref) + "z:" + partition, start, start + count - 1)
+        return [_from_member(_decode(row), partition) for row in rows]
 
     async def size(self, ref: BoardRef, partition: str) -> int:
         return int(await self._redis.zcard(self._prefix(ref) + "z:" + partition))
@@ -314,8 +311,8 @@ class RedisIndex:
         out = {}
         for pid, value in zip(ids, raw, strict=True):
             if value is not None:
-                version, partition, member, zscore = _decode(value).split(_SEP)
-                out[pid] = _from_member(member, partition, float(zscore), ref, int(version))
+                version, partition, member = _decode(value).split(_SEP, 2)
+                out[pid] = _from_member(member, partition, int(version))
         return out
 
     async def drop(self, app_id: str | None, board: str | None = None, period_key: str | None = None) -> None:

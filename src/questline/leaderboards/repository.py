@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,14 +21,15 @@ E = LeaderboardEntry
 
 
 async def entries_of_players(session: AsyncSession, app_id: str, boards: Iterable[str], periods: Iterable[str],
-                             players: Iterable[str]) -> Sequence[LeaderboardEntry]:
+                             players: Iterable[str]) -> Sequence[Any]:
+    """Rows (board, period_key, player_id, partition, score, reached_at, seq, version) of these players."""
     boards, periods, players = list(set(boards)), list(set(periods)), list(set(players))
     if not boards or not periods or not players:
         return []
     return (await session.execute(
-        sa.select(E).where(E.app_id == app_id, E.board.in_(boards), E.period_key.in_(periods),
-                           E.player_id.in_(players))
-    )).scalars().all()
+        sa.select(E.board, E.period_key, E.player_id, E.partition, E.score, E.reached_at, E.seq, E.version)
+        .where(E.app_id == app_id, E.board.in_(boards), E.period_key.in_(periods), E.player_id.in_(players))
+    )).all()
 
 
 async def save_entries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -133,12 +134,27 @@ async def archive_page(session: AsyncSession, app_id: str, board: str, period_ke
 # Players and friends ---------------------------------------------------------------------------
 
 
-async def players_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> dict[str, Player]:
+class Privacy(NamedTuple):
+    """What a read needs to know about a player to show them (or not), and how."""
+
+    player_id: str
+    leaderboard_visibility: str
+    display_name_type: str
+    show_on_global_leaderboard: bool
+    display_name: str | None
+    username: str | None
+    real_name: str | None
+
+
+async def privacy_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> dict[str, Privacy]:
     ids = list(set(player_ids))
     if not ids:
         return {}
-    rows = await session.execute(sa.select(Player).where(Player.app_id == app_id, Player.player_id.in_(ids)))
-    return {p.player_id: p for p in rows.scalars()}
+    P = Player
+    rows = await session.execute(
+        sa.select(P.player_id, P.leaderboard_visibility, P.display_name_type, P.show_on_global_leaderboard,
+                  P.display_name, P.username, P.real_name).where(P.app_id == app_id, P.player_id.in_(ids)))
+    return {row[0]: Privacy(*row) for row in rows}
 
 
 async def attributes_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> dict[str, dict[str, Any]]:

@@ -181,6 +181,8 @@ class ScoreKeeper:
                 if attr is None or attr == "" or isinstance(attr, dict | list):
                     continue
                 partition = str(attr).lower() if isinstance(attr, bool) else str(attr)
+                if "\x1f" in partition or len(partition) > 128:
+                    continue  # not a group name an index can key
             self._fold(spec, period_key(spec.period, record.occurred_at, spec.tz), state.player_id, partition,
                        value, view)
         for stat, (_, after) in moved.items():
@@ -225,6 +227,7 @@ class ScoreKeeper:
         periods: set[tuple[str, str]] = set()
         now = batch.clock.now()
         specs = {spec.board: spec for specs in self.by_type.values() for spec in specs}
+        refs: dict[tuple[str, str], BoardRef] = {}
         for (board, key, player), cell in self.cells.items():
             if not cell.dirty:
                 continue
@@ -232,10 +235,13 @@ class ScoreKeeper:
             rows.append({"app_id": batch.app_id, "board": board, "period_key": key, "player_id": player,
                          "partition": cell.partition, "score": cell.score, "reached_at": cell.reached_at,
                          "seq": cell.seq, "version": cell.version, "updated_at": now})
-            updates.setdefault(specs[board].ref(batch.app_id, key), []).append(
+            ref = refs.get((board, key))
+            if ref is None:
+                ref = refs[(board, key)] = specs[board].ref(batch.app_id, key)
+                if specs[board].period != "all":
+                    periods.add((board, key))
+            updates.setdefault(ref, []).append(
                 Entry(player, cell.partition, cell.score, micros(cell.reached_at), cell.seq, cell.version))
-            if specs[board].period != "all":
-                periods.add((board, key))
         await repo.save_entries(batch.session, rows)
         if track_periods:
             await repo.open_periods(batch.session, batch.app_id, periods, now)

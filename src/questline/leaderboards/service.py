@@ -49,7 +49,6 @@ from questline.leaderboards.schemas import (
 )
 from questline.leaderboards.timing import CUSTOM, next_reset, period_key
 from questline.players import service as players
-from questline.players.models import Player
 from questline.rules.service import ruleset_cache
 
 _log = structlog.get_logger("questline.leaderboards")
@@ -57,6 +56,7 @@ ANONYMOUS = "Anonymous player"
 MAX_FRIENDS = 1000
 MAX_AROUND = 50
 READY_TTL = 5.0  # seconds a process trusts Redis's "this board is built" marker
+INFO_TTL = 1.0  # seconds a process reuses a board's definition for reads (saves a query per read)
 PERIOD_KEY = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 _PERIOD_SHAPE = {"day": re.compile(r"^\d{4}-\d{2}-\d{2}$"), "week": re.compile(r"^\d{4}-W\d{2}$"),
                  "month": re.compile(r"^\d{4}-\d{2}$"), "custom": re.compile(r"^custom$")}
@@ -115,6 +115,7 @@ class Boards:
         self._trusted: dict[BoardRef, float] = {}
         self._stale: set[BoardRef] = set()  # a write failed to reach the index: rebuild before reading
         self._unmarked: set[BoardRef] = set()  # ... and its shared ready marker could not be removed yet
+        self.infos: dict[tuple[str, str], tuple[BoardInfo, float]] = {}
 
     async def _ready(self, ref: BoardRef) -> bool:
         if ref in self._stale:
@@ -201,7 +202,7 @@ class Lens:
     viewer: str | None
     scope: str
     _friends: set[str] | None = None
-    _players: dict[str, Player] = field(default_factory=dict)
+    _players: dict[str, repo.Privacy] = field(default_factory=dict)
 
     async def friends(self) -> set[str]:
         if self._friends is None:
@@ -209,9 +210,10 @@ class Lens:
         return self._friends
 
     async def load(self, player_ids: Sequence[str]) -> None:
-        missing = [p for p in player_ids if p not in self._players]
+        wanted = [*player_ids, self.viewer] if self.viewer and self.viewer not in self._players else player_ids
+        missing = [p for p in wanted if p not in self._players]
         if missing:
-            self._players.update(await repo.players_of(self.session, self.app_id, missing))
+            self._players.update(await repo.privacy_of(self.session, self.app_id, missing))
 
     async def visible(self, player_id: str) -> bool:
         if player_id == self.viewer:
@@ -246,11 +248,20 @@ class Lens:
 
 
 async def board_info(session: AsyncSession, runtime: Runtime, app_id: str, key: str) -> BoardInfo:
+    """A board's definition, as reads need it; a process reuses it for ``INFO_TTL`` seconds."""
+    boards = boards_of(runtime)
+    cached = boards.infos.get((app_id, key))
+    if cached is not None and cached[1] > time.monotonic():
+        return cached[0]
     ruleset = await ruleset_cache(runtime).get(session, app_id)
     spec = ruleset.of("leaderboard").get(key)
     if not isinstance(spec, LeaderboardDef):
         raise NotFound(f"leaderboard {key!r} not found", code="leaderboard_not_found")
-    return BoardInfo.of(key, spec)
+    info = BoardInfo.of(key, spec)
+    if len(boards.infos) > 10_000:
+        boards.infos.clear()
+    boards.infos[(app_id, key)] = (info, time.monotonic() + INFO_TTL)
+    return info
 
 
 async def list_boards(session: AsyncSession, runtime: Runtime, app_id: str) -> list[BoardSummary]:
@@ -292,9 +303,8 @@ async def open_reading(session: AsyncSession, runtime: Runtime, app_id: str, inf
                             code="viewer_required")
     if info.scope == "partition":
         if partition is None and viewer is not None:
-            await lens.load([viewer])
-            player = lens._players.get(viewer)
-            value = (player.attributes or {}).get(info.partition_attr or "") if player else None
+            attributes = (await repo.attributes_of(session, app_id, [viewer])).get(viewer, {})
+            value = attributes.get(info.partition_attr or "")
             partition = None if value is None or value == "" else (
                 str(value).lower() if isinstance(value, bool) else str(value))
         if partition is None:

@@ -18,6 +18,7 @@ from questline.rules.pipeline import Batch, EventView, PlayerState
 from questline.rules.service import RuleSet
 
 ROLLOVER_EVERY_SECONDS = 15
+UPDATE_PLAYERS_SHOWN = 50
 COMPETITION_PREFIX = "@"  # boards of competitions; they end with their competition, not here
 
 
@@ -59,8 +60,14 @@ class LeaderboardProcessor:
         if keeper is None:
             return
         moved = await keeper.flush(batch, service.boards_of(self._runtime).hook)
+        # One message per board and batch (not per player): live views refresh from it.
+        by_board: dict[str, list[tuple[str, int, EventView]]] = {}
         for board, player_id, score, view in moved:
-            batch.emit("leaderboard.score_changed", player_id, {"board": board, "score": score}, view.record)
+            by_board.setdefault(board, []).append((player_id, score, view))
+        for board, changes in sorted(by_board.items()):
+            shown = [{"player_id": pid, "score": score} for pid, score, _ in changes[:UPDATE_PLAYERS_SHOWN]]
+            batch.emit("leaderboard.updated", None, {"board": board, "players_changed": len(changes),
+                                                     "players": shown}, changes[-1][2].record)
 
     async def reset(self, session: AsyncSession, app_id: str | None) -> None:
         await repo.delete_entries(session, app_id, boards_not_like=f"{COMPETITION_PREFIX}%")

@@ -5,16 +5,25 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from questline.kit.periods import period_keys
-
 CUSTOM = "custom"
 
 
 def period_key(period: str, moment: datetime, tz: ZoneInfo) -> str:
-    """The key of the period an instant falls in: ``all``, ``custom``, or a local day/week/month."""
+    """The key of the period an instant falls in: ``all``, ``custom``, or a local day/week/month.
+
+    The same keys as ``kit.periods.period_keys`` (stats use those), computed for one period only.
+    """
+    if period == "all":
+        return "all"
     if period == CUSTOM:
         return CUSTOM
-    return period_keys(moment, tz)[period]
+    local = moment.astimezone(tz)
+    if period == "day":
+        return f"{local.year:04d}-{local.month:02d}-{local.day:02d}"
+    if period == "month":
+        return f"{local.year:04d}-{local.month:02d}"
+    year, week, _ = local.isocalendar()
+    return f"{year}-W{week:02d}"
 
 
 def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
