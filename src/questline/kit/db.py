@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 import structlog
 from sqlalchemy import event
@@ -61,10 +62,17 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+    # orjson for JSON columns: the worker writes many payloads per batch.
+    json_options: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
     if database_url.startswith("sqlite"):
         engine = create_async_engine(
             database_url,
+            **json_options,
             connect_args={"timeout": 30},
             pool_size=pool_size,
             max_overflow=0,
@@ -73,6 +81,7 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         return engine
     return create_async_engine(
         database_url,
+        **json_options,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
