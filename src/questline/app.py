@@ -19,6 +19,7 @@ from questline.battlepass import api as battlepass_api
 from questline.challenges import api as challenges_api
 from questline.competitions import api as competitions_api
 from questline.competitions import tasks as competitions_tasks
+from questline.events import api as events_api
 from questline.kit.clock import Clock
 from questline.kit.errors import install_problem_handlers
 from questline.kit.idempotency import IdempotencyStore
@@ -32,7 +33,12 @@ from questline.ledger import api as ledger_api
 from questline.ledger import tasks as ledger_tasks
 from questline.ops import api as ops_api
 from questline.players import api as players_api
+from questline.processing import service as processing
+from questline.profiles import api as profiles_api
+from questline.progression import api as progression_api
+from questline.progression import tasks as progression_tasks
 from questline.referrals import api as referrals_api
+from questline.rules import api as rules_api
 from questline.shop import api as shop_api
 from questline.shop import tasks as shop_tasks
 from questline.streaks import api as streaks_api
@@ -56,6 +62,7 @@ def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
     return [
         ledger_tasks.register_jobs,
         shop_tasks.register_jobs,
+        progression_tasks.register_jobs,
         leaderboards_tasks.register_jobs,
         competitions_tasks.register_jobs,
         streaks_tasks.register_jobs,
@@ -65,7 +72,9 @@ def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
 
 def _background_loops() -> list[Loop]:
     """Long-running loops (the event worker) that ``serve`` runs in-process; one line per loop."""
-    return []
+    return [
+        processing.run_worker,
+    ]
 
 
 def _routers() -> list[APIRouter]:
@@ -75,6 +84,10 @@ def _routers() -> list[APIRouter]:
         tenancy_api.router,
         players_api.router,
         ledger_api.router,
+        events_api.router,
+        rules_api.router,
+        progression_api.router,
+        profiles_api.router,
         leaderboards_api.router,
         competitions_api.router,
         challenges_api.router,
@@ -92,6 +105,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     settings = settings or (runtime.settings if runtime else Settings())
     settings.check_safe_for_production()
     runtime = runtime or Runtime.build(settings, clock)
+    processing.install(runtime)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

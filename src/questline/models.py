@@ -5,13 +5,16 @@ from questline.battlepass.models import BattlePassClaim, BattlePassXp, BattlePas
 from questline.challenges.models import ChallengeClaim, ChallengeCompletion, ChallengeProgress
 from questline.competitions.models import Activity as CompetitionActivity
 from questline.competitions.models import Competition, Distribution, Participant, Prize, PrizeEvent, Result
+from questline.events.models import EventRecord, OutboxMessage
 from questline.kit.db import Base
 from questline.kit.idempotency import IdempotencyRecord
 from questline.kit.jobs import JobRun
 from questline.leaderboards.models import Friendship, LeaderboardArchive, LeaderboardEntry, LeaderboardPeriod
 from questline.ledger.models import Currency, Hold, LedgerAccount, LedgerTransaction, Posting
 from questline.players.models import Player
+from questline.progression.models import PlayerTrack, XpActivity, XpDaily
 from questline.referrals.models import Referral, ReferralCode, ReferralMilestone
+from questline.rules.models import Definition, PlayerStat
 from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, ShopOrder
 from questline.streaks.models import PlayerStreak, StreakRestDay
 from questline.tenancy.models import AdminUser, ApiKey, App, Membership, Organization, RefreshToken
@@ -19,12 +22,56 @@ from questline.tenancy.models import AdminUser, ApiKey, App, Membership, Organiz
 metadata = Base.metadata
 
 __all__ = [
-    "AdminUser", "ApiKey", "App", "Currency", "Hold", "IdempotencyRecord", "JobRun", "LedgerAccount",
-    "LedgerTransaction", "Membership", "Organization", "Player", "Posting",
-    "RefreshToken", "metadata", "Friendship", "LeaderboardArchive", "LeaderboardEntry", "LeaderboardPeriod",
-    "BattlePassClaim", "BattlePassXp", "BattlePassXpDaily", "PlayerPass", "InventoryGrant", "InventoryItem",
-    "ShopCounter", "ShopOrder", "ChallengeClaim", "ChallengeCompletion", "ChallengeProgress",
-    "Competition", "CompetitionActivity", "Distribution", "Participant", "Prize", "PrizeEvent", "Result",
-    "Referral", "ReferralCode", "ReferralMilestone",
-    "AchievementBackfill", "AchievementBadge", "PlayerAchievement", "PlayerStreak", "StreakRestDay",
+    "AchievementBackfill",
+    "AchievementBadge",
+    "AdminUser",
+    "ApiKey",
+    "App",
+    "BattlePassClaim",
+    "BattlePassXp",
+    "BattlePassXpDaily",
+    "ChallengeClaim",
+    "ChallengeCompletion",
+    "ChallengeProgress",
+    "Competition",
+    "CompetitionActivity",
+    "Currency",
+    "Definition",
+    "Distribution",
+    "EventRecord",
+    "Friendship",
+    "Hold",
+    "IdempotencyRecord",
+    "InventoryGrant",
+    "InventoryItem",
+    "JobRun",
+    "LeaderboardArchive",
+    "LeaderboardEntry",
+    "LeaderboardPeriod",
+    "LedgerAccount",
+    "LedgerTransaction",
+    "Membership",
+    "Organization",
+    "OutboxMessage",
+    "Participant",
+    "Player",
+    "PlayerAchievement",
+    "PlayerPass",
+    "PlayerStat",
+    "PlayerStreak",
+    "PlayerTrack",
+    "Posting",
+    "Prize",
+    "PrizeEvent",
+    "Referral",
+    "ReferralCode",
+    "ReferralMilestone",
+    "RefreshToken",
+    "Result",
+    "ShopCounter",
+    "ShopOrder",
+    "StreakRestDay",
+    "XpActivity",
+    "XpDaily",
+    "metadata",
 ]
