@@ -17,6 +17,7 @@ from questline.achievements import api as achievements_api
 from questline.achievements import tasks as achievements_tasks
 from questline.battlepass import api as battlepass_api
 from questline.challenges import api as challenges_api
+from questline.communities import api as communities_api
 from questline.competitions import api as competitions_api
 from questline.competitions import tasks as competitions_tasks
 from questline.events import api as events_api
@@ -94,6 +95,7 @@ def _routers() -> list[APIRouter]:
         battlepass_api.router,
         shop_api.router,
         referrals_api.router,
+        communities_api.router,
         streaks_api.router,
         achievements_api.router,
     ]

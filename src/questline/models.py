@@ -3,6 +3,7 @@
 from questline.achievements.models import AchievementBackfill, AchievementBadge, PlayerAchievement
 from questline.battlepass.models import BattlePassClaim, BattlePassXp, BattlePassXpDaily, PlayerPass
 from questline.challenges.models import ChallengeClaim, ChallengeCompletion, ChallengeProgress
+from questline.communities.models import Community, CommunityMember
 from questline.competitions.models import Activity as CompetitionActivity
 from questline.competitions.models import Competition, Distribution, Participant, Prize, PrizeEvent, Result
 from questline.events.models import EventRecord, OutboxMessage
@@ -33,6 +34,8 @@ __all__ = [
     "ChallengeClaim",
     "ChallengeCompletion",
     "ChallengeProgress",
+    "Community",
+    "CommunityMember",
     "Competition",
     "CompetitionActivity",
     "Currency",

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from questline.communities.schemas import Requirement
 from questline.progression.schemas import Curve
 from questline.rules.conditions import Condition, references
 from questline.rules.schemas import DEFINITION_KEY, EVENT_TYPE, DefinitionBody
@@ -54,6 +55,7 @@ class BattlePassDef(DefinitionBody):
     premium: dict[int, TierReward] = Field(default_factory=dict, description="tier -> reward on the premium track")
     premium_price: Price | None = Field(default=None, description="buy premium with points; absent: cash only")
     tier_boost_price: Price | None = Field(default=None, description="price of skipping one tier; absent: no boosts")
+    gating: Requirement | None = Field(default=None, description="who may buy premium, boosts and claim (403 gated)")
 
     @model_validator(mode="after")
     def _shape(self) -> BattlePassDef:
@@ -71,7 +73,7 @@ class BattlePassDef(DefinitionBody):
 
     def references(self) -> list[tuple[str, str]]:
         items = {g.item for rewards in (self.free, self.premium) for r in rewards.values() for g in r.items}
-        return sorted(("item", key) for key in items)
+        return sorted(("item", key) for key in items) + (self.gating.references() if self.gating else [])
 
     def currencies(self) -> set[str]:
         found = {p.currency for rewards in (self.free, self.premium) for r in rewards.values() for p in r.points}

@@ -28,6 +28,7 @@ from questline.battlepass.schemas import (
     TierRewardOut,
     Track,
 )
+from questline.communities import gating
 from questline.kit.clock import Clock
 from questline.kit.errors import Conflict, Forbidden, NotFound
 from questline.kit.ids import new_id
@@ -207,6 +208,7 @@ async def buy_premium(session: AsyncSession, clock: Clock, ruleset: RuleSet, app
         raise Conflict(f"season {season.key!r} sells premium for cash only", code="premium_not_for_sale")
     _running(season, now)
     await players.ensure_players(session, clock, app_id, [player_id])
+    await gating.check(session, app_id, player_id, season.spec.gating)
     await repo.ensure_pass(session, app_id, player_id, season.key, now)
     source = "external" if body.paid_externally else "points"
     if not await repo.grant_premium(session, app_id, player_id, season.key, source=source,
@@ -234,6 +236,7 @@ async def buy_boost(session: AsyncSession, clock: Clock, ruleset: RuleSet, app_i
         raise Conflict(f"season {season.key!r} sells no tier boosts", code="boosts_not_for_sale")
     _running(season, now)
     await players.ensure_players(session, clock, app_id, [player_id])
+    await gating.check(session, app_id, player_id, season.spec.gating)
     await repo.ensure_pass(session, app_id, player_id, season.key, now)
     # Take the pass row's lock before reading, so racing boosts each start from the other's result.
     await repo.add_boost(session, app_id, player_id, season.key, tiers=0, xp=0, now=now)
@@ -268,6 +271,7 @@ async def claim(session: AsyncSession, clock: Clock, ruleset: RuleSet, app_id: s
     if reward is None:
         raise NotFound(f"tier {tier} of season {season.key!r} has no {track} reward", code="reward_not_found")
     await players.get_player(session, app_id, player_id)
+    await gating.check(session, app_id, player_id, season.spec.gating)
     owned = await repo.pass_of(session, app_id, player_id, season.key)
     xp = await repo.xp_of(session, app_id, player_id, season.key) + (owned.boost_xp if owned else 0)
     current = season.tier_of(xp)

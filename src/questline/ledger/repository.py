@@ -85,6 +85,13 @@ async def insert_accounts(session: AsyncSession, app_id: str, rows: Sequence[tup
         await session.execute(insert_ignore(session, LedgerAccount.__table__), values)
 
 
+async def lock_accounts(session: AsyncSession, account_ids: Sequence[int]) -> None:
+    """Take these accounts' row locks in id order (PostgreSQL; SQLite's write lock already covers it)."""
+    if account_ids:
+        await session.execute(sa.select(LedgerAccount.id).where(LedgerAccount.id.in_(sorted(set(account_ids))))
+                              .order_by(LedgerAccount.id).with_for_update())
+
+
 async def apply_posting(session: AsyncSession, account_id: int, amount: int, credited: int,
                         debited: int) -> tuple[int, int] | None:
     """Move one account's balance by ``amount`` unless that would take a guarded account below zero.

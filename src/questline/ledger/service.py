@@ -57,7 +57,8 @@ from questline.players.schemas import PLAYER_ID_PATTERN
 __all__ = [
     "HOLDS", "ISSUANCE", "SINK", "adjust_player", "balances_of", "commit_hold", "create_hold", "credit_player",
     "currency_exists", "debit_player", "ensure_currency", "get_hold", "ledger_totals", "list_currencies",
-    "player_balances", "player_history", "put_currency", "release_expired_holds", "release_hold", "transfer", "verify",
+    "lock_accounts", "player_balances", "player_history", "put_currency", "release_expired_holds", "release_hold",
+    "transfer", "verify",
 ]
 
 ISSUANCE, SINK, HOLDS = "issuance", "sink", "holds"
@@ -278,6 +279,23 @@ async def _transaction_out(session: AsyncSession, txn_id: str, txn: Any, *, repl
     return TransactionOut(id=txn.id, idempotency_key=txn.idempotency_key, kind=txn.kind, source=txn.source,
                           reference=txn.reference, description=txn.description, actor=txn.actor,
                           created_at=txn.created_at, postings=postings, replayed=replayed)
+
+
+async def lock_accounts(session: AsyncSession, clock: Clock, *, app_id: str, accounts: Sequence[AccountRef]) -> None:
+    """Create and lock, in id order, every account a unit of work will post to.
+
+    One posting locks its accounts in id order, but a caller posting several transactions in one
+    unit of work (a hold and then its commit: player, ``holds``, then ``holds``, ``sink``) would
+    otherwise take them in its own sequence and could deadlock with a racing spend. Calling this
+    first puts every lock in the one global order.
+    """
+    for ref in accounts:
+        _check_ref(ref)
+    player_ids = sorted({ref.owner_id for ref in accounts if ref.owner_kind == "player"})
+    if player_ids:
+        await players.ensure_players(session, clock, app_id, player_ids)
+    ids = await _account_ids(session, app_id, list(accounts), clock.now())
+    await repo.lock_accounts(session, list(ids.values()))
 
 
 async def credit_player(session: AsyncSession, clock: Clock, *, app_id: str, player_id: str, currency: str,

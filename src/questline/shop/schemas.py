@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from questline.communities.schemas import Requirement
 from questline.ledger.schemas import CURRENCY_PATTERN
 from questline.rules.schemas import DEFINITION_KEY, DefinitionBody
 
@@ -38,6 +39,10 @@ class ItemDef(DefinitionBody):
     external: bool = Field(default=False, description="fulfilled by an external shop, which confirms or cancels")
     hold_seconds: int = Field(default=900, ge=30, le=3600,
                               description="how long an external order's points stay held before it expires")
+    gating: Requirement | None = Field(default=None, description="who may buy it (403 gated otherwise)")
+
+    def references(self) -> list[tuple[str, str]]:
+        return self.gating.references() if self.gating else []
 
 
 class ItemGrant(BaseModel):

@@ -28,11 +28,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from questline.communities import gating
 from questline.kit.clock import Clock
 from questline.kit.errors import Conflict, NotFound, Unprocessable
 from questline.kit.ids import new_id
 from questline.kit.pagination import Page, PageParams, build_page
 from questline.ledger import service as ledger
+from questline.ledger.schemas import AccountRef
 from questline.players import service as players
 from questline.rules.schemas import DefinitionBody
 from questline.rules.service import RuleSet
@@ -189,10 +191,16 @@ async def purchase(session: AsyncSession, clock: Clock, ruleset: RuleSet, app_id
     if spec.price is None:
         raise Conflict(f"{spec.name} is not for sale", code="not_for_sale", extra={"item": body.item})
     await players.ensure_players(session, clock, app_id, [player_id])
+    await gating.check(session, app_id, player_id, spec.gating)
     await _reserve(session, app_id, player_id, body.item, spec, body.quantity)
     _phase(on_phase, "reserved")
     order_id = new_id("ord")
     amount = spec.price.amount * body.quantity
+    # The hold and its commit post twice (player, holds; then holds, sink): lock all three in one order.
+    currency = spec.price.currency
+    await ledger.lock_accounts(session, clock, app_id=app_id, accounts=[
+        AccountRef.player(player_id, currency), AccountRef.system(ledger.HOLDS, currency),
+        AccountRef.system(ledger.SINK, currency)])
     hold = await ledger.create_hold(
         session, clock, app_id=app_id, player_id=player_id, currency=spec.price.currency, amount=amount,
         ttl_seconds=spec.hold_seconds if spec.external else INTERNAL_HOLD_SECONDS,

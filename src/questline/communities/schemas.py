@@ -1,0 +1,202 @@
+"""Community shapes, member metadata schemas, and the gating requirement other mechanics embed."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from questline.players.schemas import PLAYER_ID_PATTERN
+from questline.progression.schemas import Reward
+
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{1,38})[a-z0-9]$"
+FIELD_NAME = r"^[a-z][a-z0-9_]{0,31}$"
+MemberStatus = Literal["invited", "pending", "active", "left", "banned"]
+MemberType = Literal["wallet", "email", "username", "discord", "custom"]
+MAX_METADATA_VALUE = 500
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# Gating ---------------------------------------------------------------------------------------
+
+
+class MinLevel(Strict):
+    track: str = Field(min_length=1, max_length=64, description="an XP track's key")
+    level: int = Field(ge=1, le=1000)
+
+
+class Requirement(Strict):
+    """Who may take part. Every part given must hold (an empty requirement lets everyone in):
+
+    - ``communities``: an active member of at least one of these communities (ids or slugs);
+    - ``whitelist``: one of these players;
+    - ``min_level``: at least this level on an XP track;
+    - ``completed_challenges``: has completed each of these challenges at least once.
+    """
+
+    communities: list[str] = Field(default_factory=list, max_length=50)
+    whitelist: list[str] = Field(default_factory=list, max_length=10_000)
+    min_level: MinLevel | None = None
+    completed_challenges: list[str] = Field(default_factory=list, max_length=50)
+
+    @field_validator("whitelist")
+    @classmethod
+    def _player_ids(cls, value: list[str]) -> list[str]:
+        bad = [p for p in value if not re.match(PLAYER_ID_PATTERN, p)]
+        if bad:
+            raise ValueError(f"not player ids: {bad[:3]}")
+        return value
+
+    def references(self) -> list[tuple[str, str]]:
+        refs = [("challenge", key) for key in self.completed_challenges]
+        if self.min_level is not None:
+            refs.append(("xp_track", self.min_level.track))
+        return refs
+
+
+class GatingCheckIn(Strict):
+    player_id: str = Field(pattern=PLAYER_ID_PATTERN)
+    requirement: Requirement
+
+
+class GatingCheckOut(BaseModel):
+    player_id: str
+    allowed: bool
+    unmet: list[str]
+
+
+# Member metadata ------------------------------------------------------------------------------
+
+
+class MetadataField(Strict):
+    name: str = Field(pattern=FIELD_NAME)
+    required: bool = True
+    pattern: str | None = Field(default=None, max_length=200, description="a regular expression the value matches")
+    min_length: int = Field(default=1, ge=0, le=MAX_METADATA_VALUE)
+    max_length: int = Field(default=200, ge=1, le=MAX_METADATA_VALUE)
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"pattern does not compile: {exc}") from exc
+        return value
+
+
+# The field each built-in type asks for, with its validation.
+BUILT_IN_FIELDS: dict[str, MetadataField] = {
+    "wallet": MetadataField(name="address", pattern=r"0x[0-9a-fA-F]{40}|[1-9A-HJ-NP-Za-km-z]{32,44}", max_length=44),
+    "email": MetadataField(name="email", pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+", max_length=320),
+    "username": MetadataField(name="username", pattern=r"[A-Za-z0-9_.-]{3,32}", max_length=32),
+    "discord": MetadataField(name="discord", pattern=r"[a-z0-9_.]{2,32}|[^#@:]{2,32}#[0-9]{4}", max_length=37),
+}
+
+
+class MemberSchema(Strict):
+    """What a member gives when joining: a wallet address, e-mail, username, Discord name, or custom fields."""
+
+    type: MemberType = "custom"
+    fields: list[MetadataField] = Field(default_factory=list, max_length=20, description="extra fields")
+
+    @model_validator(mode="after")
+    def _unique(self) -> MemberSchema:
+        names = [f.name for f in self.all_fields()]
+        if len(set(names)) != len(names):
+            raise ValueError("each metadata field may be declared once")
+        return self
+
+    def all_fields(self) -> list[MetadataField]:
+        built_in = BUILT_IN_FIELDS.get(self.type)
+        return ([built_in] if built_in else []) + list(self.fields)
+
+
+# Communities ----------------------------------------------------------------------------------
+
+
+class CommunityIn(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    slug: str = Field(pattern=SLUG_PATTERN, description="unique in the app; the referral link uses it")
+    description: str = Field(default="", max_length=1000)
+    redirect_url: AnyHttpUrl | None = Field(default=None, description="where the community's link leads")
+    open: bool = Field(default=True, description="false: invite-only")
+    auto_approve: bool = Field(default=True, description="false: joins wait in an approval queue")
+    max_members: int | None = Field(default=None, ge=1, le=10_000_000)
+    member_schema: MemberSchema = Field(default_factory=MemberSchema)
+    starter_reward: Reward | None = Field(default=None, description="paid through the ledger when a member joins")
+    admins: list[str] = Field(default_factory=list, max_length=20, description="players who administer it")
+
+    @field_validator("admins")
+    @classmethod
+    def _admin_ids(cls, value: list[str]) -> list[str]:
+        if any(not re.match(PLAYER_ID_PATTERN, p) for p in value):
+            raise ValueError("admins are player ids")
+        return value
+
+
+class CommunityUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    description: str | None = Field(default=None, max_length=1000)
+    redirect_url: AnyHttpUrl | None = None
+    open: bool | None = None
+    auto_approve: bool | None = None
+    max_members: int | None = Field(default=None, ge=1, le=10_000_000)
+    member_schema: MemberSchema | None = None
+    starter_reward: Reward | None = None
+
+
+class CommunityOut(BaseModel):
+    id: str
+    slug: str
+    name: str
+    description: str
+    link: str | None = Field(description="the community's referral link (redirect_url with ?community=<slug>)")
+    open: bool
+    auto_approve: bool
+    max_members: int | None
+    member_count: int
+    member_schema: MemberSchema
+    starter_reward: Reward | None
+    created_at: datetime
+
+
+class JoinIn(Strict):
+    player_id: str | None = Field(default=None, pattern=PLAYER_ID_PATTERN,
+                                  description="server key: the joining player; a player token joins itself")
+    metadata: dict[str, str] = Field(default_factory=dict, max_length=20)
+    referred_by: str | None = Field(default=None, pattern=PLAYER_ID_PATTERN,
+                                    description="the member whose link brought them")
+
+
+class ModerationIn(Strict):
+    note: str | None = Field(default=None, max_length=500)
+
+
+class InviteIn(Strict):
+    player_id: str = Field(pattern=PLAYER_ID_PATTERN)
+
+
+class MemberOut(BaseModel):
+    community_id: str
+    player_id: str
+    status: MemberStatus
+    role: Literal["member", "admin"]
+    metadata: dict[str, Any]
+    referred_by: str | None
+    referral_link: str | None
+    starter_transaction_id: str | None
+    note: str | None
+    joined_at: datetime | None
+    updated_at: datetime
+
+
+class SlugAvailability(BaseModel):
+    slug: str
+    available: bool

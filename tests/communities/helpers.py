@@ -1,0 +1,38 @@
+"""Helpers for community tests: communities made and joined through the API."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.conftest import AppKeys
+
+
+async def points(client: httpx.AsyncClient, keys: AppKeys) -> None:
+    resp = await client.put("/v1/currencies/points", headers=keys.server, json={"name": "Points"})
+    assert resp.status_code in (200, 201), resp.text
+
+
+async def create(client: httpx.AsyncClient, headers: dict[str, str], slug: str = "crypto-warriors",
+                 **body: Any) -> dict[str, Any]:
+    resp = await client.post("/v1/communities", headers=headers,
+                             json={"name": slug.replace("-", " ").title(), "slug": slug, **body})
+    assert resp.status_code == 201, resp.text
+    out: dict[str, Any] = resp.json()
+    return out
+
+
+async def join(client: httpx.AsyncClient, headers: dict[str, str], community: str, **body: Any) -> httpx.Response:
+    return await client.post(f"/v1/communities/{community}/members", headers=headers, json=body)
+
+
+def idem(headers: dict[str, str]) -> dict[str, str]:
+    return {**headers, "Idempotency-Key": uuid.uuid4().hex}
+
+
+async def balance(client: httpx.AsyncClient, keys: AppKeys, player: str) -> int:
+    resp = await client.get(f"/v1/players/{player}/balances", headers=keys.server)
+    assert resp.status_code == 200, resp.text
+    return int(next(b["balance"] for b in resp.json()["balances"] if b["currency"] == "points"))
