@@ -1,0 +1,67 @@
+"""Layering rules checked over every module, so an area added later is covered without editing a list.
+
+(import-linter checks the same contracts in CI with named lists; this test needs no list.)
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "src" / "questline"
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.startswith("questline")}
+
+
+def _modules() -> list[tuple[str, Path]]:
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        out.append((".".join(p for p in parts if p != "__init__"), path))
+    return out
+
+
+MODULES = _modules()
+
+
+def test_the_package_has_areas() -> None:
+    areas = {name.split(".")[1] for name, _ in MODULES if name.count(".") >= 2}
+    assert {"kit", "tenancy", "players", "events", "rules", "ledger", "progression"} <= areas
+
+
+@pytest.mark.parametrize(("name", "path"), [m for m in MODULES if m[0].startswith("questline.kit")],
+                         ids=lambda v: str(v) if isinstance(v, str) else "")
+def test_kit_imports_no_area(name: str, path: Path) -> None:
+    outside = {i for i in _imports(path) if not i.startswith("questline.kit")}
+    assert not outside, f"{name} imports {sorted(outside)}"
+
+
+@pytest.mark.parametrize(("name", "path"), [m for m in MODULES if m[0].endswith(".api")],
+                         ids=lambda v: str(v) if isinstance(v, str) else "")
+def test_routes_never_reach_a_repository(name: str, path: Path) -> None:
+    reached = {i for i in _imports(path) if i.endswith(".repository") or ".repository." in i}
+    assert not reached, f"{name} imports {sorted(reached)}"
+
+
+# questline.models gathers every table for Alembic; it reads no rows.
+@pytest.mark.parametrize(("name", "path"), [m for m in MODULES
+                                            if not m[0].startswith("questline.ledger") and m[0] != "questline.models"],
+                         ids=lambda v: str(v) if isinstance(v, str) else "")
+def test_only_the_ledger_touches_its_tables(name: str, path: Path) -> None:
+    touched = {i for i in _imports(path)
+               if i.startswith(("questline.ledger.models", "questline.ledger.repository"))}
+    assert not touched, f"{name} imports {sorted(touched)}"
