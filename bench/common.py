@@ -112,7 +112,7 @@ def compare(current: list[dict[str, Any]], baseline_path: Path) -> list[str]:
         if old is None:
             continue
         for metric in ("committed_events_per_s", "p50_ms", "p99_ms", "server_rss_mb"):
-            if metric in old and old[metric]:
+            if old.get(metric):
                 change = (row[metric] - old[metric]) / old[metric] * 100
                 lines.append(f"{row['name']:<28} {metric:<24} {old[metric]:>10} -> {row[metric]:>10} ({change:+.1f}%)")
     return lines

@@ -33,7 +33,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Result, bench_env, compare, free_port, questline, save, server  # noqa: E402
+from bench.common import Result, bench_env, compare, free_port, questline, save, server
 
 console = Console()
 CONFIG = {
