@@ -192,6 +192,8 @@ def progress_of(challenge: CompiledChallenge, states: list[dict[str, Any]] | Non
             current = int(st.get("best", 0))
         else:
             current = st.get("v")
+            if current is None and (spec.aggregate or "sum") == "sum":
+                current = 0
         out.append(ObjectiveProgress(type=spec.type, event_type=spec.event_type, label=spec.label, current=current,
                                      target=spec.goal, met=met, window_seconds=spec.window_seconds))
     return out

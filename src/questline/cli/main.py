@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline import migrations
 from questline.cli import achievements as achievements_cli
+from questline.cli import demo as demo_cli
 from questline.demo import DemoKeys, bootstrap_demo
 from questline.kit.db import unit_of_work
 from questline.kit.errors import ProblemError
@@ -45,6 +46,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(admins_app, name="admins")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(achievements_cli.app, name="achievements")
+app.add_typer(demo_cli.app, name="demo")
 console = Console(soft_wrap=True)  # keys and commands stay on one line, ready to copy
 err = Console(stderr=True)
 
@@ -87,6 +89,7 @@ def print_demo_keys(keys: DemoKeys, settings: Settings) -> None:
     console.print(f"admin         {keys.admin_email} / {keys.admin_password}")
     console.print("These secrets are shown once (also saved to ./questline-demo.json). Try:")
     console.print(f"  curl -H 'Authorization: Bearer {keys.server_key}' {base}/v1/players")
+    console.print("Fill the demo game with simulated players: questline demo simulate")
     console.rule()
 
 

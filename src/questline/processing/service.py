@@ -81,7 +81,7 @@ def definition_kinds() -> list[DefinitionKind]:
         DefinitionKind("pass_xp_rule", PassXpRuleDef, "events earn battle pass XP, with an optional daily limit"),
         DefinitionKind("referral_program", ReferralProgramDef, "referral rewards per status, milestones, fraud limits",
                        keyed_check=referrals.check_program),
-        DefinitionKind("challenge", ChallengeDef, "a challenge or quest: objectives over events, per period, with rewards",
+        DefinitionKind("challenge", ChallengeDef, "a challenge or quest: objectives over events, per period",
                        check=challenges.check_definition),
         DefinitionKind("streak", StreakDef, "consecutive days or weeks of activity", check=streaks.check_definition),
         DefinitionKind("achievement", AchievementDef, "unlocked once when criteria hold",
