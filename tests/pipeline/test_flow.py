@@ -36,3 +36,16 @@ async def test_events_to_stats_xp_levels_and_points(client: httpx.AsyncClient, f
     assert xp["xp_in_level"] == 50 and xp["xp_for_next_level"] == 400
     assert profile["levels"]["rp"]["total_xp"] == 10
     assert profile["balances"]["points"]["balance"] == 200
+
+
+async def test_profile_carries_streaks_as_they_come(client: httpx.AsyncClient, factory: Factory,
+                                                    runtime: Runtime) -> None:
+    keys = await factory.app()
+    await configure(client, keys)
+    resp = await client.put("/v1/definitions/streak/daily", headers=keys.server,
+                            json={"name": "Daily", "event_types": ["match.won"]})
+    assert resp.status_code == 201, resp.text
+    await send(client, keys, [won(1, ts="2026-03-09T12:00:00Z"), won(2, ts="2026-03-10T11:00:00Z")])
+    await settle(runtime)
+    profile = (await client.get("/v1/players/alice", headers=keys.server)).json()
+    assert profile["streaks"]["daily"]["current"] == 2 and profile["streaks"]["daily"]["longest"] == 2

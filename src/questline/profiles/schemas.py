@@ -6,6 +6,7 @@ from pydantic import BaseModel
 
 from questline.players.schemas import PlayerOut
 from questline.progression.schemas import LevelInfo
+from questline.streaks.schemas import StreakOut
 
 
 class PointsSummary(BaseModel):
@@ -20,4 +21,5 @@ class Profile(BaseModel):
     levels: dict[str, LevelInfo]
     combined_levels: dict[str, dict[str, Any]]
     balances: dict[str, PointsSummary]
+    streaks: dict[str, StreakOut]
     config_version: int

@@ -10,6 +10,7 @@ from questline.players.schemas import PlayerOut
 from questline.profiles.schemas import PointsSummary, Profile
 from questline.progression import service as progression
 from questline.rules.service import ruleset_cache
+from questline.streaks import service as streaks
 
 
 async def profile(session: AsyncSession, runtime: Runtime, app_id: str, player_id: str) -> Profile:
@@ -18,11 +19,13 @@ async def profile(session: AsyncSession, runtime: Runtime, app_id: str, player_i
     today = period_keys(runtime.clock.now(), zone(player.timezone))["day"]
     levels = await progression.levels_of(session, ruleset, app_id, player_id, today)
     balances = await ledger.player_balances(session, app_id, player_id)
+    standing = await streaks.player_streaks(session, runtime, app_id, player_id)
     return Profile(
         player=PlayerOut.model_validate(player),
         levels=levels,
         combined_levels=progression.combined_levels_of(ruleset, levels),
         balances={code: PointsSummary(currency=code, balance=b.balance, lifetime_earned=b.lifetime_earned,
                                       lifetime_spent=b.lifetime_spent) for code, b in balances.items()},
+        streaks={s.key: s for s in standing.streaks},
         config_version=ruleset.version,
     )
