@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import hypothesis  # noqa: F401  - imported up front: its late import at session end trips a CPython 3.11 AST bug
 import pytest
+import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
@@ -34,6 +35,7 @@ from questline import migrations
 from questline.app import create_app
 from questline.kit.clock import ManualClock
 from questline.kit.db import unit_of_work
+from questline.kit.jobs import JobRun
 from questline.kit.logging import configure_logging
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
@@ -169,6 +171,12 @@ def clock() -> ManualClock:
 @pytest.fixture
 async def runtime(settings: Settings, clock: ManualClock) -> AsyncIterator[Runtime]:
     rt = Runtime.build(settings, clock)
+    if not settings.is_sqlite:
+        # Tests share one PostgreSQL database and all start at the same fake time, while a job
+        # runs once per period per database: forget earlier tests' claims, or a test's tick
+        # finds its period already taken by another test.
+        async with unit_of_work(rt.sessions) as session:
+            await session.execute(sa.delete(JobRun))
     yield rt
     await rt.close()
 
