@@ -6,10 +6,12 @@ import hashlib
 
 import httpx
 import jwt
+import pytest
 import sqlalchemy as sa
 
 from questline.kit.clock import ManualClock
 from questline.kit.db import unit_of_work
+from questline.kit.errors import Conflict
 from questline.kit.runtime import Runtime
 from questline.tenancy import service as tenancy
 from questline.tenancy.models import AdminUser, ApiKey
@@ -221,12 +223,9 @@ async def test_services_refuse_what_routes_refuse(runtime: Runtime) -> None:
         org = await tenancy.create_org(session, runtime.clock, "Org")
         await tenancy.create_admin(session, runtime.clock, "Same@Example.test", "long enough password")
     async with runtime.sessions() as session:
-        try:
+        with pytest.raises(Conflict) as refused:
             await tenancy.create_admin(session, runtime.clock, "same@example.TEST ", "another password!")
-        except Exception as exc:
-            assert getattr(exc, "code", None) == "admin_exists"
-        else:  # pragma: no cover - the assertion above is the test
-            raise AssertionError("a second admin with the same e-mail was created")
+        assert refused.value.code == "admin_exists"
         app, _, _ = await tenancy.create_app(session, runtime.clock, org.id, "Game")
         await session.rollback()
     async with runtime.sessions() as session:

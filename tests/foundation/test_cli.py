@@ -22,6 +22,7 @@ import httpx
 import pytest
 import typer
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from questline.app import create_app
@@ -148,10 +149,17 @@ def test_production_refuses_the_default_secret(db_url: str) -> None:
         refused = run(["serve", "--port", "1"], db_url, QUESTLINE_ENV="production", QUESTLINE_SECRET_KEY=secret)
         assert refused.exit_code == 2 and "QUESTLINE_SECRET_KEY" in refused.output
         assert "Traceback" not in refused.output
-    # With a real secret, production starts (the app builds).
-    create_app(Settings(env="production", database_url=db_url, secret_key="x" * 48))
-    development = Settings(env="development", database_url=db_url)
-    development.check_safe_for_production()  # the default secret is fine outside production
+    # With a real secret production serves; outside production the default secret is accepted.
+    ok(["migrate"], db_url)
+    for env, secret in (("production", "x" * 48), ("development", DEFAULT_SECRET_KEY)):
+        app = create_app(Settings(env=env, database_url=db_url, secret_key=secret), background=False)
+        assert asyncio.run(_status_of(app, "/readyz")) == 200
+
+
+async def _status_of(app: FastAPI, path: str) -> int:
+    transport = httpx.ASGITransport(app=app)
+    async with LifespanManager(app), httpx.AsyncClient(transport=transport, base_url="http://cli.test") as client:
+        return (await client.get(path)).status_code
 
 
 def _free_port() -> int:
