@@ -25,7 +25,9 @@ class RateLimiter:
         storage: Storage
         if redis_url:
             url = redis_url.replace("redis://", "async+redis://", 1).replace("rediss://", "async+rediss://", 1)
-            made = storage_from_string(url, key_prefix=f"{namespace}:limits", implementation="redispy")
+            # Bounded like every other network call: a hung Redis is a 503, not a hung request.
+            made = storage_from_string(url, key_prefix=f"{namespace}:limits", implementation="redispy",
+                                       socket_timeout=5, socket_connect_timeout=5)
             assert isinstance(made, Storage)
             storage = made
         else:
