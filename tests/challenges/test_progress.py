@@ -14,6 +14,7 @@ from tests.challenges.helpers import (
     configure,
     event,
     history,
+    idem,
     outbox_types,
     player,
     send,
@@ -303,3 +304,46 @@ async def test_player_token_sees_only_its_own_challenges(client: httpx.AsyncClie
     assert (await client.get("/v1/players/theirs/challenges", headers=token)).status_code == 404
     assert (await client.get("/v1/players/theirs/challenges/history", headers=token)).status_code == 404
     assert (await client.get("/v1/players/nobody/challenges", headers=keys.server)).status_code == 404
+
+
+async def test_required_achievement_opens_after_the_unlock(client: httpx.AsyncClient, factory: Factory,
+                                                           runtime: Runtime) -> None:
+    """``required_achievements`` reads the metric ``achievement.<key>`` the achievements processor publishes."""
+    keys = await factory.app()
+    await configure(client, keys, {
+        "after-badge": {"name": "After the badge", "required_achievements": ["two-workouts"],
+                        "objectives": [{"type": "count", "event_type": "workout.completed", "target": 1}]},
+    }, stat={"workouts": {"event_type": "workout.completed"}},
+        achievement={"two-workouts": {"name": "Two workouts", "criteria": {"stat": "workouts", "op": "gte",
+                                                                         "value": 2}}})
+    await send(client, keys, event("b", "2026-03-10T08:00:00Z"))
+    await settle(runtime)
+    locked = (await challenges(client, keys, "b", include_locked="true"))["after-badge"]
+    assert locked["status"] == "locked" and locked["locked_reasons"] == ["needs achievement 'two-workouts'"]
+    # The second workout unlocks the achievement after challenges saw it: it does not count yet.
+    await send(client, keys, event("b", "2026-03-10T09:00:00Z"))
+    await settle(runtime)
+    assert (await challenges(client, keys, "b"))["after-badge"]["status"] == "in_progress"
+    await send(client, keys, event("b", "2026-03-10T10:00:00Z"))
+    await settle(runtime)
+    assert (await challenges(client, keys, "b"))["after-badge"]["status"] == "completed"
+
+
+async def test_repeatable_rounds_continue_after_a_manual_completion(client: httpx.AsyncClient, factory: Factory,
+                                                                   runtime: Runtime, clock: ManualClock) -> None:
+    keys = await factory.app()
+    await configure(client, keys, {"refer": {
+        "name": "Refer friends", "recurrence": "daily", "repeatable": True,
+        "objectives": [{"type": "count", "event_type": "friend.referred", "target": 2}]}})
+    await send(client, keys, event("r", "2026-03-10T08:00:00Z", "friend.referred"))
+    await settle(runtime)
+    forced = await client.post("/v1/players/r/challenges/refer/complete", headers=idem(keys.server),
+                               json={"reason": "referral lost in transit"})
+    assert forced.status_code == 201 and forced.json()["period"] == "2026-03-10"
+    view = (await challenges(client, keys, "r"))["refer"]
+    assert view["period"] == "2026-03-10#2" and view["objectives"][0]["current"] == 0
+    await send(client, keys, event("r", "2026-03-10T09:00:00Z", "friend.referred"),
+               event("r", "2026-03-10T09:30:00Z", "friend.referred"))
+    await settle(runtime)
+    assert [h["period"] for h in await history(client, keys, "r")] == ["2026-03-10#2", "2026-03-10"]
+    assert (await challenges(client, keys, "r"))["refer"]["times_completed"] == 2

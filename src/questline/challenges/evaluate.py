@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -212,7 +212,28 @@ def percent(progress: list[ObjectiveProgress]) -> int:
     return int(total * 100 // len(progress))
 
 
-# Gates and periods ------------------------------------------------------------------------------
+# Completions, gates and periods ---------------------------------------------------------------
+
+
+@dataclass
+class Totals:
+    """A player's completions: per challenge, per category, and when each challenge was last completed."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    categories: dict[str, int] = field(default_factory=dict)
+    last_at: dict[str, datetime] = field(default_factory=dict)
+
+    def add(self, challenge: str, category: str, n: int, at: datetime) -> None:
+        self.counts[challenge] = self.counts.get(challenge, 0) + n
+        self.categories[category] = self.categories.get(category, 0) + n
+        if challenge not in self.last_at or at > self.last_at[challenge]:
+            self.last_at[challenge] = at
+
+    def metrics(self) -> dict[str, int]:
+        """``challenges.completed`` and ``challenges.completed.<category>``, for conditions anywhere."""
+        out = {f"challenges.completed.{cat}": n for cat, n in self.categories.items()}
+        out["challenges.completed"] = sum(self.categories.values())
+        return out
 
 
 def locked_reasons(spec: ChallengeDef, levels: Mapping[str, int], metrics: Mapping[str, int | float],

@@ -10,7 +10,6 @@ retried or replayed. A completion is unique per player, challenge and period in 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -160,35 +159,39 @@ async def _complete_now(session: AsyncSession, runtime: Runtime, *, app_id: str,
 # A player's challenges ------------------------------------------------------------------------
 
 
-async def player_state(session: AsyncSession, runtime: Runtime, ruleset: RuleSet, player_id: str,
-                       tz_name: str) -> PlayerState:
-    """The player's levels and metrics as the worker sees them, loaded by every processor.
+async def totals_of(session: AsyncSession, app_id: str, player_ids: list[str]) -> dict[str, ev.Totals]:
+    """Each player's completion totals (players without any are left out)."""
+    found: dict[str, ev.Totals] = {}
+    for player_id, challenge, category, n, last in await repo.completion_summary(session, app_id, player_ids):
+        found.setdefault(player_id, ev.Totals()).add(challenge, category, n, last)
+    return found
 
-    Gates are judged on the same numbers in the routes as in the worker (levels, and metrics
-    such as ``achievement.<key>`` that later areas expose).
+
+async def _gate_inputs(session: AsyncSession, runtime: Runtime, ruleset: RuleSet, player_id: str, tz_name: str,
+                       challenges: list[ev.CompiledChallenge]) -> tuple[PlayerState, ev.Totals]:
+    """The player's levels, metrics and completions, as the worker would judge gates on them.
+
+    Levels and metrics (such as ``achievement.<key>``, published by later areas) are loaded by
+    every processor, as in a batch, but only when one of these challenges has such a gate.
     """
     state = PlayerState(player_id, zone(tz_name))
-    batch = Batch(session, runtime.clock, ruleset, [], {player_id: state})
-    steps: list[Processor] = runtime.extensions.get("processing.processors", [])
-    for step in steps:
-        await step.load(batch)
-    return state
-
-
-def _completed_counts(rows: list[tuple[str, str, str, int, datetime]]) -> tuple[dict[str, int], dict[str, datetime]]:
-    counts: dict[str, int] = {}
-    last: dict[str, datetime] = {}
-    for _, challenge, _, n, at in rows:
-        counts[challenge] = counts.get(challenge, 0) + n
-        if challenge not in last or at > last[challenge]:
-            last[challenge] = at
-    return counts, last
+    if any(c.spec.min_level is not None or c.spec.required_achievements for c in challenges):
+        batch = Batch(session, runtime.clock, ruleset, [], {player_id: state})
+        steps: list[Processor] = runtime.extensions.get("processing.processors", [])
+        for step in steps:
+            await step.load(batch)
+    totals = (await totals_of(session, ruleset.app_id, [player_id])).get(player_id, ev.Totals())
+    return state, totals
 
 
 def _view(challenge: ev.CompiledChallenge, *, now: datetime, tz_name: str, period: str, locked: list[str],
           states: list[dict[str, Any]] | None, round_: int, met: bool, done: list[ChallengeCompletion],
           claim: ChallengeClaim | None, times_completed: int, last_at: datetime | None) -> ChallengeView:
     spec = challenge.spec
+    if spec.repeatable:
+        # The round under way: one past those completed (the stored one may predate a manual completion).
+        states = states if round_ == len(done) + 1 else None
+        round_ = len(done) + 1
     progress = ev.progress_of(challenge, states)
     completed_at = max((c.completed_at for c in done), default=None)
     available_again: datetime | None = None
@@ -233,8 +236,7 @@ async def available(session: AsyncSession, runtime: Runtime, app_id: str, player
               and (difficulty is None or c.spec.difficulty == difficulty)]
     groups: dict[str, list[ChallengeView]] = {"daily": [], "weekly": [], "monthly": [], "special": []}
     if wanted:
-        state = await player_state(session, runtime, ruleset, player_id, tz_name)
-        counts, last = _completed_counts(list(await repo.completion_summary(session, app_id, [player_id])))
+        state, totals = await _gate_inputs(session, runtime, ruleset, player_id, tz_name, wanted)
         keys = {ev.period_of(c.spec, periods) for c in wanted}
         cells = {(p.challenge, p.period_key): p for p in await repo.progress_of(session, app_id, [player_id], keys)}
         done: dict[tuple[str, str], list[ChallengeCompletion]] = {}
@@ -242,7 +244,7 @@ async def available(session: AsyncSession, runtime: Runtime, app_id: str, player
             done.setdefault((row.challenge, ev.base_period(row.period_key)), []).append(row)
         claims = {(c.challenge, c.period_key): c for c in await repo.open_claims_of(session, app_id, player_id, keys)}
         for challenge in sorted(wanted, key=lambda c: (c.spec.sort_order, c.key)):
-            locked = ev.locked_reasons(challenge.spec, state.levels, state.metrics, counts)
+            locked = ev.locked_reasons(challenge.spec, state.levels, state.metrics, totals.counts)
             if locked and not include_locked:
                 continue
             period = ev.period_of(challenge.spec, periods)
@@ -251,7 +253,8 @@ async def available(session: AsyncSession, runtime: Runtime, app_id: str, player
                          states=cell.objectives if cell else None, round_=cell.round if cell else 1,
                          met=cell is not None and cell.met_at is not None,
                          done=done.get((challenge.key, period), []), claim=claims.get((challenge.key, period)),
-                         times_completed=counts.get(challenge.key, 0), last_at=last.get(challenge.key))
+                         times_completed=totals.counts.get(challenge.key, 0),
+                         last_at=totals.last_at.get(challenge.key))
             groups[GROUP_OF[challenge.spec.recurrence]].append(view)
     return AvailableChallenges(player_id=player_id, timezone=tz_name, as_of=now, **groups)
 
@@ -300,9 +303,8 @@ async def claim(session: AsyncSession, runtime: Runtime, app_id: str, player_id:
     now = runtime.clock.now()
     if not ev.in_dates(spec, now):
         raise Conflict(f"challenge {key!r} is not running now", code="challenge_not_running")
-    state = await player_state(session, runtime, ruleset, player_id, player.timezone)
-    counts, _ = _completed_counts(list(await repo.completion_summary(session, app_id, [player_id])))
-    locked = ev.locked_reasons(spec, state.levels, state.metrics, counts)
+    state, totals = await _gate_inputs(session, runtime, ruleset, player_id, player.timezone, [challenge])
+    locked = ev.locked_reasons(spec, state.levels, state.metrics, totals.counts)
     if locked:
         raise Conflict(f"challenge {key!r} is locked: {'; '.join(locked)}", code="challenge_locked",
                        extra={"locked_reasons": locked})
@@ -401,10 +403,3 @@ async def force_complete(session: AsyncSession, runtime: Runtime, app_id: str, p
     return CompletionOut(id=row.id, challenge=key, name=challenge.spec.name, category=row.category,
                          period=row.period_key, source=row.source, rewards=row.rewards,
                          claim_id=None, completed_at=row.completed_at)
-
-
-def metric_names(categories: Mapping[str, int]) -> dict[str, int]:
-    """``challenges.completed`` and ``challenges.completed.<category>`` from per-category counts."""
-    out = {f"challenges.completed.{cat}": n for cat, n in categories.items()}
-    out["challenges.completed"] = sum(categories.values())
-    return out

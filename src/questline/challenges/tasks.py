@@ -50,9 +50,7 @@ class Completion:
 
 @dataclass
 class PlayerChallenges:
-    counts: dict[str, int] = field(default_factory=dict)
-    last_at: dict[str, datetime] = field(default_factory=dict)
-    categories: dict[str, int] = field(default_factory=dict)
+    totals: ev.Totals = field(default_factory=ev.Totals)
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
     done: set[tuple[str, str]] = field(default_factory=set)  # (challenge, period or period#round)
     completions: list[Completion] = field(default_factory=list)
@@ -78,16 +76,11 @@ class ChallengeProcessor:
         if not _has_challenges(batch.ruleset) or not batch.players:
             return
         players = list(batch.players)
-        for player_id, challenge, category, n, last in await repo.completion_summary(batch.session, batch.app_id,
-                                                                                     players):
-            mine = _of(batch.players[player_id])
-            mine.counts[challenge] = mine.counts.get(challenge, 0) + n
-            mine.categories[category] = mine.categories.get(category, 0) + n
-            if challenge not in mine.last_at or last > mine.last_at[challenge]:
-                mine.last_at[challenge] = last
-        for state in batch.players.values():
+        totals = await service.totals_of(batch.session, batch.app_id, players)
+        for player_id, state in batch.players.items():
             mine = _of(state)
-            state.metrics.update(service.metric_names(mine.categories))
+            mine.totals = totals.get(player_id, ev.Totals())
+            state.metrics.update(mine.totals.metrics())
         if not batch.events:
             return
         keys = {ONCE}
@@ -113,7 +106,7 @@ class ChallengeProcessor:
         completed: list[Completion] = []
         for challenge, objectives in entries:
             spec = challenge.spec
-            if not ev.in_dates(spec, at) or ev.locked_reasons(spec, state.levels, state.metrics, mine.counts):
+            if not ev.in_dates(spec, at) or ev.locked_reasons(spec, state.levels, state.metrics, mine.totals.counts):
                 continue
             period = ev.period_of(spec, view.periods)
             cell = mine.cells.get((challenge.key, period))
@@ -124,7 +117,7 @@ class ChallengeProcessor:
                     cell.round, cell.objectives, cell.met_at, cell.dirty = cell.round + 1, challenge.fresh(), None, True
                 if cell.dirty:
                     mine.cells[(challenge.key, period)] = cell
-                last = mine.last_at.get(challenge.key)
+                last = mine.totals.last_at.get(challenge.key)
                 if spec.cooldown_seconds and last is not None and at < last + timedelta(seconds=spec.cooldown_seconds):
                     continue
             elif (challenge.key, period) in mine.done:
@@ -146,19 +139,15 @@ class ChallengeProcessor:
                     completed.append(self._complete(mine, challenge, period, cell, view.record))
         if completed:
             for done in completed:
-                key = done.challenge.key
-                mine.counts[key] = mine.counts.get(key, 0) + 1
-                category = done.challenge.spec.category
-                mine.categories[category] = mine.categories.get(category, 0) + 1
+                mine.totals.add(done.challenge.key, done.challenge.spec.category, 1, at)
             mine.completions += completed
-            state.metrics.update(service.metric_names(mine.categories))
+            state.metrics.update(mine.totals.metrics())
 
     @staticmethod
     def _complete(mine: PlayerChallenges, challenge: ev.CompiledChallenge, period: str, cell: Cell,
                   record: EventRecord) -> Completion:
         key = ev.round_key(period, cell.round)
         mine.done.add((challenge.key, key))
-        mine.last_at[challenge.key] = record.occurred_at
         if challenge.spec.repeatable:
             cell.round, cell.objectives, cell.met_at = cell.round + 1, challenge.fresh(), None
         else:
