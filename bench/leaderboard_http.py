@@ -228,6 +228,8 @@ async def run_phase(name: str, port: int, concurrency: int, total: int,
     for c in conns:
         await c.close()
     latencies.sort()
+    console.print(f"  {name}: {total / seconds:,.0f} requests/s, p50 {statistics.median(latencies):.1f} ms, "
+                  f"{errors} errors")
     return {"phase": name, "requests": total, "errors": errors, "seconds": seconds,
             "requests_per_second": total / seconds, "p50_ms": statistics.median(latencies),
             "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
@@ -318,7 +320,7 @@ async def main() -> None:
             return "GET", f"/v1/leaderboards/bench/players/{players[k]}?around=5", tokens[k], None
 
         def check_around(body: Any) -> None:
-            assert body["me"] is not None and len(body["items"]) == 11
+            assert body["me"] is not None and 6 <= len(body["items"]) <= 11  # fewer near the top
 
         console.print(f"around: {args.around:,} requests")
         phase = await run_phase("around", port, args.concurrency, args.around, around, server, check_around)

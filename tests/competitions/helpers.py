@@ -86,3 +86,11 @@ async def outbox(client: httpx.AsyncClient, keys: AppKeys, prefix: str = "") -> 
         cursor = body["next_cursor"]
         if not cursor:
             return items
+
+
+# A maker for the foundation's route walk (tests/foundation/test_access.py): a real competition
+# of app A, so the walk checks other tenants against an id that exists.
+
+async def make_competition(world: Any, client: httpx.AsyncClient) -> str:
+    body = competition("2026-03-10T13:00:00Z", "2026-03-10T15:00:00Z")
+    return str((await create(client, world.a, body))["id"])

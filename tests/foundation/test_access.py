@@ -40,6 +40,7 @@ from questline.tenancy.auth import (
     undeclared_routes,
 )
 from questline.tenancy.schemas import ROLE_RANK, Role
+from tests.competitions import helpers as competition_makers
 from tests.conftest import AdminLogin, AppKeys, Factory
 from tests.ledger import helpers as ledger_makers
 
@@ -72,6 +73,7 @@ Maker = Callable[[World, httpx.AsyncClient], Awaitable[str]]
 RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a global id)
     "code": (ledger_makers.make_currency, False),
     "hold_id": (ledger_makers.make_hold, True),
+    "competition_id": (competition_makers.make_competition, True),
 }
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
 from redis.asyncio import Redis
@@ -49,7 +49,7 @@ def micros(moment: datetime) -> int:
 
 
 def from_micros(value: int) -> datetime:
-    return datetime.fromtimestamp(value // 1_000_000, UTC).replace(microsecond=value % 1_000_000)
+    return EPOCH + timedelta(microseconds=value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -240,8 +240,9 @@ class Lens:
         else:
             assert player is not None
             name = player.username or player.display_name or player.real_name or player_id
-        return RankedEntry(rank=rank, player_id=player_id if me or kind != "anonymous" else None,
-                           display_name=name, score=score, reached_at=reached_at, is_me=me)
+        # Built from trusted values on a hot path: no validation pass.
+        return RankedEntry.model_construct(rank=rank, player_id=player_id if me or kind != "anonymous" else None,
+                                           display_name=name, score=score, reached_at=reached_at, is_me=me)
 
 
 # Reads ------------------------------------------------------------------------------------------
