@@ -411,6 +411,12 @@ async def player_place(session: AsyncSession, runtime: Runtime, app_id: str, inf
             return BoardPage(**page.model_dump(exclude={"items", "next_cursor", "me"}), items=[], me=None)
         return BoardPage(**page.model_dump(exclude={"items", "next_cursor", "me"}),
                          items=page.items[max(mine - around, 0): mine + around + 1], me=page.items[mine])
+    found = await reading.index.rank(reading.ref, player_id)
+    if around and found is not None and found[1].partition == reading.partition:
+        # One privacy query for the neighbourhood (with room for a few hidden players).
+        first = max(found[0] - around - 16, 0)
+        nearby = await reading.index.window(reading.ref, reading.partition, first, found[0] - first + around + 17)
+        await reading.lens.load([e.player_id for e in nearby])
     me = await _me(reading)
     size = await reading.index.size(reading.ref, reading.partition)
     if me is None:
