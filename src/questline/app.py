@@ -17,6 +17,7 @@ from questline.achievements import api as achievements_api
 from questline.achievements import tasks as achievements_tasks
 from questline.battlepass import api as battlepass_api
 from questline.challenges import api as challenges_api
+from questline.challenges import tasks as challenges_tasks
 from questline.communities import api as communities_api
 from questline.competitions import api as competitions_api
 from questline.competitions import tasks as competitions_tasks
@@ -68,6 +69,7 @@ def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
         competitions_tasks.register_jobs,
         streaks_tasks.register_jobs,
         achievements_tasks.register_jobs,
+        challenges_tasks.register_jobs,
     ]
 
 

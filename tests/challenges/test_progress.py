@@ -347,3 +347,24 @@ async def test_repeatable_rounds_continue_after_a_manual_completion(client: http
     await settle(runtime)
     assert [h["period"] for h in await history(client, keys, "r")] == ["2026-03-10#2", "2026-03-10"]
     assert (await challenges(client, keys, "r"))["refer"]["times_completed"] == 2
+
+
+async def test_old_period_progress_is_trimmed(client: httpx.AsyncClient, factory: Factory, runtime: Runtime,
+                                              clock: ManualClock) -> None:
+    from questline.app import build_scheduler
+    from questline.challenges.tasks import trim_progress
+    from questline.kit.db import unit_of_work
+
+    assert "challenges.trim_progress" in build_scheduler(runtime).jobs
+    keys = await factory.app()
+    await configure(client, keys, {"three-workouts": workouts(3), "first": workouts(5, recurrence="one_time")})
+    await send(client, keys, event("t", "2026-03-10T08:00:00Z"))
+    await settle(runtime)
+    async with unit_of_work(runtime.sessions) as session:
+        assert await trim_progress(session, datetime(2026, 5, 10, 12, 0, tzinfo=UTC)) == 0  # 61 days: kept
+    async with unit_of_work(runtime.sessions) as session:
+        assert await trim_progress(session, datetime(2026, 5, 11, 12, 1, tzinfo=UTC)) == 1  # the day's row
+    clock.set(datetime(2026, 3, 10, 13, 0, tzinfo=UTC))
+    view = await challenges(client, keys, "t")
+    assert view["three-workouts"]["objectives"][0]["current"] == 0  # that day's progress is forgotten ...
+    assert view["first"]["objectives"][0]["current"] == 1  # ... a one-time challenge's is not

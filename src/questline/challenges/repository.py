@@ -34,6 +34,15 @@ async def save_progress(session: AsyncSession, rows: list[dict[str, Any]]) -> No
         await session.execute(stmt, rows)
 
 
+async def trim_progress(session: AsyncSession, before: datetime) -> int:
+    """Delete progress rows of calendar periods untouched since ``before`` (``once`` rows stay)."""
+    result = await session.execute(
+        sa.delete(ChallengeProgress).where(ChallengeProgress.period_key != "once",
+                                           ChallengeProgress.updated_at < before)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def reset(session: AsyncSession, app_id: str | None) -> None:
     """Delete what events derived: progress and automatic completions (claims and manual ones stay)."""
     progress = sa.delete(ChallengeProgress)

@@ -26,11 +26,15 @@ from questline.challenges import service
 from questline.challenges.schemas import ONCE
 from questline.events import repository as event_log
 from questline.events.models import LIVE, EventRecord
+from questline.kit.jobs import Job, Scheduler, every
+from questline.kit.runtime import Runtime
 from questline.progression.tasks import AWARD_EVENT
 from questline.rules.pipeline import Batch, EventView, PlayerState
 from questline.rules.service import RuleSet
 
 STATE = "challenges"
+# Progress of a day, week or month is kept this long after its last change (history stays in completions).
+PROGRESS_KEPT = timedelta(days=62)
 
 
 @dataclass
@@ -226,3 +230,12 @@ class ChallengeProcessor:
 
     async def reset(self, session: AsyncSession, app_id: str | None) -> None:
         await repo.reset(session, app_id)
+
+
+async def trim_progress(session: AsyncSession, now: datetime) -> int:
+    """Forget the progress of periods long over; a completion is kept for ever in ``challenge_completions``."""
+    return await repo.trim_progress(session, now - PROGRESS_KEPT)
+
+
+def register_jobs(scheduler: Scheduler, runtime: Runtime) -> None:
+    scheduler.add(Job("challenges.trim_progress", every(3600), trim_progress))
