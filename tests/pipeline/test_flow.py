@@ -49,3 +49,31 @@ async def test_profile_carries_streaks_as_they_come(client: httpx.AsyncClient, f
     await settle(runtime)
     profile = (await client.get("/v1/players/alice", headers=keys.server)).json()
     assert profile["streaks"]["daily"]["current"] == 2 and profile["streaks"]["daily"]["longest"] == 2
+
+
+def test_batch_sizer_keeps_lock_holds_short() -> None:
+    from questline.processing.service import BatchSizer
+
+    sizer = BatchSizer(ceiling=500, target=1.0)
+    sizer.observe(500, 5.0)
+    assert sizer.size == 250
+    sizer.observe(100, 0.01)  # a partial batch: the log ran dry, nothing learned
+    assert sizer.size == 250
+    for _ in range(10):
+        sizer.observe(sizer.size, 9.0)
+    assert sizer.size == 20
+    for _ in range(10):
+        sizer.observe(sizer.size, 0.1)
+    assert sizer.size == 500
+
+
+def test_a_busy_sqlite_is_a_503_not_a_500() -> None:
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    from questline.kit.errors import to_problem
+
+    locked = sa.exc.OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked"))
+    problem = to_problem(locked)
+    assert (problem.status, problem.code, problem.headers["Retry-After"]) == (503, "database_busy", "1")

@@ -138,3 +138,16 @@ async def settle_until_idle(runtime: Runtime) -> None:
         if await settle(runtime):
             return
         await asyncio.sleep(0)
+
+
+async def test_forged_cursors_are_400s(client: httpx.AsyncClient, factory: Factory) -> None:
+    from questline.kit.pagination import encode_cursor
+
+    keys = await factory.app()
+    await send(client, keys, [ev(1)])
+    forged = encode_cursor(["abc"])
+    problem(await client.get("/v1/outbox", headers=keys.server, params={"cursor": forged}), 400, "invalid_cursor")
+    problem(await client.get("/v1/players/alice/events", headers=keys.server, params={"cursor": forged}), 400,
+            "invalid_cursor")
+    problem(await client.get("/v1/definitions/stat", headers=keys.server, params={"cursor": encode_cursor([5])}),
+            400, "invalid_cursor")

@@ -175,14 +175,12 @@ async def wait_for_effects(runtime: Runtime, app_id: str, seqs: Sequence[int],
 
 
 async def player_events(session: AsyncSession, app_id: str, player_id: str, page: PageParams) -> Page[EventRecord]:
-    after = page.after()
-    rows = await repo.page_of_player(session, app_id, player_id, int(after[0]) if after else None, page.limit)
+    rows = await repo.page_of_player(session, app_id, player_id, page.after_int(), page.limit)
     return build_page(list(rows), page.limit, lambda e: [e.seq])
 
 
 async def outbox(session: AsyncSession, app_id: str, page: PageParams) -> Page[dict[str, Any]]:
-    after = page.after()
-    rows = list(await repo.outbox_page(session, app_id, int(after[0]) if after else None, page.limit))
+    rows = list(await repo.outbox_page(session, app_id, page.after_int(), page.limit))
     built = build_page(rows, page.limit, lambda m: [m.seq])
     items = [{"seq": m.seq, "type": m.type, "player_id": m.player_id, "data": m.payload,
               "created_at": m.created_at.isoformat()} for m in built.items]

@@ -184,6 +184,11 @@ def is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | TimeoutError) or _is_network_oserror(exc)
 
 
+def is_busy(exc: BaseException) -> bool:
+    """True when SQLite's write lock stayed taken past the busy timeout (overload, not a bug)."""
+    return isinstance(exc, sa.exc.OperationalError) and _is_sqlite_lock(exc)
+
+
 def is_bad_value(exc: BaseException) -> bool:
     """True when the database refused a value it was given (bad input, not a broken query)."""
     if isinstance(exc, sa.exc.DBAPIError):

@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from questline.kit.db import is_bad_value, is_connection_error
+from questline.kit.db import is_bad_value, is_busy, is_connection_error
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 _log = structlog.get_logger("questline.errors")
@@ -148,6 +148,8 @@ def to_problem(exc: BaseException) -> ProblemError:
         return ServiceUnavailable(
             "the database is unreachable; retry shortly", code="database_unavailable", retry_after=5
         )
+    if is_busy(exc):
+        return ServiceUnavailable("the database is busy; retry shortly", code="database_busy", retry_after=1)
     if is_bad_value(exc):
         return Unprocessable("a value in the request cannot be stored (bad characters, too long or out of range)",
                              code="invalid_value")

@@ -78,7 +78,10 @@ class UnitOfWorkRoute(APIRoute):
                     return await _problem_reply(request, runtime, exc)
             await run_after_commit(session)
             if isinstance(response, DeferredResponse):
-                response = await response.produce()
+                try:
+                    response = await response.produce()
+                except Exception as exc:  # the work is committed; only the reply failed
+                    return await _problem_reply(request, runtime, exc)
                 if claim is not None:
                     await runtime.idempotency.complete_alone(claim, response)
             return response

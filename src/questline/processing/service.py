@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from itertools import groupby
 
@@ -153,14 +154,42 @@ async def _process_app(session: AsyncSession, runtime: Runtime, app_id: str, eve
     await event_log.add_outbox(session, batch.outbox)
 
 
+class BatchSizer:
+    """Adapts the batch size so one batch holds the write lock about ``target`` seconds.
+
+    Bigger batches amortize per-batch reads; shorter lock holds keep API writes (which wait for
+    SQLite's single write lock) fast. Starts at the configured size, which is also the ceiling.
+    """
+
+    def __init__(self, ceiling: int, target: float = 1.0, floor: int = 20) -> None:
+        self.ceiling, self.target, self.floor = ceiling, target, min(floor, ceiling)
+        self.size = ceiling
+
+    def observe(self, processed: int, seconds: float) -> None:
+        if processed < self.size:
+            return  # the log ran dry; the time says nothing about the size
+        if seconds > self.target * 2:
+            self.size = max(self.floor, self.size // 2)
+        elif seconds < self.target / 2:
+            self.size = min(self.ceiling, self.size * 2)
+
+
+async def _timed_batch(runtime: Runtime, sizer: BatchSizer) -> int:
+    started = time.perf_counter()
+    done = await process_batch(runtime, sizer.size)
+    sizer.observe(done, time.perf_counter() - started)
+    return done
+
+
 async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     """Process batches until ``stop``; sleeps when idle until woken by ingest (or a short poll)."""
     install(runtime)
     sig = signals(runtime)
     idle_poll = max(runtime.settings.worker_idle_seconds, 0.01)
+    sizer = BatchSizer(runtime.settings.worker_batch_size)
     while not stop.is_set():
         try:
-            done = await process_batch(runtime)
+            done = await _timed_batch(runtime, sizer)
         except Exception:
             _log.exception("batch_failed")
             done = 0
@@ -180,8 +209,9 @@ async def drain(runtime: Runtime, on_progress: Callable[[int], None] | None = No
     """Process until nothing is pending; returns how many events were processed."""
     install(runtime)
     total = 0
+    sizer = BatchSizer(runtime.settings.worker_batch_size)
     while True:
-        done = await process_batch(runtime)
+        done = await _timed_batch(runtime, sizer)
         if done == 0:
             async with runtime.read_sessions() as session:
                 if await event_log.count_all_pending(session) == 0:

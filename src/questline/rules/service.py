@@ -119,8 +119,7 @@ async def get_definition(session: AsyncSession, registry: KindRegistry, app_id: 
 async def list_definitions(session: AsyncSession, registry: KindRegistry, app_id: str, kind: str,
                            page: PageParams) -> Page[Definition]:
     registry.get(kind)
-    after = page.after()
-    rows = await repo.page_of_kind(session, app_id, kind, str(after[0]) if after else None, page.limit)
+    rows = await repo.page_of_kind(session, app_id, kind, page.after_str(), page.limit)
     return build_page(list(rows), page.limit, lambda d: [d.key])
 
 
