@@ -85,7 +85,7 @@ async def test_stock_and_per_player_limits_hold_under_racing_buyers(client: http
     replies = await asyncio.gather(*(buy(client, keys2.server, "potion") for _ in range(5)))
     assert sorted(r.status_code for r in replies) == [201, 201, 409, 409, 409], [r.text for r in replies]
     assert await inventory(client, keys2) == {"potion": 2} and await balance(client, keys2) == 900
-    assert await verify(runtime) == []
+    assert await verify(runtime, keys.app_id) == [] and await verify(runtime, keys2.app_id) == []
 
 
 async def test_a_purchase_racing_another_spend_ends_consistent(client: httpx.AsyncClient, factory: Factory,
