@@ -10,7 +10,11 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+import swagger_ui_bundle
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from questline import __version__
 from questline.achievements import api as achievements_api
@@ -136,13 +140,29 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         version=__version__,
         summary="Events in; XP, levels, points, quests, streaks and ranks out.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served below from local assets: the engine works offline
         openapi_url="/openapi.json",
     )
     app.state.runtime = runtime
+    _mount_docs(app)
     install_problem_handlers(app)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=runtime.metrics,
                        max_upload_bytes=settings.max_upload_bytes)
     for router in _routers():
         app.include_router(router)
     return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs with its scripts served by the engine itself, not fetched from a CDN."""
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    async def docs(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="Questline API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js", swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+    # A plain route, like FastAPI's own docs route: not part of the API it documents.
+    app.add_route("/docs", docs, methods=["GET"], include_in_schema=False)

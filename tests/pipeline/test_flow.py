@@ -77,3 +77,11 @@ def test_a_busy_sqlite_is_a_503_not_a_500() -> None:
     locked = sa.exc.OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked"))
     problem = to_problem(locked)
     assert (problem.status, problem.code, problem.headers["Retry-After"]) == (503, "database_busy", "1")
+
+
+async def test_docs_work_offline(client: httpx.AsyncClient) -> None:
+    page = await client.get("/docs")
+    assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    script = await client.get("/docs-assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000
