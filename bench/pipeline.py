@@ -63,6 +63,21 @@ def event(i: int, run: str, players: int) -> dict[str, Any]:
     return {"id": f"{run}-{i}", "player_id": f"p{i % players}", "type": kind, "data": data}
 
 
+WORKOUT_KINDS = ("run", "strength", "yoga", "cycling")
+
+
+def demo_event(i: int, run: str, players: int) -> dict[str, Any]:
+    """Events of the demo game (workouts, meals, sessions), so its challenges and achievements react."""
+    player = f"p{i % players}"
+    if i % 5 == 3:
+        return {"id": f"{run}-{i}", "player_id": player, "type": "meal.logged", "data": {"healthy": i % 2 == 0}}
+    if i % 5 == 4:
+        return {"id": f"{run}-{i}", "player_id": player, "type": "session.started", "data": {"minutes": 30}}
+    return {"id": f"{run}-{i}", "player_id": player, "type": "workout.completed",
+            "data": {"kind": WORKOUT_KINDS[i % 4], "minutes": 20 + i % 40, "calories": 150 + i % 300,
+                     "distance_km": 5}}
+
+
 async def pending(database_url: str) -> int:
     engine = create_async_engine(database_url)
     try:
@@ -73,9 +88,10 @@ async def pending(database_url: str) -> int:
 
 
 async def run_load(name: str, base_url: str, key: str, database_url: str, proc: psutil.Process, *, events: int,
-                   batch: int, clients: int, players: int) -> Result:
+                   batch: int, clients: int, players: int, demo: bool = False) -> Result:
     run = uuid.uuid4().hex[:8]
-    requests = [[event(i, run, players) for i in range(start, min(start + batch, events))]
+    make = demo_event if demo else event
+    requests = [[make(i, run, players) for i in range(start, min(start + batch, events))]
                 for start in range(0, events, batch)]
     queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
     for item in requests:
@@ -122,6 +138,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--clients", type=int, default=64, help="concurrent HTTP clients")
     parser.add_argument("--players", type=int, default=2000)
+    parser.add_argument("--demo-content", action="store_true",
+                        help="configure the demo game (its stats, tracks, 20 challenges, 30 achievements, streaks) "
+                             "and send its events, instead of the small built-in configuration")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--compare", type=Path, help="a previous --json file to compare with")
     args = parser.parse_args()
@@ -141,16 +160,21 @@ def main() -> None:
     console.print(f"server log: {log}")
     with server(env, port, log) as proc:
         httpx.put(f"{base_url}/v1/currencies/points", headers={"Authorization": f"Bearer {key}"}, json={"name": "P"})
-        questline(["config", "load", str(config_path), "--app", app_id], env)
+        if args.demo_content:
+            questline(["demo", "load", "--app", app_id], env)
+        else:
+            questline(["config", "load", str(config_path), "--app", app_id], env)
         if args.single_events:
             results.append(asyncio.run(run_load("single events", base_url, key, database_url, proc,
                                                 events=args.single_events, batch=1, clients=args.clients,
-                                                players=args.players)))
+                                                players=args.players, demo=args.demo_content)))
         if args.batch_events:
             results.append(asyncio.run(run_load(f"batches of {args.batch_size}", base_url, key, database_url, proc,
                                                 events=args.batch_events, batch=args.batch_size,
-                                                clients=min(args.clients, 16), players=args.players)))
-    summaries = [r.summary() | {"database": database_url.split("://")[0]} for r in results]
+                                                clients=min(args.clients, 16), players=args.players,
+                                                demo=args.demo_content)))
+    content = "demo game" if args.demo_content else "built-in"
+    summaries = [r.summary() | {"database": database_url.split("://")[0], "content": content} for r in results]
     table = Table("run", "events", "committed ev/s", "ingest ev/s", "p50 ms", "p99 ms", "server RSS MB")
     for s in summaries:
         table.add_row(s["name"], str(s["events"]), f"{s['committed_events_per_s']:,}", f"{s['ingest_events_per_s']:,}",
