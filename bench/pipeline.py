@@ -97,6 +97,7 @@ async def run_load(name: str, base_url: str, key: str, database_url: str, proc: 
     for item in requests:
         queue.put_nowait(item)
     latencies: list[float] = []
+    retries: dict[int, int] = {}
     peak_rss = proc.memory_info().rss
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     headers = {"Authorization": f"Bearer {key}"}
@@ -112,7 +113,12 @@ async def run_load(name: str, base_url: str, key: str, database_url: str, proc: 
                         return
                     body: Any = items[0] if batch == 1 else {"events": items}
                     t0 = time.perf_counter()
-                    resp = await client.post("/v1/events", json=body)
+                    while True:  # a well-behaved client: 503/429 are retried after Retry-After
+                        resp = await client.post("/v1/events", json=body)
+                        if resp.status_code not in (429, 503):
+                            break
+                        retries[resp.status_code] = retries.get(resp.status_code, 0) + 1
+                        await asyncio.sleep(float(resp.headers.get("retry-after", "1")))
                     latencies.append((time.perf_counter() - t0) * 1000)
                     if resp.status_code != 202:
                         raise SystemExit(f"unexpected {resp.status_code}: {resp.text[:300]}")
@@ -127,7 +133,8 @@ async def run_load(name: str, base_url: str, key: str, database_url: str, proc: 
             await asyncio.sleep(0.05)
         committed = time.perf_counter() - started
     return Result(name, events, len(requests), sent, committed, latencies, peak_rss / 2**20,
-                  {"batch": batch, "clients": clients, "players": players})
+                  {"batch": batch, "clients": clients, "players": players,
+                   "retried_503": retries.get(503, 0), "retried_429": retries.get(429, 0)})
 
 
 def main() -> None:
