@@ -8,6 +8,7 @@ import httpx
 from questline.kit.clock import ManualClock
 from questline.kit.db import unit_of_work
 from questline.kit.runtime import Runtime
+from questline.leaderboards.schemas import ArchivePage, BoardPage
 from questline.leaderboards.service import boards_of
 from questline.leaderboards.service import roll_over as roll_over_boards
 from tests.conftest import Factory, problem
@@ -132,6 +133,7 @@ async def test_pagination_and_around_me(client: httpx.AsyncClient, factory: Fact
     await player(client, keys, "p05", leaderboard_visibility="private")
     await play(client, keys, runtime, [scored(f"p{i:02d}", 100 - i, T0) for i in range(1, 21)])
     first = await board(client, keys.client, "points", limit=4)
+    BoardPage.model_validate(first)  # replies are built without pydantic: they still match the documented schema
     assert [e["rank"] for e in first["items"]] == [1, 2, 3, 4] and first["next_cursor"]
     second = await board(client, keys.client, "points", limit=4, cursor=first["next_cursor"])
     assert [e["rank"] for e in second["items"]] == [6, 7, 8, 9]  # p05 is private
@@ -225,6 +227,7 @@ async def test_daily_board_rolls_over_at_local_midnight(client: httpx.AsyncClien
         await other.close()
     assert sorted(done) == [0, 1]
     archived = (await client.get("/v1/leaderboards/daily/archive/2026-03-10", headers=keys.client)).json()
+    ArchivePage.model_validate(archived)
     assert ranks(archived) == [(1, "ann", 85), (2, "bob", 70)]
     fresh = await board(client, keys.server, "daily")
     assert fresh["period_key"] == "2026-03-11" and fresh["items"] == [] and fresh["ranked"] == 0

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.kit.db import insert_ignore, upsert
@@ -146,14 +147,27 @@ class Privacy(NamedTuple):
     real_name: str | None
 
 
+_PRIVACY_COLUMNS = sa.select(Player.player_id, Player.leaderboard_visibility, Player.display_name_type,
+                             Player.show_on_global_leaderboard, Player.display_name, Player.username,
+                             Player.real_name)
+# Built once. PostgreSQL gets one statement text for any number of ids (``= ANY(:ids)``), so its
+# prepared statement is reused; SQLite an expanding IN (compiled once per list length).
+_PRIVACY = {
+    "postgresql": _PRIVACY_COLUMNS.where(
+        Player.app_id == sa.bindparam("app"),
+        Player.player_id == sa.func.any(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String())))),
+    "sqlite": _PRIVACY_COLUMNS.where(
+        Player.app_id == sa.bindparam("app"), Player.player_id.in_(sa.bindparam("ids", expanding=True))),
+}
+
+
 async def privacy_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> dict[str, Privacy]:
     ids = list(set(player_ids))
     if not ids:
         return {}
-    P = Player
-    rows = await session.execute(
-        sa.select(P.player_id, P.leaderboard_visibility, P.display_name_type, P.show_on_global_leaderboard,
-                  P.display_name, P.username, P.real_name).where(P.app_id == app_id, P.player_id.in_(ids)))
+    # On the connection: plain rows, without the ORM's result machinery (a hot path of every read).
+    connection = await session.connection()
+    rows = await connection.execute(_PRIVACY[connection.dialect.name], {"app": app_id, "ids": ids})
     return {row[0]: Privacy(*row) for row in rows}
 
 

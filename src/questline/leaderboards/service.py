@@ -23,8 +23,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
+import orjson
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,16 +37,7 @@ from questline.kit.periods import zone
 from questline.kit.runtime import Runtime
 from questline.leaderboards import repository as repo
 from questline.leaderboards.index import BoardRef, Entry, MemoryIndex, RankIndex, RedisIndex, micros
-from questline.leaderboards.schemas import (
-    ArchivePage,
-    BoardHead,
-    BoardPage,
-    BoardSummary,
-    FriendsOut,
-    LeaderboardDef,
-    PartitionScope,
-    RankedEntry,
-)
+from questline.leaderboards.schemas import BoardSummary, FriendsOut, LeaderboardDef, PartitionScope
 from questline.leaderboards.timing import CUSTOM, next_reset, period_key
 from questline.players import service as players
 from questline.rules.service import ruleset_cache
@@ -60,6 +51,53 @@ INFO_TTL = 1.0  # seconds a process reuses a board's definition for reads (saves
 PERIOD_KEY = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 _PERIOD_SHAPE = {"day": re.compile(r"^\d{4}-\d{2}-\d{2}$"), "week": re.compile(r"^\d{4}-W\d{2}$"),
                  "month": re.compile(r"^\d{4}-\d{2}$"), "custom": re.compile(r"^custom$")}
+
+
+@dataclass(slots=True)
+class Row:
+    """One shown entry (the ``Row`` schema); a plain object: reads make hundreds per request."""
+
+    rank: int
+    player_id: str | None
+    display_name: str
+    score: int
+    reached_at: datetime
+    is_me: bool = False
+
+
+@dataclass(slots=True)
+class BoardView:
+    """A read's reply (the ``BoardPage`` schema), serialized by orjson."""
+
+    board: str
+    name: str | None
+    scope: str
+    partition: str | None
+    period: str
+    period_key: str
+    timezone: str
+    order: str
+    resets_at: datetime | None
+    ranked: int
+    items: list[Row]
+    next_cursor: str | None = None
+    me: Row | None = None
+
+
+@dataclass(slots=True)
+class ArchiveView:
+    """A closed period's standings (the ``ArchivePage`` schema)."""
+
+    board: str
+    period_key: str
+    partition: str | None
+    archived_at: datetime
+    items: list[Row]
+    next_cursor: str | None = None
+
+
+def to_json(view: BoardView | ArchiveView) -> bytes:
+    return orjson.dumps(view, option=orjson.OPT_UTC_Z)
 
 
 @dataclass(frozen=True)
@@ -215,7 +253,8 @@ class Lens:
         if missing:
             self._players.update(await repo.privacy_of(self.session, self.app_id, missing))
 
-    async def visible(self, player_id: str) -> bool:
+    def settled(self, player_id: str) -> bool | None:
+        """Whether the viewer may see this player, or None when it depends on their friends."""
         if player_id == self.viewer:
             return True
         player = self._players.get(player_id)
@@ -226,10 +265,16 @@ class Lens:
         if player.leaderboard_visibility == "private":
             return False
         if player.leaderboard_visibility == "friends_only":
-            return player_id in await self.friends()
+            return None if self._friends is None else player_id in self._friends
         return True
 
-    def show(self, rank: int, player_id: str, score: int, reached_at: datetime) -> RankedEntry:
+    async def visible(self, player_id: str) -> bool:
+        known = self.settled(player_id)
+        if known is None:
+            return player_id in await self.friends()
+        return known
+
+    def show(self, rank: int, player_id: str, score: int, reached_at: datetime) -> Row:
         player = self._players.get(player_id)
         me = player_id == self.viewer
         kind = player.display_name_type if player else "anonymous"
@@ -240,9 +285,7 @@ class Lens:
         else:
             assert player is not None
             name = player.username or player.display_name or player.real_name or player_id
-        # Built from trusted values on a hot path: no validation pass.
-        return RankedEntry.model_construct(rank=rank, player_id=player_id if me or kind != "anonymous" else None,
-                                           display_name=name, score=score, reached_at=reached_at, is_me=me)
+        return Row(rank, player_id if me or kind != "anonymous" else None, name, score, reached_at, me)
 
 
 # Reads ------------------------------------------------------------------------------------------
@@ -317,21 +360,23 @@ async def open_reading(session: AsyncSession, runtime: Runtime, app_id: str, inf
     return Reading(info, ref, part, lens, now, boards.index)
 
 
-def _head(reading: Reading, ranked: int) -> dict[str, Any]:
+def _view(reading: Reading, ranked: int, items: list[Row], *, next_cursor: str | None = None,
+          me: Row | None = None) -> BoardView:
     info = reading.info
     current = info.period_key_at(reading.now)
-    return BoardHead(
+    return BoardView(
         board=info.board, name=info.name, scope=info.scope,
         partition=reading.partition if info.scope == "partition" else None, period=info.period,
         period_key=reading.ref.period_key, timezone=info.timezone, order="desc" if info.descending else "asc",
         resets_at=info.resets_at(reading.now) if reading.ref.period_key == current else None, ranked=ranked,
-    ).model_dump()
+        items=items, next_cursor=next_cursor, me=me,
+    )
 
 
 async def _scan(reading: Reading, start: int, want: int, *, backwards: bool = False,
-                limit_scan: int | None = None) -> tuple[list[RankedEntry], int | None]:
+                limit_scan: int | None = None) -> tuple[list[Row], int | None]:
     """Visible entries from position ``start`` on (or down from it); returns them and the next position."""
-    found: list[RankedEntry] = []
+    found: list[Row] = []
     pos = start
     budget = limit_scan if limit_scan is not None else max(1000, want * 20)
     while len(found) < want and budget > 0 and pos >= 0:
@@ -343,9 +388,13 @@ async def _scan(reading: Reading, start: int, want: int, *, backwards: bool = Fa
             return found, None
         await reading.lens.load([e.player_id for e in chunk])
         pairs = list(enumerate(chunk, start=first))
+        lens = reading.lens
         for position, entry in reversed(pairs) if backwards else pairs:
             budget -= 1
-            if await reading.lens.visible(entry.player_id):
+            seen = lens.settled(entry.player_id)
+            if seen is None:
+                seen = await lens.visible(entry.player_id)
+            if seen:
                 found.append(reading.lens.show(position + 1, entry.player_id, entry.score, entry.reached_at))
                 if len(found) == want:
                     return found, position - 1 if backwards else position + 1
@@ -355,7 +404,7 @@ async def _scan(reading: Reading, start: int, want: int, *, backwards: bool = Fa
     return found, (pos if pos >= 0 else None)
 
 
-async def _me(reading: Reading) -> RankedEntry | None:
+async def _me(reading: Reading) -> Row | None:
     viewer = reading.lens.viewer
     if viewer is None:
         return None
@@ -368,7 +417,7 @@ async def _me(reading: Reading) -> RankedEntry | None:
 
 
 async def top(session: AsyncSession, runtime: Runtime, app_id: str, info: BoardInfo, page: PageParams, *,
-              viewer: str | None, partition: str | None = None, key: str | None = None) -> BoardPage:
+              viewer: str | None, partition: str | None = None, key: str | None = None) -> BoardView:
     reading = await open_reading(session, runtime, app_id, info, viewer=viewer, partition=partition, key=key)
     if info.scope == "friends":
         return await _friends_page(reading, page)
@@ -379,7 +428,7 @@ async def top(session: AsyncSession, runtime: Runtime, app_id: str, info: BoardI
     if following is not None and following < size and items:
         last = items[-1]
         cursor = encode_cursor([following, last.player_id or "", last.score])
-    return BoardPage(**_head(reading, size), items=items, next_cursor=cursor, me=await _me(reading))
+    return _view(reading, size, items, next_cursor=cursor, me=await _me(reading))
 
 
 async def _resume(reading: Reading, page: PageParams) -> int:
@@ -399,7 +448,7 @@ async def _resume(reading: Reading, page: PageParams) -> int:
 
 
 async def player_place(session: AsyncSession, runtime: Runtime, app_id: str, info: BoardInfo, player_id: str, *,
-                       around: int = 0, partition: str | None = None, key: str | None = None) -> BoardPage:
+                       around: int = 0, partition: str | None = None, key: str | None = None) -> BoardView:
     """A player's own rank and score, and ``around`` visible neighbours above and below."""
     if not 0 <= around <= MAX_AROUND:
         raise Unprocessable(f"around is 0 to {MAX_AROUND}", code="invalid_around")
@@ -407,10 +456,12 @@ async def player_place(session: AsyncSession, runtime: Runtime, app_id: str, inf
     if info.scope == "friends":
         page = await _friends_page(reading, PageParams(limit=MAX_FRIENDS + 1))
         mine = next((i for i, e in enumerate(page.items) if e.is_me), None)
+        page.next_cursor = None
         if mine is None:
-            return BoardPage(**page.model_dump(exclude={"items", "next_cursor", "me"}), items=[], me=None)
-        return BoardPage(**page.model_dump(exclude={"items", "next_cursor", "me"}),
-                         items=page.items[max(mine - around, 0): mine + around + 1], me=page.items[mine])
+            page.items, page.me = [], None
+        else:
+            page.items, page.me = page.items[max(mine - around, 0): mine + around + 1], page.items[mine]
+        return page
     found = await reading.index.rank(reading.ref, player_id)
     if around and found is not None and found[1].partition == reading.partition:
         # One privacy query for the neighbourhood (with room for a few hidden players).
@@ -420,16 +471,16 @@ async def player_place(session: AsyncSession, runtime: Runtime, app_id: str, inf
     me = await _me(reading)
     size = await reading.index.size(reading.ref, reading.partition)
     if me is None:
-        return BoardPage(**_head(reading, size), items=[], me=None)
-    items: list[RankedEntry] = [me]
+        return _view(reading, size, [])
+    items: list[Row] = [me]
     if around:
         above, _ = await _scan(reading, me.rank - 2, around, backwards=True)
         below, _ = await _scan(reading, me.rank, around)
         items = [*reversed(above), me, *below]
-    return BoardPage(**_head(reading, size), items=items, me=me)
+    return _view(reading, size, items, me=me)
 
 
-async def _friends_page(reading: Reading, page: PageParams) -> BoardPage:
+async def _friends_page(reading: Reading, page: PageParams) -> BoardView:
     """The viewer among their friends: a short list, ranked here in memory."""
     lens = reading.lens
     candidates = [*sorted(await lens.friends()), *([lens.viewer] if lens.viewer else [])]
@@ -438,7 +489,7 @@ async def _friends_page(reading: Reading, page: PageParams) -> BoardPage:
     sign = -1 if reading.ref.descending else 1
     ranked.sort(key=lambda e: (sign * e.score, e.reached_us, e.seq, e.player_id))
     await lens.load([e.player_id for e in ranked])
-    shown: list[RankedEntry] = []
+    shown: list[Row] = []
     for entry in ranked:
         if await lens.visible(entry.player_id):
             shown.append(lens.show(len(shown) + 1, entry.player_id, entry.score, entry.reached_at))
@@ -453,14 +504,14 @@ async def _friends_page(reading: Reading, page: PageParams) -> BoardPage:
     if start + page.limit < len(shown) and items:
         cursor = encode_cursor([start + page.limit, items[-1].player_id or "", items[-1].score])
     me = next((e for e in shown if e.is_me), None)
-    return BoardPage(**_head(reading, len(shown)), items=items, next_cursor=cursor, me=me)
+    return _view(reading, len(shown), items, next_cursor=cursor, me=me)
 
 
 # Archives ---------------------------------------------------------------------------------------
 
 
 async def archive(session: AsyncSession, runtime: Runtime, app_id: str, info: BoardInfo, key: str, page: PageParams,
-                  *, viewer: str | None, partition: str | None = None) -> ArchivePage:
+                  *, viewer: str | None, partition: str | None = None) -> ArchiveView:
     """The final standings of a closed period, with today's privacy settings applied."""
     if not PERIOD_KEY.match(key):
         raise Unprocessable(f"{key!r} is not a period key", code="invalid_period_key")
@@ -475,7 +526,7 @@ async def archive(session: AsyncSession, runtime: Runtime, app_id: str, info: Bo
                                 code="partition_required")
         part = partition
     after = page.after_int() or 0
-    items: list[RankedEntry] = []
+    items: list[Row] = []
     last_rank = after
     exhausted = False
     while len(items) < page.limit and not exhausted:
@@ -489,7 +540,7 @@ async def archive(session: AsyncSession, runtime: Runtime, app_id: str, info: Bo
                 if len(items) == page.limit:
                     break
     more = bool(await repo.archive_page(session, app_id, info.board, key, part, last_rank, 1))
-    return ArchivePage(board=info.board, period_key=key, partition=part if info.scope == "partition" else None,
+    return ArchiveView(board=info.board, period_key=key, partition=part if info.scope == "partition" else None,
                        archived_at=closed.archived_at, items=items,
                        next_cursor=encode_cursor([last_rank]) if more and items else None)
 
