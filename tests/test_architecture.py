@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -13,16 +13,19 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "questline"
 
 
+# A line scanner rather than ``ast``: CPython 3.11.7's parser can fail spuriously late in a long
+# session ("AST constructor recursion depth mismatch"), and imports here are one per line.
+_FROM = re.compile(r"^\s*from\s+(questline[\w.]*)\s+import\s+\(?([\w\s,]*)", re.MULTILINE)
+_IMPORT = re.compile(r"^\s*import\s+(questline[\w.]*)", re.MULTILINE)
+
+
 def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), filename=str(path))
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in found if name.startswith("questline")}
+    text = path.read_text()
+    found = set(_IMPORT.findall(text))
+    for module, names in _FROM.findall(text):
+        found.add(module)
+        found.update(f"{module}.{name.strip()}" for name in names.split(",") if name.strip())
+    return found
 
 
 def _modules() -> list[tuple[str, Path]]:

@@ -360,10 +360,23 @@ async def test_old_period_progress_is_trimmed(client: httpx.AsyncClient, factory
     await configure(client, keys, {"three-workouts": workouts(3), "first": workouts(5, recurrence="one_time")})
     await send(client, keys, event("t", "2026-03-10T08:00:00Z"))
     await settle(runtime)
+    async def progress_rows() -> int:  # this app's rows only: the PostgreSQL database is shared by tests
+        import sqlalchemy as sa
+
+        from questline.challenges.models import ChallengeProgress
+
+        async with runtime.read_sessions() as session:
+            query = sa.select(sa.func.count()).select_from(ChallengeProgress).where(
+                ChallengeProgress.app_id == keys.app_id)
+            return int((await session.execute(query)).scalar_one())
+
+    before = await progress_rows()
     async with unit_of_work(runtime.sessions) as session:
-        assert await trim_progress(session, datetime(2026, 5, 10, 12, 0, tzinfo=UTC)) == 0  # 61 days: kept
+        await trim_progress(session, datetime(2026, 5, 10, 12, 0, tzinfo=UTC))
+    assert await progress_rows() == before  # 61 days: kept
     async with unit_of_work(runtime.sessions) as session:
-        assert await trim_progress(session, datetime(2026, 5, 11, 12, 1, tzinfo=UTC)) == 1  # the day's row
+        await trim_progress(session, datetime(2026, 5, 11, 12, 1, tzinfo=UTC))
+    assert await progress_rows() == before - 1  # the day's row
     clock.set(datetime(2026, 3, 10, 13, 0, tzinfo=UTC))
     view = await challenges(client, keys, "t")
     assert view["three-workouts"]["objectives"][0]["current"] == 0  # that day's progress is forgotten ...
