@@ -85,3 +85,13 @@ async def test_docs_work_offline(client: httpx.AsyncClient) -> None:
     assert "cdn" not in page.text.lower()
     script = await client.get("/docs-assets/swagger-ui-bundle.js")
     assert script.status_code == 200 and len(script.content) > 100_000
+
+
+def test_stat_numbers_are_finite_numbers_only() -> None:
+    from questline.rules.tasks import number_getter
+
+    get = number_getter("data.x", 100)
+    assert get({"data": {"x": 1.234}}) == 123 and get({"data": {"x": 2}}) == 200
+    for bad in (float("inf"), float("nan"), True, "7", None, [1]):
+        assert get({"data": {"x": bad}}) is None
+    assert get({"data": {}}) is None and number_getter(None, 1)({}) == 1

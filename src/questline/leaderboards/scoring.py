@@ -8,7 +8,6 @@ and hands the changes to the rank index only after the commit.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,30 +23,10 @@ from questline.rules.conditions import Compiled, compile_condition
 from questline.rules.pipeline import Batch, EventView, PlayerState
 from questline.rules.schemas import StatDef
 from questline.rules.service import RuleSet
+from questline.rules.tasks import number_getter
 
 MAX_STORED = 2**63 - 1
 IndexHook = Callable[[dict[BoardRef, list[Entry]]], Callable[[], Any]]
-
-
-def number_getter(path: str | None, scale: int) -> Callable[[dict[str, Any]], int | None]:
-    """Reads an event's number (times ``scale``, rounded); 1 when no field is named."""
-    if path is None:
-        return lambda event: 1
-    parts = path.split(".")
-
-    def get(event: dict[str, Any]) -> int | None:
-        current: Any = event
-        for part in parts:
-            if not isinstance(current, dict) or part not in current:
-                return None
-            current = current[part]
-        if isinstance(current, bool) or not isinstance(current, int | float):
-            return None
-        if isinstance(current, float) and not math.isfinite(current):
-            return None
-        return current * scale if isinstance(current, int) else round(current * scale)
-
-    return get
 
 
 @dataclass(frozen=True)

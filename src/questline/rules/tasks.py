@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,11 @@ class CompiledStat:
     value_of: Callable[[dict[str, Any]], int | None]
 
 
-def _numeric_getter(path: str | None, scale: int) -> Callable[[dict[str, Any]], int | None]:
+def number_getter(path: str | None, scale: int) -> Callable[[dict[str, Any]], int | None]:
+    """Reads an event's number at ``path`` (times ``scale``, rounded; stats are integers); 1 when no path.
+
+    Booleans, strings and non-finite floats are not numbers here: the event does not count.
+    """
     if path is None:
         return lambda event: 1
     parts = path.split(".")
@@ -40,7 +45,9 @@ def _numeric_getter(path: str | None, scale: int) -> Callable[[dict[str, Any]], 
             current = current[part]
         if isinstance(current, bool) or not isinstance(current, int | float):
             return None
-        return int(current) if scale == 1 and isinstance(current, int) else round(current * scale)
+        if isinstance(current, float) and not math.isfinite(current):
+            return None
+        return current * scale if isinstance(current, int) else round(current * scale)
 
     return get
 
@@ -50,7 +57,7 @@ def compile_stats(ruleset: RuleSet) -> dict[str, list[CompiledStat]]:
     for key, spec in ruleset.of("stat").items():
         assert isinstance(spec, StatDef)
         by_type.setdefault(spec.event_type, []).append(
-            CompiledStat(key, spec, compile_condition(spec.filter), _numeric_getter(spec.field, spec.scale))
+            CompiledStat(key, spec, compile_condition(spec.filter), number_getter(spec.field, spec.scale))
         )
     return by_type
 
