@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -16,27 +15,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from questline.challenges.schemas import ONCE, PERIOD_OF, ChallengeDef, Objective, ObjectiveProgress
-from questline.rules.conditions import Compiled, EvalContext, FieldCondition, compile_condition
+from questline.rules.conditions import (
+    MISSING,
+    ORDERED,
+    Compiled,
+    EvalContext,
+    FieldCondition,
+    compile_condition,
+    path_getter,
+)
 from questline.rules.service import RuleSet
-
-_MISSING = object()
-_ORDERED: dict[str, Callable[[Any, Any], bool]] = {
-    "gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le,
-}
-
-
-def _getter(path: str) -> Callable[[Mapping[str, Any]], Any]:
-    parts = path.split(".")
-
-    def get(event: Mapping[str, Any]) -> Any:
-        current: Any = event
-        for part in parts:
-            if not isinstance(current, Mapping) or part not in current:
-                return _MISSING
-            current = current[part]
-        return current
-
-    return get
 
 
 def _is_number(value: Any) -> bool:
@@ -45,7 +33,7 @@ def _is_number(value: Any) -> bool:
 
 def compare(actual: Any, op: str, expected: Any) -> bool:
     """``actual op expected`` with the rule engine's typing: numbers are not booleans."""
-    if actual is None or actual is _MISSING:
+    if actual is None or actual is MISSING:
         return op == "ne"
     if isinstance(actual, bool) != isinstance(expected, bool):
         return op == "ne"
@@ -54,7 +42,7 @@ def compare(actual: Any, op: str, expected: Any) -> bool:
     if op == "ne":
         return bool(actual != expected)
     if (_is_number(actual) and _is_number(expected)) or (isinstance(actual, str) and isinstance(expected, str)):
-        return _ORDERED[op](actual, expected)
+        return ORDERED[op](actual, expected)
     return False
 
 
@@ -90,7 +78,7 @@ def _compile_objective(index: int, spec: Objective) -> CompiledObjective:
         value = None if op == "exists" else spec.target
         parts.append(compile_condition(FieldCondition(field=spec.field, op=op, value=value)))
     matches: Compiled = parts[0] if len(parts) == 1 else (lambda ctx: all(p(ctx) for p in parts))
-    value_of = _getter(spec.field) if spec.type == "value" and spec.field else None
+    value_of = path_getter(spec.field) if spec.type == "value" and spec.field else None
     return CompiledObjective(index, spec, matches, value_of)
 
 
@@ -133,7 +121,7 @@ def advance(objective: CompiledObjective, state: dict[str, Any], ctx: EvalContex
         return _advance_window(spec, state, at)
     assert objective.value_of is not None
     value = objective.value_of(ctx.event)
-    if value is _MISSING or value is None or isinstance(value, dict | list):
+    if value is MISSING or value is None or isinstance(value, dict | list):
         return False
     aggregate = spec.aggregate or "sum"
     current = state.get("v")

@@ -26,7 +26,7 @@ Op = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "
 Period = Literal["all", "day", "week", "month"]
 Scalar = int | float | str | bool
 FIELD_PATH = r"^(type|player_id|timestamp|data(\.[A-Za-z0-9_\-]+)+)$"
-_ORDERED: dict[str, Callable[[Any, Any], bool]] = {
+ORDERED: dict[str, Callable[[Any, Any], bool]] = {
     "gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le,
 }
 MAX_DEPTH = 8
@@ -50,7 +50,7 @@ class _Comparison(_Base):
                 raise ValueError("op 'exists' takes no value, or true/false")
         elif self.value is None or isinstance(self.value, list):
             raise ValueError(f"op {self.op!r} needs a single value")
-        if self.op in _ORDERED and isinstance(self.value, bool):
+        if self.op in ORDERED and isinstance(self.value, bool):
             raise ValueError(f"op {self.op!r} compares numbers or strings, not booleans")
         return self
 
@@ -132,17 +132,18 @@ class EvalContext:
 
 
 Compiled = Callable[[EvalContext], bool]
-_MISSING = object()
+MISSING = object()
 
 
-def _path_getter(path: str) -> Callable[[Mapping[str, Any]], Any]:
+def path_getter(path: str) -> Callable[[Mapping[str, Any]], Any]:
+    """Reads ``a.b.c`` from nested mappings; ``MISSING`` when any step is absent."""
     parts = path.split(".")
 
     def get(event: Mapping[str, Any]) -> Any:
         current: Any = event
         for part in parts:
             if not isinstance(current, Mapping) or part not in current:
-                return _MISSING
+                return MISSING
             current = current[part]
         return current
 
@@ -152,25 +153,25 @@ def _path_getter(path: str) -> Callable[[Mapping[str, Any]], Any]:
 def _comparator(op: str, expected: Any) -> Callable[[Any], bool]:
     if op == "exists":
         want = expected is not False
-        return lambda actual: (actual is not _MISSING and actual is not None) == want
+        return lambda actual: (actual is not MISSING and actual is not None) == want
     if op == "eq":
-        return lambda actual: actual is not _MISSING and _same(actual, expected)
+        return lambda actual: actual is not MISSING and _same(actual, expected)
     if op == "ne":
-        return lambda actual: actual is _MISSING or not _same(actual, expected)
+        return lambda actual: actual is MISSING or not _same(actual, expected)
     if op == "in":
-        return lambda actual: actual is not _MISSING and any(_same(actual, e) for e in expected)
+        return lambda actual: actual is not MISSING and any(_same(actual, e) for e in expected)
     if op == "not_in":
-        return lambda actual: actual is _MISSING or not any(_same(actual, e) for e in expected)
+        return lambda actual: actual is MISSING or not any(_same(actual, e) for e in expected)
     if op == "contains":
         def contains(actual: Any) -> bool:
             if isinstance(actual, str) and isinstance(expected, str):
                 return expected in actual
             return isinstance(actual, list) and any(_same(item, expected) for item in actual)
         return contains
-    compare = _ORDERED[op]
+    compare = ORDERED[op]
 
     def ordered(actual: Any) -> bool:
-        if actual is _MISSING or isinstance(actual, bool):
+        if actual is MISSING or isinstance(actual, bool):
             return False
         if isinstance(actual, int | float) and isinstance(expected, int | float):
             return compare(actual, expected)
@@ -204,7 +205,7 @@ def compile_condition(condition: BaseModel | None, depth: int = 0) -> Compiled:
         inner = compile_condition(condition.not_, depth + 1)
         return lambda ctx: not inner(ctx)
     if isinstance(condition, FieldCondition):
-        get, check = _path_getter(condition.field), _comparator(condition.op, condition.value)
+        get, check = path_getter(condition.field), _comparator(condition.op, condition.value)
         return lambda ctx: check(get(ctx.event))
     if isinstance(condition, StatCondition):
         key, check = (condition.stat, condition.period), _comparator(condition.op, condition.value)
