@@ -7,13 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +22,7 @@ from typer.testing import CliRunner
 from questline.app import create_app
 from questline.cli.main import app as cli_app
 from questline.kit.settings import DEFAULT_SECRET_KEY, InsecureSettingsError, Settings
+from tests.serving import serving
 
 SECRET = "cli-test-secret-key-that-is-long-enough-0123456789"
 
@@ -162,32 +157,10 @@ async def _status_of(app: FastAPI, path: str) -> int:
         return (await client.get(path)).status_code
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_serve_runs_the_engine_with_demo_keys_and_json_logs(tmp_path: Path) -> None:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QUESTLINE_")}
-    env |= {"QUESTLINE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}", "QUESTLINE_LOG_JSON": "true"}
-    proc = subprocess.Popen([sys.executable, "-m", "questline", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:  # waiting for a real process to open its port is the point here
-            assert proc.poll() is None, proc.communicate()
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "questline serve did not come up"
-            time.sleep(0.2)
-
+    with serving(tmp_path, QUESTLINE_LOG_JSON="true") as served:
+        base = served.base
         demo = json.loads((tmp_path / "questline-demo.json").read_text())
         server = {"Authorization": f"Bearer {demo['server_key']}", "X-Request-ID": "serve-test-1"}
         players = httpx.get(f"{base}/v1/players", headers=server, timeout=10)
@@ -196,13 +169,7 @@ def test_serve_runs_the_engine_with_demo_keys_and_json_logs(tmp_path: Path) -> N
                            json={"email": demo["admin_email"], "password": demo["admin_password"]})
         assert login.status_code == 200
         assert httpx.get(f"{base}/readyz", timeout=10).json()["status"] == "ready"
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, errs = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, errs = proc.communicate()
+    out, errs = served.stdout(), served.stderr()
     assert demo["server_key"] in out and demo["admin_password"] in out  # printed once, on first start
     events = [json.loads(line) for line in errs.splitlines() if line.startswith("{")]
     mine = [e for e in events if e.get("event") == "request" and e.get("request_id") == "serve-test-1"]
