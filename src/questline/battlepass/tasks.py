@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.battlepass import repository as repo
 from questline.battlepass.service import CompiledPasses, passes_of
+from questline.communities import gating
 from questline.rules.pipeline import Batch, EventView, PlayerState
 
 TIER_METRIC, XP_METRIC = "battle_pass.tier", "battle_pass.xp"
@@ -48,6 +49,7 @@ class BattlePassProcessor:
                 states[d.player_id].daily[(d.season, d.rule, d.day)] = d.earned
         for state in batch.players.values():
             self._metrics(compiled, state)
+        await gating.batch_gate(batch, (season.spec.gating for season in compiled.seasons.values()))
 
     @staticmethod
     def _state(state: PlayerState) -> PassState:
@@ -81,6 +83,8 @@ class BattlePassProcessor:
             for season in targets:
                 if not season.running_at(at):
                     continue
+                if season.spec.gating is not None and not gating.gate_of(batch).allows(season.spec.gating, state):
+                    continue  # a gated season counts no XP for players outside its gate
                 amount = rule.amount
                 if rule.daily_limit is not None:
                     slot = (season.key, key, day)

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from questline.challenges.schemas import ONCE, PERIOD_OF, ChallengeDef, Objective, ObjectiveProgress
+from questline.challenges.schemas import ONCE, PERIOD_OF, ChallengeDef, Objective, ObjectiveProgress, completed_metric
 from questline.rules.conditions import (
     MISSING,
     ORDERED,
@@ -218,9 +218,10 @@ class Totals:
             self.last_at[challenge] = at
 
     def metrics(self) -> dict[str, int]:
-        """``challenges.completed`` and ``challenges.completed.<category>``, for conditions anywhere."""
+        """``challenges.completed``, ``challenges.completed.<category>`` and ``challenge.<key>.completed``."""
         out = {f"challenges.completed.{cat}": n for cat, n in self.categories.items()}
         out["challenges.completed"] = sum(self.categories.values())
+        out |= {completed_metric(key): n for key, n in self.counts.items()}
         return out
 
 

@@ -2,7 +2,8 @@
 
 A challenge is one definition of kind ``challenge``: what the player must do (one or more
 objectives over their events), when (a recurrence in the player's time zone, optional dates),
-who may take it (a minimum level, required achievements and challenges), what it pays (XP on a
+who may take it (a minimum level, required achievements and challenges, and the shared
+``gating`` requirement: community membership, a whitelist), what it pays (XP on a
 track and points in a currency, from the definition only), and how it completes (at once, or by
 a claim an admin approves).
 """
@@ -14,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from questline.communities.schemas import Requirement
 from questline.rules.conditions import FIELD_PATH, Condition, references
 from questline.rules.schemas import DEFINITION_KEY, EVENT_TYPE, DefinitionBody
 
@@ -39,6 +41,11 @@ GROUP_OF: dict[str, str] = {"daily": "daily", "weekly": "weekly", "monthly": "mo
 PERIOD_OF: dict[str, str | None] = {"daily": "day", "weekly": "week", "monthly": "month", "one_time": None,
                                     "event": None}
 ONCE = "once"
+
+
+def completed_metric(challenge: str) -> str:
+    """The player metric holding how often a challenge was completed (kept by the challenges processor)."""
+    return f"challenge.{challenge}.completed"
 
 
 class _Strict(BaseModel):
@@ -168,6 +175,9 @@ class ChallengeDef(DefinitionBody):
         description="achievement keys; met when the player's metric achievement.<key> is at least 1")
     required_challenges: list[str] = Field(default_factory=list, max_length=20,
                                            description="challenge keys the player must have completed")
+    gating: Requirement | None = Field(
+        default=None, description="who may take part (communities, whitelist, level, completed challenges): "
+                                  "events of other players do not count, their claims are 403 gated")
     objectives: list[Objective] = Field(min_length=1, max_length=10)
     repeatable: bool = Field(default=False, description="may complete again in the same period, after the cooldown")
     cooldown_seconds: int = Field(default=0, ge=0, le=MAX_COOLDOWN_SECONDS)
@@ -214,6 +224,8 @@ class ChallengeDef(DefinitionBody):
         if self.min_level is not None:
             refs.append(("level", self.min_level.track))
         refs += [("challenge", key) for key in self.required_challenges]
+        if self.gating is not None:
+            refs += self.gating.references()
         for objective in self.objectives:
             refs += references(objective.filter)
         return refs

@@ -29,6 +29,7 @@ from questline.challenges.schemas import (
     ClaimOut,
     CompletionOut,
 )
+from questline.communities import gating
 from questline.events import repository as event_log
 from questline.events import service as events
 from questline.kit.clock import Clock
@@ -245,6 +246,8 @@ async def available(session: AsyncSession, runtime: Runtime, app_id: str, player
         claims = {(c.challenge, c.period_key): c for c in await repo.open_claims_of(session, app_id, player_id, keys)}
         for challenge in sorted(wanted, key=lambda c: (c.spec.sort_order, c.key)):
             locked = ev.locked_reasons(challenge.spec, state.levels, state.metrics, totals.counts)
+            if challenge.spec.gating is not None:
+                locked += await gating.unmet(session, app_id, player_id, challenge.spec.gating)
             if locked and not include_locked:
                 continue
             period = ev.period_of(challenge.spec, periods)
@@ -303,6 +306,7 @@ async def claim(session: AsyncSession, runtime: Runtime, app_id: str, player_id:
     now = runtime.clock.now()
     if not ev.in_dates(spec, now):
         raise Conflict(f"challenge {key!r} is not running now", code="challenge_not_running")
+    await gating.check(session, app_id, player_id, spec.gating)
     state, totals = await _gate_inputs(session, runtime, ruleset, player_id, player.timezone, [challenge])
     locked = ev.locked_reasons(spec, state.levels, state.metrics, totals.counts)
     if locked:

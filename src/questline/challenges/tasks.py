@@ -4,7 +4,7 @@ Runs after progression (so level gates see this event's level-ups) and before ac
 (so ``challenges.completed`` metrics are current when achievement criteria are judged).
 
 Per event and challenge: skip it outside the challenge's dates or while the player is locked
-out (level, required challenges, ``achievement.<key>`` metrics); find the period in the
+out (level, required challenges, ``achievement.<key>`` metrics, the ``gating`` requirement); find the period in the
 player's time zone; skip a period already completed (or a repeatable challenge cooling
 down); fold the event into the objectives; when all are met, complete (auto) or mark the
 period ready to claim (claim). ``flush`` inserts completions under the unique constraint and
@@ -24,6 +24,7 @@ from questline.challenges import evaluate as ev
 from questline.challenges import repository as repo
 from questline.challenges import service
 from questline.challenges.schemas import ONCE
+from questline.communities import gating
 from questline.events import repository as event_log
 from questline.events.models import LIVE, EventRecord
 from questline.kit.jobs import Job, Scheduler, every
@@ -80,6 +81,7 @@ class ChallengeProcessor:
         if not _has_challenges(batch.ruleset) or not batch.players:
             return
         players = list(batch.players)
+        await gating.batch_gate(batch, (c.spec.gating for c in service.compiled(batch.ruleset).by_key.values()))
         totals = await service.totals_of(batch.session, batch.app_id, players)
         for player_id, state in batch.players.items():
             mine = _of(state)
@@ -111,6 +113,8 @@ class ChallengeProcessor:
         for challenge, objectives in entries:
             spec = challenge.spec
             if not ev.in_dates(spec, at) or ev.locked_reasons(spec, state.levels, state.metrics, mine.totals.counts):
+                continue
+            if spec.gating is not None and not gating.gate_of(batch).allows(spec.gating, state):
                 continue
             period = ev.period_of(spec, view.periods)
             cell = mine.cells.get((challenge.key, period))

@@ -7,8 +7,13 @@ player acts::
     from questline.communities import gating
     await gating.check(session, app_id, player_id, spec.gating)   # None: allowed; else 403 gated
 
-``unmet`` says what is missing (for a UI); ``allowed_players`` answers for many players in two
-or three queries, for processors that gate per event (a leaderboard counting only members).
+``unmet`` says what is missing (for a UI); ``allowed_players`` answers for many players at once.
+
+Inside the worker, processors that gate per event (challenges, leaderboards, pass XP) use a
+``BatchGate``: community membership is read once per batch (the worker never changes it), while
+levels and completed challenges come from the player's in-batch state, so an event is judged by
+what the events before it in the same batch did (a level-up, a completed quest) — the same
+answer a one-event-per-batch run would give.
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ from collections.abc import Iterable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.challenges import repository as challenges
+from questline.challenges.schemas import completed_metric
 from questline.communities import repository as repo
 from questline.communities.schemas import Requirement
 from questline.kit.errors import Forbidden
 from questline.progression import repository as progression
+from questline.rules.pipeline import Batch, PlayerState
 
-__all__ = ["allowed_players", "check", "unmet"]
+__all__ = ["BatchGate", "allowed_players", "batch_gate", "check", "gate_of", "unmet"]
 
 
 async def allowed_players(session: AsyncSession, app_id: str, player_ids: Iterable[str],
@@ -50,8 +57,7 @@ async def _unmet_of(session: AsyncSession, app_id: str, players: set[str],
     if requirement is None or not players:
         return out
     if requirement.whitelist:
-        allowed = set(requirement.whitelist)
-        for player in players - allowed:
+        for player in players - requirement.whitelisted:
             out[player].append("not on the whitelist")
     if requirement.communities:
         members = await repo.active_members_among(session, app_id, requirement.communities, players)
@@ -75,3 +81,48 @@ async def _unmet_of(session: AsyncSession, app_id: str, players: set[str],
             if missing:
                 out[player].append(f"completed challenges: {', '.join(missing)}")
     return out
+
+
+class BatchGate:
+    """Requirements judged per event inside one batch (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._members: dict[tuple[str, ...], set[str]] = {}
+
+    async def prepare(self, batch: Batch, requirements: Iterable[Requirement | None]) -> None:
+        """Read the community memberships these requirements need, for the batch's players."""
+        for requirement in requirements:
+            if requirement is None or not requirement.communities:
+                continue
+            key = tuple(sorted(requirement.communities))
+            if key not in self._members:
+                self._members[key] = await repo.active_members_among(batch.session, batch.app_id, key, batch.players)
+
+    def allows(self, requirement: Requirement | None, state: PlayerState) -> bool:
+        if requirement is None:
+            return True
+        player = state.player_id
+        if requirement.whitelist and player not in requirement.whitelisted:
+            return False
+        if requirement.communities and player not in self._members[tuple(sorted(requirement.communities))]:
+            return False
+        need = requirement.min_level
+        if need is not None and state.levels.get(need.track, 1) < need.level:
+            return False
+        return all(state.metrics.get(completed_metric(key), 0) >= 1 for key in requirement.completed_challenges)
+
+
+def gate_of(batch: Batch) -> BatchGate:
+    """The gate ``batch_gate`` prepared for this batch in a processor's ``load``."""
+    gate = batch.memo["gating"]
+    assert isinstance(gate, BatchGate)
+    return gate
+
+
+async def batch_gate(batch: Batch, requirements: Iterable[Requirement | None]) -> BatchGate:
+    """The batch's gate (shared by every processor of the batch), ready for these requirements."""
+    gate = batch.memo.get("gating")
+    if not isinstance(gate, BatchGate):
+        gate = batch.memo["gating"] = BatchGate()
+    await gate.prepare(batch, requirements)
+    return gate

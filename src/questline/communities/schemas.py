@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -51,6 +52,10 @@ class Requirement(Strict):
         if bad:
             raise ValueError(f"not player ids: {bad[:3]}")
         return value
+
+    @cached_property
+    def whitelisted(self) -> frozenset[str]:
+        return frozenset(self.whitelist)
 
     def references(self) -> list[tuple[str, str]]:
         refs = [("challenge", key) for key in self.completed_challenges]

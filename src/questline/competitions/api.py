@@ -21,7 +21,7 @@ from questline.competitions.schemas import (
 )
 from questline.events.schemas import PLAYER_ID
 from questline.kit.pagination import Page, PageParams, page_params
-from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.kit.routing import RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.leaderboards import service as boards
 from questline.leaderboards.api import as_json, viewer_of
 from questline.leaderboards.schemas import BoardPage
@@ -46,9 +46,10 @@ def actor_of(caller: Caller) -> str:
 
 
 @router.post("/v1/competitions", response_model=CompetitionOut, status_code=201)
-async def create(body: CompetitionIn, caller: ServerOrAdmin, session: SessionDep, clock: ClockDep) -> CompetitionOut:
+async def create(body: CompetitionIn, caller: ServerOrAdmin, session: SessionDep,
+                 runtime: RuntimeDep) -> CompetitionOut:
     """Create a competition: its window, scoring, entry rules and prize table. It starts and ends on schedule."""
-    return await service.create(session, clock, caller.app, body)
+    return await service.create(session, runtime, caller.app, body)
 
 
 @router.get("/v1/competitions", response_model=Page[CompetitionOut])

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from questline.communities.schemas import Requirement
 from questline.leaderboards.schemas import ATTRIBUTE, Scoring
 from questline.ledger.schemas import CURRENCY_PATTERN, MAX_AMOUNT
 
@@ -36,6 +37,8 @@ class EntryRules(Strict):
         default_factory=dict, max_length=20,
         description="player attributes a participant must have (e.g. a community id)")
     max_participants: int | None = Field(default=None, ge=1, le=10_000_000)
+    gating: Requirement | None = Field(default=None, description="who may enter (communities, whitelist, level, "
+                                                                 "completed challenges); others get 403 gated")
 
     @model_validator(mode="after")
     def _attribute_names(self) -> EntryRules:

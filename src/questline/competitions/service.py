@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from questline.communities import gating
+from questline.communities.schemas import Requirement
 from questline.competitions import repository as repo
 from questline.competitions.models import ACTIVE, CANCELLED, COMPLETED, UPCOMING, Competition, Prize
 from questline.competitions.schemas import (
@@ -39,7 +41,6 @@ from questline.competitions.schemas import (
     PrizeRules,
 )
 from questline.events import repository as event_log
-from questline.kit.clock import Clock
 from questline.kit.errors import Conflict, Forbidden, NotFound, ProblemError, Unprocessable
 from questline.kit.ids import ID_PATTERN, new_id
 from questline.kit.pagination import Page, PageParams, build_page
@@ -49,13 +50,13 @@ from questline.leaderboards.service import BoardInfo
 from questline.ledger import service as ledger
 from questline.players import service as players
 from questline.progression import repository as progression
+from questline.rules import service as definitions
 
 BOARD_PREFIX = "@"
 PERIOD = "custom"
 TOP_POSITIONS = 3
 # How long completion waits for the worker to catch up on events from inside the window.
 SETTLE_LIMIT = timedelta(minutes=5)
-Requirement = Callable[[AsyncSession, str, str, Competition], Awaitable[str | None]]
 
 
 def board_key(competition_id: str) -> str:
@@ -66,13 +67,6 @@ def board_info(comp: Competition) -> BoardInfo:
     scoring = comp.config["scoring"]
     return BoardInfo(board_key(comp.id), comp.name, "competition", None, PERIOD, "UTC",
                      scoring.get("order", "desc") == "desc", scoring.get("min_score"), comp.ends_at)
-
-
-def requirements(runtime: Runtime) -> list[Requirement]:
-    """Extra entry checks other areas add (e.g. community membership): each returns why not, or None."""
-    found = runtime.extensions.setdefault("competitions.requirements", [])
-    assert isinstance(found, list)
-    return found
 
 
 def _out(comp: Competition) -> CompetitionOut:
@@ -99,7 +93,15 @@ async def _announce(session: AsyncSession, comp: Competition, type_: str, player
 # Definition and reads ----------------------------------------------------------------------------
 
 
-async def create(session: AsyncSession, clock: Clock, app_id: str, body: CompetitionIn) -> CompetitionOut:
+async def create(session: AsyncSession, runtime: Runtime, app_id: str, body: CompetitionIn) -> CompetitionOut:
+    clock = runtime.clock
+    gate = body.entry.gating
+    if gate is not None:
+        registry = definitions.registry_of(runtime)
+        missing = await definitions.missing_references(session, registry, app_id, gate.references())
+        if missing:
+            raise Unprocessable(f"entry.gating refers to unknown {', '.join(missing)}", code="unknown_reference",
+                                extra={"missing": missing})
     currencies = {body.prizes.currency} if any(t.kind == "points" for t in body.prizes.tiers) else set()
     if body.entry.fee is not None:
         currencies.add(body.entry.fee.currency)
@@ -170,7 +172,9 @@ async def join(session: AsyncSession, runtime: Runtime, app_id: str, competition
         raise Conflict(f"competition {comp.id} is {comp.status if comp.status != ACTIVE else 'over'}; it takes no "
                        "more entries", code="competition_closed", extra={"competition_status": comp.status})
     await players.ensure_players(session, runtime.clock, app_id, [player_id])
-    unmet = await _unmet(session, runtime, comp, player_id)
+    entry_gate = comp.config["entry"].get("gating")
+    await gating.check(session, app_id, player_id, Requirement.model_validate(entry_gate) if entry_gate else None)
+    unmet = await _unmet(session, comp, player_id)
     if unmet:
         raise Forbidden(f"entry requirements not met: {'; '.join(unmet)}", code="entry_requirements_not_met",
                         extra={"unmet": unmet})
@@ -204,7 +208,7 @@ def _pooled(comp: Competition, currency: str) -> bool:
     return bool(comp.config["prizes"].get("currency", "points") == currency)
 
 
-async def _unmet(session: AsyncSession, runtime: Runtime, comp: Competition, player_id: str) -> list[str]:
+async def _unmet(session: AsyncSession, comp: Competition, player_id: str) -> list[str]:
     entry = comp.config["entry"]
     unmet = []
     need = entry.get("min_level")
@@ -220,10 +224,6 @@ async def _unmet(session: AsyncSession, runtime: Runtime, comp: Competition, pla
         for name, value in sorted(wanted.items()):
             if attrs.get(name) != value:
                 unmet.append(f"attribute {name} = {value!r}")
-    for check in requirements(runtime):
-        why = await check(session, comp.app_id, player_id, comp)
-        if why:
-            unmet.append(why)
     return unmet
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from questline.communities.schemas import Requirement
 from questline.players.schemas import check_timezone
 from questline.rules.conditions import FIELD_PATH, Condition, references
 from questline.rules.schemas import EVENT_TYPE, DefinitionBody
@@ -94,6 +95,9 @@ class LeaderboardDef(ScoringFields, DefinitionBody):
     starts_at: AwareDatetime | None = Field(default=None, description="events before this do not count")
     ends_at: AwareDatetime | None = Field(default=None, description="events from this instant on do not count")
     scope: Scope = Field(default_factory=GlobalScope)
+    gating: Requirement | None = Field(
+        default=None, description="who may score (communities, whitelist, level, completed challenges): "
+                                  "events of other players do not count")
 
     @field_validator("timezone")
     @classmethod
@@ -109,7 +113,7 @@ class LeaderboardDef(ScoringFields, DefinitionBody):
         return self
 
     def references(self) -> list[tuple[str, str]]:
-        return self.scoring_references()
+        return self.scoring_references() + (self.gating.references() if self.gating else [])
 
 
 # Reads ----------------------------------------------------------------------------------------

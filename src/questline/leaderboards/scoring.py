@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from questline.communities import gating
+from questline.communities.schemas import Requirement
 from questline.kit.db import after_commit
 from questline.leaderboards import repository as repo
 from questline.leaderboards.index import BoardRef, Entry, micros
@@ -44,6 +46,7 @@ class BoardSpec:
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     partition_attr: str | None = None
+    gating: Requirement | None = None  # judged per event by the batch's gate
 
     def ref(self, app_id: str, key: str) -> BoardRef:
         return BoardRef(app_id, self.board, key, self.descending, self.min_score)
@@ -54,7 +57,7 @@ class BoardSpec:
 
 def compile_spec(board: str, scoring: ScoringFields, ruleset: RuleSet, *, period: str = "all",
                  tz: ZoneInfo | None = None, starts_at: datetime | None = None, ends_at: datetime | None = None,
-                 partition_attr: str | None = None) -> BoardSpec | None:
+                 partition_attr: str | None = None, gating: Requirement | None = None) -> BoardSpec | None:
     """None when the board cannot score (its stat is gone)."""
     if scoring.stat is not None:
         stat = ruleset.of("stat").get(scoring.stat)
@@ -69,6 +72,7 @@ def compile_spec(board: str, scoring: ScoringFields, ruleset: RuleSet, *, period
         value_of=number_getter(scoring.field, scoring.scale), matches=compile_condition(scoring.filter),
         operator=scoring.operator, descending=scoring.order == "desc", min_score=scoring.min_score,
         period=period, tz=tz or ZoneInfo("UTC"), starts_at=starts_at, ends_at=ends_at, partition_attr=partition_attr,
+        gating=gating,
     )
 
 
@@ -105,6 +109,7 @@ class ScoreKeeper:
         self.attributes: dict[str, dict[str, Any]] = {}
         self.changed: dict[tuple[str, str], tuple[int, EventView]] = {}  # (board, player) -> last score
         self.folds: list[tuple[str, int, datetime]] = []  # (board, value brought, event time) per scored event
+        self.gate: gating.BatchGate | None = None
 
     def __bool__(self) -> bool:
         return bool(self.by_type)
@@ -120,6 +125,7 @@ class ScoreKeeper:
                 players.add(record.player_id)
         if not players:
             return
+        self.gate = await gating.batch_gate(batch, (s.gating for specs in self.by_type.values() for s in specs))
         for row in await repo.entries_of_players(batch.session, batch.app_id, boards, periods, players):
             self.cells[(row.board, row.period_key, row.player_id)] = Cell(
                 row.score, row.reached_at, row.seq, row.partition, row.version)
@@ -146,6 +152,8 @@ class ScoreKeeper:
             if not spec.in_window(record.occurred_at):
                 continue
             if self.eligible is not None and not self.eligible(spec, state.player_id):
+                continue
+            if spec.gating is not None and (self.gate is None or not self.gate.allows(spec.gating, state)):
                 continue
             if ctx is None:
                 ctx = batch.context(view, state)

@@ -28,7 +28,8 @@ def compile_boards(ruleset: RuleSet) -> list[BoardSpec]:
         assert isinstance(spec, LeaderboardDef)
         attr = spec.scope.attribute if isinstance(spec.scope, PartitionScope) else None
         compiled = compile_spec(key, spec, ruleset, period=spec.period, tz=zone(spec.timezone),
-                                starts_at=spec.starts_at, ends_at=spec.ends_at, partition_attr=attr)
+                                starts_at=spec.starts_at, ends_at=spec.ends_at, partition_attr=attr,
+                                gating=spec.gating)
         if compiled is not None:
             specs.append(compiled)
     return specs

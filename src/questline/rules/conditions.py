@@ -26,6 +26,8 @@ Op = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "
 Period = Literal["all", "day", "week", "month"]
 Scalar = int | float | str | bool
 FIELD_PATH = r"^(type|player_id|timestamp|data(\.[A-Za-z0-9_\-]+)+)$"
+# A player metric: "area.name", e.g. streak.daily.current or challenge.<key>.completed (keys may hold -).
+METRIC_NAME = r"^[a-z_]+(\.[a-z0-9_-]+)+$"
 ORDERED: dict[str, Callable[[Any, Any], bool]] = {
     "gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le,
 }
@@ -69,7 +71,7 @@ class LevelCondition(_Comparison):
 
 
 class MetricCondition(_Comparison):
-    metric: str = Field(min_length=1, max_length=100, pattern=r"^[a-z_]+(\.[a-z0-9_]+)+$")
+    metric: str = Field(min_length=1, max_length=100, pattern=METRIC_NAME)
 
 
 class AllCondition(_Base):

@@ -95,6 +95,8 @@ class Batch:
         self.outbox: list[dict[str, Any]] = []
         # Async work (ledger postings) that handlers queue and flush runs in order.
         self.deferred: list[Callable[[], Awaitable[Any]]] = []
+        # Values several processors of this batch share, read once (e.g. gating's memberships).
+        self.memo: dict[str, Any] = {}
 
     def context(self, view: EventView, state: PlayerState) -> EvalContext:
         return EvalContext(event=view.as_mapping, stats=StatView(state, view.periods), levels=state.levels,

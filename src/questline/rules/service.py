@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -54,12 +54,14 @@ def parse_body(registry: KindRegistry, kind: str, key: str, body: Mapping[str, A
     return model
 
 
-async def _check_references(session: AsyncSession, registry: KindRegistry, app_id: str, kind: str, key: str,
-                            model: DefinitionBody, pending: set[tuple[str, str]]) -> None:
+async def missing_references(session: AsyncSession, registry: KindRegistry, app_id: str,
+                             references: Iterable[tuple[str, str]],
+                             pending: set[tuple[str, str]] | None = None) -> list[str]:
+    """Which (kind, key) references name no definition of the app (nor one in ``pending``), in words."""
     missing = []
-    for ref_kind, ref_key in model.references():
+    for ref_kind, ref_key in references:
         candidates = registry.kinds_answering(ref_kind)
-        if any((k, ref_key) in pending for k in candidates):
+        if any((k, ref_key) in (pending or ()) for k in candidates):
             continue
         found = False
         for candidate in candidates:
@@ -68,6 +70,12 @@ async def _check_references(session: AsyncSession, registry: KindRegistry, app_i
                 break
         if not found:
             missing.append(f"{ref_kind} {ref_key!r}")
+    return missing
+
+
+async def _check_references(session: AsyncSession, registry: KindRegistry, app_id: str, kind: str, key: str,
+                            model: DefinitionBody, pending: set[tuple[str, str]]) -> None:
+    missing = await missing_references(session, registry, app_id, model.references(), pending)
     errors = [{"loc": [], "msg": f"refers to unknown {m}", "type": "unknown_reference"} for m in missing]
     spec = registry.get(kind)
     if spec.check is not None:
