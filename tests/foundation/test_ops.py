@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
@@ -108,3 +109,25 @@ async def test_logs_are_json_lines_with_the_request_id(client: httpx.AsyncClient
     assert logged["request_id"] == "log-test-7" and logged["status"] == 404
     assert logged["route"] == "/v1/players/{player_id}/account" and logged["level"] == "info"
     assert keys.server_key not in "\n".join(lines)  # credentials never reach the logs
+
+
+async def test_an_exhausted_connection_pool_is_503_database_busy(settings: Settings, factory: Factory) -> None:
+    keys = await factory.app()
+    small = settings.model_copy(update={"database_pool_size": 1, "database_pool_timeout_seconds": 0.2})
+    runtime = Runtime.build(small)
+    app = create_app(runtime=runtime, background=False)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ops.test") as client:
+            assert runtime.engine.pool.size() == 1  # type: ignore[attr-defined]
+            async with contextlib.AsyncExitStack() as stack:
+                # Every connection the pool may open (PostgreSQL: as many again as overflow), taken elsewhere.
+                for _ in range(1 if small.is_sqlite else 2):
+                    held = await stack.enter_async_context(runtime.engine.connect())
+                    await held.exec_driver_sql("SELECT 1")
+                resp = await client.get("/v1/players", headers=keys.server)
+                problem(resp, 503, "database_busy")
+                assert resp.headers["retry-after"] == "1"
+            resp = await client.get("/v1/players", headers=keys.server)
+            assert resp.status_code == 200, resp.text
+    await runtime.close()

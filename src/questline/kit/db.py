@@ -66,7 +66,7 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(database_url: str, *, pool_size: int = 10, pool_timeout: float = 10.0) -> AsyncEngine:
     # orjson for JSON columns: the worker writes many payloads per batch.
     json_options: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
     if database_url.startswith("sqlite"):
@@ -76,6 +76,7 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
             connect_args={"timeout": 30},
             pool_size=pool_size,
             max_overflow=0,
+            pool_timeout=pool_timeout,
         )
         _configure_sqlite(engine)
         return engine
@@ -85,7 +86,7 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        pool_timeout=10,
+        pool_timeout=pool_timeout,
         connect_args={"timeout": 5, "command_timeout": 30},
     )
 
@@ -166,8 +167,6 @@ def _sqlstate(exc: sa.exc.DBAPIError) -> str | None:
 
 def is_connection_error(exc: BaseException) -> bool:
     """True when the database could not be reached (as opposed to a query being wrong)."""
-    if isinstance(exc, sa.exc.TimeoutError):  # no pooled connection became free in time
-        return True
     if isinstance(exc, sa.exc.DBAPIError):
         if exc.connection_invalidated:
             return True
@@ -185,7 +184,10 @@ def is_connection_error(exc: BaseException) -> bool:
 
 
 def is_busy(exc: BaseException) -> bool:
-    """True when SQLite's write lock stayed taken past the busy timeout (overload, not a bug)."""
+    """Overload, not a bug: SQLite's write lock stayed taken past the busy timeout, or no pooled
+    connection became free within the pool timeout."""
+    if isinstance(exc, sa.exc.TimeoutError):
+        return True
     return isinstance(exc, sa.exc.OperationalError) and _is_sqlite_lock(exc)
 
 

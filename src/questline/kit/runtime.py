@@ -34,7 +34,8 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
         clock = clock or SystemClock()
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size,
+                               pool_timeout=settings.database_pool_timeout_seconds)
         sessions = session_factory(engine)
         redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5) \
             if settings.redis_url else None

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./questline.db"
+    # Connections each process keeps to the database (PostgreSQL may open as many again under load;
+    # SQLite opens no more). Size it to the requests you expect in flight, within the server's max_connections.
+    database_pool_size: int = Field(default=10, ge=1, le=500)
+    database_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     redis_url: str | None = None
     # Prefix for every Redis key this engine writes, so engines can share one Redis.
     redis_namespace: str = "questline"
