@@ -202,7 +202,7 @@ async def test_bad_achievement_definitions_are_refused(client: httpx.AsyncClient
     cases = [
         ({**ok, "rarity": "ultra"}, "rarity"),
         ({"criteria": ok["criteria"]}, "name"),
-        ({"name": "A"}, "criteria"),
+        ({"name": "A", "progress": {"stat": "wins", "target": 3}}, "progress needs criteria"),
         ({**ok, "criteria": {"stat": "losses", "op": "gte", "value": 1}}, "unknown stat 'losses'"),
         ({**ok, "criteria": {"metric": "streak.weekly.current", "op": "gte", "value": 2}}, "unknown streak 'weekly'"),
         ({**ok, "criteria": {"metric": "streak.daily.best", "op": "gte", "value": 2}}, "streak.<key>.current"),

@@ -25,6 +25,11 @@ ITEMS: dict[str, Any] = {
     "protein": {"name": "Protein sample"},
     "session": {"name": "Training session"},
 }
+# Tier badges are achievements (granted on claim): grant-only ones, defined in the same bundle.
+ACHIEVEMENTS: dict[str, Any] = {
+    "season_participant": {"name": "Season Participant", "category": "battle_pass"},
+    "season_champion": {"name": "Season Champion", "category": "battle_pass", "rarity": "epic"},
+}
 RULES: dict[str, Any] = {
     "win": {"event_type": "match.won", "amount": 60, "daily_limit": 150},
     "big-win": {"event_type": "match.won", "amount": 40, "season": "s1",
@@ -36,7 +41,8 @@ async def configure(client: httpx.AsyncClient, keys: AppKeys, season: dict[str, 
                     rules: dict[str, Any] | None = None) -> None:
     resp = await client.put("/v1/currencies/points", headers=keys.server, json={"name": "Points"})
     assert resp.status_code in (200, 201), resp.text
-    bundle = {"item": ITEMS, "battle_pass": {"s1": season or SEASON}, "pass_xp_rule": rules or RULES}
+    bundle = {"item": ITEMS, "achievement": ACHIEVEMENTS, "battle_pass": {"s1": season or SEASON},
+              "pass_xp_rule": rules or RULES}
     resp = await client.post("/v1/definitions:bulk", headers=keys.server, json={"definitions": bundle})
     assert resp.status_code == 200, resp.text
 

@@ -99,3 +99,57 @@ async def test_replay_rebuilds_pass_xp_and_keeps_purchases_and_claims(client: ht
     assert after == before
     assert after["xp"] == 220 and after["has_premium"] and after["free_rewards"][0]["claimed"]
     assert await balance(client, keys, "alice") == 100
+
+
+async def test_a_tier_badge_is_an_achievement_granted_on_claim(client: httpx.AsyncClient, factory: Factory,
+                                                               runtime: Runtime) -> None:
+    keys = await factory.app()
+    await configure(client, keys)
+    await send(client, keys, [won(1, score=1200)])  # tier 1
+    await settle(runtime)
+    token = await factory.player_token(keys, "alice")
+    before = (await client.get("/v1/players/alice/achievements", headers=token)).json()
+    assert {a["key"]: a["progress"]["current"] for a in before["achievements"]} == \
+        {"season_participant": 0, "season_champion": 0}  # grant-only: 0/1 until granted
+
+    resp = await claim(client, token, 1, key="badge-claim")
+    assert resp.status_code == 201, resp.text
+    assert (await claim(client, token, 1, key="badge-claim")).content == resp.content
+    mine = {a["key"]: a for a in (await client.get("/v1/players/alice/achievements", headers=token)).json()[
+        "achievements"]}
+    assert mine["season_participant"]["unlocked"] and not mine["season_champion"]["unlocked"]
+    assert mine["season_participant"]["progress"] == {"current": 1, "target": 1, "percent": 100}
+    catalog = {a["key"]: a for a in (await client.get("/v1/achievements", headers=keys.client)).json()["achievements"]}
+    assert (catalog["season_participant"]["unlocked_count"], catalog["season_champion"]["unlocked_count"]) == (1, 0)
+    feed = (await client.get("/v1/outbox", headers=keys.server, params={"limit": 200})).json()["items"]
+    unlocked = [m["data"] for m in feed if m["type"] == "achievement.unlocked"]
+    assert len(unlocked) == 1
+    assert (unlocked[0]["achievement"], unlocked[0]["source"], unlocked[0]["granted_by"]) == (
+        "season_participant", "grant", "battle_pass")
+    assert unlocked[0]["reference"] == {"season": "s1", "tier": 1, "track": "free"}
+    # Granted already: the grant route says so; an achievement a season uses cannot be deleted.
+    again = await client.post("/v1/players/alice/achievements/season_participant/grant",
+                              headers={**keys.server, "Idempotency-Key": "bp-badge-again"})
+    assert (again.status_code, again.json()["granted"]) == (200, False)
+    problem(await client.delete("/v1/definitions/achievement/season_champion", headers=keys.server), 409,
+            "definition_in_use")
+
+
+async def test_a_badge_with_points_pays_them_once_with_the_claim(client: httpx.AsyncClient, factory: Factory,
+                                                                 runtime: Runtime) -> None:
+    keys = await factory.app()
+    await configure(client, keys)
+    bundle = {"achievement": {"season_participant": {"name": "Season Participant",
+                                                     "points_reward": {"currency": "points", "amount": 25}}}}
+    resp = await client.post("/v1/definitions:bulk", headers=keys.server, json={"definitions": bundle})
+    assert resp.status_code == 200, resp.text
+    await send(client, keys, [won(1, score=1200)])
+    await settle(runtime)
+    # Racing claims of the badge tier: one claim, one grant, one payment of each.
+    replies = await asyncio.gather(*(claim(client, keys.server, 1) for _ in range(4)))
+    assert sorted(r.status_code for r in replies) == [201, 409, 409, 409], [r.text for r in replies]
+    assert await balance(client, keys, "alice") == 100 + 25
+    await start_replay(runtime, keys.app_id)
+    await settle(runtime)
+    got = (await client.get("/v1/players/alice/achievements", headers=keys.server)).json()
+    assert got["unlocked"] == 1 and await balance(client, keys, "alice") == 125

@@ -80,6 +80,11 @@ async def test_invalid_seasons_are_refused(client: httpx.AsyncClient, factory: F
     unknown_item["free"]["1"] = {"items": [{"item": "dragon"}]}
     body = problem(await client.put(put, headers=keys.server, json=unknown_item), 422, "invalid_definition")
     assert "unknown item 'dragon'" in body["detail"]
+    # A badge is an achievement's key: an unknown one is refused when the season is saved.
+    unknown_badge = copy.deepcopy({**SEASON, "featured": False})
+    unknown_badge["premium"]["3"]["badge"] = "golden_trophy"
+    body = problem(await client.put(put, headers=keys.server, json=unknown_badge), 422, "invalid_definition")
+    assert "unknown achievement 'golden_trophy'" in body["detail"]
     unknown_currency = {**SEASON, "featured": False, "premium_price": {"currency": "gems", "amount": 5}}
     body = problem(await client.put(put, headers=keys.server, json=unknown_currency), 422, "invalid_definition")
     assert "gems" in body["detail"]

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from questline.kit.db import unit_of_work
 from questline.kit.runtime import Runtime
-from tests.conftest import Factory, problem
+from tests.conftest import AppKeys, Factory, problem
 from tests.ledger.helpers import verify
 from tests.pipeline.helpers import settle
 from tests.referrals.helpers import balance, code_of, configure, set_status, track
@@ -93,7 +93,7 @@ async def test_milestones_at_one_and_five_referrals(client: httpx.AsyncClient, f
     for i in range(5):
         out = (await track(client, keys, code, f"friend{i}")).json()
         reached += [(i, m["tier"], m["points"], m["badge"]) for m in out["milestones"]]
-    assert reached == [(0, "bronze", 500, "bronze_recruiter"), (4, "silver", 3000, "silver_recruiter")]
+    assert reached == [(0, "bronze", 500, None), (4, "silver", 3000, None)]  # seed 003's milestones: no badge
     assert await balance(client, keys, "sean") == 3500
     summary = (await client.get("/v1/players/sean/referrals", headers=keys.server)).json()
     assert summary["counted"] == 5 and summary["next_milestone"]["tier"] == "gold"
@@ -143,3 +143,72 @@ async def test_without_a_program_nothing_is_paid(client: httpx.AsyncClient, fact
     assert code.startswith("SEAN-REF-")
     out = (await track(client, keys, code, "friend")).json()
     assert out["referrer_points"] == 0 and out["milestones"] == [] and not out["flagged"]
+
+
+BADGES = {
+    "recruiter": {"name": "Recruiter", "category": "referrals",
+                  "points_reward": {"currency": "points", "amount": 40}},
+    "talent-scout": {"name": "Talent Scout", "category": "referrals", "rarity": "epic"},
+}
+BADGED = {"currency": "points", "rewards": {}, "milestones": [
+    {"tier": "bronze", "name": "Bronze", "referrals": 1, "points": 100, "badge": "recruiter"},
+    {"tier": "silver", "name": "Silver", "referrals": 3, "badge": "talent-scout"},
+    {"tier": "gold", "name": "Gold", "referrals": 10, "points": 1000}]}
+
+
+async def configure_badges(client: httpx.AsyncClient, keys: AppKeys) -> None:
+    resp = await client.put("/v1/currencies/points", headers=keys.server, json={"name": "Points"})
+    assert resp.status_code in (200, 201), resp.text
+    resp = await client.post("/v1/definitions:bulk", headers=keys.server, json={"definitions": {
+        "achievement": BADGES, "referral_program": {"default": BADGED}}})
+    assert resp.status_code == 200, resp.text
+
+
+async def unlocked(client: httpx.AsyncClient, keys: AppKeys, player: str) -> set[str]:
+    resp = await client.get(f"/v1/players/{player}/achievements", headers=keys.server)
+    assert resp.status_code == 200, resp.text
+    return {a["key"] for a in resp.json()["achievements"] if a["unlocked"]}
+
+
+async def test_milestone_badges_are_achievements_granted_once(client: httpx.AsyncClient, factory: Factory,
+                                                              runtime: Runtime) -> None:
+    keys = await factory.app()
+    await configure_badges(client, keys)
+    code = await code_of(client, keys, "sean")
+    out = (await track(client, keys, code, "friend0")).json()
+    assert [(m["tier"], m["badge"]) for m in out["milestones"]] == [("bronze", "recruiter")]
+    assert await unlocked(client, keys, "sean") == {"recruiter"}
+    assert await balance(client, keys, "sean") == 100 + 40  # the milestone's points and the achievement's
+    for i in (1, 2, 3):
+        await track(client, keys, code, f"friend{i}")
+    assert await unlocked(client, keys, "sean") == {"recruiter", "talent-scout"}
+    assert await balance(client, keys, "sean") == 140
+    await settle(runtime)  # the referral events: nothing more is unlocked or paid
+    feed = (await client.get("/v1/outbox", headers=keys.server, params={"limit": 200})).json()["items"]
+    grants = [(m["data"]["achievement"], m["data"]["granted_by"], m["data"]["reference"])
+              for m in feed if m["type"] == "achievement.unlocked"]
+    assert grants == [("recruiter", "referral_milestone", {"tier": "bronze"}),
+                      ("talent-scout", "referral_milestone", {"tier": "silver"})]
+    assert await verify(runtime, keys.app_id) == []
+
+    # A badge must name an achievement of the app.
+    wrong = {**BADGED, "milestones": [{"tier": "bronze", "name": "B", "referrals": 1, "badge": "bronze_recruiter"}]}
+    body = problem(await client.put("/v1/definitions/referral_program/default", headers=keys.server, json=wrong),
+                   422, "invalid_definition")
+    assert "unknown achievement 'bronze_recruiter'" in body["detail"]
+
+
+async def test_racing_signups_grant_each_badge_once(client: httpx.AsyncClient, factory: Factory,
+                                                    runtime: Runtime) -> None:
+    keys = await factory.app()
+    await configure_badges(client, keys)
+    code = await code_of(client, keys, "sean")
+    replies = await asyncio.gather(*(track(client, keys, code, f"friend{i}") for i in range(5)))
+    assert [r.status_code for r in replies] == [201] * 5, [r.text for r in replies]
+    assert sorted(m["tier"] for r in replies for m in r.json()["milestones"]) == ["bronze", "silver"]
+    assert await unlocked(client, keys, "sean") == {"recruiter", "talent-scout"}
+    assert await balance(client, keys, "sean") == 100 + 40
+    feed = (await client.get("/v1/outbox", headers=keys.server, params={"limit": 200})).json()["items"]
+    assert sorted(m["data"]["achievement"] for m in feed if m["type"] == "achievement.unlocked") == [
+        "recruiter", "talent-scout"]
+    assert await verify(runtime, keys.app_id) == []

@@ -1,22 +1,26 @@
-"""Routes for the achievement catalog, a player's achievements, badge uploads and badge files."""
+"""Routes for the achievement catalog, a player's achievements, grants, badge uploads and badge files."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Path, UploadFile
+from fastapi import APIRouter, File, Path, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from questline.achievements import service
-from questline.achievements.schemas import Badge, Catalog, PlayerAchievements
+from questline.achievements.schemas import Badge, Catalog, GrantIn, GrantOut, PlayerAchievements
 from questline.events.schemas import PLAYER_ID
-from questline.kit.routing import RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.rules.schemas import DEFINITION_KEY
-from questline.tenancy.auth import AnyAppCaller, PlayerOrServer, ServerOrAdmin
+from questline.rules.service import ruleset_cache
+from questline.tenancy.auth import SERVER, AnyAppCaller, Caller, PlayerOrServer, ServerOrAdmin, allow
+from questline.tenancy.schemas import Role
 
 router = APIRouter(prefix="/v1", tags=["achievements"], route_class=UnitOfWorkRoute)
 PlayerId = Annotated[str, Path(pattern=PLAYER_ID)]
 AchievementKey = Annotated[str, Path(pattern=DEFINITION_KEY, description="the achievement definition's key")]
+# The server key or an app admin; a retried grant must not announce or pay twice.
+Granter = Annotated[Caller, allow(SERVER, admin_role=Role.ADMIN, idempotency="required")]
 # Secret-looking SVG content is refused at upload; this is the second line of defence when served.
 _MEDIA_HEADERS = {
     "Cache-Control": "public, max-age=31536000, immutable",
@@ -40,6 +44,24 @@ async def player_achievements(player_id: PlayerId, caller: PlayerOrServer, sessi
     """The player's achievements: unlocked or not, progress toward each, secrets masked until unlocked."""
     caller.ensure_acts_for(player_id)
     return await service.player_achievements(session, runtime, caller.app, player_id)
+
+
+@router.post("/players/{player_id}/achievements/{key}/grant", response_model=GrantOut, status_code=201,
+             responses={200: {"model": GrantOut, "description": "the player already had it (granted: false)"},
+                        404: {"description": "achievement_not_found"}})
+async def grant(player_id: PlayerId, key: AchievementKey, caller: Granter, session: SessionDep, clock: ClockDep,
+                runtime: RuntimeDep, response: Response, body: GrantIn | None = None) -> GrantOut:
+    """Award an achievement to a player (server key or app admin; ``Idempotency-Key`` required).
+
+    201 with ``granted: true`` when this call awarded it (announced as ``achievement.unlocked`` with
+    ``source: "grant"``, ``points_reward`` paid once); 200 with ``granted: false`` when the player
+    already had it. Works for any achievement; grant-only ones (no ``criteria``) are awarded only so.
+    """
+    ruleset = await ruleset_cache(runtime).get(session, caller.app)
+    out = await service.grant_by_request(session, clock, ruleset, caller.app, player_id, key, body or GrantIn(),
+                                         caller.identity)
+    response.status_code = 201 if out.granted else 200
+    return out
 
 
 @router.post("/achievements/{key}/badge", response_model=Badge, status_code=201,

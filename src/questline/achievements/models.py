@@ -26,7 +26,7 @@ class PlayerAchievement(Base):
     # The stat period the progress was counted in (all, a local day, week or month).
     progress_period: Mapped[str] = mapped_column(sa.String(16), default="all")
     unlocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    unlocked_by: Mapped[str | None] = mapped_column(sa.String(16))  # event | backfill
+    unlocked_by: Mapped[str | None] = mapped_column(sa.String(16))  # event | backfill | grant
     event_id: Mapped[str | None] = mapped_column(sa.String(128))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

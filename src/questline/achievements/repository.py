@@ -12,6 +12,8 @@ from questline.players.models import Player
 from questline.rules.models import Definition
 
 _KEY = ["app_id", "player_id", "achievement"]
+GRANT = "grant"
+DERIVED = ("event", "backfill")  # unlocked_by values the pipeline writes (and a replay rebuilds)
 
 
 async def rows_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> Sequence[PlayerAchievement]:
@@ -46,7 +48,10 @@ async def claim_unlock(session: AsyncSession, row: dict[str, Any]) -> bool:
 
 
 async def reset(session: AsyncSession, app_id: str | None) -> None:
-    stmt = sa.delete(PlayerAchievement)
+    """Delete what the pipeline derived (before a replay); granted achievements are kept, since
+    grants come from API actions that are not in the event log."""
+    by = PlayerAchievement.unlocked_by
+    stmt = sa.delete(PlayerAchievement).where(sa.or_(by.is_(None), by.in_(DERIVED)))
     if app_id is not None:
         stmt = stmt.where(PlayerAchievement.app_id == app_id)
     await session.execute(stmt)

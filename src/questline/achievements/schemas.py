@@ -80,7 +80,12 @@ def streak_of_metric(metric: str) -> str | None:
 
 
 class AchievementDef(DefinitionBody):
-    """An achievement: unlocked once per player, the first time ``criteria`` holds after an event."""
+    """An achievement: unlocked once per player, the first time ``criteria`` holds after an event.
+
+    Without ``criteria`` it is grant-only: never unlocked by events or backfill, only granted
+    (``POST /v1/players/{id}/achievements/{key}/grant``, a battle pass tier's badge, a referral
+    milestone's badge).
+    """
 
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=2000)
@@ -91,8 +96,10 @@ class AchievementDef(DefinitionBody):
     is_secret: bool = Field(default=False, description="name and description hidden from players until unlocked")
     is_visible: bool = Field(default=True, description="false: left out of player-facing lists (retired)")
     sort_order: int = Field(default=0, ge=-1_000_000, le=1_000_000)
-    criteria: Condition = Field(description="a condition on stats, levels, metrics (streak.<key>.current, …) "
-                                            "and the event being processed")
+    criteria: Condition | None = Field(default=None,
+                                       description="a condition on stats, levels, metrics (streak.<key>.current, …) "
+                                                   "and the event being processed; absent: grant-only (never "
+                                                   "unlocked by events, only granted)")
     progress: ProgressSpec | None = Field(default=None, description="current/target to display; derived from a "
                                                                     "single gte/gt criterion when omitted")
 
@@ -102,12 +109,20 @@ class AchievementDef(DefinitionBody):
             streak_of_metric(metric)
         if self.progress is not None and self.progress.metric is not None:
             streak_of_metric(self.progress.metric)
+        if self.progress is not None and self.criteria is None:
+            raise ValueError("progress needs criteria: a grant-only achievement shows 0/1 until granted")
         return self
+
+    @property
+    def grant_only(self) -> bool:
+        return self.criteria is None
 
     def progress_spec(self) -> ProgressSpec | None:
         if self.progress is not None:
             return self.progress
         c = self.criteria
+        if c is None:
+            return None
         if not isinstance(c, StatCondition | MetricCondition | LevelCondition) or c.op not in ("gte", "gt", "eq"):
             return None
         if isinstance(c.value, bool) or not isinstance(c.value, int | float):
@@ -204,6 +219,17 @@ class PlayerAchievements(BaseModel):
     total: int
     unlocked: int
     achievements: list[PlayerAchievementOut]
+
+
+class GrantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, min_length=1, max_length=500,
+                               description="why it is granted; recorded in the announcement")
+
+
+class GrantOut(PlayerAchievementOut):
+    granted: bool = Field(description="true if this call awarded it; false if the player already had it")
 
 
 class BackfillResult(BaseModel):

@@ -1,4 +1,11 @@
-"""Achievement reads (catalog with rarity, a player's list with progress) and badge uploads.
+"""Achievement reads (catalog with rarity, a player's list with progress), grants and badge uploads.
+
+A grant awards an achievement outside the event pipeline (an admin's API call, a battle pass
+tier's badge, a referral milestone's badge): it is claimed once with the same conditional upsert
+as the processor's unlocks (``unlocked_by = 'grant'``), announced as ``achievement.unlocked``
+(``source: "grant"``) and pays ``points_reward`` under the processor's ledger key
+(``achievement:{key}:{player}``), so whichever comes first pays and nothing pays twice. Grant-only
+achievements (no criteria) are awarded only this way.
 
 Rarity is the share of the app's players (every player the engine has seen for the app)
 who have unlocked an achievement, in percent with two decimals.
@@ -13,8 +20,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.achievements import repository as repo
@@ -25,11 +35,15 @@ from questline.achievements.schemas import (
     AchievementOut,
     Badge,
     Catalog,
+    GrantIn,
+    GrantOut,
     PlayerAchievementOut,
     PlayerAchievements,
     Progress,
 )
-from questline.kit.errors import NotFound
+from questline.events import repository as event_log
+from questline.kit.clock import Clock
+from questline.kit.errors import NotFound, ProblemError
 from questline.kit.ids import ID_PATTERN
 from questline.kit.periods import period_keys, zone
 from questline.kit.runtime import Runtime
@@ -43,6 +57,7 @@ SECRET_NAME = "Secret achievement"
 SECRET_DESCRIPTION = "Keep playing to discover this one."
 MEDIA_FILE = re.compile(r"^v[0-9]{1,9}(-256)?\.(png|svg)$")
 _APP_ID = re.compile(ID_PATTERN)
+_log = structlog.get_logger("questline.achievements")
 
 
 async def check_definition(session: AsyncSession, app_id: str, body: DefinitionBody) -> list[str]:
@@ -110,13 +125,20 @@ def _progress(spec: AchievementDef, row: PlayerAchievement | None, periods: dict
 async def player_achievements(session: AsyncSession, runtime: Runtime, app_id: str,
                               player_id: str) -> PlayerAchievements:
     """The player's view: visible achievements (and any retired ones they hold), secrets masked until unlocked."""
-    player = await players.get_player(session, app_id, player_id)
     ruleset = await ruleset_cache(runtime).get(session, app_id)
+    items = await _player_items(session, runtime.clock.now(), ruleset, app_id, player_id)
+    return PlayerAchievements(player_id=player_id, total=len(items), unlocked=sum(1 for i in items if i.unlocked),
+                              achievements=items)
+
+
+async def _player_items(session: AsyncSession, now: datetime, ruleset: RuleSet, app_id: str,
+                        player_id: str) -> list[PlayerAchievementOut]:
+    player = await players.get_player(session, app_id, player_id)
     rows = {r.achievement: r for r in await repo.rows_of(session, app_id, [player_id])}
     counts = await repo.unlocked_counts(session, app_id)
     total = await repo.count_players(session, app_id)
     badges = await repo.badges_of(session, app_id)
-    periods = period_keys(runtime.clock.now(), zone(player.timezone))
+    periods = period_keys(now, zone(player.timezone))
     items = []
     for key, spec in _specs(ruleset):
         row = rows.get(key)
@@ -136,8 +158,102 @@ async def player_achievements(session: AsyncSession, runtime: Runtime, app_id: s
             progress=Progress(current=0, target=1, percent=0) if hidden else _progress(spec, row, periods),
             rarity_percent=_percent(counts.get(key, 0), total),
         ))
-    return PlayerAchievements(player_id=player_id, total=len(items), unlocked=sum(1 for i in items if i.unlocked),
-                              achievements=items)
+    return items
+
+
+# Unlocks outside the pipeline -------------------------------------------------------------------
+
+
+def unlocked_payload(key: str, spec: AchievementDef, source: str) -> dict[str, Any]:
+    """The ``achievement.unlocked`` announcement (source: event, backfill or grant)."""
+    return {
+        "achievement": key, "name": spec.name, "category": spec.category, "rarity": spec.rarity,
+        "points_reward": spec.points_reward.model_dump() if spec.points_reward else None,
+        "title_unlock": spec.unlocks.title, "cosmetic_unlock": spec.unlocks.cosmetic, "source": source,
+    }
+
+
+def reward_key(key: str, player_id: str) -> str:
+    return f"achievement:{key}:{player_id}"
+
+
+async def pay_reward(session: AsyncSession, clock: Clock, app_id: str, player_id: str, key: str,
+                     spec: AchievementDef, actor: str | None = None) -> dict[str, Any] | None:
+    """Post ``points_reward`` once, under ``achievement:{key}:{player}``; returns the ``points.credited``
+    payload when this call paid, None when there is nothing to pay or it was paid before."""
+    reward = spec.points_reward
+    if reward is None:
+        return None
+    idempotency_key = reward_key(key, player_id)
+    try:
+        txn = await ledger.credit_player(
+            session, clock, app_id=app_id, player_id=player_id, currency=reward.currency, amount=reward.amount,
+            idempotency_key=idempotency_key, source="achievement", reference={"achievement": key},
+            description=f"achievement {key}", actor=actor,
+        )
+    except ProblemError as exc:
+        if exc.code != "idempotency_key_reused":
+            raise
+        _log.info("achievement_reward_already_paid", key=idempotency_key)  # under a reward since edited
+        return None
+    if txn.replayed:
+        return None
+    return {"currency": reward.currency, "amount": reward.amount, "source": "achievement", "transaction_id": txn.id}
+
+
+def _definition(ruleset: RuleSet, key: str) -> AchievementDef:
+    spec = ruleset.of("achievement").get(key)
+    if not isinstance(spec, AchievementDef):
+        raise NotFound(f"achievement {key!r} not found; define it first with PUT /v1/definitions/achievement/{key}",
+                       code="achievement_not_found")
+    return spec
+
+
+def _outbox_row(now: datetime, app_id: str, type_: str, player_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"app_id": app_id, "type": type_, "player_id": player_id, "event_seq": None, "payload": payload,
+            "created_at": now, "published_at": None}
+
+
+async def grant(session: AsyncSession, clock: Clock, app_id: str, player_id: str, key: str, *, ruleset: RuleSet,
+                source: str, reference: dict[str, Any], actor: str | None = None) -> bool:
+    """Award an achievement to a player, once; True if this call unlocked it (False: they had it already).
+
+    ``source`` says what granted it (``api``, ``battle_pass``, ``referral_milestone``) and ``reference``
+    which action; both go into the ``achievement.unlocked`` announcement. 404 ``achievement_not_found``
+    for a key the app does not define. Creates the player if new.
+    """
+    spec = _definition(ruleset, key)
+    await players.ensure_players(session, clock, app_id, [player_id])
+    now = clock.now()
+    shown = spec.progress_spec()
+    target = shown.target if shown is not None else 1
+    won = await repo.claim_unlock(session, {
+        "app_id": app_id, "player_id": player_id, "achievement": key, "progress_current": target,
+        "progress_target": target, "progress_period": "all", "unlocked_at": now, "unlocked_by": repo.GRANT,
+        "event_id": None, "updated_at": now,
+    })
+    if not won:
+        return False
+    outbox = [_outbox_row(now, app_id, "achievement.unlocked", player_id,
+                          {**unlocked_payload(key, spec, "grant"), "granted_by": source, "reference": reference})]
+    credited = await pay_reward(session, clock, app_id, player_id, key, spec, actor=actor)
+    if credited is not None:
+        outbox.append(_outbox_row(now, app_id, "points.credited", player_id, credited))
+    await event_log.add_outbox(session, outbox)
+    return True
+
+
+async def grant_by_request(session: AsyncSession, clock: Clock, ruleset: RuleSet, app_id: str, player_id: str,
+                           key: str, body: GrantIn, actor: str) -> GrantOut:
+    """The grant route: grant, then the player's view of the achievement with whether this call granted it."""
+    reference: dict[str, Any] = {"actor": actor}
+    if body.reason is not None:
+        reference["reason"] = body.reason
+    granted = await grant(session, clock, app_id, player_id, key, ruleset=ruleset, source="api", reference=reference,
+                          actor=actor)
+    items = await _player_items(session, clock.now(), ruleset, app_id, player_id)
+    shown = next(i for i in items if i.key == key)  # unlocked now, so listed even when retired
+    return GrantOut(**shown.model_dump(), granted=granted)
 
 
 # Badges -----------------------------------------------------------------------------------------

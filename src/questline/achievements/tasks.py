@@ -6,15 +6,17 @@ metrics) and the event itself. It publishes ``achievements.unlocked`` (how many 
 holds) and ``achievement.<key>`` = 1 per unlocked achievement as metrics. An unlock is
 claimed in ``player_achievements`` with a conditional upsert (only a row not yet unlocked
 is updated), so it happens once whoever claims it; its points go through the ledger under
-``achievement:{key}:{player}``, so a replay never pays twice.
+``achievement:{key}:{player}``, so a replay never pays twice. Grant-only achievements (no
+criteria) are never evaluated here: they are only granted (``service.grant``), and a granted
+row (``unlocked_by = 'grant'``) survives a replay's reset, since grants are not in the event log.
 
 Backfill evaluates the same criteria against stored state: it runs every processor's
 ``load`` for a page of players (as if each had sent an empty ``questline.achievements.backfill``
 event now) and lets this processor evaluate and write. Criteria on event fields cannot hold
-then, by design. It runs from the CLI (``questline achievements backfill``) and from the
-``achievements.backfill`` job, which every minute picks up achievement definitions whose
-version has not been backfilled yet (new or edited ones) and works through their players a
-page at a time, remembering where it stopped.
+then, by design; grant-only achievements are skipped. It runs from the CLI (``questline
+achievements backfill``) and from the ``achievements.backfill`` job, which every minute picks
+up achievement definitions whose version has not been backfilled yet (new or edited ones) and
+works through their players a page at a time, remembering where it stopped.
 """
 
 from __future__ import annotations
@@ -24,20 +26,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from questline.achievements import repository as repo
+from questline.achievements import service
 from questline.achievements.schemas import AchievementDef, ProgressSpec
 from questline.events import repository as event_log
 from questline.events.models import LIVE, EventRecord
 from questline.kit.db import unit_of_work
-from questline.kit.errors import NotFound, ProblemError
+from questline.kit.errors import NotFound
 from questline.kit.jobs import Job, Scheduler, every
 from questline.kit.pagination import PageParams
 from questline.kit.periods import zone
 from questline.kit.runtime import Runtime
-from questline.ledger import service as ledger
 from questline.players import service as players
 from questline.rules import service as rules
 from questline.rules.conditions import Compiled, EvalContext, compile_condition
@@ -50,7 +51,6 @@ BACKFILL_PLAYERS_PER_RUN = 2000
 Source = Literal["event", "backfill"]
 # Metrics for later processors and conditions: how many the player holds, and achievement.<key> = 1 per unlock.
 UNLOCKED_METRIC = "achievements.unlocked"
-_log = structlog.get_logger("questline.achievements")
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,12 @@ class CompiledAchievement:
 
 
 def compile_achievements(ruleset: RuleSet) -> list[CompiledAchievement]:
+    """Achievements the pipeline evaluates: every one with criteria (grant-only ones are only granted)."""
     out = []
     for key, spec in sorted(ruleset.of("achievement").items()):
         assert isinstance(spec, AchievementDef)
+        if spec.grant_only:
+            continue
         out.append(CompiledAchievement(key, spec, compile_condition(spec.criteria), spec.progress_spec()))
     return out
 
@@ -186,34 +189,11 @@ class AchievementsProcessor:
         if not won:
             return False  # unlocked already (by a backfill racing this batch, or the other way round)
         spec = item.spec
-        batch.emit("achievement.unlocked", state.player_id, {
-            "achievement": item.key, "name": spec.name, "category": spec.category, "rarity": spec.rarity,
-            "points_reward": spec.points_reward.model_dump() if spec.points_reward else None,
-            "title_unlock": spec.unlocks.title, "cosmetic_unlock": spec.unlocks.cosmetic, "source": source,
-        }, record)
-        if spec.points_reward is not None:
-            await self._reward(batch, state.player_id, item, record)
+        batch.emit("achievement.unlocked", state.player_id, service.unlocked_payload(item.key, spec, source), record)
+        credited = await service.pay_reward(batch.session, batch.clock, batch.app_id, state.player_id, item.key, spec)
+        if credited is not None:
+            batch.emit("points.credited", state.player_id, credited, record)
         return True
-
-    @staticmethod
-    async def _reward(batch: Batch, player_id: str, item: CompiledAchievement, record: EventRecord) -> None:
-        reward = item.spec.points_reward
-        assert reward is not None
-        key = f"achievement:{item.key}:{player_id}"
-        try:
-            txn = await ledger.credit_player(
-                batch.session, batch.clock, app_id=batch.app_id, player_id=player_id, currency=reward.currency,
-                amount=reward.amount, idempotency_key=key, source="achievement",
-                reference={"achievement": item.key}, description=f"achievement {item.key}",
-            )
-        except ProblemError as exc:
-            if exc.code != "idempotency_key_reused":
-                raise
-            _log.info("achievement_reward_already_paid", key=key)  # under a reward since edited
-            return
-        if not txn.replayed:
-            batch.emit("points.credited", player_id, {"currency": reward.currency, "amount": reward.amount,
-                                                      "source": "achievement", "transaction_id": txn.id}, record)
 
     async def reset(self, session: AsyncSession, app_id: str | None) -> None:
         await repo.reset(session, app_id)
@@ -292,9 +272,15 @@ async def backfill_stale(session: AsyncSession, runtime: Runtime, now: datetime,
         by_app.setdefault(app_id, []).append((key, version, done_version))
     worked: dict[str, int] = {}
     for app_id, items in by_app.items():
+        defined = (await ruleset_cache(runtime).get(session, app_id)).of("achievement")
         # cursor -> {key: (version, fresh)}: keys resuming from the same page go together.
         groups: dict[str | None, dict[str, tuple[int, bool]]] = {}
         for key, version, done_version in items:
+            spec = defined.get(key)
+            if isinstance(spec, AchievementDef) and spec.grant_only:
+                # Grant-only: nothing to evaluate; done without a pass over the players.
+                await record_backfill(session, app_id, key, version, Chunk(0, {}, None), now, fresh=True)
+                continue
             state = await repo.get_backfill(session, app_id, key)
             resume = state is not None and done_version == version and state.done_at is None
             cursor = state.cursor if state is not None and resume else None

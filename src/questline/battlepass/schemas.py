@@ -20,13 +20,14 @@ PremiumSource = Literal["points", "external"]
 
 class TierReward(BaseModel):
     """What claiming one tier of one track gives: currency through the ledger, items into the
-    inventory, and a badge and/or title recorded with the claim."""
+    inventory, a badge (an achievement, granted on claim) and/or a title recorded with the claim."""
 
     model_config = ConfigDict(extra="forbid")
 
     points: list[Price] = Field(default_factory=list, max_length=10, description="[{currency, amount}]")
     items: list[ItemGrant] = Field(default_factory=list, max_length=20)
-    badge: str | None = Field(default=None, min_length=1, max_length=64)
+    badge: str | None = Field(default=None, min_length=1, max_length=64,
+                              description="an achievement's key: the achievement is granted on claim")
     title: str | None = Field(default=None, min_length=1, max_length=100)
     note: str | None = Field(default=None, max_length=500, description="e.g. a physical reward, for display")
 
@@ -72,8 +73,11 @@ class BattlePassDef(DefinitionBody):
         return self
 
     def references(self) -> list[tuple[str, str]]:
-        items = {g.item for rewards in (self.free, self.premium) for r in rewards.values() for g in r.items}
-        return sorted(("item", key) for key in items) + (self.gating.references() if self.gating else [])
+        rewards = [r for table in (self.free, self.premium) for r in table.values()]
+        items = {g.item for r in rewards for g in r.items}
+        badges = {r.badge for r in rewards if r.badge is not None}
+        return (sorted(("item", key) for key in items) + sorted(("achievement", key) for key in badges)
+                + (self.gating.references() if self.gating else []))
 
     def currencies(self) -> set[str]:
         found = {p.currency for rewards in (self.free, self.premium) for r in rewards.values() for p in r.points}

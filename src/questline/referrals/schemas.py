@@ -38,17 +38,20 @@ class Milestone(BaseModel):
     referrals: int = Field(ge=1, le=1_000_000, description="counted referrals (signed up, not fraud) needed")
     conversions: int | None = Field(default=None, ge=1, le=1_000_000, description="of which converted, optionally")
     points: int = Field(default=0, ge=0, le=1_000_000_000)
-    badge: str | None = Field(default=None, min_length=1, max_length=64)
+    badge: str | None = Field(default=None, min_length=1, max_length=64,
+                              description="an achievement's key: the achievement is granted when the milestone "
+                                          "is reached")
     title: str | None = Field(default=None, min_length=1, max_length=100)
 
 
-# Seed 003's referral_milestones (1 pt = $0.001).
+# Seed 003's referral_milestones (1 pt = $0.001). Their badge_achievement_id is nullable and the seed
+# rows set none: a program that wants badges lists its milestones with achievement keys.
 DEFAULT_MILESTONES = [
-    Milestone(tier="bronze", name="Bronze Recruiter", referrals=1, points=500, badge="bronze_recruiter"),
-    Milestone(tier="silver", name="Silver Recruiter", referrals=5, points=3000, badge="silver_recruiter"),
-    Milestone(tier="gold", name="Gold Recruiter", referrals=10, points=8000, badge="gold_recruiter"),
-    Milestone(tier="platinum", name="Platinum Recruiter", referrals=25, points=25000, badge="platinum_recruiter"),
-    Milestone(tier="diamond", name="Diamond Recruiter", referrals=50, points=75000, badge="diamond_recruiter"),
+    Milestone(tier="bronze", name="Bronze Recruiter", referrals=1, points=500),
+    Milestone(tier="silver", name="Silver Recruiter", referrals=5, points=3000),
+    Milestone(tier="gold", name="Gold Recruiter", referrals=10, points=8000),
+    Milestone(tier="platinum", name="Platinum Recruiter", referrals=25, points=25000),
+    Milestone(tier="diamond", name="Diamond Recruiter", referrals=50, points=75000),
 ]
 
 
@@ -81,6 +84,9 @@ class ReferralProgramDef(DefinitionBody):
         if self.link is not None and "{code}" not in self.link:
             raise ValueError("link must contain {code}")
         return self
+
+    def references(self) -> list[tuple[str, str]]:
+        return sorted({("achievement", m.badge) for m in self.milestones if m.badge is not None})
 
 
 # API shapes -----------------------------------------------------------------------------------

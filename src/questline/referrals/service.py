@@ -13,8 +13,9 @@ run first; any hit flags the referral and sends it to the review queue instead o
 Statuses only move forward: ``pending → signed_up → converted → paid_client``, and ``churned``
 after signing up. Reaching a status pays the program's rewards for it to both sides (every
 status passed on the way too), through the ledger under keys derived from the referral, and
-checks the referrer's milestones. A flagged referral pays nothing until an admin approves it
-(then everything reached so far is paid); a rejected one never pays and never counts.
+checks the referrer's milestones (a milestone's badge is an achievement, granted with it).
+A flagged referral pays nothing until an admin approves it (then everything reached so far is
+paid); a rejected one never pays and never counts.
 All changes to one referrer's referrals are serialized by their code row's lock.
 """
 
@@ -26,8 +27,10 @@ import unicodedata
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from questline.achievements import service as achievements
 from questline.events import service as events
 from questline.kit.errors import Conflict, Forbidden, NotFound
 from questline.kit.ids import new_id
@@ -60,6 +63,7 @@ GMAIL_LIKE = frozenset({"gmail.com", "googlemail.com"})
 _REWARDED = ("signed_up", "converted", "paid_client")
 _STAMP = {"signed_up": "signed_up_at", "converted": "converted_at", "paid_client": "paid_client_at",
           "churned": "churned_at"}
+_log = structlog.get_logger("questline.referrals")
 
 
 # The program ----------------------------------------------------------------------------------
@@ -260,7 +264,7 @@ async def _after_change(session: AsyncSession, runtime: Runtime, ruleset: RuleSe
     milestones: list[MilestoneOut] = []
     if program is not None and referral.review in repo.COUNTED_REVIEWS:
         await _pay(session, runtime, program, referral)
-        milestones = await _milestones(session, runtime, program, app_id, referral.referrer_id)
+        milestones = await _milestones(session, runtime, ruleset, program, app_id, referral.referrer_id)
     # An engine event for the referrer, so achievements see referrals.count without waiting for their next event.
     await events.append_internal(session, runtime, app_id=app_id, player_id=referral.referrer_id,
                                  event_id=f"referral:{referral_id}:{what}", type_=EVENT_TYPE,
@@ -301,8 +305,8 @@ async def _pay(session: AsyncSession, runtime: Runtime, program: ReferralProgram
         await repo.add_points(session, referral.app_id, referral.id, to_referrer, to_referee)
 
 
-async def _milestones(session: AsyncSession, runtime: Runtime, program: ReferralProgramDef, app_id: str,
-                      referrer_id: str) -> list[MilestoneOut]:
+async def _milestones(session: AsyncSession, runtime: Runtime, ruleset: RuleSet, program: ReferralProgramDef,
+                      app_id: str, referrer_id: str) -> list[MilestoneOut]:
     count, conversions = await repo.counted(session, app_id, referrer_id)
     reached = []
     now = runtime.clock.now()
@@ -321,10 +325,25 @@ async def _milestones(session: AsyncSession, runtime: Runtime, program: Referral
                 source="referral_milestone", reference={"tier": milestone.tier}, description=milestone.name,
             )
             await repo.set_milestone_transaction(session, app_id, referrer_id, milestone.tier, txn.id)
+        if milestone.badge is not None:
+            await _grant_badge(session, runtime, ruleset, app_id, referrer_id, milestone.badge, milestone.tier)
         reached.append(MilestoneOut(tier=milestone.tier, name=milestone.name, referrals=count,
                                     points=milestone.points, badge=milestone.badge, title=milestone.title,
                                     awarded_at=now))
     return reached
+
+
+async def _grant_badge(session: AsyncSession, runtime: Runtime, ruleset: RuleSet, app_id: str, player_id: str,
+                       badge: str, tier: str) -> None:
+    """A milestone's badge is an achievement: granted (once) when the milestone is awarded."""
+    try:
+        await achievements.grant(session, runtime.clock, app_id, player_id, badge, ruleset=ruleset,
+                                 source="referral_milestone", reference={"tier": tier})
+    except NotFound as exc:
+        if exc.code != "achievement_not_found":
+            raise
+        # A program saved before badges had to name an achievement: the badge stays recorded with the milestone.
+        _log.warning("referral_badge_not_an_achievement", app_id=app_id, badge=badge, tier=tier)
 
 
 # Reads ----------------------------------------------------------------------------------------
