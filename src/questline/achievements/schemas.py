@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from questline.progression.schemas import Reward
 from questline.rules.conditions import (
+    METRIC_NAME,
     AllCondition,
     AnyCondition,
     Condition,
@@ -43,7 +44,7 @@ class ProgressSpec(BaseModel):
 
     stat: str | None = Field(default=None, min_length=1, max_length=64)
     period: Period = "all"
-    metric: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[a-z_]+(\.[a-z0-9_]+)+$")
+    metric: str | None = Field(default=None, min_length=1, max_length=100, pattern=METRIC_NAME)
     level: str | None = Field(default=None, min_length=1, max_length=64)
     target: int = Field(ge=1, le=MAX_TARGET)
 

@@ -56,7 +56,8 @@ class BattlePassDef(DefinitionBody):
     premium: dict[int, TierReward] = Field(default_factory=dict, description="tier -> reward on the premium track")
     premium_price: Price | None = Field(default=None, description="buy premium with points; absent: cash only")
     tier_boost_price: Price | None = Field(default=None, description="price of skipping one tier; absent: no boosts")
-    gating: Requirement | None = Field(default=None, description="who may buy premium, boosts and claim (403 gated)")
+    gating: Requirement | None = Field(default=None,
+                                       description="who earns pass XP, buys premium and boosts, and claims (403 gated)")
 
     @model_validator(mode="after")
     def _shape(self) -> BattlePassDef:
