@@ -209,11 +209,6 @@ def _definition(ruleset: RuleSet, key: str) -> AchievementDef:
     return spec
 
 
-def _outbox_row(now: datetime, app_id: str, type_: str, player_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return {"app_id": app_id, "type": type_, "player_id": player_id, "event_seq": None, "payload": payload,
-            "created_at": now, "published_at": None}
-
-
 async def grant(session: AsyncSession, clock: Clock, app_id: str, player_id: str, key: str, *, ruleset: RuleSet,
                 source: str, reference: dict[str, Any], actor: str | None = None) -> bool:
     """Award an achievement to a player, once; True if this call unlocked it (False: they had it already).
@@ -234,11 +229,12 @@ async def grant(session: AsyncSession, clock: Clock, app_id: str, player_id: str
     })
     if not won:
         return False
-    outbox = [_outbox_row(now, app_id, "achievement.unlocked", player_id,
-                          {**unlocked_payload(key, spec, "grant"), "granted_by": source, "reference": reference})]
+    outbox = [event_log.outbox_row(app_id, "achievement.unlocked", player_id,
+                                   {**unlocked_payload(key, spec, "grant"), "granted_by": source,
+                                    "reference": reference}, now)]
     credited = await pay_reward(session, clock, app_id, player_id, key, spec, actor=actor)
     if credited is not None:
-        outbox.append(_outbox_row(now, app_id, "points.credited", player_id, credited))
+        outbox.append(event_log.outbox_row(app_id, "points.credited", player_id, credited, now))
     await event_log.add_outbox(session, outbox)
     return True
 

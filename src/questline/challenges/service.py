@@ -120,9 +120,8 @@ async def credit_points(session: AsyncSession, clock: Clock, *, app_id: str, pla
         raise
 
 
-def outbox_row(clock: Clock, app_id: str, type_: str, player_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return {"app_id": app_id, "type": type_, "player_id": player_id, "event_seq": None, "payload": payload,
-            "created_at": clock.now(), "published_at": None}
+def _announcement(runtime: Runtime, app_id: str, type_: str, player_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return event_log.outbox_row(app_id, type_, player_id, payload, runtime.clock.now())
 
 
 async def _complete_now(session: AsyncSession, runtime: Runtime, *, app_id: str, player_id: str,
@@ -142,7 +141,7 @@ async def _complete_now(session: AsyncSession, runtime: Runtime, *, app_id: str,
     txn = await credit_points(session, runtime.clock, app_id=app_id, player_id=player_id, key=challenge.key,
                               spec=spec, period=period, actor=actor)
     if txn is not None and not txn.replayed and spec.rewards.points is not None:
-        outbox.append(outbox_row(runtime.clock, app_id, "points.credited", player_id, {
+        outbox.append(_announcement(runtime, app_id, "points.credited", player_id, {
             "currency": spec.rewards.points.currency, "amount": spec.rewards.points.amount, "source": "challenge",
             "transaction_id": txn.id}))
     award = xp_award(challenge.key, spec, period)
@@ -150,7 +149,7 @@ async def _complete_now(session: AsyncSession, runtime: Runtime, *, app_id: str,
         await events.append_internal(session, runtime, app_id=app_id, player_id=player_id,
                                      event_id=xp_event_id(challenge.key, player_id, period), type_=AWARD_EVENT,
                                      data=award)
-    outbox.insert(0, outbox_row(runtime.clock, app_id, "challenge.completed", player_id, {
+    outbox.insert(0, _announcement(runtime, app_id, "challenge.completed", player_id, {
         "challenge": challenge.key, "period": period, "category": spec.category, "source": source,
         "rewards": row["rewards"], "claim_id": claim_id, "note": note, "completed_at": now.isoformat()}))
     await event_log.add_outbox(session, outbox)
@@ -327,7 +326,7 @@ async def claim(session: AsyncSession, runtime: Runtime, app_id: str, player_id:
            "decided_by": None, "reason": None}
     if not await repo.insert_claim(session, row):
         raise Conflict(f"challenge {key!r} already has an open claim for {period}", code="claim_pending")
-    await event_log.add_outbox(session, [outbox_row(runtime.clock, app_id, "challenge.claimed", player_id, {
+    await event_log.add_outbox(session, [_announcement(runtime, app_id, "challenge.claimed", player_id, {
         "challenge": key, "period": period, "claim_id": row["id"]})])
     return _claim_out(ChallengeClaim(**row))
 
@@ -372,7 +371,7 @@ async def approve(session: AsyncSession, runtime: Runtime, app_id: str, claim_id
     completion = await _complete_now(session, runtime, app_id=app_id, player_id=found.player_id,
                                      challenge=challenge, period=found.period_key, source="claim", actor=actor,
                                      claim_id=claim_id)
-    await event_log.add_outbox(session, [outbox_row(runtime.clock, app_id, "challenge.approved", found.player_id, {
+    await event_log.add_outbox(session, [_announcement(runtime, app_id, "challenge.approved", found.player_id, {
         "challenge": found.challenge, "period": found.period_key, "claim_id": claim_id,
         "rewards": completion.rewards})])
     await session.refresh(found)
@@ -386,7 +385,7 @@ async def reject(session: AsyncSession, runtime: Runtime, app_id: str, claim_id:
     if not await repo.decide_claim(session, app_id, claim_id, "rejected", runtime.clock.now(), actor, reason or None):
         await session.refresh(found)
         raise _already_decided(found)
-    await event_log.add_outbox(session, [outbox_row(runtime.clock, app_id, "challenge.rejected", found.player_id, {
+    await event_log.add_outbox(session, [_announcement(runtime, app_id, "challenge.rejected", found.player_id, {
         "challenge": found.challenge, "period": found.period_key, "claim_id": claim_id, "reason": reason})])
     await session.refresh(found)
     return _claim_out(found)

@@ -84,10 +84,8 @@ def _out(comp: Competition) -> CompetitionOut:
 
 async def _announce(session: AsyncSession, comp: Competition, type_: str, player_id: str | None,
                     payload: dict[str, Any], now: datetime) -> None:
-    await event_log.add_outbox(session, [{
-        "app_id": comp.app_id, "type": type_, "player_id": player_id, "event_seq": None,
-        "payload": {"competition_id": comp.id, **payload}, "created_at": now, "published_at": None,
-    }])
+    await event_log.add_outbox(session, [event_log.outbox_row(comp.app_id, type_, player_id,
+                                                              {"competition_id": comp.id, **payload}, now)])
 
 
 # Definition and reads ----------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,6 +62,13 @@ async def count_all_pending(session: AsyncSession) -> int:
     return int((await session.execute(
         sa.select(sa.func.count()).select_from(EventRecord).where(EventRecord.pending > 0)
     )).scalar_one())
+
+
+def outbox_row(app_id: str, type_: str, player_id: str | None, payload: dict[str, Any], at: datetime,
+               event_seq: int | None = None) -> dict[str, Any]:
+    """One outbox message to insert with ``add_outbox`` (``event_seq``: the log event it follows from)."""
+    return {"app_id": app_id, "type": type_, "player_id": player_id, "event_seq": event_seq, "payload": payload,
+            "created_at": at, "published_at": None}
 
 
 async def add_outbox(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -560,11 +560,9 @@ async def archive_period(session: AsyncSession, runtime: Runtime, app_id: str, i
     await repo.add_archive(session, archived)
     leaders = [{"partition": r["partition"], "player_id": r["player_id"], "score": r["score"]}
                for r in archived if r["rank"] == 1][:20]
-    await event_log.add_outbox(session, [{
-        "app_id": app_id, "type": "leaderboard.period_closed", "player_id": None, "event_seq": None,
-        "payload": {"board": info.board, "period_key": key, "entries": len(rows), "leaders": leaders},
-        "created_at": now, "published_at": None,
-    }])
+    await event_log.add_outbox(session, [event_log.outbox_row(
+        app_id, "leaderboard.period_closed", None,
+        {"board": info.board, "period_key": key, "entries": len(rows), "leaders": leaders}, now)])
     boards = boards_of(runtime)
 
     async def drop() -> None:
