@@ -302,3 +302,15 @@ def media_file(runtime: Runtime, app_id: str, key: str, filename: str) -> tuple[
     if not path.is_file():
         raise NotFound("no such media file", code="media_not_found")
     return path, "image/svg+xml" if filename.endswith(".svg") else "image/png"
+
+
+async def titles_of(session: AsyncSession, ruleset: RuleSet, app_id: str,
+                    player_id: str) -> list[tuple[str, str, datetime]]:
+    """(title, achievement key, unlocked at) of every unlocked achievement whose definition unlocks a title."""
+    specs = dict(_specs(ruleset))
+    out = []
+    for row in await repo.rows_of(session, app_id, [player_id]):
+        spec = specs.get(row.achievement)
+        if row.unlocked_at is not None and spec is not None and spec.unlocks.title:
+            out.append((spec.unlocks.title, row.achievement, row.unlocked_at))
+    return out

@@ -135,3 +135,13 @@ async def claims_of(session: AsyncSession, app_id: str, player_id: str, season: 
                BattlePassClaim.season == season)
     )
     return {(int(tier), str(track)) for tier, track in rows.all()}
+
+
+async def titled_claims(session: AsyncSession, app_id: str, player_id: str) -> Sequence[BattlePassClaim]:
+    """The player's claims whose reward carried a title, oldest first."""
+    rows = await session.execute(
+        sa.select(BattlePassClaim)
+        .where(BattlePassClaim.app_id == app_id, BattlePassClaim.player_id == player_id)
+        .order_by(BattlePassClaim.claimed_at, BattlePassClaim.id)
+    )
+    return [claim for claim in rows.scalars() if claim.reward.get("title")]

@@ -321,3 +321,9 @@ async def _grant_badge(session: AsyncSession, clock: Clock, ruleset: RuleSet, ap
             raise
         # A season saved before badges had to name an achievement: the badge stays recorded with the claim.
         _log.warning("battle_pass_badge_not_an_achievement", app_id=app_id, badge=badge, **reference)
+
+
+async def titles_of(session: AsyncSession, app_id: str, player_id: str) -> list[tuple[str, str, datetime]]:
+    """(title, season:track:tier, claimed at) of every claimed tier reward that carried a title."""
+    return [(str(c.reward["title"]), f"{c.season}:{c.track}:{c.tier}", c.claimed_at)
+            for c in await repo.titled_claims(session, app_id, player_id)]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import unicodedata
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -378,3 +378,7 @@ async def summary(session: AsyncSession, ruleset: RuleSet, app_id: str, player_i
         milestones=[MilestoneOut.model_validate(m) for m in awarded], next_milestone=upcoming[0] if upcoming else None,
     )
 
+
+async def titles_of(session: AsyncSession, app_id: str, player_id: str) -> list[tuple[str, str, datetime]]:
+    """(title, milestone tier, awarded at) of every referral milestone reached that carried a title."""
+    return [(m.title, m.tier, m.awarded_at) for m in await repo.milestones_of(session, app_id, player_id) if m.title]
