@@ -40,6 +40,7 @@ from typing import NamedTuple
 
 import pytest
 
+from tests.conftest import REQUIRE_SERVICES
 from tests.serving import serving
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,7 +209,10 @@ def problem_code(body: str) -> str | None:
 def test_worked_examples_work_as_written(document: Path, tmp_path: Path) -> None:
     for tool in ("bash", "curl"):
         if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed: the documentation's examples are bash and curl")
+            why = f"{tool} is not installed: the documentation's examples are bash and curl"
+            if REQUIRE_SERVICES:
+                pytest.fail(f"{why} (CI must run them)")
+            pytest.skip(why)
     name = str(document.relative_to(ROOT))
     blocks = api_blocks(document)
     expected = EXPECTED_REFUSALS.get(name, [])

@@ -239,6 +239,19 @@ async def grant(session: AsyncSession, clock: Clock, app_id: str, player_id: str
     return True
 
 
+async def grant_badge(session: AsyncSession, clock: Clock, ruleset: RuleSet, app_id: str, player_id: str,
+                      badge: str, *, source: str, reference: dict[str, Any]) -> bool:
+    """Grant the achievement a badge names (a battle pass tier's, a referral milestone's), once.
+
+    A season or program saved before badges had to name an achievement may name none: the badge
+    then stays recorded where it was earned, and this only logs it.
+    """
+    if not isinstance(ruleset.of("achievement").get(badge), AchievementDef):
+        _log.warning("badge_not_an_achievement", app_id=app_id, badge=badge, source=source, **reference)
+        return False
+    return await grant(session, clock, app_id, player_id, badge, ruleset=ruleset, source=source, reference=reference)
+
+
 async def grant_by_request(session: AsyncSession, clock: Clock, ruleset: RuleSet, app_id: str, player_id: str,
                            key: str, body: GrantIn, actor: str) -> GrantOut:
     """The grant route: grant, then the player's view of the achievement with whether this call granted it."""

@@ -13,9 +13,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.achievements import service as achievements
@@ -45,7 +43,6 @@ from questline.rules.service import RuleSet
 from questline.shop import service as shop
 
 KIND, RULE_KIND = "battle_pass", "pass_xp_rule"
-_log = structlog.get_logger("questline.battlepass")
 
 
 # Compiled seasons -------------------------------------------------------------------------------
@@ -305,22 +302,10 @@ async def claim(session: AsyncSession, clock: Clock, ruleset: RuleSet, app_id: s
                               quantity=grant.quantity, key=f"{base}:{grant.item}", source="battle_pass",
                               reference=reference)
     if reward.badge is not None:
-        await _grant_badge(session, clock, ruleset, app_id, player_id, reward.badge, reference)
+        await achievements.grant_badge(session, clock, ruleset, app_id, player_id, reward.badge, source="battle_pass",
+                                       reference=reference)
     return ClaimOut(season=season.key, player_id=player_id, tier=tier, track=track, reward=reward,
                     transaction_ids=txn_ids, claimed_at=now)
-
-
-async def _grant_badge(session: AsyncSession, clock: Clock, ruleset: RuleSet, app_id: str, player_id: str,
-                       badge: str, reference: dict[str, Any]) -> None:
-    """A tier's badge is an achievement: granted (once) with the claim, in its transaction."""
-    try:
-        await achievements.grant(session, clock, app_id, player_id, badge, ruleset=ruleset, source="battle_pass",
-                                 reference=reference)
-    except NotFound as exc:
-        if exc.code != "achievement_not_found":
-            raise
-        # A season saved before badges had to name an achievement: the badge stays recorded with the claim.
-        _log.warning("battle_pass_badge_not_an_achievement", app_id=app_id, badge=badge, **reference)
 
 
 async def titles_of(session: AsyncSession, app_id: str, player_id: str) -> list[tuple[str, str, datetime]]:

@@ -1,13 +1,13 @@
 """Gating: one requirement model, one check, called by every mechanic that lets some players in.
 
 A ``Requirement`` (``communities``, ``whitelist``, ``min_level``, ``completed_challenges``) is
-embedded in a definition (an item's or a battle pass season's ``gating``) and checked where a
-player acts::
+embedded as ``gating`` (items, battle pass seasons, challenges, leaderboards, competition
+entry) and checked where a player acts::
 
     from questline.communities import gating
     await gating.check(session, app_id, player_id, spec.gating)   # None: allowed; else 403 gated
 
-``unmet`` says what is missing (for a UI); ``allowed_players`` answers for many players at once.
+``unmet`` says what is missing (for a UI).
 
 Inside the worker, processors that gate per event (challenges, leaderboards, pass XP) use a
 ``BatchGate``: community membership is read once per batch (the worker never changes it), while
@@ -30,13 +30,7 @@ from questline.kit.errors import Forbidden
 from questline.progression import repository as progression
 from questline.rules.pipeline import Batch, PlayerState
 
-__all__ = ["BatchGate", "allowed_players", "batch_gate", "check", "gate_of", "unmet"]
-
-
-async def allowed_players(session: AsyncSession, app_id: str, player_ids: Iterable[str],
-                          requirement: Requirement | None) -> set[str]:
-    """The players among ``player_ids`` who meet the requirement."""
-    return {p for p, why in (await _unmet_of(session, app_id, set(player_ids), requirement)).items() if not why}
+__all__ = ["BatchGate", "batch_gate", "check", "gate_of", "unmet"]
 
 
 async def unmet(session: AsyncSession, app_id: str, player_id: str, requirement: Requirement | None) -> list[str]:

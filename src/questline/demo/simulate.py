@@ -12,6 +12,7 @@ Event ids derive from the seed, player and day, so a second run with the same se
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -242,7 +243,8 @@ async def _claims(runtime: Runtime, app_id: str, cast: list[SimPlayer], planned:
                   if types & active.get(sim.player_id, set())]
     report.start("claims", len(candidates))
     for player_id, key in candidates:
-        try:
+        # Refused when not met yet, already claimed or completed: a real player would not claim either.
+        with contextlib.suppress(ProblemError):
             async with unit_of_work(runtime.sessions) as session:
                 claim = await challenges.claim(session, runtime, app_id, player_id, key, ClaimIn(
                     verification={"source": "trainer_approval", "reviewed_by": "coach"},
@@ -252,6 +254,4 @@ async def _claims(runtime: Runtime, app_id: str, cast: list[SimPlayer], planned:
                 async with unit_of_work(runtime.sessions) as session:
                     await challenges.approve(session, runtime, app_id, claim.id, "demo:simulator", "simulated")
                 result.claims_approved += 1
-        except ProblemError:
-            pass  # not met yet, already claimed or completed: a real player would not claim either
         report.advance(1)

@@ -27,7 +27,6 @@ import unicodedata
 from datetime import datetime, timedelta
 from typing import Any
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.achievements import service as achievements
@@ -63,7 +62,6 @@ GMAIL_LIKE = frozenset({"gmail.com", "googlemail.com"})
 _REWARDED = ("signed_up", "converted", "paid_client")
 _STAMP = {"signed_up": "signed_up_at", "converted": "converted_at", "paid_client": "paid_client_at",
           "churned": "churned_at"}
-_log = structlog.get_logger("questline.referrals")
 
 
 # The program ----------------------------------------------------------------------------------
@@ -326,24 +324,12 @@ async def _milestones(session: AsyncSession, runtime: Runtime, ruleset: RuleSet,
             )
             await repo.set_milestone_transaction(session, app_id, referrer_id, milestone.tier, txn.id)
         if milestone.badge is not None:
-            await _grant_badge(session, runtime, ruleset, app_id, referrer_id, milestone.badge, milestone.tier)
+            await achievements.grant_badge(session, runtime.clock, ruleset, app_id, referrer_id, milestone.badge,
+                                           source="referral_milestone", reference={"tier": milestone.tier})
         reached.append(MilestoneOut(tier=milestone.tier, name=milestone.name, referrals=count,
                                     points=milestone.points, badge=milestone.badge, title=milestone.title,
                                     awarded_at=now))
     return reached
-
-
-async def _grant_badge(session: AsyncSession, runtime: Runtime, ruleset: RuleSet, app_id: str, player_id: str,
-                       badge: str, tier: str) -> None:
-    """A milestone's badge is an achievement: granted (once) when the milestone is awarded."""
-    try:
-        await achievements.grant(session, runtime.clock, app_id, player_id, badge, ruleset=ruleset,
-                                 source="referral_milestone", reference={"tier": tier})
-    except NotFound as exc:
-        if exc.code != "achievement_not_found":
-            raise
-        # A program saved before badges had to name an achievement: the badge stays recorded with the milestone.
-        _log.warning("referral_badge_not_an_achievement", app_id=app_id, badge=badge, tier=tier)
 
 
 # Reads ----------------------------------------------------------------------------------------
