@@ -1,6 +1,7 @@
 """Gating: one requirement model, one check, called by every mechanic that lets some players in.
 
-A ``Requirement`` (``communities``, ``whitelist``, ``min_level``, ``completed_challenges``) is
+A ``Requirement`` (``communities``, ``whitelist``, ``min_level``, ``completed_challenges``,
+``traits``) is
 embedded as ``gating`` (items, battle pass seasons, challenges, leaderboards, competition
 entry) and checked where a player acts::
 
@@ -13,7 +14,8 @@ Inside the worker, processors that gate per event (challenges, leaderboards, pas
 ``BatchGate``: community membership is read once per batch (the worker never changes it), while
 levels and completed challenges come from the player's in-batch state, so an event is judged by
 what the events before it in the same batch did (a level-up, a completed quest) — the same
-answer a one-event-per-batch run would give.
+answer a one-event-per-batch run would give. Traits are read once per batch too (only the server
+key or an admin changes them, never an event).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from questline.challenges.schemas import completed_metric
 from questline.communities import repository as repo
 from questline.communities.schemas import Requirement
 from questline.kit.errors import Forbidden
+from questline.players import service as player_service
 from questline.progression import repository as progression
 from questline.rules.pipeline import Batch, PlayerState
 
@@ -74,7 +77,21 @@ async def _unmet_of(session: AsyncSession, app_id: str, players: set[str],
             missing = [key for key in requirement.completed_challenges if key not in done[player]]
             if missing:
                 out[player].append(f"completed challenges: {', '.join(missing)}")
+    if requirement.traits:
+        traits = await player_service.traits_of(session, app_id, players)
+        for player in players:
+            out[player].extend(_unmet_traits(requirement, traits.get(player, {})))
     return out
+
+
+def _unmet_traits(requirement: Requirement, have: dict[str, object]) -> list[str]:
+    return [f"trait {name} = {value!r}" for name, value in sorted(requirement.traits.items())
+            if not _same(have.get(name), value)]
+
+
+def _same(have: object, want: object) -> bool:
+    """Trait values compare by type too: the trait ``1`` is not ``true``, nor ``"1"``."""
+    return type(have) is type(want) and have == want
 
 
 class BatchGate:
@@ -82,11 +99,16 @@ class BatchGate:
 
     def __init__(self) -> None:
         self._members: dict[tuple[str, ...], set[str]] = {}
+        self._traits: dict[str, dict[str, object]] | None = None
 
     async def prepare(self, batch: Batch, requirements: Iterable[Requirement | None]) -> None:
-        """Read the community memberships these requirements need, for the batch's players."""
+        """Read the community memberships and traits these requirements need, for the batch's players."""
         for requirement in requirements:
-            if requirement is None or not requirement.communities:
+            if requirement is None:
+                continue
+            if requirement.traits and self._traits is None:
+                self._traits = await player_service.traits_of(batch.session, batch.app_id, batch.players)
+            if not requirement.communities:
                 continue
             key = tuple(sorted(requirement.communities))
             if key not in self._members:
@@ -102,6 +124,8 @@ class BatchGate:
             return False
         need = requirement.min_level
         if need is not None and state.levels.get(need.track, 1) < need.level:
+            return False
+        if requirement.traits and _unmet_traits(requirement, (self._traits or {}).get(player, {})):
             return False
         return all(state.metrics.get(completed_metric(key), 0) >= 1 for key in requirement.completed_challenges)
 
