@@ -104,7 +104,7 @@ async def ingest(session: AsyncSession, runtime: Runtime, caller: Caller, body: 
     items = split_body(body)
     allowed: frozenset[str] = frozenset()
     if caller.kind in (CLIENT, PLAYER):  # only untrusted callers are limited to client-allowed types
-        allowed = frozenset((await tenancy.get_app(session, caller.app)).client_event_types)
+        allowed = (await tenancy.app_settings(session, caller.app)).client_event_types  # cached
     now = runtime.clock.now()
     accepted: list[EventIn] = []
     rejected: list[Rejected] = []

@@ -116,9 +116,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def session_factory(engine: AsyncEngine, *, readonly: bool = False) -> async_sessionmaker[AsyncSession]:
+def session_factory(engine: AsyncEngine, *, readonly: bool = False,
+                    info: dict[str, Any] | None = None) -> async_sessionmaker[AsyncSession]:
+    """``info`` is copied into every session's ``session.info`` (the runtime's cache hub rides there)."""
     bind = engine.execution_options(sqlite_begin="DEFERRED") if readonly else engine
-    return async_sessionmaker(bind, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(bind, expire_on_commit=False, autoflush=False, info=info)
 
 
 @asynccontextmanager
