@@ -57,7 +57,8 @@ async def test_a_player_cannot_write_the_traits_that_gates_read(client: httpx.As
     # The audit's attack: the player writes the attribute the entry requirement reads.
     problem(await client.patch(me, headers=mallory, json={"attributes": {"tier": "vip"}}), 422, "validation_failed")
     problem(await client.patch(me, headers=mallory, json={"traits": {"tier": "vip"}}), 403, "traits_not_writable")
-    cup = (await create(client, keys, competition(iso(1), iso(5), entry={"gating": {"traits": {"tier": "vip"}}})))
+    # Far ahead: lifecycle ticks of other tests sharing the PostgreSQL database never start it.
+    cup = (await create(client, keys, competition(iso(9000), iso(9005), entry={"gating": {"traits": {"tier": "vip"}}})))
     # What is hers to write (profile, avatar, preferences) she writes; none of it opens anything.
     mine = await client.patch(me, headers=mallory, json={
         "display_name": "Mal", "avatar_url": "https://cdn.example.test/mal.png",
