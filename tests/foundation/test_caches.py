@@ -21,7 +21,6 @@ from questline.kit.cache import CacheHub, CacheSpec
 from questline.kit.clock import ManualClock
 from questline.kit.db import unit_of_work
 from questline.kit.runtime import Runtime
-from questline.kit.settings import Settings
 from questline.tenancy.schemas import Role
 from tests.conftest import REDIS_URL, Factory, problem
 
@@ -82,7 +81,7 @@ async def test_a_load_that_overlaps_an_invalidation_is_not_kept(runtime: Runtime
         assert await SPEC.get(session, "k", Loads(2)) == 2
 
 
-async def test_bounded_aged_and_off_when_asked(settings: Settings) -> None:
+async def test_bounded_aged_and_off_when_asked() -> None:
     now = [0.0]
     hub = CacheHub(None, channel="unused", max_age_seconds=60, monotonic=lambda: now[0])
     cache = SPEC.of(hub)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -12,6 +9,7 @@ from redis.asyncio import Redis
 
 from questline.kit.settings import Settings
 from tests.conftest import Factory, problem
+from tests.foundation.helpers import from_address
 
 
 @pytest.fixture
@@ -69,11 +67,3 @@ async def test_sign_in_attempts_are_limited_per_source_address(engine: FastAPI, 
         assert int(refused.headers["retry-after"]) >= 1
         right = {"email": first.email.upper(), "password": first.password}  # the same account, however spelled
         assert (await office.post("/v1/auth/login", json=right)).status_code == 200
-
-
-@asynccontextmanager
-async def from_address(engine: FastAPI, host: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A client whose requests come from ``host`` (the ASGI scope's client address)."""
-    transport = httpx.ASGITransport(app=engine, raise_app_exceptions=False, client=(host, 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://questline.test") as client:
-        yield client

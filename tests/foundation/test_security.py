@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from questline.kit.settings import DEFAULT_SECRET_KEY, InsecureSettingsError, Se
 from questline.tenancy.schemas import Role
 from tests.competitions.helpers import competition, create, join
 from tests.conftest import START, Factory, problem
+from tests.foundation.helpers import from_address
 from tests.leaderboards.helpers import board, define, play, ranks, scored
 
 
@@ -35,14 +34,6 @@ def bearer(token: str) -> dict[str, str]:
 
 def iso(hours: int) -> str:
     return (START + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
-
-
-@asynccontextmanager
-async def from_address(engine: FastAPI, host: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A client whose requests come from ``host`` (the ASGI scope's client address)."""
-    transport = httpx.ASGITransport(app=engine, raise_app_exceptions=False, client=(host, 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://questline.test") as client:
-        yield client
 
 
 # --- 10.8: what a player writes about themself opens no gate -----------------------------------
