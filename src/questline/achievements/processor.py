@@ -21,6 +21,7 @@ works through their players a page at a time, remembering where it stopped.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -31,7 +32,7 @@ from questline.achievements import repository as repo
 from questline.achievements import service
 from questline.achievements.schemas import AchievementDef, ProgressSpec
 from questline.pipeline.batch import Batch, EventView, PlayerState
-from questline.pipeline.models import EventRecord
+from questline.pipeline.models import LogEvent
 from questline.rules.conditions import Compiled, EvalContext, compile_condition
 from questline.rules.service import RuleSet
 
@@ -65,10 +66,10 @@ class PlayerProgress:
     unlocked: set[str] = field(default_factory=set)
     progress: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # key -> (current, target, period)
     dirty: set[str] = field(default_factory=set)
-    unlocks: list[tuple[str, EventRecord, Source]] = field(default_factory=list)
+    unlocks: list[tuple[str, LogEvent, Source]] = field(default_factory=list)
 
 
-def progress_of(spec: ProgressSpec, ctx: EvalContext, periods: dict[str, str]) -> tuple[int, str]:
+def progress_of(spec: ProgressSpec, ctx: EvalContext, periods: Mapping[str, str]) -> tuple[int, str]:
     """(current value capped at the target, the stat period it counts in)."""
     if spec.stat is not None:
         value: float = ctx.stats.get((spec.stat, spec.period), 0)
@@ -160,7 +161,7 @@ class AchievementsProcessor:
         await repo.save_progress(batch.session, rows)
         return claimed
 
-    async def _unlock(self, batch: Batch, state: PlayerState, item: CompiledAchievement, record: EventRecord,
+    async def _unlock(self, batch: Batch, state: PlayerState, item: CompiledAchievement, record: LogEvent,
                       source: Source, now: datetime) -> bool:
         target = item.progress.target if item.progress is not None else 1
         period = state.part(PlayerProgress).progress.get(item.key, (0, 0, "all"))[2]
@@ -174,9 +175,9 @@ class AchievementsProcessor:
             return False  # unlocked already (by a backfill racing this batch, or the other way round)
         spec = item.spec
         batch.emit("achievement.unlocked", state.player_id, service.unlocked_payload(item.key, spec, source), record)
-        credited = await service.pay_reward(batch.session, batch.clock, batch.app_id, state.player_id, item.key, spec)
-        if credited is not None:
-            batch.emit("points.credited", state.player_id, credited, record)
+        credit = service.reward_credit(state.player_id, item.key, spec)
+        if credit is not None:
+            batch.credit(credit, record)
         return True
 
     async def reset(self, session: AsyncSession, app_id: str | None) -> None:
