@@ -18,9 +18,8 @@ from questline.kit.jobs import Job, Scheduler, every
 from questline.kit.pagination import PageParams
 from questline.kit.periods import zone
 from questline.kit.runtime import Runtime
-from questline.pipeline import repository as event_log
 from questline.pipeline.batch import Batch, EventView, PlayerState, Processor
-from questline.pipeline.models import LIVE, EventRecord
+from questline.pipeline.models import LIVE, LogEvent
 from questline.pipeline.states import processors_of
 from questline.players import service as players
 from questline.rules import service as rules
@@ -60,8 +59,8 @@ async def backfill_page(session: AsyncSession, runtime: Runtime, app_id: str, ke
         return Chunk(0, {}, None)
     now = runtime.clock.now()
     states = {p.player_id: PlayerState(p.player_id, zone(p.timezone)) for p in page.items}
-    records = [EventRecord(app_id=app_id, event_id=f"{BACKFILL_EVENT}:{pid}", player_id=pid, type=BACKFILL_EVENT,
-                           data={}, occurred_at=now, received_at=now, source="internal", pending=LIVE)
+    records = [LogEvent(seq=0, app_id=app_id, event_id=f"{BACKFILL_EVENT}:{pid}", player_id=pid, type=BACKFILL_EVENT,
+                        data={}, occurred_at=now, received_at=now, source="internal", pending=LIVE)
                for pid in states]
     batch = Batch(session, runtime.clock, ruleset, records, states)
     steps, mine = _steps(runtime)
@@ -71,7 +70,7 @@ async def backfill_page(session: AsyncSession, runtime: Runtime, app_id: str, ke
         state = states[record.player_id]
         mine.evaluate(batch, EventView.of(record, state.timezone), state, only=keys, source="backfill")
     unlocked = await mine.write(batch)
-    await event_log.add_outbox(session, batch.outbox)
+    await batch.write_effects()
     return Chunk(len(page.items), unlocked, page.next_cursor)
 
 

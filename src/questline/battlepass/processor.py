@@ -44,7 +44,7 @@ class BattlePassProcessor:
             states[player_id].boost[season] = xp
         limited = [key for rules in compiled.rules_by_type.values() for key, rule, _ in rules if rule.daily_limit]
         if limited:
-            days = {EventView.of(e, batch.players[e.player_id].timezone).periods["day"] for e in batch.events}
+            days = {view.periods["day"] for view in batch.views}
             for d in await repo.daily_rows(batch.session, batch.app_id, batch.players, limited, days):
                 states[d.player_id].daily[(d.season, d.rule, d.day)] = d.earned
         for state in batch.players.values():

@@ -25,9 +25,8 @@ from questline.challenges import repository as repo
 from questline.challenges import service
 from questline.challenges.schemas import ONCE
 from questline.gating import service as gating
-from questline.pipeline import repository as event_log
 from questline.pipeline.batch import Batch, EventView, PlayerState
-from questline.pipeline.models import LIVE, EventRecord
+from questline.pipeline.models import LIVE, LogEvent
 from questline.progression.processor import AWARD_EVENT
 from questline.rules.service import RuleSet
 
@@ -44,7 +43,7 @@ class Cell:
 class Completion:
     challenge: ev.CompiledChallenge
     period: str
-    record: EventRecord
+    record: LogEvent
 
 
 @dataclass
@@ -53,7 +52,7 @@ class PlayerChallenges:
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
     done: set[tuple[str, str]] = field(default_factory=set)  # (challenge, period or period#round)
     completions: list[Completion] = field(default_factory=list)
-    progressed: dict[tuple[str, str], EventRecord] = field(default_factory=dict)
+    progressed: dict[tuple[str, str], LogEvent] = field(default_factory=dict)
 
 
 def _of(state: PlayerState) -> PlayerChallenges:
@@ -80,9 +79,8 @@ class ChallengeProcessor:
         if not batch.events:
             return
         keys = {ONCE}
-        for record in batch.events:
-            periods = EventView.of(record, batch.players[record.player_id].timezone).periods
-            keys.update(periods[p] for p in ("day", "week", "month"))
+        for view in batch.views:
+            keys.update(view.periods[p] for p in ("day", "week", "month"))
         for row in await repo.progress_of(batch.session, batch.app_id, players, keys):
             _of(batch.players[row.player_id]).cells[(row.challenge, row.period_key)] = Cell(
                 row.round, list(row.objectives), row.met_at)
@@ -143,7 +141,7 @@ class ChallengeProcessor:
 
     @staticmethod
     def _complete(mine: PlayerChallenges, challenge: ev.CompiledChallenge, period: str, cell: Cell,
-                  record: EventRecord) -> Completion:
+                  record: LogEvent) -> Completion:
         key = ev.round_key(period, cell.round)
         mine.done.add((challenge.key, key))
         if challenge.spec.repeatable:
@@ -176,7 +174,7 @@ class ChallengeProcessor:
 
     @staticmethod
     def _announce_progress(batch: Batch, player_id: str, key: str, period: str, mine: PlayerChallenges,
-                           record: EventRecord) -> None:
+                           record: LogEvent) -> None:
         challenge = service.compiled(batch.ruleset).by_key[key]
         cell = mine.cells[(key, period)]
         progress = ev.progress_of(challenge, cell.objectives)
@@ -206,12 +204,9 @@ class ChallengeProcessor:
             batch.emit("challenge.completed", player_id, {
                 "challenge": c.challenge.key, "period": c.period, "category": spec.category, "source": "auto",
                 "rewards": row["rewards"], "completed_at": c.record.occurred_at.isoformat()}, c.record)
-            txn = await service.credit_points(batch.session, batch.clock, app_id=batch.app_id, player_id=player_id,
-                                              key=c.challenge.key, spec=spec, period=c.period)
-            if txn is not None and not txn.replayed and spec.rewards.points is not None:
-                batch.emit("points.credited", player_id, {
-                    "currency": spec.rewards.points.currency, "amount": spec.rewards.points.amount,
-                    "source": "challenge", "transaction_id": txn.id}, c.record)
+            credit = service.points_credit(player_id, c.challenge.key, spec, c.period)
+            if credit is not None:
+                batch.credit(credit, c.record)
             award = service.xp_award(c.challenge.key, spec, c.period)
             if award is not None:
                 xp_events.append({"app_id": batch.app_id, "event_id": service.xp_event_id(c.challenge.key, player_id,
@@ -220,7 +215,7 @@ class ChallengeProcessor:
                                   "occurred_at": c.record.occurred_at, "received_at": now, "source": "internal",
                                   "pending": LIVE})
         # Processed in a later batch (the worker keeps going while events are pending).
-        await event_log.append(batch.session, xp_events)
+        await batch.append_events(xp_events)
 
     async def reset(self, session: AsyncSession, app_id: str | None) -> None:
         await repo.reset(session, app_id)

@@ -31,13 +31,12 @@ from questline.challenges.schemas import (
 )
 from questline.gating import service as gating
 from questline.kit.clock import Clock
-from questline.kit.errors import Conflict, NotFound, ProblemError, Unprocessable
+from questline.kit.errors import Conflict, NotFound, ProblemError
 from questline.kit.ids import new_id
 from questline.kit.pagination import Page, PageParams, build_page
 from questline.kit.periods import period_keys, zone
 from questline.kit.runtime import Runtime
 from questline.ledger import service as ledger
-from questline.ledger.schemas import TransactionOut
 from questline.pipeline import ingest as events
 from questline.pipeline import repository as event_log
 from questline.pipeline.batch import PlayerState
@@ -102,23 +101,25 @@ def xp_award(key: str, spec: ChallengeDef, period: str) -> dict[str, Any] | None
     return {"track": xp.track, "amount": xp.amount, "reason": f"challenge {key} ({period})", "source": "challenge"}
 
 
-async def credit_points(session: AsyncSession, clock: Clock, *, app_id: str, player_id: str, key: str,
-                        spec: ChallengeDef, period: str, actor: str | None = None) -> TransactionOut | None:
-    """Post a completion's points; None when it pays none, or when this key already paid
-    a different amount (the definition changed since: the first payment stands)."""
+def points_credit(player_id: str, key: str, spec: ChallengeDef, period: str,
+                  actor: str | None = None) -> ledger.Credit | None:
+    """A completion's points, once per player, challenge and period."""
     points = spec.rewards.points
     if points is None:
         return None
-    try:
-        return await ledger.credit_player(
-            session, clock, app_id=app_id, player_id=player_id, currency=points.currency, amount=points.amount,
-            idempotency_key=reward_key(key, player_id, period), source="challenge",
-            reference={"challenge": key, "period": period}, description=f"challenge {key}", actor=actor,
-        )
-    except Unprocessable as exc:
-        if exc.code == "idempotency_key_reused":
-            return None
-        raise
+    return ledger.Credit(player_id, points.currency, points.amount, idempotency_key=reward_key(key, player_id, period),
+                         source="challenge", reference={"challenge": key, "period": period},
+                         description=f"challenge {key}", actor=actor)
+
+
+async def credit_points(session: AsyncSession, clock: Clock, *, app_id: str, player_id: str, key: str,
+                        spec: ChallengeDef, period: str, actor: str | None = None) -> str | None:
+    """Post a completion's points; the transaction id, or None when it pays none or this key
+    already paid (a different amount too: the definition changed since, the first payment stands)."""
+    credit = points_credit(player_id, key, spec, period, actor)
+    if credit is None:
+        return None
+    return (await ledger.post_credits(session, clock, app_id=app_id, credits=[credit]))[0]
 
 
 def _announcement(runtime: Runtime, app_id: str, type_: str, player_id: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -139,12 +140,12 @@ async def _complete_now(session: AsyncSession, runtime: Runtime, *, app_id: str,
         raise Conflict(f"challenge {challenge.key!r} is already completed for {period}", code="already_completed",
                        extra={"challenge": challenge.key, "period": period})
     outbox: list[dict[str, Any]] = []
-    txn = await credit_points(session, runtime.clock, app_id=app_id, player_id=player_id, key=challenge.key,
-                              spec=spec, period=period, actor=actor)
-    if txn is not None and not txn.replayed and spec.rewards.points is not None:
+    txn_id = await credit_points(session, runtime.clock, app_id=app_id, player_id=player_id, key=challenge.key,
+                                 spec=spec, period=period, actor=actor)
+    if txn_id is not None and spec.rewards.points is not None:
         outbox.append(_announcement(runtime, app_id, "points.credited", player_id, {
             "currency": spec.rewards.points.currency, "amount": spec.rewards.points.amount, "source": "challenge",
-            "transaction_id": txn.id}))
+            "transaction_id": txn_id}))
     award = xp_award(challenge.key, spec, period)
     if award is not None:
         await events.append_internal(session, runtime, app_id=app_id, player_id=player_id,

@@ -193,8 +193,7 @@ async def simulate(runtime: Runtime, app_id: str, *, players: int = 300, days: i
     for start in range(0, len(planned), BATCH):
         chunk = planned[start:start + BATCH]
         body = [{**e, "timestamp": e["timestamp"].isoformat()} for e in chunk]
-        async with unit_of_work(runtime.sessions) as session:
-            ingested = await events.ingest(session, runtime, caller, body, source="demo")
+        ingested = await events.ingest(runtime, caller, body, source="demo")
         accepted += len(ingested.result.accepted)
         report.advance(len(chunk))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,11 @@ class Runtime:
     redis: Redis | None = None
     # Per-area singletons (caches, wake-up signals), keyed by the area that owns them.
     extensions: dict[str, Any] = field(default_factory=dict)
+    # Run by ``close`` before the database goes: areas finish what they hold (queued writes).
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        self._closers.append(closer)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -62,6 +68,9 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        closers, self._closers = self._closers, []
+        for closer in reversed(closers):
+            await closer()
         await self.caches.stop()
         if self.redis is not None:
             await self.redis.aclose()

@@ -22,7 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.kit.clock import Clock
 from questline.kit.periods import period_keys
-from questline.pipeline.models import LIVE, EventRecord
+from questline.ledger import service as ledger
+from questline.ledger.service import Credit
+from questline.pipeline import repository as log
+from questline.pipeline.models import LIVE, LogEvent
 from questline.rules.conditions import EvalContext
 from questline.rules.service import RuleSet
 
@@ -67,7 +70,7 @@ class PlayerState:
 class StatView(Mapping[tuple[str, str], int]):
     """(stat, period) -> value in the periods of the event being processed."""
 
-    def __init__(self, state: PlayerState, periods: dict[str, str]) -> None:
+    def __init__(self, state: PlayerState, periods: Mapping[str, str]) -> None:
         self._state = state
         self._periods = periods
 
@@ -77,6 +80,11 @@ class StatView(Mapping[tuple[str, str], int]):
         if cell is None:
             raise KeyError(key)
         return cell.value
+
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:  # no KeyError round trip: conditions call it often
+        stat, period = key
+        cell = self._state.stats.get((stat, self._periods.get(period, period)))
+        return default if cell is None else cell.value
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(())
@@ -89,20 +97,20 @@ class StatView(Mapping[tuple[str, str], int]):
 class EventView:
     """One event as processors see it, with its periods in the player's time zone."""
 
-    record: EventRecord
-    periods: dict[str, str]
+    record: LogEvent
+    periods: Mapping[str, str]
     as_mapping: dict[str, Any]
 
     @classmethod
-    def of(cls, record: EventRecord, tz: ZoneInfo) -> EventView:
+    def of(cls, record: LogEvent, tz: ZoneInfo) -> EventView:
         mapping = {"type": record.type, "player_id": record.player_id, "data": record.data,
                    "timestamp": record.occurred_at.isoformat()}
         return cls(record, period_keys(record.occurred_at, tz), mapping)
 
 
 class Batch:
-    def __init__(self, session: AsyncSession, clock: Clock, ruleset: RuleSet, events: list[EventRecord],
-                 players: dict[str, PlayerState]) -> None:
+    def __init__(self, session: AsyncSession, clock: Clock, ruleset: RuleSet, events: list[LogEvent],
+                 players: dict[str, PlayerState], *, partitions: int = 1) -> None:
         self.session = session
         self.clock = clock
         self.ruleset = ruleset
@@ -110,20 +118,68 @@ class Batch:
         self.events = events
         self.players = players
         self.outbox: list[dict[str, Any]] = []
+        # Rewards to post together once every processor has flushed (see ``credit``).
+        self.credits: list[tuple[Credit, dict[str, Any] | None]] = []
         # Values several processors of this batch share, read once (e.g. gating's memberships).
         self.memo: dict[str, Any] = {}
+        self._views: list[EventView] | None = None
+        self.partitions = partitions
+
+    @property
+    def views(self) -> list[EventView]:
+        """The batch's events as processors see them (periods in each player's time zone), in order."""
+        if self._views is None:
+            self._views = [EventView.of(e, self.players[e.player_id].timezone) for e in self.events]
+        return self._views
 
     def context(self, view: EventView, state: PlayerState) -> EvalContext:
         return EvalContext(event=view.as_mapping, stats=StatView(state, view.periods), levels=state.levels,
                            metrics=state.metrics)
 
-    def emit(self, type_: str, player_id: str | None, payload: dict[str, Any], event: EventRecord | None) -> None:
+    def emit(self, type_: str, player_id: str | None, payload: dict[str, Any],
+             event: LogEvent | None) -> dict[str, Any] | None:
         """Queue a domain event for the outbox; replays rebuild state but do not re-announce it."""
         if event is not None and event.pending != LIVE:
-            return
-        self.outbox.append({"app_id": self.app_id, "type": type_, "player_id": player_id,
-                            "event_seq": event.seq if event else None, "payload": payload,
-                            "created_at": self.clock.now(), "published_at": None})
+            return None
+        row = {"app_id": self.app_id, "type": type_, "player_id": player_id, "event_seq": event.seq if event else None,
+               "payload": payload, "created_at": self.clock.now(), "published_at": None}
+        self.outbox.append(row)
+        return row
+
+    def credit(self, credit: Credit, event: LogEvent | None) -> None:
+        """Pay a reward: the worker posts every credit of the batch in one go after the flushes
+        (``ledger.post_credits``), and ``points.credited`` is announced here, in the outbox's order,
+        only if this posting paid (a replayed key pays nothing and announces nothing)."""
+        slot = self.emit("points.credited", credit.player_id,
+                         {"currency": credit.currency, "amount": credit.amount, "source": credit.source}, event)
+        self.credits.append((credit, slot))
+
+    async def append_events(self, rows: list[dict[str, Any]]) -> None:
+        """Append engine-made events to the log (processed by a later batch)."""
+        await log.append(self.session, rows, partitions=self.partitions)
+
+    async def write_effects(self) -> None:
+        """After the processors' flushes: post the queued credits, then write the outbox."""
+        if self.credits:
+            paid = await ledger.post_credits(self.session, self.clock, app_id=self.app_id,
+                                             credits=[credit for credit, _ in self.credits])
+            self.settle_credits(paid)
+        await log.add_outbox(self.session, self.outbox)
+        self.outbox = []
+
+    def settle_credits(self, transaction_ids: list[str | None]) -> None:
+        """Fill in the announcements of the credits that paid; drop those of the ones that did not."""
+        unpaid = set()
+        for (_, slot), txn_id in zip(self.credits, transaction_ids, strict=True):
+            if slot is None:
+                continue
+            if txn_id is None:
+                unpaid.add(id(slot))
+            else:
+                slot["payload"]["transaction_id"] = txn_id
+        if unpaid:
+            self.outbox = [row for row in self.outbox if id(row) not in unpaid]
+        self.credits = []
 
 
 class Processor(Protocol):

@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from questline.kit.runtime import Runtime
 from questline.pipeline import repository as event_log
 from questline.pipeline.models import REPLAY
 from questline.pipeline.states import processors_of
-from questline.pipeline.worker import PIPELINE_LOCK, take_lock
+from questline.pipeline.worker import lock_all_partitions
 
 
 async def start_replay(runtime: Runtime, app_id: str | None) -> int:
@@ -19,8 +17,7 @@ async def start_replay(runtime: Runtime, app_id: str | None) -> int:
     reprocessing finds them already there. Replayed events emit no outbox messages.
     """
     async with runtime.sessions() as session, session.begin():
-        if not await take_lock(session):
-            await session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PIPELINE_LOCK})
+        await lock_all_partitions(session, runtime.settings.pipeline_partitions)
         for step in processors_of(runtime):
             await step.reset(session, app_id)
         return await event_log.mark_for_replay(session, app_id, REPLAY)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.ledger import service as ledger
 from questline.pipeline.batch import Batch, EventView, PlayerState
-from questline.pipeline.models import EventRecord
+from questline.pipeline.models import LogEvent
 from questline.progression import repository as repo
 from questline.progression.schemas import CombinedLevelDef, TrackDef, XpRuleDef
 from questline.rules.conditions import Compiled, compile_condition
@@ -57,7 +57,7 @@ class Pending:
     daily: dict[tuple[str, str], int] = field(default_factory=dict)  # (rule, day) -> earned
     daily_dirty: set[tuple[str, str]] = field(default_factory=set)
     activities: list[dict[str, Any]] = field(default_factory=list)
-    rewards: list[tuple[str, int, TrackDef, EventRecord]] = field(default_factory=list)  # track, level, def, event
+    rewards: list[tuple[str, int, TrackDef, LogEvent]] = field(default_factory=list)  # track, level, def, event
 
 
 class ProgressionProcessor:
@@ -74,7 +74,7 @@ class ProgressionProcessor:
             state.levels[row.track] = row.level
         capped = [key for rules in compiled.rules_by_type.values() for key, rule, _ in rules if rule.daily_cap]
         if capped:
-            days = {EventView.of(e, batch.players[e.player_id].timezone).periods["day"] for e in batch.events}
+            days = {view.periods["day"] for view in batch.views}
             for d in await repo.daily_of(batch.session, batch.app_id, batch.players, capped, days):
                 self._pending(batch.players[d.player_id]).daily[(d.rule, d.day)] = d.earned
         for state in batch.players.values():
@@ -144,7 +144,7 @@ class ProgressionProcessor:
 
     @staticmethod
     def _refresh_combined(compiled: Compiled_, state: PlayerState, batch: Batch | None = None,
-                          record: EventRecord | None = None) -> None:
+                          record: LogEvent | None = None) -> None:
         if not compiled.combined:
             return
         tracks = state.part_if_any(Tracks) or Tracks()
@@ -175,26 +175,20 @@ class ProgressionProcessor:
                             "earned": pending.daily[(rule, day)]} for rule, day in sorted(pending.daily_dirty)]
             activities += pending.activities
             for track, level, spec, record in pending.rewards:
-                await self._reward(batch, state.player_id, track, level, spec, record)
+                self._reward(batch, state.player_id, track, level, spec, record)
         await repo.save_tracks(batch.session, track_rows)
         await repo.save_daily(batch.session, daily_rows)
         await repo.add_activities(batch.session, activities)
 
     @staticmethod
-    async def _reward(batch: Batch, player_id: str, track: str, level: int, spec: TrackDef,
-                      record: EventRecord) -> None:
+    def _reward(batch: Batch, player_id: str, track: str, level: int, spec: TrackDef, record: LogEvent) -> None:
         reward = spec.level_up_reward
         assert reward is not None
         # A deterministic key: replaying the log re-posts nothing.
-        txn = await ledger.credit_player(
-            batch.session, batch.clock, app_id=batch.app_id, player_id=player_id, currency=reward.currency,
-            amount=reward.amount, idempotency_key=f"level-up:{track}:{player_id}:{level}", source="level_up",
-            reference={"track": track, "level": level, "event_id": record.event_id},
-            description=f"{track} level {level} bonus",
-        )
-        if not txn.replayed:
-            batch.emit("points.credited", player_id, {"currency": reward.currency, "amount": reward.amount,
-                                                      "source": "level_up", "transaction_id": txn.id}, record)
+        batch.credit(ledger.Credit(
+            player_id, reward.currency, reward.amount, idempotency_key=f"level-up:{track}:{player_id}:{level}",
+            source="level_up", reference={"track": track, "level": level, "event_id": record.event_id},
+            description=f"{track} level {level} bonus"), record)
 
     async def reset(self, session: AsyncSession, app_id: str | None) -> None:
         await repo.reset(session, app_id)

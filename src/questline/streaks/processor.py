@@ -22,10 +22,9 @@ from datetime import datetime
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.errors import ProblemError
 from questline.ledger import service as ledger
 from questline.pipeline.batch import Batch, EventView, PlayerState
-from questline.pipeline.models import EventRecord
+from questline.pipeline.models import LogEvent
 from questline.rules.conditions import Compiled, compile_condition
 from questline.rules.service import RuleSet
 from questline.streaks import repository as repo
@@ -58,7 +57,7 @@ class StreakCell:
 class PlayerStreaks:
     cells: dict[str, StreakCell] = field(default_factory=dict)
     rest_days: dict[str, set[str]] = field(default_factory=dict)  # streak -> local dates
-    rewards: list[tuple[str, Milestone, str, EventRecord]] = field(default_factory=list)  # streak, mark, start
+    rewards: list[tuple[str, Milestone, str, LogEvent]] = field(default_factory=list)  # streak, mark, start
 
 
 @dataclass
@@ -230,7 +229,7 @@ class StreaksProcessor:
         publish_metrics(state, key, cell)
 
     @staticmethod
-    def _break(batch: Batch, state: PlayerState, key: str, cell: StreakCell, record: EventRecord,
+    def _break(batch: Batch, state: PlayerState, key: str, cell: StreakCell, record: LogEvent,
                reason: str) -> None:
         batch.emit("streak.broken", state.player_id,
                    {"streak": key, "length": cell.current, "started_period": cell.started,
@@ -266,33 +265,20 @@ class StreaksProcessor:
                     cell.dirty = False
             rewards, mine.rewards = mine.rewards, []
             for key, mark, started, record in rewards:
-                await self._reward(batch, state.player_id, key, mark, started, record)
+                self._reward(batch, state.player_id, key, mark, started, record)
         await repo.save_states(batch.session, rows)
 
     @staticmethod
-    async def _reward(batch: Batch, player_id: str, key: str, mark: Milestone, started: str,
-                      record: EventRecord) -> None:
+    def _reward(batch: Batch, player_id: str, key: str, mark: Milestone, started: str, record: LogEvent) -> None:
         reward = mark.reward
         assert reward is not None
-        # Keyed by the streak's first period: a later streak earns it again, a replay never re-pays.
-        idem = f"streak-milestone:{key}:{player_id}:{mark.at}:{started}"
-        try:
-            txn = await ledger.credit_player(
-                batch.session, batch.clock, app_id=batch.app_id, player_id=player_id, currency=reward.currency,
-                amount=reward.amount, idempotency_key=idem, source="streak_milestone",
-                reference={"streak": key, "milestone": mark.at, "started_period": started},
-                description=f"{key} streak of {mark.at}",
-            )
-        except ProblemError as exc:
-            if exc.code != "idempotency_key_reused":
-                raise
-            # Paid before under a reward that has since been edited: paid is paid.
-            _log.info("streak_reward_already_paid", key=idem)
-            return
-        if not txn.replayed:
-            batch.emit("points.credited", player_id, {"currency": reward.currency, "amount": reward.amount,
-                                                      "source": "streak_milestone", "transaction_id": txn.id},
-                       record)
+        # Keyed by the streak's first period: a later streak earns it again, a replay never re-pays
+        # (nor does a key paid before under a reward since edited: paid is paid).
+        batch.credit(ledger.Credit(
+            player_id, reward.currency, reward.amount,
+            idempotency_key=f"streak-milestone:{key}:{player_id}:{mark.at}:{started}", source="streak_milestone",
+            reference={"streak": key, "milestone": mark.at, "started_period": started},
+            description=f"{key} streak of {mark.at}"), record)
 
     async def reset(self, session: AsyncSession, app_id: str | None) -> None:
         await repo.reset(session, app_id)
