@@ -71,7 +71,7 @@ class AppSettings:
 # Every row here changes only through this module, which invalidates the entry when it does.
 KEYS = CacheSpec[str, KeyRecord | None]("tenancy.keys", keep_missing=False)
 APPS = CacheSpec[str, AppSettings | None]("tenancy.apps", keep_missing=False)
-PLAYER_TOKEN_EPOCHS = CacheSpec[tuple[str, str], int]("tenancy.player_token_epochs", max_entries=200_000)
+PLAYER_TOKEN_EPOCHS = CacheSpec[tuple[str, str], int]("tenancy.player_token_epochs", max_entries=50_000)
 
 
 def format_key(kind: KeyKind, key_id: str, secret: str) -> str:
