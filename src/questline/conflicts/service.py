@@ -19,7 +19,7 @@ Rules are evaluated in the order they were made; the first that refuses is the a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -205,11 +205,16 @@ def _custom(rule: Custom, name: str, campaign: CampaignView, streamer: Mapping[s
     return None
 
 
+LevelsLoader = Callable[[], Awaitable[Mapping[str, int]]]
+
+
 async def evaluate(session: AsyncSession, app_id: str, stage: Stage, campaign: CampaignView,
                    streamer: Mapping[str, Any] | None = None, active: Sequence[CampaignView] = (),
-                   levels: Mapping[str, int] | None = None) -> list[Verdict]:
-    """Every enabled rule of this stage, in order, with whether it refuses and why."""
+                   levels: LevelsLoader | None = None) -> list[Verdict]:
+    """Every enabled rule of this stage, in order, with whether it refuses and why (the streamer's
+    levels are loaded only when a custom rule needs them)."""
     verdicts = []
+    loaded: Mapping[str, int] | None = None
     for row in await repo.enabled(session, app_id):
         if stage not in row.applies_on:
             continue
@@ -221,7 +226,9 @@ async def evaluate(session: AsyncSession, app_id: str, stage: Stage, campaign: C
         elif isinstance(rule, PlatformExclusivity):
             reason = _platform_exclusivity(rule, stage, campaign, active)
         else:
-            reason = _custom(rule, row.name, campaign, streamer, active, levels or {})
+            if loaded is None:
+                loaded = await levels() if levels is not None and streamer is not None else {}
+            reason = _custom(rule, row.name, campaign, streamer, active, loaded)
         verdicts.append(Verdict(rule_id=row.id, name=row.name, kind=row.kind,
                                 refused=reason is not None, reason=reason or "passes"))
     return verdicts
