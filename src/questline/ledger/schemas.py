@@ -14,7 +14,7 @@ from questline.players.schemas import PLAYER_ID_PATTERN
 CURRENCY_PATTERN = r"^(?:[a-z][a-z0-9_]{0,31}|[A-Z]{3})$"
 FIAT_PATTERN = r"^[A-Z]{3}$"
 # Sub-accounts of one owner: "" (available), "pending", "hold:<ref>".
-SUB_PATTERN = r"^(?:|[a-z][a-z0-9_.:-]{0,63})$"
+SUB_PATTERN = r"^(?:|[a-z][A-Za-z0-9_.:-]{0,63})$"
 ACCOUNT_ID_PATTERN = r"^[a-z]{1,12}_[0-9A-HJKMNP-TV-Z]{26}$"
 MAX_EXPONENT = 4
 SOURCE_PATTERN = r"^[a-z][a-z0-9_.:-]{0,63}$"

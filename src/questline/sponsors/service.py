@@ -322,8 +322,11 @@ async def create_streamer(session: AsyncSession, runtime: Runtime, caller: Calle
     })
     if not inserted:  # a racing sign-up with the same e-mail or player won
         raise Conflict(f"{email} or player {player_id} already has a streamer account", code="email_taken")
-    changes = PlayerUpdate(display_name=body.display_name, timezone=body.timezone) if body.player_id is None \
-        else PlayerUpdate(**({"timezone": body.timezone} if body.timezone else {}))
+    # A new player is named after the streamer; a linked one keeps its name. A time zone is set if given.
+    fields: dict[str, Any] = {} if body.player_id is not None else {"display_name": body.display_name}
+    if body.timezone is not None:
+        fields["timezone"] = body.timezone
+    changes = PlayerUpdate(**fields)
     await players.upsert_player(session, runtime.clock, app_id, player_id, changes)
     for reward in (await market_settings(session, app_id)).signup_rewards:
         await bridge.award_xp(session, runtime, app_id=app_id, player_id=player_id, track=reward.track,
