@@ -145,10 +145,12 @@ async def verify(runtime: Runtime, app_id: str) -> list[Violation]:
         return await ledger.verify(session, app_id)
 
 
-async def count(runtime: Runtime, table: str, app_id: str) -> int:
+async def count(runtime: Runtime, table: str, app_id: str, **where: str) -> int:
+    """Rows of the app in a table (and matching ``where`` column values)."""
+    clauses = "".join(f" AND {column} = :{column}" for column in where)
     async with unit_of_work(runtime.sessions) as session:
-        return int((await session.execute(sa.text(f"SELECT count(*) FROM {table} WHERE app_id = :a"),
-                                          {"a": app_id})).scalar_one())
+        return int((await session.execute(sa.text(f"SELECT count(*) FROM {table} WHERE app_id = :a{clauses}"),
+                                          {"a": app_id, **where})).scalar_one())
 
 
 # Makers for the foundation's route walk (tests/foundation/test_access.py): real marketplace resources

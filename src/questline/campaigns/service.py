@@ -11,7 +11,7 @@ hold); impressions are paid from that hold; completion or cancellation gives the
 
 The join chain, in this order, all in one transaction; the first failing check answers and nothing
 is consumed: the caller is the streamer (or the server key / an admin acting for one) ->
-``campaign_inactive`` -> ``budget_exhausted`` -> ``already_joined`` -> ``not_eligible`` (targeting)
+``budget_exhausted`` (spent, or completed because it was) -> ``campaign_inactive`` -> ``already_joined`` -> ``not_eligible`` (targeting)
 -> ``gkey_unavailable`` -> ``no_energy`` -> ``conflict`` (conflict rules). Only then is one energy
 pack consumed, the G-Key locked and the participation made.
 """
@@ -367,12 +367,13 @@ async def join(session: AsyncSession, runtime: Runtime, caller: Caller, campaign
     streamer = await sponsors.get_streamer(session, app_id, streamer_id)
     campaign = await get_campaign(session, app_id, campaign_id, share=True)
     now = runtime.clock.now()
+    if campaign.spent >= campaign.budget or campaign.completion_reason == "budget_exhausted":
+        raise _refuse("budget_exhausted", f"campaign {campaign_id} has spent its budget",
+                      campaign_status=campaign.status)
     if campaign.status != "active" or (campaign.starts_at and now < campaign.starts_at) \
             or (campaign.ends_at and now >= campaign.ends_at):
         raise _refuse("campaign_inactive", f"campaign {campaign_id} is not running (status {campaign.status})",
                       campaign_status=campaign.status)
-    if campaign.spent >= campaign.budget:
-        raise _refuse("budget_exhausted", f"campaign {campaign_id} has no budget left")
     # Every join of this streamer queues on their energy row from here on, so what follows is settled.
     energy_row = await gkeys.lock_energy(session, runtime.clock, app_id, streamer)
     if await repo.participation(session, app_id, campaign_id, streamer_id) is not None:
