@@ -92,16 +92,20 @@ class Market:
                                   json={"currency": currency, "amount": amount}))
 
     async def campaign(self, brand: Account, *, budget: int = 10_000, rate: int = 500, approve: bool = True,
-                       fund: bool = True, **fields: Any) -> dict[str, Any]:
-        """A campaign of the brand (funded with exactly its budget, submitted and approved by default)."""
+                       fund: bool = True, by_server: bool = False, **fields: Any) -> dict[str, Any]:
+        """A campaign of the brand (funded with exactly its budget, submitted and approved by default);
+        made with the brand's token, or ``by_server`` (once the brand's token has expired)."""
         if fund and approve:
             await self.deposit(brand, budget, fields.get("currency", "USD"))
         body = {"title": f"Campaign {next(_n)}", "currency": "USD", "budget": budget, "rate_per_mille": rate,
                 "categories": ["gaming"], **fields}
-        made = await self.ok("POST", "/v1/campaigns", 201, headers=brand.headers, json=body)
+        headers = brand.headers
+        if by_server:
+            headers, body["brand_id"] = self.server, brand.id
+        made = await self.ok("POST", "/v1/campaigns", 201, headers=headers, json=body)
         if not approve:
             return dict(made)
-        await self.ok("POST", f"/v1/campaigns/{made['id']}/submit", headers=brand.headers)
+        await self.ok("POST", f"/v1/campaigns/{made['id']}/submit", headers=headers)
         return dict(await self.ok("POST", f"/v1/campaigns/{made['id']}/approve", headers=self.server))
 
     async def join(self, campaign_id: str, streamer: Account) -> httpx.Response:

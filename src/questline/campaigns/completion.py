@@ -138,7 +138,7 @@ async def complete_manually(session: AsyncSession, runtime: Runtime, campaign: C
     assert locked is not None
     if not await finish(session, runtime, locked, reason="manual", actor=actor):
         raise Conflict(f"only a running campaign can be completed; this one is {locked.status}",
-                       code="invalid_transition", extra={"status": locked.status})
+                       code="invalid_transition", extra={"campaign_status": locked.status})
 
 
 async def cancel(session: AsyncSession, runtime: Runtime, campaign: Campaign, actor: str) -> None:
@@ -146,7 +146,7 @@ async def cancel(session: AsyncSession, runtime: Runtime, campaign: Campaign, ac
     assert locked is not None
     if not await finish(session, runtime, locked, reason="cancelled", cancel=True, actor=actor):
         raise Conflict(f"a {locked.status} campaign cannot be cancelled", code="invalid_transition",
-                       extra={"status": locked.status})
+                       extra={"campaign_status": locked.status})
 
 
 async def status(session: AsyncSession, runtime: Runtime, app_id: str) -> CompletionStatus:

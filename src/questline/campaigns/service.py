@@ -183,7 +183,7 @@ async def update(session: AsyncSession, runtime: Runtime, caller: Caller, campai
     campaign = await campaign_for(session, caller, campaign_id, lock=True)
     if campaign.status not in EDITABLE:
         raise Conflict(f"a {campaign.status} campaign cannot be edited", code="campaign_not_editable",
-                       extra={"status": campaign.status})
+                       extra={"campaign_status": campaign.status})
     values: dict[str, Any] = patch.model_dump(exclude_unset=True)
     if "categories" in values:
         _check_categories(values["categories"], await sponsors.market_settings(session, caller.app))
@@ -221,7 +221,7 @@ async def submit(session: AsyncSession, runtime: Runtime, caller: Caller, campai
     if not await repo.transition(session, caller.app, campaign_id, EDITABLE,
                                  {"status": "pending_review", "submitted_at": now, "updated_at": now}):
         raise Conflict(f"a {campaign.status} campaign cannot be submitted", code="invalid_transition",
-                       extra={"status": campaign.status})
+                       extra={"campaign_status": campaign.status})
     await bridge.announce(session, caller.app, now, "campaign.pending_review",
                           {"campaign_id": campaign_id, "brand_id": campaign.brand_id, "title": campaign.title})
     return campaign_out(await get_campaign(session, caller.app, campaign_id))
@@ -237,7 +237,7 @@ async def approve(session: AsyncSession, runtime: Runtime, caller: Caller, campa
     campaign = await get_campaign(session, caller.app, campaign_id, lock=True)
     if campaign.status != "pending_review":
         raise Conflict(f"only a campaign pending review can be approved; this one is {campaign.status}",
-                       code="invalid_transition", extra={"status": campaign.status})
+                       code="invalid_transition", extra={"campaign_status": campaign.status})
     refused = conflicts.refusal(await approval_verdicts(session, campaign), "approval")
     if refused is not None:
         raise refused
@@ -263,7 +263,7 @@ async def reject(session: AsyncSession, runtime: Runtime, caller: Caller, campai
     if not await repo.transition(session, caller.app, campaign_id, ["pending_review"],
                                  {"status": "rejected", "rejection_reason": reason, "updated_at": now}):
         raise Conflict(f"only a campaign pending review can be rejected; this one is {campaign.status}",
-                       code="invalid_transition", extra={"status": campaign.status})
+                       code="invalid_transition", extra={"campaign_status": campaign.status})
     await bridge.announce(session, caller.app, now, "campaign.rejected",
                           {"campaign_id": campaign_id, "brand_id": campaign.brand_id, "reason": reason})
     return campaign_out(await get_campaign(session, caller.app, campaign_id))
@@ -276,7 +276,7 @@ async def pause(session: AsyncSession, runtime: Runtime, caller: Caller, campaig
     if not await repo.transition(session, caller.app, campaign_id, ["active"],
                                  {"status": "paused", "paused_at": now, "updated_at": now}):
         raise Conflict(f"only an active campaign can be paused; this one is {campaign.status}",
-                       code="invalid_transition", extra={"status": campaign.status})
+                       code="invalid_transition", extra={"campaign_status": campaign.status})
     await bridge.announce(session, caller.app, now, "campaign.paused",
                           {"scope": "campaign", "campaign_id": campaign_id, "brand_id": campaign.brand_id})
     return campaign_out(await get_campaign(session, caller.app, campaign_id))
@@ -288,7 +288,7 @@ async def resume(session: AsyncSession, runtime: Runtime, caller: Caller, campai
     if not await repo.transition(session, caller.app, campaign_id, ["paused"],
                                  {"status": "active", "paused_at": None, "updated_at": now}):
         raise Conflict(f"only a paused campaign can be resumed; this one is {campaign.status}",
-                       code="invalid_transition", extra={"status": campaign.status})
+                       code="invalid_transition", extra={"campaign_status": campaign.status})
     await bridge.announce(session, caller.app, now, "campaign.resumed",
                           {"scope": "campaign", "campaign_id": campaign_id, "brand_id": campaign.brand_id})
     return campaign_out(await get_campaign(session, caller.app, campaign_id))
@@ -472,7 +472,7 @@ async def _end(session: AsyncSession, runtime: Runtime, caller: Caller, campaign
         values.update(removed_by=caller.identity, removal_reason=reason)
     if not await repo.set_status(session, found.id, ["active", "paused"], values):
         raise Conflict(f"the participation is {found.status}", code="participation_not_active",
-                       extra={"status": found.status})
+                       extra={"participation_status": found.status})
     out = bridge.Announcements(caller.app, now)
     released = await gkeys.release_key(session, runtime.clock, caller.app, streamer_id, found.player_id, campaign_id,
                                        campaign.brand_id, campaign.gkey_cooloff_hours, out)
@@ -509,7 +509,7 @@ async def pause_participation(session: AsyncSession, runtime: Runtime, caller: C
     if not await repo.set_status(session, found.id, [from_], {"status": to, "paused_at": None if resume else now,
                                                               "updated_at": now}):
         raise Conflict(f"the participation is {found.status}, not {from_}", code="participation_not_" + from_,
-                       extra={"status": found.status})
+                       extra={"participation_status": found.status})
     await bridge.announce(session, caller.app, now, "campaign.resumed" if resume else "campaign.paused", {
         "scope": "participation", "campaign_id": campaign_id, "streamer_id": streamer_id,
         "participation_id": found.id}, found.player_id)
