@@ -29,6 +29,8 @@ class Account:
     id: str
     headers: dict[str, str]
     body: dict[str, Any] = field(default_factory=dict)
+    email: str = ""
+    role: str = ""
 
 
 class Market:
@@ -58,9 +60,16 @@ class Market:
         body = await self.ok("POST", "/v1/brands", 201, headers=self.keys.client, json={
             "company_name": name or f"Brand {n}", "industry": industry,
             "owner": {"email": email, "password": PASSWORD, "name": "Owner"}})
-        token = await self.ok("POST", "/v1/brands/login", headers=self.keys.client,
-                              json={"email": email, "password": PASSWORD})
-        return Account(body["id"], {"Authorization": f"Bearer {token['token']}"}, body)
+        account = Account(body["id"], {}, body, email, "brand")
+        await self.sign_in(account)
+        return account
+
+    async def sign_in(self, account: Account) -> Account:
+        """A fresh token (tokens live an hour; tests that move the clock sign in again)."""
+        token = await self.ok("POST", f"/v1/{account.role}s/login", headers=self.keys.client,
+                              json={"email": account.email, "password": PASSWORD})
+        account.headers = {"Authorization": f"Bearer {token['token']}"}
+        return account
 
     async def streamer(self, *, platforms: dict[str, int] | None = None, categories: list[str] | None = None,
                        country: str | None = "DE", timezone: str | None = None,
@@ -83,9 +92,7 @@ class Market:
             "platforms": {p: {"followers": f, "average_viewers": f // 10, "peak_viewers": f // 5,
                               "content_categories": categories if categories is not None else ["gaming"]}
                           for p, f in platforms.items()}})
-        token = await self.ok("POST", "/v1/streamers/login", headers=self.keys.client,
-                              json={"email": email, "password": PASSWORD})
-        return Account(sid, {"Authorization": f"Bearer {token['token']}"}, body)
+        return await self.sign_in(Account(sid, {}, body, email, "streamer"))
 
     async def deposit(self, brand: Account, amount: int, currency: str = "USD") -> dict[str, Any]:
         return dict(await self.ok("POST", f"/v1/brands/{brand.id}/wallet/deposits", 201, headers=idem(self.server),

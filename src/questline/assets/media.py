@@ -29,6 +29,8 @@ _IMAGE_FORMATS = {"PNG": ("image/png", "png"), "JPEG": ("image/jpeg", "jpg"), "W
                   "GIF": ("image/gif", "gif")}
 _MP4_BRANDS = frozenset({b"isom", b"iso2", b"iso3", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"M4V ",
                          b"dash", b"mmp4", b"msnv"})
+# ISO media files that are not MP4 video: QuickTime movies, HEIF/AVIF still images.
+_NOT_MP4 = frozenset({b"qt  ", b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis"})
 SUPPORTED = "PNG, JPEG, WebP, GIF, MP4 or WebM"
 
 
@@ -125,7 +127,7 @@ def _mp4(data: bytes) -> None:
     """An ISO base media file: ``ftyp`` first with an MP4 brand, boxes that tile the file, a ``moov``."""
     major = data[8:12]
     compatible = {data[i:i + 4] for i in range(16, min(len(data), struct.unpack(">I", data[:4])[0]), 4)}
-    if major not in _MP4_BRANDS and not (compatible & _MP4_BRANDS):
+    if major in _NOT_MP4 or (major not in _MP4_BRANDS and not compatible & _MP4_BRANDS):
         raise UnsupportedMediaType(f"this ISO media file is not MP4 video (brand {major!r}); creatives must be "
                                    f"{SUPPORTED}")
     offset, seen = 0, set()
