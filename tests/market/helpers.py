@@ -195,3 +195,20 @@ async def make_rule(world: Any, client: httpx.AsyncClient) -> str:
     body = await market.ok("POST", "/v1/conflict-rules", 201, headers=world.a.server, json={
         "name": "one per platform", "rule": {"kind": "platform_exclusivity", "max_active": 5}})
     return str(body["id"])
+
+
+async def make_asset(world: Any, client: httpx.AsyncClient) -> str:
+    from tests.market.test_assets import image, upload
+
+    campaign_id = world.values.get("campaign_id") or await make_campaign(world, client)
+    made = await upload(client, campaign_id, world.a.server, image("PNG", (64, 64)))
+    assert made.status_code == 201, made.text
+    return str(made.json()["id"])
+
+
+async def make_category(world: Any, client: httpx.AsyncClient) -> str:
+    return "gaming"
+
+
+async def make_platform(world: Any, client: httpx.AsyncClient) -> str:
+    return "twitch"
