@@ -33,6 +33,7 @@ from questline.campaigns.schemas import ImpressionResult, RefusedImpression
 from questline.kit.errors import Conflict, NotFound
 from questline.kit.runtime import Runtime
 from questline.ledger import service as ledger
+from questline.ledger.schemas import WalletOwnerKind
 from questline.sponsors import service as sponsors
 
 Source = Literal["server", "overlay"]
@@ -62,7 +63,6 @@ async def record(session: AsyncSession, runtime: Runtime, app_id: str, campaign_
         raise Conflict(f"campaign {campaign_id} is not running (status {campaign.status})",
                        code="campaign_inactive", extra={"campaign_status": campaign.status})
     settings = await sponsors.market_settings(session, app_id)
-
     by_streamer: dict[str, list[Item]] = {}
     duplicates: list[str] = []
     seen_in_batch: set[tuple[str, str]] = set()
@@ -75,58 +75,71 @@ async def record(session: AsyncSession, runtime: Runtime, app_id: str, campaign_
 
     parts = {p.streamer_id: p for p in await repo.participations_of(
         session, app_id, campaign_id, streamer_ids=list(by_streamer), lock=True)}
-    hold = await ledger.wallet_balance(session, runtime.clock, app_id=app_id, owner_kind="brand",
-                                       owner_id=campaign.brand_id, currency=campaign.currency,
-                                       sub=ledger.hold_sub(campaign_id), lock=True)
-    minute = int(now.timestamp() // 60)
-    hour = now.replace(minute=0, second=0, microsecond=0)
-    bps = campaign.commission_bps or 0
-    total_n = total_gross = total_fee = 0
-    hours = []
-    for streamer_id in sorted(by_streamer, key=lambda s: parts[s].id if s in parts else s):
-        batch = by_streamer[streamer_id]
-        p = parts.get(streamer_id)
-        if p is None or p.status != "active":
+    live = {s: p for s, p in parts.items() if p.status == "active"}
+    for streamer_id, batch in by_streamer.items():
+        if streamer_id not in live:
+            p = parts.get(streamer_id)
             code, why = ("not_participating", "the streamer is not in this campaign") if p is None else \
                 ("participation_not_active", f"the participation is {p.status}")
             refused += [RefusedImpression(id=i.id, streamer_id=streamer_id, code=code, reason=why) for i in batch]
-            continue
-        already = await repo.seen(session, p.id, [i.id for i in batch])
-        duplicates += [i.id for i in batch if i.id in already]
-        fresh = [i for i in batch if i.id not in already]
-        used, overlay_used = await repo.minute_counts(session, p.id, minute)
-        room = settings.impressions_per_minute - used
+    minute = int(now.timestamp() // 60)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    # What the batch needs, read in three statements for every participation at once.
+    already = await repo.seen(session, [p.id for p in live.values()],
+                              [i.id for s in live for i in by_streamer[s]])
+    used = await repo.minute_counts(session, [p.id for p in live.values()], minute)
+    hold = await ledger.wallet_balance(session, runtime.clock, app_id=app_id, owner_kind="brand",
+                                       owner_id=campaign.brand_id, currency=campaign.currency,
+                                       sub=ledger.hold_sub(campaign_id), lock=True)
+    bps = campaign.commission_bps or 0
+    counted: list[tuple[str, str]] = []
+    minutes: list[dict[str, object]] = []
+    earnings_rows: list[dict[str, object]] = []
+    hours: list[dict[str, object]] = []
+    payees: list[tuple[WalletOwnerKind, str, int]] = []
+    total_n = total_gross = total_fee = 0
+    for p in sorted(live.values(), key=lambda row: row.id):
+        fresh = [i for i in by_streamer[p.streamer_id] if (p.id, i.id) not in already]
+        duplicates += [i.id for i in by_streamer[p.streamer_id] if (p.id, i.id) in already]
+        total_used, overlay_used = used.get(p.id, (0, 0))
+        room = settings.impressions_per_minute - total_used
         if source == "overlay":
             room = min(room, settings.overlay_impressions_per_minute - overlay_used)
-        accepted: list[Item] = []
         n = 0
         for item in fresh:
             if n + item.count <= room:
-                accepted.append(item)
+                counted.append((p.id, item.id))
                 n += item.count
             else:
-                refused.append(RefusedImpression(id=item.id, streamer_id=streamer_id, code="rate_limited",
+                refused.append(RefusedImpression(id=item.id, streamer_id=p.streamer_id, code="rate_limited",
                                                  reason="this participation's impressions for this minute are used up; "
                                                         "send it again in the next minute"))
-        if not accepted:
+        if not n:
             continue
-        await repo.remember(session, app_id, p.id, [i.id for i in accepted])
-        await repo.add_minute(session, p.id, minute, n, n if source == "overlay" else 0)
         owed = campaign.rate_per_mille * (p.impressions + n) // 1000 - p.earned_gross
         gross = max(0, min(owed, hold))
         fee = (p.earned_gross + gross) * bps // 10_000 - p.earned_fee
-        if gross > 0:
-            await ledger.pay_from_hold(
-                session, runtime.clock, app_id=app_id, payer_kind="brand", payer_id=campaign.brand_id,
-                hold=campaign_id, currency=campaign.currency, payee_kind="streamer", payee_id=streamer_id,
-                gross=gross, fee=fee, idempotency_key=f"earning:{p.id}:{p.impressions + n}",
-                reference={"campaign_id": campaign_id, "participation_id": p.id, "impressions": n})
-            hold -= gross
-        await repo.add_earnings(session, p.id, n, gross, fee, now)
-        hours.append({"campaign_id": campaign_id, "streamer_id": streamer_id, "hour": hour, "app_id": app_id,
+        hold -= gross
+        minutes.append({"participation_id": p.id, "minute": minute, "total": n,
+                        "overlay": n if source == "overlay" else 0})
+        earnings_rows.append({"pid": p.id, "n": n, "gross": gross, "fee": fee})
+        hours.append({"campaign_id": campaign_id, "streamer_id": p.streamer_id, "hour": hour, "app_id": app_id,
                       "impressions": n, "gross": gross, "fee": fee, "net": gross - fee})
+        if gross:
+            payees.append(("streamer", p.streamer_id, gross - fee))
         total_n, total_gross, total_fee = total_n + n, total_gross + gross, total_fee + fee
     if total_n:
+        if total_gross:
+            # One ledger transaction for the batch; its key is the campaign's impression count after it
+            # (the campaign row is locked, so each batch has its own).
+            await ledger.pay_from_hold(
+                session, runtime.clock, app_id=app_id, payer_kind="brand", payer_id=campaign.brand_id,
+                hold=campaign_id, currency=campaign.currency, payees=payees, fee=total_fee,
+                idempotency_key=f"earnings:{campaign_id}:{campaign.impressions + total_n}",
+                reference={"campaign_id": campaign_id, "impressions": total_n})
+        await repo.remember(session, app_id, counted)
+        await repo.add_minutes(session, minutes)
+        await repo.add_earnings(session, earnings_rows, now)
         await repo.add_spend(session, campaign_id, total_n, total_gross, total_fee, now)
         await repo.add_hours(session, hours)
     updated = await repo.get(session, app_id, campaign_id)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.campaigns.models import Campaign, ImpressionHour, ImpressionMinute, ImpressionSeen, Participation
-from questline.kit.db import insert_ignore, upsert
+from questline.kit.db import UTCDateTime, insert_ignore, upsert
 from questline.kit.jobs import JobRun
 
 LIVE = ("active", "paused")
@@ -208,13 +208,18 @@ async def end_live(session: AsyncSession, app_id: str, campaign_id: str,
     return sorted((i, s, p) for i, s, p in rows)
 
 
-async def add_earnings(session: AsyncSession, participation_id: str, impressions: int, gross: int, fee: int,
-                       now: datetime) -> None:
+async def add_earnings(session: AsyncSession, rows: Sequence[dict[str, Any]], now: datetime) -> None:
+    """Per participation: {pid, n, gross, fee} added to its counters (one statement for the batch)."""
+    if not rows:
+        return
+    p = sa.table("participations", sa.column("id"), sa.column("impressions"), sa.column("earned_gross"),
+                 sa.column("earned_fee"), sa.column("earned_net"), sa.column("updated_at", UTCDateTime))
     await session.execute(
-        sa.update(Participation).where(Participation.id == participation_id)
-        .values(impressions=Participation.impressions + impressions,
-                earned_gross=Participation.earned_gross + gross, earned_fee=Participation.earned_fee + fee,
-                earned_net=Participation.earned_net + (gross - fee), updated_at=now)
+        sa.update(p).where(p.c.id == sa.bindparam("pid"))
+        .values(impressions=p.c.impressions + sa.bindparam("n"), earned_gross=p.c.earned_gross + sa.bindparam("gross"),
+                earned_fee=p.c.earned_fee + sa.bindparam("fee"),
+                earned_net=p.c.earned_net + sa.bindparam("gross") - sa.bindparam("fee"), updated_at=now),
+        list(rows),
     )
 
 
@@ -237,16 +242,19 @@ async def count_participants(session: AsyncSession, campaign_id: str) -> dict[st
 # Impressions ----------------------------------------------------------------------------------
 
 
-async def seen(session: AsyncSession, participation_id: str, ids: Sequence[str]) -> set[str]:
-    if not ids:
+async def seen(session: AsyncSession, participation_ids: Sequence[str],
+               ids: Sequence[str]) -> set[tuple[str, str]]:
+    """(participation, impression id) pairs already counted, among these."""
+    if not ids or not participation_ids:
         return set()
-    rows = await session.execute(sa.select(ImpressionSeen.impression_id).where(
-        ImpressionSeen.participation_id == participation_id, ImpressionSeen.impression_id.in_(sorted(set(ids)))))
-    return set(rows.scalars())
+    rows = await session.execute(sa.select(ImpressionSeen.participation_id, ImpressionSeen.impression_id).where(
+        ImpressionSeen.participation_id.in_(sorted(set(participation_ids))),
+        ImpressionSeen.impression_id.in_(sorted(set(ids)))))
+    return {(p, i) for p, i in rows}
 
 
-async def remember(session: AsyncSession, app_id: str, participation_id: str, ids: Sequence[str]) -> None:
-    rows = [{"participation_id": participation_id, "impression_id": i, "app_id": app_id} for i in sorted(set(ids))]
+async def remember(session: AsyncSession, app_id: str, pairs: Sequence[tuple[str, str]]) -> None:
+    rows = [{"participation_id": p, "impression_id": i, "app_id": app_id} for p, i in sorted(set(pairs))]
     if rows:
         await session.execute(insert_ignore(session, ImpressionSeen.__table__), rows)
 
@@ -258,21 +266,25 @@ async def forget_ids_of(session: AsyncSession, campaign_id: str) -> None:
     await session.execute(sa.delete(ImpressionMinute).where(ImpressionMinute.participation_id.in_(ended)))
 
 
-async def minute_counts(session: AsyncSession, participation_id: str, minute: int) -> tuple[int, int]:
-    row = (await session.execute(
-        sa.select(ImpressionMinute.total, ImpressionMinute.overlay).where(
-            ImpressionMinute.participation_id == participation_id, ImpressionMinute.minute == minute)
-    )).one_or_none()
-    return (int(row[0]), int(row[1])) if row else (0, 0)
+async def minute_counts(session: AsyncSession, participation_ids: Sequence[str],
+                        minute: int) -> dict[str, tuple[int, int]]:
+    rows = await session.execute(
+        sa.select(ImpressionMinute.participation_id, ImpressionMinute.total, ImpressionMinute.overlay).where(
+            ImpressionMinute.participation_id.in_(sorted(set(participation_ids))), ImpressionMinute.minute == minute)
+    )
+    return {p: (int(t), int(o)) for p, t, o in rows}
 
 
-async def add_minute(session: AsyncSession, participation_id: str, minute: int, total: int, overlay: int) -> None:
+async def add_minutes(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Per participation and minute: {participation_id, minute, total, overlay} added atomically."""
+    if not rows:
+        return
     table = ImpressionMinute.__table__
-    stmt = upsert(session, table).values(participation_id=participation_id, minute=minute, total=total,
-                                         overlay=overlay)
+    stmt = upsert(session, table)
     await session.execute(stmt.on_conflict_do_update(
         index_elements=["participation_id", "minute"],
-        set_={"total": table.c.total + stmt.excluded.total, "overlay": table.c.overlay + stmt.excluded.overlay}))
+        set_={"total": table.c.total + stmt.excluded.total, "overlay": table.c.overlay + stmt.excluded.overlay}),
+        list(rows))
 
 
 async def add_hours(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

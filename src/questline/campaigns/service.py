@@ -11,9 +11,9 @@ hold); impressions are paid from that hold; completion or cancellation gives the
 
 The join chain, in this order, all in one transaction; the first failing check answers and nothing
 is consumed: the caller is the streamer (or the server key / an admin acting for one) ->
-``budget_exhausted`` (spent, or completed because it was) -> ``campaign_inactive`` -> ``already_joined`` -> ``not_eligible`` (targeting)
--> ``gkey_unavailable`` -> ``no_energy`` -> ``conflict`` (conflict rules). Only then is one energy
-pack consumed, the G-Key locked and the participation made.
+``budget_exhausted`` (spent, or completed because it was) -> ``campaign_inactive`` -> ``already_joined``
+-> ``not_eligible`` (targeting) -> ``gkey_unavailable`` -> ``no_energy`` -> ``conflict`` (conflict rules).
+Only then is one energy pack consumed, the G-Key locked and the participation made.
 """
 
 from __future__ import annotations

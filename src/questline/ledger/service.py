@@ -655,19 +655,21 @@ async def wallet_balance(session: AsyncSession, clock: Clock, *, app_id: str, ow
 
 
 async def pay_from_hold(session: AsyncSession, clock: Clock, *, app_id: str, payer_kind: WalletOwnerKind,
-                        payer_id: str, hold: str, currency: str, payee_kind: WalletOwnerKind, payee_id: str,
-                        gross: int, fee: int, idempotency_key: str, reference: dict[str, Any] | None = None,
+                        payer_id: str, hold: str, currency: str, payees: Sequence[tuple[WalletOwnerKind, str, int]],
+                        fee: int, idempotency_key: str, reference: dict[str, Any] | None = None,
                         description: str | None = None) -> TransactionOut:
-    """Pay ``gross`` out of a hold: ``gross - fee`` to the payee's pending earnings, ``fee`` to the
+    """Pay out of a hold in one transaction: each payee's amount to their pending earnings, ``fee`` to the
     platform's revenue. The hold cannot go below zero (``409 insufficient_funds``)."""
-    _check_amount(gross)
-    if isinstance(fee, bool) or not isinstance(fee, int) or not 0 <= fee <= gross:
-        raise Unprocessable("the fee is an integer between 0 and the gross amount", code="invalid_amount")
-    entries = [(_wallet(payer_kind, payer_id, currency, hold_sub(hold)), -gross)]
-    if gross - fee:
-        entries.append((_wallet(payee_kind, payee_id, currency, PENDING), gross - fee))
+    if isinstance(fee, bool) or not isinstance(fee, int) or fee < 0:
+        raise Unprocessable("the fee is a non-negative integer", code="invalid_amount")
+    entries: list[tuple[AccountRef, int]] = []
+    for kind, owner, amount in payees:
+        if amount:
+            entries.append((_wallet(kind, owner, currency, PENDING), _check_amount(amount)))
     if fee:
         entries.append((_wallet("platform", PLATFORM_REVENUE, currency), fee))
+    gross = sum(amount for _, amount in entries)
+    entries.insert(0, (_wallet(payer_kind, payer_id, currency, hold_sub(hold)), -_check_amount(gross)))
     return await _post(session, clock, app_id=app_id, idempotency_key=idempotency_key, kind="earning",
                        source="campaign", entries=entries, reference=reference, description=description, actor=None)
 
