@@ -16,7 +16,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from questline import __version__
+from questline import __version__, mechanics
 from questline.achievements import api as achievements_api
 from questline.achievements import tasks as achievements_tasks
 from questline.assets import api as assets_api
@@ -29,7 +29,7 @@ from questline.communities import api as communities_api
 from questline.competitions import api as competitions_api
 from questline.competitions import tasks as competitions_tasks
 from questline.conflicts import api as conflicts_api
-from questline.events import api as events_api
+from questline.gating import api as gating_api
 from questline.gkeys import api as gkeys_api
 from questline.gkeys import tasks as gkeys_tasks
 from questline.kit.clock import Clock
@@ -44,8 +44,9 @@ from questline.leaderboards import tasks as leaderboards_tasks
 from questline.ledger import api as ledger_api
 from questline.ledger import tasks as ledger_tasks
 from questline.ops import api as ops_api
+from questline.pipeline import api as events_api
+from questline.pipeline import worker as pipeline_worker
 from questline.players import api as players_api
-from questline.processing import service as processing
 from questline.profiles import api as profiles_api
 from questline.progression import api as progression_api
 from questline.progression import tasks as progression_tasks
@@ -89,7 +90,7 @@ def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
 def _background_loops() -> list[Loop]:
     """Long-running loops (the event worker) that ``serve`` runs in-process; one line per loop."""
     return [
-        processing.run_worker,
+        pipeline_worker.run_worker,
     ]
 
 
@@ -111,6 +112,7 @@ def _routers() -> list[APIRouter]:
         shop_api.router,
         referrals_api.router,
         communities_api.router,
+        gating_api.router,
         streaks_api.router,
         achievements_api.router,
         sponsors_api.router,
@@ -127,7 +129,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     settings = settings or (runtime.settings if runtime else Settings())
     settings.check_safe_for_production()
     runtime = runtime or Runtime.build(settings, clock)
-    processing.install(runtime)
+    mechanics.install(runtime)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -41,13 +41,13 @@ from questline.achievements.schemas import (
     PlayerAchievements,
     Progress,
 )
-from questline.events import repository as event_log
 from questline.kit.clock import Clock
 from questline.kit.errors import NotFound, ProblemError
 from questline.kit.ids import ID_PATTERN
 from questline.kit.periods import period_keys, zone
 from questline.kit.runtime import Runtime
 from questline.ledger import service as ledger
+from questline.pipeline import repository as event_log
 from questline.players import service as players
 from questline.rules.schemas import DEFINITION_KEY, DefinitionBody
 from questline.rules.service import RuleSet, ruleset_cache

@@ -29,9 +29,7 @@ from questline.challenges.schemas import (
     ClaimOut,
     CompletionOut,
 )
-from questline.communities import gating
-from questline.events import repository as event_log
-from questline.events import service as events
+from questline.gating import service as gating
 from questline.kit.clock import Clock
 from questline.kit.errors import Conflict, NotFound, ProblemError, Unprocessable
 from questline.kit.ids import new_id
@@ -40,9 +38,12 @@ from questline.kit.periods import period_keys, zone
 from questline.kit.runtime import Runtime
 from questline.ledger import service as ledger
 from questline.ledger.schemas import TransactionOut
+from questline.pipeline import ingest as events
+from questline.pipeline import repository as event_log
+from questline.pipeline.batch import PlayerState
+from questline.pipeline.states import load_states
 from questline.players import service as players
-from questline.progression.tasks import AWARD_EVENT
-from questline.rules.pipeline import Batch, PlayerState, Processor
+from questline.progression.processor import AWARD_EVENT
 from questline.rules.schemas import DefinitionBody
 from questline.rules.service import RuleSet, ruleset_cache
 
@@ -176,10 +177,7 @@ async def _gate_inputs(session: AsyncSession, runtime: Runtime, ruleset: RuleSet
     """
     state = PlayerState(player_id, zone(tz_name))
     if any(c.spec.min_level is not None or c.spec.required_achievements for c in challenges):
-        batch = Batch(session, runtime.clock, ruleset, [], {player_id: state})
-        steps: list[Processor] = runtime.extensions.get("processing.processors", [])
-        for step in steps:
-            await step.load(batch)
+        state = (await load_states(session, runtime, ruleset, {player_id: tz_name}))[player_id]
     totals = (await totals_of(session, ruleset.app_id, [player_id])).get(player_id, ev.Totals())
     return state, totals
 
@@ -246,7 +244,7 @@ async def available(session: AsyncSession, runtime: Runtime, app_id: str, player
         for challenge in sorted(wanted, key=lambda c: (c.spec.sort_order, c.key)):
             locked = ev.locked_reasons(challenge.spec, state.levels, state.metrics, totals.counts)
             if challenge.spec.gating is not None:
-                locked += await gating.unmet(session, app_id, player_id, challenge.spec.gating)
+                locked += await gating.unmet(session, runtime, app_id, player_id, challenge.spec.gating)
             if locked and not include_locked:
                 continue
             period = ev.period_of(challenge.spec, periods)
@@ -305,7 +303,7 @@ async def claim(session: AsyncSession, runtime: Runtime, app_id: str, player_id:
     now = runtime.clock.now()
     if not ev.in_dates(spec, now):
         raise Conflict(f"challenge {key!r} is not running now", code="challenge_not_running")
-    await gating.check(session, app_id, player_id, spec.gating)
+    await gating.check(session, runtime, app_id, player_id, spec.gating)
     state, totals = await _gate_inputs(session, runtime, ruleset, player_id, player.timezone, [challenge])
     locked = ev.locked_reasons(spec, state.levels, state.metrics, totals.counts)
     if locked:

@@ -20,8 +20,8 @@ from questline.competitions.models import (
     PrizeEvent,
     Result,
 )
-from questline.events.models import EventRecord
 from questline.kit.db import insert_ignore, upsert
+from questline.pipeline.models import EventRecord
 
 C = Competition
 OPEN = (UPCOMING, ACTIVE)

@@ -1,6 +1,5 @@
 """The marketplace's one door into the event pipeline: domain events to the outbox (in the caller's
-transaction) and trusted XP awards into the event log. The pipeline's modules are being moved; this
-is the only place the marketplace imports them from."""
+transaction) and trusted XP awards into the event log (paid by progression like any award)."""
 
 from __future__ import annotations
 
@@ -9,12 +8,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.events import repository as event_log
-from questline.events import service as events
 from questline.kit.runtime import Runtime
-
-# The event type progression pays trusted awards from (progression.tasks.AWARD_EVENT).
-XP_AWARD_EVENT = "questline.xp.award"
+from questline.pipeline import ingest
+from questline.pipeline import repository as event_log
+from questline.progression.processor import AWARD_EVENT
 
 
 class Announcements:
@@ -41,5 +38,5 @@ async def announce(session: AsyncSession, app_id: str, at: datetime, type_: str,
 async def award_xp(session: AsyncSession, runtime: Runtime, *, app_id: str, player_id: str, track: str, amount: int,
                    event_id: str, reason: str) -> None:
     """A trusted XP award, processed by progression like any other (once per ``event_id``)."""
-    await events.append_internal(session, runtime, app_id=app_id, player_id=player_id, event_id=event_id,
-                                 type_=XP_AWARD_EVENT, data={"track": track, "amount": amount, "reason": reason})
+    await ingest.append_internal(session, runtime, app_id=app_id, player_id=player_id, event_id=event_id,
+                                 type_=AWARD_EVENT, data={"track": track, "amount": amount, "reason": reason})

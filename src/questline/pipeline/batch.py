@@ -12,19 +12,21 @@ safe here; the batch lock in ``processing`` guarantees one worker at a time.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.events.models import LIVE, EventRecord
 from questline.kit.clock import Clock
 from questline.kit.periods import period_keys
+from questline.pipeline.models import LIVE, EventRecord
 from questline.rules.conditions import EvalContext
 from questline.rules.service import RuleSet
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -43,8 +45,23 @@ class PlayerState:
     stats: dict[tuple[str, str], StatCell] = field(default_factory=dict)  # (stat, period_key)
     levels: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, int | float] = field(default_factory=dict)
-    # Per-area state, keyed by processor name.
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Per-area state, keyed by the class that holds it (see ``part``).
+    extra: dict[type, Any] = field(default_factory=dict)
+
+    def part(self, kind: type[T]) -> T:
+        """This player's state of one area, created empty on first use (one per class)."""
+        found = self.extra.get(kind)
+        if found is None:
+            found = self.extra[kind] = kind()
+        return cast(T, found)
+
+    def part_if_any(self, kind: type[T]) -> T | None:
+        """The area's state if something created it (flush skips players an area never touched)."""
+        return cast(T | None, self.extra.get(kind))
+
+    def take_part(self, kind: type[T]) -> T | None:
+        """Remove and return the area's state (for what lives only until the batch's flush)."""
+        return cast(T | None, self.extra.pop(kind, None))
 
 
 class StatView(Mapping[tuple[str, str], int]):
@@ -93,8 +110,6 @@ class Batch:
         self.events = events
         self.players = players
         self.outbox: list[dict[str, Any]] = []
-        # Async work (ledger postings) that handlers queue and flush runs in order.
-        self.deferred: list[Callable[[], Awaitable[Any]]] = []
         # Values several processors of this batch share, read once (e.g. gating's memberships).
         self.memo: dict[str, Any] = {}
 

@@ -7,8 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.events.models import DONE, LIVE, EventRecord, OutboxMessage
 from questline.kit.db import insert_ignore
+from questline.pipeline.models import DONE, LIVE, EventRecord, OutboxMessage
 
 
 async def append(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[str, int]:

@@ -8,10 +8,10 @@ import orjson
 from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import Response
 
-from questline.events import service
-from questline.events.schemas import PLAYER_ID, EventOut, IngestResult
 from questline.kit.pagination import Page, PageParams, page_params
 from questline.kit.routing import DeferredResponse, RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.pipeline import ingest as service
+from questline.pipeline.schemas import PLAYER_ID, EventOut, IngestResult
 from questline.tenancy.auth import CLIENT, PLAYER, SERVER, Caller, PlayerOrServer, ServerOrViewer, allow
 from questline.tenancy.schemas import Role
 

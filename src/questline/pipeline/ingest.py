@@ -13,13 +13,13 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.events import repository as repo
-from questline.events.models import LIVE, EventRecord
-from questline.events.schemas import MAX_BATCH, RESERVED_PREFIX, Effect, EventIn, IngestResult, Rejected
 from questline.kit.db import after_commit
 from questline.kit.errors import Unprocessable
 from questline.kit.pagination import Page, PageParams, build_page
 from questline.kit.runtime import Runtime
+from questline.pipeline import repository as repo
+from questline.pipeline.models import LIVE, EventRecord
+from questline.pipeline.schemas import MAX_BATCH, RESERVED_PREFIX, Effect, EventIn, IngestResult, Rejected
 from questline.players import service as players
 from questline.tenancy import service as tenancy
 from questline.tenancy.auth import CLIENT, PLAYER, Caller

@@ -10,10 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from questline.pipeline.batch import Batch, EventView, PlayerState, StatCell
+from questline.pipeline.models import EventRecord
 from questline.rules import repository as repo
 from questline.rules.conditions import Compiled, compile_condition
 from questline.rules.models import PlayerStat
-from questline.rules.pipeline import Batch, EventView, PlayerState, StatCell
 from questline.rules.schemas import StatDef
 from questline.rules.service import RuleSet
 
@@ -84,6 +85,10 @@ def _aggregate(cell: StatCell, aggregation: str, value: int, view: EventView) ->
     return cell.value != before or aggregation == "count"
 
 
+class Changed(dict[str, tuple[int, EventRecord]]):
+    """Stats whose all-time value changed in this batch, with the event that changed it last."""
+
+
 class StatsProcessor:
     name = "stats"
 
@@ -109,7 +114,7 @@ class StatsProcessor:
         if not stats:
             return
         ctx = batch.context(view, state)
-        changed = state.extra.setdefault("stats.changed", {})
+        changed = state.part(Changed)
         for compiled in stats:
             if not compiled.matches(ctx):
                 continue
@@ -131,7 +136,7 @@ class StatsProcessor:
                                  "period_key": period_key, "value": cell.value, "samples": cell.samples,
                                  "last_at": cell.last_at, "last_seq": cell.last_seq, "updated_at": now})
                     cell.dirty = False
-            for stat, (value, record) in state.extra.pop("stats.changed", {}).items():
+            for stat, (value, record) in (state.take_part(Changed) or Changed()).items():
                 batch.emit("stat.changed", state.player_id, {"stat": stat, "value": value}, record)
         await repo.upsert_stats(batch.session, rows)
 
