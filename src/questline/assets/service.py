@@ -8,7 +8,6 @@ everyone else needs the brand's token, the server key or an admin. Files never c
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +17,7 @@ from questline.assets.media import Prepared, prepare
 from questline.assets.models import Asset
 from questline.assets.schemas import AssetOut
 from questline.kit.errors import NotFound, Unprocessable
+from questline.kit.files import write_files
 from questline.kit.ids import new_id
 from questline.kit.runtime import Runtime
 from questline.sponsors import service as sponsors
@@ -39,15 +39,6 @@ def asset_out(asset: Asset) -> AssetOut:
                     file_url=f"/v1/assets/{asset.id}/file", created_at=asset.created_at)
 
 
-def _write(root: Path, files: dict[str, bytes]) -> None:
-    for relative, content in files.items():
-        target = root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        partial.write_bytes(content)
-        os.replace(partial, target)
-
-
 async def store(session: AsyncSession, runtime: Runtime, *, app_id: str, brand_id: str, campaign_id: str,
                 data: bytes, actor: str) -> AssetOut:
     """Validate by content, write the files (before commit: a rollback leaves an orphan file, never a
@@ -63,7 +54,7 @@ async def store(session: AsyncSession, runtime: Runtime, *, app_id: str, brand_i
     if prepared.overlay is not None:
         overlay_path = f"{folder}/overlay.{prepared.extension}"
         files[overlay_path] = prepared.overlay
-    await asyncio.to_thread(_write, Path(runtime.settings.media_dir), files)
+    await asyncio.to_thread(write_files, Path(runtime.settings.media_dir), files)
     asset = Asset(id=asset_id, app_id=app_id, brand_id=brand_id, campaign_id=campaign_id, kind=prepared.kind,
                   content_type=prepared.content_type, bytes=len(prepared.data), width=prepared.width,
                   height=prepared.height, sha256=prepared.sha256, path=f"{folder}/original.{prepared.extension}",

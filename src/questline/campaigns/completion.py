@@ -25,6 +25,7 @@ from questline.gkeys import service as gkeys
 from questline.kit.errors import Conflict, NotFound
 from questline.kit.runtime import Runtime
 from questline.ledger import service as ledger
+from questline.ledger.schemas import AccountRef
 from questline.sponsors import bridge
 
 JOB_NAME = "campaigns.check_completion"
@@ -70,7 +71,17 @@ async def finish(session: AsyncSession, runtime: Runtime, campaign: Campaign, *,
         await gkeys.release_key(session, runtime.clock, app_id, streamer_id, player_id, campaign_id,
                                 campaign.brand_id, campaign.gkey_cooloff_hours, out)
     earnings = 0
-    for p in await repo.participations_of(session, app_id, campaign_id):
+    participations = await repo.participations_of(session, app_id, campaign_id)
+    # Every account this completion posts to, locked at once in the ledger's order: a batch of another
+    # campaign paying the same streamers then waits instead of deadlocking with us.
+    accounts = [AccountRef.wallet("streamer", p.streamer_id, campaign.currency, sub)
+                for p in participations if p.earned_net > p.released for sub in (ledger.PENDING, "")]
+    if campaign.approved_at is not None:
+        accounts += [AccountRef.wallet("brand", campaign.brand_id, campaign.currency, sub)
+                     for sub in (ledger.hold_sub(campaign_id), "")]
+    if accounts:
+        await ledger.lock_accounts(session, runtime.clock, app_id=app_id, accounts=accounts)
+    for p in participations:
         amount = p.earned_net - p.released
         if amount > 0:
             await ledger.release_pending(session, runtime.clock, app_id=app_id, owner_kind="streamer",

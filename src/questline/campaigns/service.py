@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -214,17 +215,24 @@ def _view(campaign: Campaign, industry: str) -> CampaignView:
                                "target_categories": list(targeting.get("categories", []))})
 
 
+async def _move(session: AsyncSession, runtime: Runtime, caller: Caller, campaign: Campaign, from_: Sequence[str],
+                values: dict[str, Any], *, verb: str, event: str, payload: dict[str, Any] | None = None) -> CampaignOut:
+    """One lifecycle step: the conditional transition, its announcement, the campaign as it is now."""
+    now = runtime.clock.now()
+    if not await repo.transition(session, caller.app, campaign.id, from_, {**values, "updated_at": now}):
+        raise Conflict(f"only a {' or '.join(from_)} campaign can be {verb}; this one is {campaign.status}",
+                       code="invalid_transition", extra={"campaign_status": campaign.status})
+    await bridge.announce(session, caller.app, now, event,
+                          {"campaign_id": campaign.id, "brand_id": campaign.brand_id, **(payload or {})})
+    return campaign_out(await get_campaign(session, caller.app, campaign.id))
+
+
 async def submit(session: AsyncSession, runtime: Runtime, caller: Caller, campaign_id: str) -> CampaignOut:
     campaign = await campaign_for(session, caller, campaign_id, lock=True)
     _check_categories(campaign.categories, await sponsors.market_settings(session, caller.app))
-    now = runtime.clock.now()
-    if not await repo.transition(session, caller.app, campaign_id, EDITABLE,
-                                 {"status": "pending_review", "submitted_at": now, "updated_at": now}):
-        raise Conflict(f"a {campaign.status} campaign cannot be submitted", code="invalid_transition",
-                       extra={"campaign_status": campaign.status})
-    await bridge.announce(session, caller.app, now, "campaign.pending_review",
-                          {"campaign_id": campaign_id, "brand_id": campaign.brand_id, "title": campaign.title})
-    return campaign_out(await get_campaign(session, caller.app, campaign_id))
+    return await _move(session, runtime, caller, campaign, EDITABLE,
+                       {"status": "pending_review", "submitted_at": runtime.clock.now()}, verb="submitted",
+                       event="campaign.pending_review", payload={"title": campaign.title})
 
 
 async def approval_verdicts(session: AsyncSession, campaign: Campaign) -> list[Verdict]:
@@ -259,39 +267,23 @@ async def approve(session: AsyncSession, runtime: Runtime, caller: Caller, campa
 async def reject(session: AsyncSession, runtime: Runtime, caller: Caller, campaign_id: str,
                  reason: str) -> CampaignOut:
     campaign = await get_campaign(session, caller.app, campaign_id, lock=True)
-    now = runtime.clock.now()
-    if not await repo.transition(session, caller.app, campaign_id, ["pending_review"],
-                                 {"status": "rejected", "rejection_reason": reason, "updated_at": now}):
-        raise Conflict(f"only a campaign pending review can be rejected; this one is {campaign.status}",
-                       code="invalid_transition", extra={"campaign_status": campaign.status})
-    await bridge.announce(session, caller.app, now, "campaign.rejected",
-                          {"campaign_id": campaign_id, "brand_id": campaign.brand_id, "reason": reason})
-    return campaign_out(await get_campaign(session, caller.app, campaign_id))
+    return await _move(session, runtime, caller, campaign, ["pending_review"],
+                       {"status": "rejected", "rejection_reason": reason}, verb="rejected",
+                       event="campaign.rejected", payload={"reason": reason})
 
 
 async def pause(session: AsyncSession, runtime: Runtime, caller: Caller, campaign_id: str) -> CampaignOut:
     """No joins and no impressions while paused; participations keep their state."""
     campaign = await campaign_for(session, caller, campaign_id, lock=True)
-    now = runtime.clock.now()
-    if not await repo.transition(session, caller.app, campaign_id, ["active"],
-                                 {"status": "paused", "paused_at": now, "updated_at": now}):
-        raise Conflict(f"only an active campaign can be paused; this one is {campaign.status}",
-                       code="invalid_transition", extra={"campaign_status": campaign.status})
-    await bridge.announce(session, caller.app, now, "campaign.paused",
-                          {"scope": "campaign", "campaign_id": campaign_id, "brand_id": campaign.brand_id})
-    return campaign_out(await get_campaign(session, caller.app, campaign_id))
+    return await _move(session, runtime, caller, campaign, ["active"],
+                       {"status": "paused", "paused_at": runtime.clock.now()}, verb="paused",
+                       event="campaign.paused", payload={"scope": "campaign"})
 
 
 async def resume(session: AsyncSession, runtime: Runtime, caller: Caller, campaign_id: str) -> CampaignOut:
     campaign = await campaign_for(session, caller, campaign_id, lock=True)
-    now = runtime.clock.now()
-    if not await repo.transition(session, caller.app, campaign_id, ["paused"],
-                                 {"status": "active", "paused_at": None, "updated_at": now}):
-        raise Conflict(f"only a paused campaign can be resumed; this one is {campaign.status}",
-                       code="invalid_transition", extra={"campaign_status": campaign.status})
-    await bridge.announce(session, caller.app, now, "campaign.resumed",
-                          {"scope": "campaign", "campaign_id": campaign_id, "brand_id": campaign.brand_id})
-    return campaign_out(await get_campaign(session, caller.app, campaign_id))
+    return await _move(session, runtime, caller, campaign, ["paused"], {"status": "active", "paused_at": None},
+                       verb="resumed", event="campaign.resumed", payload={"scope": "campaign"})
 
 
 # The streamer's side: the join chain ----------------------------------------------------------
