@@ -19,13 +19,19 @@ from fastapi.staticfiles import StaticFiles
 from questline import __version__, mechanics
 from questline.achievements import api as achievements_api
 from questline.achievements import tasks as achievements_tasks
+from questline.assets import api as assets_api
 from questline.battlepass import api as battlepass_api
+from questline.campaigns import api as campaigns_api
+from questline.campaigns import tasks as campaigns_tasks
 from questline.challenges import api as challenges_api
 from questline.challenges import tasks as challenges_tasks
 from questline.communities import api as communities_api
 from questline.competitions import api as competitions_api
 from questline.competitions import tasks as competitions_tasks
+from questline.conflicts import api as conflicts_api
 from questline.gating import api as gating_api
+from questline.gkeys import api as gkeys_api
+from questline.gkeys import tasks as gkeys_tasks
 from questline.kit.clock import Clock
 from questline.kit.errors import install_problem_handlers
 from questline.kit.idempotency import IdempotencyStore
@@ -48,6 +54,7 @@ from questline.referrals import api as referrals_api
 from questline.rules import api as rules_api
 from questline.shop import api as shop_api
 from questline.shop import tasks as shop_tasks
+from questline.sponsors import api as sponsors_api
 from questline.streaks import api as streaks_api
 from questline.streaks import tasks as streaks_tasks
 from questline.tenancy import api as tenancy_api
@@ -75,6 +82,8 @@ def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
         streaks_tasks.register_jobs,
         achievements_tasks.register_jobs,
         challenges_tasks.register_jobs,
+        gkeys_tasks.register_jobs,
+        campaigns_tasks.register_jobs,
     ]
 
 
@@ -106,6 +115,11 @@ def _routers() -> list[APIRouter]:
         gating_api.router,
         streaks_api.router,
         achievements_api.router,
+        sponsors_api.router,
+        gkeys_api.router,
+        conflicts_api.router,
+        assets_api.router,
+        campaigns_api.router,
     ]
 
 

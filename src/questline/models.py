@@ -1,11 +1,15 @@
 """Every table of every area, imported in one place for Alembic and ``metadata`` users."""
 
 from questline.achievements.models import AchievementBackfill, AchievementBadge, PlayerAchievement
+from questline.assets.models import Asset
 from questline.battlepass.models import BattlePassClaim, BattlePassXp, BattlePassXpDaily, PlayerPass
+from questline.campaigns.models import Campaign, ImpressionHour, ImpressionMinute, ImpressionSeen, Participation
 from questline.challenges.models import ChallengeClaim, ChallengeCompletion, ChallengeProgress
 from questline.communities.models import Community, CommunityMember
 from questline.competitions.models import Activity as CompetitionActivity
 from questline.competitions.models import Competition, Distribution, Participant, Prize, PrizeEvent, Result
+from questline.conflicts.models import ConflictRule
+from questline.gkeys.models import Energy, GKey
 from questline.kit.db import Base
 from questline.kit.idempotency import IdempotencyRecord
 from questline.kit.jobs import JobRun
@@ -17,6 +21,7 @@ from questline.progression.models import PlayerTrack, XpActivity, XpDaily
 from questline.referrals.models import Referral, ReferralCode, ReferralMilestone
 from questline.rules.models import Definition, PlayerStat
 from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, ShopOrder
+from questline.sponsors.models import Brand, BrandMember, MarketSettings, Streamer
 from questline.streaks.models import PlayerStreak, StreakRestDay
 from questline.tenancy.models import AdminUser, ApiKey, App, Membership, Organization, PlayerTokenEpoch, RefreshToken
 
@@ -28,9 +33,13 @@ __all__ = [
     "AdminUser",
     "ApiKey",
     "App",
+    "Asset",
     "BattlePassClaim",
     "BattlePassXp",
     "BattlePassXpDaily",
+    "Brand",
+    "BrandMember",
+    "Campaign",
     "ChallengeClaim",
     "ChallengeCompletion",
     "ChallengeProgress",
@@ -38,13 +47,19 @@ __all__ = [
     "CommunityMember",
     "Competition",
     "CompetitionActivity",
+    "ConflictRule",
     "Currency",
     "Definition",
     "Distribution",
+    "Energy",
     "EventRecord",
     "Friendship",
+    "GKey",
     "Hold",
     "IdempotencyRecord",
+    "ImpressionHour",
+    "ImpressionMinute",
+    "ImpressionSeen",
     "InventoryGrant",
     "InventoryItem",
     "JobRun",
@@ -53,10 +68,12 @@ __all__ = [
     "LeaderboardPeriod",
     "LedgerAccount",
     "LedgerTransaction",
+    "MarketSettings",
     "Membership",
     "Organization",
     "OutboxMessage",
     "Participant",
+    "Participation",
     "Player",
     "PlayerAchievement",
     "PlayerPass",
@@ -75,6 +92,7 @@ __all__ = [
     "ShopCounter",
     "ShopOrder",
     "StreakRestDay",
+    "Streamer",
     "XpActivity",
     "XpDaily",
     "metadata",

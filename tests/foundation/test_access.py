@@ -43,6 +43,7 @@ from questline.tenancy.schemas import ROLE_RANK, Role
 from tests.competitions import helpers as competition_makers
 from tests.conftest import AdminLogin, AppKeys, Factory
 from tests.ledger import helpers as ledger_makers
+from tests.market import helpers as market_makers
 
 OPS_ROUTES = {"/healthz", "/readyz", "/metrics"}
 REFUSED = {401, 403, 404}
@@ -81,6 +82,14 @@ RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a globa
     "hold_id": (ledger_makers.make_hold, True),
     "competition_id": (competition_makers.make_competition, True),
     "admin_id": (make_member, True),
+    "brand_id": (market_makers.make_brand, True),
+    "member_id": (market_makers.make_member, True),
+    "streamer_id": (market_makers.make_streamer, True),
+    "campaign_id": (market_makers.make_campaign, True),
+    "asset_id": (market_makers.make_asset, True),
+    "rule_id": (market_makers.make_rule, True),
+    "category": (market_makers.make_category, False),
+    "platform": (market_makers.make_platform, False),
 }
 
 

@@ -24,7 +24,7 @@ async def test_grant_and_spend_move_balances_with_double_entry(client: httpx.Asy
     assert txn["reference"] == {"level": 2} and txn["replayed"] is False
     by_owner = {(p["owner_kind"], p["owner_id"]): p for p in txn["postings"]}
     assert by_owner[("player", "alice")] | {} == {
-        "owner_kind": "player", "owner_id": "alice", "currency": "points", "amount": 500,
+        "owner_kind": "player", "owner_id": "alice", "currency": "points", "sub": "", "amount": 500,
         "balance_before": 0, "balance_after": 500, "seq": 1,
     }
     assert by_owner[("system", "issuance")]["amount"] == -500

@@ -18,7 +18,6 @@ kept so cached URLs keep working. They are served at ``/v1/media/…``.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -44,6 +43,7 @@ from questline.achievements.schemas import (
 )
 from questline.kit.clock import Clock
 from questline.kit.errors import NotFound
+from questline.kit.files import write_files
 from questline.kit.ids import ID_PATTERN
 from questline.kit.periods import period_keys, zone
 from questline.kit.runtime import Runtime
@@ -268,15 +268,6 @@ async def grant_by_request(session: AsyncSession, clock: Clock, ruleset: RuleSet
 # Badges -----------------------------------------------------------------------------------------
 
 
-def _write_files(root: Path, files: dict[str, bytes]) -> None:
-    for relative, content in files.items():
-        target = root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        partial.write_bytes(content)
-        os.replace(partial, target)
-
-
 async def upload_badge(session: AsyncSession, runtime: Runtime, app_id: str, key: str, data: bytes,
                        actor: str) -> Badge:
     """Validate, store and version an achievement's badge image (PNG or SVG, up to 5 MiB)."""
@@ -299,7 +290,7 @@ async def upload_badge(session: AsyncSession, runtime: Runtime, app_id: str, key
         thumbnail = f"{folder}/v{version}-256.png"
         files[thumbnail] = prepared.thumbnail
     # Written before commit: a rollback leaves an unreferenced file, never a reference without one.
-    await asyncio.to_thread(_write_files, runtime.settings.media_dir, files)
+    await asyncio.to_thread(write_files, runtime.settings.media_dir, files)
     await repo.set_badge_paths(session, app_id, key, path, thumbnail)
     row = await repo.get_badge(session, app_id, key)
     badge = _badge(row)

@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     client_event_max_future_seconds: int = Field(default=300, ge=0)
     client_event_rate_per_player: str = "120/minute"
 
+    # Marketplace: brand and streamer sign-in tokens, the key that seals bank details at rest
+    # (32 bytes, base64; derived from the secret key when unset), and campaign creatives.
+    account_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
+    data_key: SecretStr | None = None
+    asset_max_bytes: int = Field(default=5 * 1_048_576, ge=1024)
+
     log_level: str = "INFO"
     log_json: bool = True
     media_dir: Path = Path("./media")

@@ -50,8 +50,12 @@ ServerOnly = Annotated[Caller, allow(SERVER)]
             responses={201: {"model": CurrencyOut, "description": "created"}})
 async def put_currency(code: Code, body: CurrencyIn, *, caller: ServerOrAdmin, session: SessionDep, clock: ClockDep,
                        response: Response) -> CurrencyOut:
-    """Create a currency of the app (201) or rename it (200)."""
-    currency, created = await service.put_currency(session, clock, caller.app, code, body.name)
+    """Create a currency of the app (201) or rename it (200).
+
+    Lowercase codes are points; three capitals are money with ISO 4217 minor units (USD, EUR, GBP 2,
+    JPY 0); a code this engine does not know needs its ``exponent``.
+    """
+    currency, created = await service.put_currency(session, clock, caller.app, code, body.name, body.exponent)
     response.status_code = 201 if created else 200
     return currency
 

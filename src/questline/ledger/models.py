@@ -20,16 +20,22 @@ class Currency(Base):
     app_id: Mapped[str] = mapped_column(sa.ForeignKey("apps.id"))
     code: Mapped[str] = mapped_column(sa.String(32))
     name: Mapped[str] = mapped_column(sa.String(100))
+    # points (lowercase codes) or fiat (ISO 4217 style, three capitals); amounts are in minor units,
+    # and ``exponent`` says how many of them make one major unit as a power of ten (USD 2, JPY 0).
+    kind: Mapped[str] = mapped_column(sa.String(16), default="points", server_default="points")
+    exponent: Mapped[int] = mapped_column(sa.SmallInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class LedgerAccount(Base):
-    """One balance of one owner in one currency: a player's, or a system account's."""
+    """One balance of one owner in one currency: a player's, a brand's, a streamer's, the platform's
+    or a system account's. ``sub`` names a sub-account of the owner: ``""`` is what they may use
+    (available), ``pending`` earnings not yet released, ``hold:<ref>`` money set aside for one purpose."""
 
     __tablename__ = "ledger_accounts"
     __table_args__ = (
-        sa.UniqueConstraint("app_id", "owner_kind", "owner_id", "currency"),
+        sa.UniqueConstraint("app_id", "owner_kind", "owner_id", "currency", "sub"),
         sa.ForeignKeyConstraint(["app_id", "currency"], ["ledger_currencies.app_id", "ledger_currencies.code"],
                                 name="fk_ledger_accounts_currency"),
         # The database refuses a negative balance even if a bug skipped the conditional update.
@@ -38,9 +44,10 @@ class LedgerAccount(Base):
 
     id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
     app_id: Mapped[str] = mapped_column(sa.ForeignKey("apps.id"))
-    owner_kind: Mapped[str] = mapped_column(sa.String(16))  # player | system
+    owner_kind: Mapped[str] = mapped_column(sa.String(16))  # player | system | brand | streamer | platform
     owner_id: Mapped[str] = mapped_column(sa.String(128))  # the integrator's player_id, or issuance/sink/holds
     currency: Mapped[str] = mapped_column(sa.String(32))
+    sub: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
     allow_negative: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     balance: Mapped[int] = mapped_column(BigInt, default=0)
     # Bumped with every posting: postings carry it, so an account's history is a gapless chain.

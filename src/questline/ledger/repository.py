@@ -42,11 +42,13 @@ async def count_currencies(session: AsyncSession, app_id: str) -> int:
     )).scalar_one())
 
 
-async def insert_currency(session: AsyncSession, app_id: str, code: str, name: str, now: datetime) -> bool:
+async def insert_currency(session: AsyncSession, app_id: str, code: str, name: str, now: datetime, *,
+                          kind: str = "points", exponent: int = 0) -> bool:
     """Insert unless present; True when this call created it."""
     table = Currency.__table__
     created = await session.execute(
-        insert_ignore(session, table).values(app_id=app_id, code=code, name=name, created_at=now, updated_at=now)
+        insert_ignore(session, table).values(app_id=app_id, code=code, name=name, kind=kind, exponent=exponent,
+                                             created_at=now, updated_at=now)
         .returning(table.c.pk)
     )
     return created.scalar_one_or_none() is not None
@@ -65,21 +67,22 @@ async def rename_currency(session: AsyncSession, app_id: str, code: str, name: s
 async def account_ids(session: AsyncSession, app_id: str, refs: Sequence[AccountRef]) -> dict[AccountRef, int]:
     if not refs:
         return {}
-    wanted = sa.tuple_(LedgerAccount.owner_kind, LedgerAccount.owner_id, LedgerAccount.currency).in_(
-        [(r.owner_kind, r.owner_id, r.currency) for r in refs]
-    )
+    wanted = sa.tuple_(LedgerAccount.owner_kind, LedgerAccount.owner_id, LedgerAccount.currency,
+                       LedgerAccount.sub).in_([(r.owner_kind, r.owner_id, r.currency, r.sub) for r in refs])
     rows = await session.execute(
-        sa.select(LedgerAccount.id, LedgerAccount.owner_kind, LedgerAccount.owner_id, LedgerAccount.currency)
+        sa.select(LedgerAccount.id, LedgerAccount.owner_kind, LedgerAccount.owner_id, LedgerAccount.currency,
+                  LedgerAccount.sub)
         .where(LedgerAccount.app_id == app_id, wanted)
     )
-    return {AccountRef(kind, owner, currency): id_ for id_, kind, owner, currency in rows}  # type: ignore[arg-type]
+    return {AccountRef(kind, owner, currency, sub): id_  # type: ignore[arg-type]
+            for id_, kind, owner, currency, sub in rows}
 
 
 async def insert_accounts(session: AsyncSession, app_id: str, rows: Sequence[tuple[AccountRef, bool]],
                           now: datetime) -> None:
     """Create missing accounts (ref, allow_negative); rows go in key order so concurrent inserts queue alike."""
     values = [{"app_id": app_id, "owner_kind": ref.owner_kind, "owner_id": ref.owner_id, "currency": ref.currency,
-               "allow_negative": allow_negative, "balance": 0, "seq": 0, "lifetime_credited": 0,
+               "sub": ref.sub, "allow_negative": allow_negative, "balance": 0, "seq": 0, "lifetime_credited": 0,
                "lifetime_debited": 0, "created_at": now}
               for ref, allow_negative in sorted(rows)]
     if values:
@@ -160,6 +163,17 @@ async def insert_transactions(session: AsyncSession, rows: Sequence[dict[str, An
     return set(inserted.scalars())
 
 
+async def account_balance(session: AsyncSession, app_id: str, ref: AccountRef) -> int:
+    """The balance of one account (0 when it does not exist yet)."""
+    found = (await session.execute(
+        sa.select(LedgerAccount.balance).where(
+            LedgerAccount.app_id == app_id, LedgerAccount.owner_kind == ref.owner_kind,
+            LedgerAccount.owner_id == ref.owner_id, LedgerAccount.currency == ref.currency,
+            LedgerAccount.sub == ref.sub)
+    )).scalar_one_or_none()
+    return int(found or 0)
+
+
 async def balance_of(session: AsyncSession, account_id: int) -> int:
     return int((await session.execute(
         sa.select(LedgerAccount.balance).where(LedgerAccount.id == account_id)
@@ -167,10 +181,13 @@ async def balance_of(session: AsyncSession, account_id: int) -> int:
 
 
 async def owner_accounts(session: AsyncSession, app_id: str, owner_kind: str, owner_id: str,
-                         currency: str | None = None) -> Sequence[LedgerAccount]:
+                         currency: str | None = None, *, all_subs: bool = False) -> Sequence[LedgerAccount]:
+    """The owner's accounts (their main one per currency; every sub-account too with ``all_subs``)."""
     stmt = sa.select(LedgerAccount).where(
         LedgerAccount.app_id == app_id, LedgerAccount.owner_kind == owner_kind, LedgerAccount.owner_id == owner_id,
-    ).order_by(LedgerAccount.currency)
+    ).order_by(LedgerAccount.currency, LedgerAccount.sub).execution_options(populate_existing=True)
+    if not all_subs:
+        stmt = stmt.where(LedgerAccount.sub == "")
     if currency is not None:
         stmt = stmt.where(LedgerAccount.currency == currency)
     return (await session.execute(stmt)).scalars().all()
@@ -205,7 +222,7 @@ async def insert_postings(session: AsyncSession, rows: Sequence[dict[str, Any]])
 async def postings_of(session: AsyncSession, transaction_id: str) -> Sequence[Any]:
     return (await session.execute(
         sa.select(LedgerAccount.owner_kind, LedgerAccount.owner_id, Posting.currency, Posting.amount,
-                  Posting.balance_before, Posting.balance_after, Posting.account_seq)
+                  Posting.balance_before, Posting.balance_after, Posting.account_seq, LedgerAccount.sub)
         .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
         .where(Posting.transaction_id == transaction_id)
         .order_by(Posting.id)

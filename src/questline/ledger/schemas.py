@@ -10,7 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from questline.players.schemas import PLAYER_ID_PATTERN
 
-CURRENCY_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+# Points are lowercase (points, gems); fiat money is three capitals, as in ISO 4217 (USD, EUR, JPY).
+CURRENCY_PATTERN = r"^(?:[a-z][a-z0-9_]{0,31}|[A-Z]{3})$"
+FIAT_PATTERN = r"^[A-Z]{3}$"
+# Sub-accounts of one owner: "" (available), "pending", "hold:<ref>".
+SUB_PATTERN = r"^(?:|[a-z][A-Za-z0-9_.:-]{0,63})$"
+ACCOUNT_ID_PATTERN = r"^[a-z]{1,12}_[0-9A-HJKMNP-TV-Z]{26}$"
+MAX_EXPONENT = 4
 SOURCE_PATTERN = r"^[a-z][a-z0-9_.:-]{0,63}$"
 KIND_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 SYSTEM_OWNER_PATTERN = r"^[a-z][a-z0-9_.:-]{0,127}$"
@@ -18,7 +24,8 @@ SYSTEM_OWNER_PATTERN = r"^[a-z][a-z0-9_.:-]{0,127}$"
 MAX_AMOUNT = 1_000_000_000_000
 MAX_REFERENCE_KEYS = 20
 
-OwnerKind = Literal["player", "system"]
+OwnerKind = Literal["player", "system", "brand", "streamer", "platform"]
+CurrencyKind = Literal["points", "fiat"]
 HoldStatus = Literal["active", "committed", "released"]
 
 # Strict: a JSON float (5.0), a string ("5") or a boolean is refused rather than coerced.
@@ -34,11 +41,13 @@ Reference = Annotated[dict[str, str | int | bool | None] | None,
 
 @dataclass(frozen=True, order=True)
 class AccountRef:
-    """Names an account: a player's (owner_id = player_id) or the app's system account."""
+    """Names an account: a player's (owner_id = player_id), the app's system account, or a wallet
+    of a brand, a streamer or the platform (``sub`` picks available, pending or a hold)."""
 
     owner_kind: OwnerKind
     owner_id: str
     currency: str
+    sub: str = ""
 
     @classmethod
     def player(cls, player_id: str, currency: str) -> AccountRef:
@@ -47,6 +56,10 @@ class AccountRef:
     @classmethod
     def system(cls, name: str, currency: str) -> AccountRef:
         return cls("system", name, currency)
+
+    @classmethod
+    def wallet(cls, owner_kind: OwnerKind, owner_id: str, currency: str, sub: str = "") -> AccountRef:
+        return cls(owner_kind, owner_id, currency, sub)
 
 
 class Strict(BaseModel):
@@ -57,6 +70,9 @@ class Strict(BaseModel):
 
 class CurrencyIn(Strict):
     name: str = Field(min_length=1, max_length=100)
+    exponent: int | None = Field(default=None, strict=True, ge=0, le=MAX_EXPONENT, description=(
+        "fiat only: minor units per major unit as a power of ten; known ISO 4217 codes (USD, EUR, GBP 2, "
+        "JPY 0, ...) default to theirs and may not differ, other three-capital codes must give it"))
 
 
 class CurrencyOut(BaseModel):
@@ -64,6 +80,8 @@ class CurrencyOut(BaseModel):
 
     code: str
     name: str
+    kind: CurrencyKind = "points"
+    exponent: int = 0
     created_at: datetime
     updated_at: datetime
 
@@ -74,11 +92,11 @@ class PostingOut(BaseModel):
     owner_kind: OwnerKind
     owner_id: str
     currency: str
+    sub: str = Field(default="", description="a wallet's sub-account: pending, or hold:<ref> (empty: the main one)")
     amount: int
     balance_before: int
     balance_after: int
     seq: int
-
 
 class TransactionOut(BaseModel):
     id: str
@@ -221,3 +239,29 @@ class CurrencyTotals:
     issued: int
     held: int
     sunk: int
+
+
+# Wallets --------------------------------------------------------------------------------------
+
+WalletOwnerKind = Literal["brand", "streamer", "platform"]
+
+
+class WalletBalance(BaseModel):
+    currency: str
+    exponent: int = Field(description="minor units per major unit, as a power of ten (USD 2, JPY 0)")
+    available: int = Field(description="what the owner may use or withdraw, in minor units")
+    held: int = Field(description="set aside (a campaign's budget), in minor units")
+    pending: int = Field(description="earned but not yet released (until the campaign completes), in minor units")
+
+
+class WalletOut(BaseModel):
+    owner_kind: WalletOwnerKind
+    owner_id: str
+    balances: list[WalletBalance]
+
+
+class DepositIn(Strict):
+    currency: str = Field(pattern=FIAT_PATTERN, description="a fiat currency, e.g. USD")
+    amount: PositiveAmount = Field(description="in minor units (cents for USD)")
+    reference: Reference = None
+    description: str | None = Field(default=None, max_length=500)

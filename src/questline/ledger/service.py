@@ -6,6 +6,12 @@ zero) and leave by crediting its ``sink``; holds park them in ``holds`` until a 
 commits or releases them. Balances move only through a conditional ``UPDATE`` that refuses
 to take a guarded account below zero, so concurrent spends cannot overdraw a player.
 
+Wallets (brands, streamers, the platform) hold fiat money (ISO 4217 codes, amounts in minor
+units) in the same books: each owner has an available account and sub-accounts for what is
+held (``hold:<ref>``, e.g. a campaign's budget) and what is pending (earnings not yet released).
+Money enters from, and leaves to, the ``external`` system account (the one other account
+allowed below zero: it mirrors what the platform holds outside, in its bank).
+
 Each transaction carries an idempotency key, unique per app: posting the same key with the
 same effect returns the original transaction (``replayed``), with a different effect is
 ``422 idempotency_key_reused``. The event pipeline relies on this to re-post rewards safely.
@@ -34,11 +40,14 @@ from questline.kit.pagination import PageParams, build_page
 from questline.ledger import repository as repo
 from questline.ledger.models import Hold
 from questline.ledger.schemas import (
+    ACCOUNT_ID_PATTERN,
     CURRENCY_PATTERN,
+    FIAT_PATTERN,
     KIND_PATTERN,
     MAX_AMOUNT,
     MAX_REFERENCE_KEYS,
     SOURCE_PATTERN,
+    SUB_PATTERN,
     SYSTEM_OWNER_PATTERN,
     AccountRef,
     BalanceOut,
@@ -52,30 +61,63 @@ from questline.ledger.schemas import (
     PostingOut,
     TransactionOut,
     Violation,
+    WalletBalance,
+    WalletOut,
+    WalletOwnerKind,
 )
 from questline.players import service as players
 from questline.players.schemas import PLAYER_ID_PATTERN
 
 __all__ = [
-    "HOLDS", "ISSUANCE", "SINK", "Credit", "adjust_player", "balances_of", "commit_hold", "create_hold",
-    "credit_player", "currency_exists", "debit_player", "ensure_currency", "get_hold", "ledger_totals",
-    "list_currencies", "lock_accounts", "player_balances", "player_history", "post_credits", "put_currency",
-    "release_expired_holds", "release_hold", "transfer", "verify",
+    "EXTERNAL", "HOLDS", "ISO_4217", "ISSUANCE", "PENDING", "PLATFORM_REVENUE", "SINK", "Credit", "adjust_player",
+    "balances_of",
+    "commit_hold", "create_hold", "credit_player", "currency_exists", "debit_player", "deposit", "ensure_currency",
+    "get_hold", "hold_funds", "hold_sub", "ledger_totals", "list_currencies", "lock_accounts", "pay_from_hold",
+    "player_balances", "player_history", "post_credits", "put_currency", "release_expired_holds", "release_held",
+    "release_hold", "release_pending", "transfer", "verify", "wallet_balance", "wallet_of",
 ]
 
 _log = structlog.get_logger("questline.ledger")
-ISSUANCE, SINK, HOLDS = "issuance", "sink", "holds"
+ISSUANCE, SINK, HOLDS, EXTERNAL = "issuance", "sink", "holds", "external"
+# May go below zero: points are issued from ``issuance``; fiat comes in from (and goes out to) ``external``.
+_NEGATIVE_ALLOWED = frozenset({ISSUANCE, EXTERNAL})
+PENDING = "pending"
+PLATFORM_REVENUE = "revenue"
+WALLET_KINDS = frozenset({"brand", "streamer", "platform"})
+# ISO 4217 minor units of the currencies an app gets without saying (an app adds others with their exponent).
+ISO_4217: dict[str, tuple[str, int]] = {
+    "USD": ("US dollar", 2), "EUR": ("Euro", 2), "GBP": ("Pound sterling", 2), "JPY": ("Japanese yen", 0),
+    "CHF": ("Swiss franc", 2), "CAD": ("Canadian dollar", 2), "AUD": ("Australian dollar", 2),
+    "NZD": ("New Zealand dollar", 2), "SEK": ("Swedish krona", 2), "NOK": ("Norwegian krone", 2),
+    "DKK": ("Danish krone", 2), "PLN": ("Polish zloty", 2), "CZK": ("Czech koruna", 2),
+    "HUF": ("Hungarian forint", 2), "RON": ("Romanian leu", 2), "BGN": ("Bulgarian lev", 2),
+    "CNY": ("Renminbi", 2), "HKD": ("Hong Kong dollar", 2), "SGD": ("Singapore dollar", 2),
+    "TWD": ("New Taiwan dollar", 2), "KRW": ("South Korean won", 0), "INR": ("Indian rupee", 2),
+    "IDR": ("Indonesian rupiah", 2), "THB": ("Thai baht", 2), "PHP": ("Philippine peso", 2),
+    "MYR": ("Malaysian ringgit", 2), "VND": ("Vietnamese dong", 0), "BRL": ("Brazilian real", 2),
+    "MXN": ("Mexican peso", 2), "ARS": ("Argentine peso", 2), "CLP": ("Chilean peso", 0),
+    "COP": ("Colombian peso", 2), "PEN": ("Peruvian sol", 2), "ZAR": ("South African rand", 2),
+    "TRY": ("Turkish lira", 2), "ILS": ("Israeli new shekel", 2), "AED": ("UAE dirham", 2),
+    "SAR": ("Saudi riyal", 2), "KWD": ("Kuwaiti dinar", 3), "BHD": ("Bahraini dinar", 3),
+    "OMR": ("Omani rial", 3), "JOD": ("Jordanian dinar", 3), "TND": ("Tunisian dinar", 3),
+    "ISK": ("Icelandic krona", 0), "UAH": ("Ukrainian hryvnia", 2), "EGP": ("Egyptian pound", 2),
+    "NGN": ("Nigerian naira", 2), "KES": ("Kenyan shilling", 2),
+}
 MAX_CURRENCIES_PER_APP = 100
 MAX_IDEMPOTENCY_KEY = 255
 MAX_HOLD_TTL = 3600
 # Kinds only this module posts; ``hold_release`` undoes a hold, so it counts against "spent".
-_RESERVED_KINDS = frozenset({"hold", "hold_commit", "hold_release"})
-_REVERSING_KINDS = ("hold_release",)
+# ``wallet_release`` gives back what a wallet hold set aside.
+_RESERVED_KINDS = frozenset({"hold", "hold_commit", "hold_release", "wallet_hold", "wallet_release"})
+_REVERSING_KINDS = ("hold_release", "wallet_release")
 _CURRENCY = re.compile(CURRENCY_PATTERN)
 _KIND = re.compile(KIND_PATTERN)
 _SOURCE = re.compile(SOURCE_PATTERN)
 _PLAYER = re.compile(PLAYER_ID_PATTERN)
 _SYSTEM = re.compile(SYSTEM_OWNER_PATTERN)
+_FIAT = re.compile(FIAT_PATTERN)
+_ACCOUNT = re.compile(ACCOUNT_ID_PATTERN)
+_SUB = re.compile(SUB_PATTERN)
 
 
 # Currencies -----------------------------------------------------------------------------------
@@ -83,8 +125,22 @@ _SYSTEM = re.compile(SYSTEM_OWNER_PATTERN)
 
 def _check_code(code: str) -> None:
     if not isinstance(code, str) or not _CURRENCY.match(code):
-        raise Unprocessable(f"{code!r} is not a currency code (lowercase letters, digits and _; e.g. points)",
-                            code="invalid_currency")
+        raise Unprocessable(f"{code!r} is not a currency code (points: lowercase letters, digits and _, e.g. "
+                            "points; money: three capitals, e.g. USD)", code="invalid_currency")
+
+
+def _fiat_exponent(code: str, exponent: int | None) -> int:
+    """The exponent a fiat currency gets: its ISO 4217 one, or the one given for a code we do not know."""
+    known = ISO_4217.get(code)
+    if known is not None:
+        if exponent is not None and exponent != known[1]:
+            raise Unprocessable(f"{code} has {known[1]} decimal places (ISO 4217), not {exponent}",
+                                code="exponent_mismatch", extra={"exponent": known[1]})
+        return known[1]
+    if exponent is None:
+        raise Unprocessable(f"{code} is not an ISO 4217 code this engine knows; give its exponent (decimal places)",
+                            code="exponent_required")
+    return exponent
 
 
 async def currency_exists(session: AsyncSession, app_id: str, code: str) -> bool:
@@ -92,22 +148,49 @@ async def currency_exists(session: AsyncSession, app_id: str, code: str) -> bool
 
 
 async def ensure_currency(session: AsyncSession, clock: Clock, app_id: str, code: str, name: str | None = None) -> None:
-    """Create the currency if the app lacks it; an existing one is left as it is."""
+    """Create the currency if the app lacks it; an existing one is left as it is.
+
+    A fiat code (three capitals) must be an ISO 4217 code this engine knows, or already defined by the app.
+    """
     _check_code(code)
+    if _FIAT.match(code):
+        if await repo.get_currency(session, app_id, code) is not None:
+            return
+        known = ISO_4217.get(code)
+        if known is None:
+            raise Unprocessable(f"currency {code!r} is not defined for this app; create it with "
+                                f"PUT /v1/currencies/{code} and its exponent", code="unknown_currency",
+                                extra={"currency": code})
+        await repo.insert_currency(session, app_id, code, name or known[0], clock.now(), kind="fiat",
+                                   exponent=known[1])
+        return
     await repo.insert_currency(session, app_id, code, name or code.replace("_", " ").title(), clock.now())
 
 
 async def put_currency(session: AsyncSession, clock: Clock, app_id: str, code: str,
-                       name: str) -> tuple[CurrencyOut, bool]:
-    """Create or rename a currency; returns it and whether it was created."""
+                       name: str, exponent: int | None = None) -> tuple[CurrencyOut, bool]:
+    """Create or rename a currency; returns it and whether it was created.
+
+    Points (lowercase codes) have no decimal places; fiat (ISO 4217 codes) has its own, fixed once made.
+    """
     _check_code(code)
+    fiat = bool(_FIAT.match(code))
+    if not fiat and exponent not in (None, 0):
+        raise Unprocessable("points have no decimal places; exponent applies to fiat codes (USD, EUR, ...)",
+                            code="invalid_exponent")
     now = clock.now()
-    if await repo.get_currency(session, app_id, code) is None:
+    existing = await repo.get_currency(session, app_id, code)
+    if existing is None:
+        wanted = _fiat_exponent(code, exponent) if fiat else 0
         if await repo.count_currencies(session, app_id) >= MAX_CURRENCIES_PER_APP:
             raise Unprocessable(f"an app may have at most {MAX_CURRENCIES_PER_APP} currencies",
                                 code="too_many_currencies")
-        created = await repo.insert_currency(session, app_id, code, name, now)
+        created = await repo.insert_currency(session, app_id, code, name, now, kind="fiat" if fiat else "points",
+                                             exponent=wanted)
     else:
+        if exponent is not None and exponent != existing.exponent:
+            raise Unprocessable(f"{code} has {existing.exponent} decimal places; they cannot change once it exists",
+                                code="exponent_mismatch", extra={"exponent": existing.exponent})
         created = False
     if not created:
         await repo.rename_currency(session, app_id, code, name, now)
@@ -136,9 +219,13 @@ def _check_amount(amount: Any, *, signed: bool = False) -> int:
 
 def _check_ref(ref: AccountRef) -> None:
     _check_code(ref.currency)
-    pattern = {"player": _PLAYER, "system": _SYSTEM}.get(ref.owner_kind)
+    pattern = {"player": _PLAYER, "system": _SYSTEM, "brand": _ACCOUNT, "streamer": _ACCOUNT,
+               "platform": _SYSTEM}.get(ref.owner_kind)
     if pattern is None or not isinstance(ref.owner_id, str) or not pattern.match(ref.owner_id):
         raise Unprocessable(f"{ref.owner_kind}:{ref.owner_id!r} is not a valid account owner", code="invalid_account")
+    if not isinstance(ref.sub, str) or not _SUB.match(ref.sub) or (ref.sub and ref.owner_kind not in WALLET_KINDS):
+        raise Unprocessable(f"{ref.sub!r} is not a sub-account of {ref.owner_kind}:{ref.owner_id}",
+                            code="invalid_account")
 
 
 def _check_meta(idempotency_key: str, *, kind: str, source: str, reference: dict[str, Any] | None,
@@ -231,7 +318,8 @@ async def _post(session: AsyncSession, clock: Clock, *, app_id: str, entries: Se
                 raise _insufficient(ref, -amount, await repo.balance_of(session, ids[ref]))
             applied[ref] = result
         # Stored (and so replayed) in the caller's order, whatever order the accounts were locked in.
-        postings = [PostingOut(owner_kind=ref.owner_kind, owner_id=ref.owner_id, currency=ref.currency, amount=amount,
+        postings = [PostingOut(owner_kind=ref.owner_kind, owner_id=ref.owner_id, currency=ref.currency, sub=ref.sub,
+                               amount=amount,
                                balance_before=applied[ref][0] - amount, balance_after=applied[ref][0],
                                seq=applied[ref][1])
                     for ref, amount in entries]
@@ -251,7 +339,8 @@ async def _account_ids(session: AsyncSession, app_id: str, refs: list[AccountRef
     missing = [ref for ref in refs if ref not in ids]
     if missing:
         await repo.insert_accounts(
-            session, app_id, [(ref, ref.owner_kind == "system" and ref.owner_id == ISSUANCE) for ref in missing], now,
+            session, app_id,
+            [(ref, ref.owner_kind == "system" and ref.owner_id in _NEGATIVE_ALLOWED) for ref in missing], now,
         )
         ids.update(await repo.account_ids(session, app_id, missing))
     return ids
@@ -259,7 +348,8 @@ async def _account_ids(session: AsyncSession, app_id: str, refs: list[AccountRef
 
 def _insufficient(ref: AccountRef, required: int, current: int) -> Conflict:
     shortfall = required - current
-    who = "the player" if ref.owner_kind == "player" else f"system account {ref.owner_id}"
+    who = {"player": "the player", "system": f"system account {ref.owner_id}"}.get(
+        ref.owner_kind, f"{ref.owner_kind} {ref.owner_id}{' (' + ref.sub + ')' if ref.sub else ''}")
     return Conflict(f"{who} needs {shortfall:,} more {ref.currency}", code="insufficient_funds",
                     extra={"currency": ref.currency, "required": required, "current": current,
                            "shortfall": shortfall})
@@ -276,9 +366,9 @@ async def _replay(session: AsyncSession, app_id: str, key: str, request_hash: st
 
 
 async def _transaction_out(session: AsyncSession, txn_id: str, txn: Any, *, replayed: bool) -> TransactionOut:
-    postings = [PostingOut(owner_kind=kind, owner_id=owner, currency=currency, amount=amount, balance_before=before,
-                           balance_after=after, seq=seq)
-                for kind, owner, currency, amount, before, after, seq in await repo.postings_of(session, txn_id)]
+    postings = [PostingOut(owner_kind=kind, owner_id=owner, currency=currency, sub=sub, amount=amount,
+                           balance_before=before, balance_after=after, seq=seq)
+                for kind, owner, currency, amount, before, after, seq, sub in await repo.postings_of(session, txn_id)]
     return TransactionOut(id=txn.id, idempotency_key=txn.idempotency_key, kind=txn.kind, source=txn.source,
                           reference=txn.reference, description=txn.description, actor=txn.actor,
                           created_at=txn.created_at, postings=postings, replayed=replayed)
@@ -571,6 +661,126 @@ async def release_expired_holds(session: AsyncSession, clock: Clock, limit: int 
             continue
         released += 1
     return released
+
+
+# Wallets --------------------------------------------------------------------------------------
+
+
+def hold_sub(name: str) -> str:
+    """The sub-account that keeps money set aside for ``name`` (e.g. a campaign's id)."""
+    return f"hold:{name}"
+
+
+def _wallet(owner_kind: WalletOwnerKind, owner_id: str, currency: str, sub: str = "") -> AccountRef:
+    if owner_kind not in WALLET_KINDS:
+        raise Unprocessable(f"{owner_kind!r} does not own a wallet", code="invalid_account")
+    return AccountRef.wallet(owner_kind, owner_id, currency, sub)
+
+
+async def _fiat(session: AsyncSession, clock: Clock, app_id: str, currency: str) -> None:
+    if not isinstance(currency, str) or not _FIAT.match(currency):
+        raise Unprocessable(f"{currency!r} is not a fiat currency (three capitals, e.g. USD)", code="invalid_currency")
+    await ensure_currency(session, clock, app_id, currency)
+
+
+async def deposit(session: AsyncSession, clock: Clock, *, app_id: str, owner_kind: WalletOwnerKind, owner_id: str,
+                  currency: str, amount: int, idempotency_key: str, reference: dict[str, Any] | None = None,
+                  description: str | None = None, actor: str | None = None) -> TransactionOut:
+    """Money that came in from outside (a trusted caller says so): ``external`` -> the owner's available."""
+    _check_amount(amount)
+    await _fiat(session, clock, app_id, currency)
+    return await _post(session, clock, app_id=app_id, idempotency_key=idempotency_key, kind="deposit",
+                       source="deposit", entries=[(AccountRef.system(EXTERNAL, currency), -amount),
+                                                  (_wallet(owner_kind, owner_id, currency), amount)],
+                       reference=reference, description=description, actor=actor)
+
+
+async def hold_funds(session: AsyncSession, clock: Clock, *, app_id: str, owner_kind: WalletOwnerKind, owner_id: str,
+                     currency: str, amount: int, hold: str, idempotency_key: str,
+                     reference: dict[str, Any] | None = None, actor: str | None = None) -> TransactionOut:
+    """Set ``amount`` of the owner's available money aside under ``hold``; ``409 insufficient_funds`` if short."""
+    _check_amount(amount)
+    await _fiat(session, clock, app_id, currency)
+    return await _post(session, clock, app_id=app_id, idempotency_key=idempotency_key, kind="wallet_hold",
+                       source="wallet", entries=[(_wallet(owner_kind, owner_id, currency), -amount),
+                                                 (_wallet(owner_kind, owner_id, currency, hold_sub(hold)), amount)],
+                       reference=reference, description=None, actor=actor)
+
+
+async def release_held(session: AsyncSession, clock: Clock, *, app_id: str, owner_kind: WalletOwnerKind,
+                       owner_id: str, currency: str, hold: str, idempotency_key: str,
+                       reference: dict[str, Any] | None = None, actor: str | None = None) -> TransactionOut | None:
+    """Give back whatever is left under ``hold`` to the owner's available money (None when nothing is).
+
+    The hold's account is locked first, so the amount read is the amount moved even while
+    payments from the hold race this release; they then find it empty.
+    """
+    held = _wallet(owner_kind, owner_id, currency, hold_sub(hold))
+    available = _wallet(owner_kind, owner_id, currency)
+    await lock_accounts(session, clock, app_id=app_id, accounts=[held, available])
+    replay = await repo.transaction_by_key(session, app_id, idempotency_key)
+    if replay is not None:
+        return await _transaction_out(session, replay.id, replay, replayed=True)
+    amount = await repo.account_balance(session, app_id, held)
+    if amount <= 0:
+        return None
+    return await _post(session, clock, app_id=app_id, idempotency_key=idempotency_key, kind="wallet_release",
+                       source="wallet", entries=[(held, -amount), (available, amount)], reference=reference,
+                       description=None, actor=actor)
+
+
+async def wallet_balance(session: AsyncSession, clock: Clock, *, app_id: str, owner_kind: WalletOwnerKind,
+                         owner_id: str, currency: str, sub: str = "", lock: bool = False) -> int:
+    """One wallet account's balance; with ``lock`` its row stays locked until the caller's transaction ends."""
+    ref = _wallet(owner_kind, owner_id, currency, sub)
+    _check_ref(ref)
+    if lock:
+        await lock_accounts(session, clock, app_id=app_id, accounts=[ref])
+    return await repo.account_balance(session, app_id, ref)
+
+
+async def pay_from_hold(session: AsyncSession, clock: Clock, *, app_id: str, payer_kind: WalletOwnerKind,
+                        payer_id: str, hold: str, currency: str, payees: Sequence[tuple[WalletOwnerKind, str, int]],
+                        fee: int, idempotency_key: str, reference: dict[str, Any] | None = None,
+                        description: str | None = None) -> TransactionOut:
+    """Pay out of a hold in one transaction: each payee's amount to their pending earnings, ``fee`` to the
+    platform's revenue. The hold cannot go below zero (``409 insufficient_funds``)."""
+    if isinstance(fee, bool) or not isinstance(fee, int) or fee < 0:
+        raise Unprocessable("the fee is a non-negative integer", code="invalid_amount")
+    entries: list[tuple[AccountRef, int]] = []
+    for kind, owner, amount in payees:
+        if amount:
+            entries.append((_wallet(kind, owner, currency, PENDING), _check_amount(amount)))
+    if fee:
+        entries.append((_wallet("platform", PLATFORM_REVENUE, currency), fee))
+    gross = sum(amount for _, amount in entries)
+    entries.insert(0, (_wallet(payer_kind, payer_id, currency, hold_sub(hold)), -_check_amount(gross)))
+    return await _post(session, clock, app_id=app_id, idempotency_key=idempotency_key, kind="earning",
+                       source="campaign", entries=entries, reference=reference, description=description, actor=None)
+
+
+async def release_pending(session: AsyncSession, clock: Clock, *, app_id: str, owner_kind: WalletOwnerKind,
+                          owner_id: str, currency: str, amount: int, idempotency_key: str,
+                          reference: dict[str, Any] | None = None) -> TransactionOut:
+    """Pending earnings become available (withdrawable): pending -> available."""
+    _check_amount(amount)
+    return await _post(session, clock, app_id=app_id, idempotency_key=idempotency_key, kind="earning_release",
+                       source="campaign", entries=[(_wallet(owner_kind, owner_id, currency, PENDING), -amount),
+                                                   (_wallet(owner_kind, owner_id, currency), amount)],
+                       reference=reference, description=None, actor=None)
+
+
+async def wallet_of(session: AsyncSession, app_id: str, owner_kind: WalletOwnerKind, owner_id: str) -> WalletOut:
+    """An owner's money per currency: available, held (every hold together) and pending."""
+    exponents = {c.code: c.exponent for c in await repo.list_currencies(session, app_id)}
+    totals: dict[str, dict[str, int]] = {}
+    for account in await repo.owner_accounts(session, app_id, owner_kind, owner_id, all_subs=True):
+        bucket = "available" if account.sub == "" else "pending" if account.sub == PENDING else "held"
+        sums = totals.setdefault(account.currency, {"available": 0, "held": 0, "pending": 0})
+        sums[bucket] += account.balance
+    return WalletOut(owner_kind=owner_kind, owner_id=owner_id, balances=[
+        WalletBalance(currency=code, exponent=exponents.get(code, 0), **sums) for code, sums in sorted(totals.items())
+    ])
 
 
 # Verification ---------------------------------------------------------------------------------

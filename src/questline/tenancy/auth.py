@@ -9,6 +9,9 @@ Four kinds of caller, all as ``Authorization: Bearer <credential>``:
   another player before the route runs.
 - ``admin``: an admin user's access token (from ``/v1/auth/login``). On app routes an admin
   names the app with the ``X-Questline-App`` header and needs a role in its organization.
+- ``brand`` / ``streamer``: a marketplace account's token (from its own sign-in), scoped to
+  its app and role. A ``{brand_id}`` / ``{streamer_id}`` path parameter is bound to the
+  token's own account by ``allow`` (another's answers 404), as ``{player_id}`` is for players.
 
 Every route declares who may call it with ``allow(...)`` (or, for the few public routes,
 ``openapi_extra={"x-access": "anonymous"}``); the declaration is kept on the dependency
@@ -41,10 +44,13 @@ from questline.tenancy.lockout import LoginThrottle
 from questline.tenancy.schemas import ROLE_RANK, Role
 
 PLAYER_AUDIENCE = "questline:player"
+BRAND_AUDIENCE = "questline:brand"
+STREAMER_AUDIENCE = "questline:streamer"
 APP_HEADER = "X-Questline-App"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # A path parameter of this name is bound to a player token's own player by ``allow``.
 PLAYER_PATH_PARAM = "player_id"
+ACCOUNT_PATH_PARAMS = {"brand": "brand_id", "streamer": "streamer_id"}
 
 
 class CallerKind(StrEnum):
@@ -52,9 +58,12 @@ class CallerKind(StrEnum):
     CLIENT = "client"
     PLAYER = "player"
     ADMIN = "admin"
+    BRAND = "brand"
+    STREAMER = "streamer"
 
 
 SERVER, CLIENT, PLAYER, ADMIN = CallerKind.SERVER, CallerKind.CLIENT, CallerKind.PLAYER, CallerKind.ADMIN
+BRAND, STREAMER = CallerKind.BRAND, CallerKind.STREAMER
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,9 @@ class Caller:
     player_id: str | None = None
     admin_id: str | None = None
     role: Role | None = None
+    # Marketplace accounts: the brand (or streamer) acted for, and the brand member who signed in.
+    account_id: str | None = None
+    member_id: str | None = None
 
     @property
     def identity(self) -> str:
@@ -74,6 +86,8 @@ class Caller:
             return f"player:{self.player_id}"
         if self.kind is ADMIN:
             return f"admin:{self.admin_id}"
+        if self.kind in (BRAND, STREAMER):
+            return f"{self.kind.value}:{self.member_id or self.account_id}"
         return f"key:{self.key_id}"
 
     @property
@@ -165,6 +179,11 @@ async def identify(request: Request, session: AsyncSession, runtime: Runtime, *,
     claims = read_token(secret, token, audience=PLAYER_AUDIENCE, now=runtime.clock.now())
     if claims is not None:
         return await _player_caller(session, claims)
+    for kind, audience in ((BRAND, BRAND_AUDIENCE), (STREAMER, STREAMER_AUDIENCE)):
+        claims = read_token(secret, token, audience=audience, now=runtime.clock.now())
+        if claims is not None:
+            return Caller(kind=kind, app_id=str(claims["app"]), account_id=str(claims["acct"]),
+                          member_id=str(claims["sub"]), player_id=claims.get("pid"))
     admin_token = service.read_admin_token(runtime.settings, runtime.clock, token)
     if admin_token is None:
         raise Unauthorized("the bearer token is not valid or has expired", code="invalid_token")
@@ -233,6 +252,11 @@ def allow(
             # A player token reaches only its own player, on every route, without each
             # route having to remember; others get a 404 (no probing who exists).
             caller.ensure_acts_for(str(request.path_params[PLAYER_PATH_PARAM]))
+        bound = ACCOUNT_PATH_PARAMS.get(caller.kind.value)
+        if bound is not None and bound in request.path_params and request.path_params[bound] != caller.account_id:
+            # A brand's or streamer's token reaches only its own account (404: no probing).
+            raise NotFound(f"{caller.kind.value} {request.path_params[bound]} not found",
+                           code=f"{caller.kind.value}_not_found")
         settings = runtime.settings
         await runtime.limiter.enforce(settings.rate_limit_per_key, "caller", caller.app_id or "-",
                                       caller.key_id or caller.admin_id or caller.identity, what="this key")

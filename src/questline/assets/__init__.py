@@ -1,0 +1,1 @@
+"""Campaign creatives: uploads validated by content, overlay renditions, files served with cache headers."""

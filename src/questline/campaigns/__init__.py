@@ -1,0 +1,2 @@
+"""Sponsorship campaigns: lifecycle, funding, the join chain, participation, overlay, impressions,
+earnings, completion, discovery and analytics."""

@@ -1,0 +1,1 @@
+"""Conflict rules: what keeps a streamer from running campaigns that clash."""

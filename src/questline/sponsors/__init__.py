@@ -1,0 +1,1 @@
+"""Marketplace accounts: brands (and their members) and streamers, their sign-in, profiles and wallets."""
