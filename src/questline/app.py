@@ -30,7 +30,7 @@ from questline.kit.clock import Clock
 from questline.kit.errors import install_problem_handlers
 from questline.kit.idempotency import IdempotencyStore
 from questline.kit.jobs import Job, Scheduler, every
-from questline.kit.middleware import EdgeMiddleware
+from questline.kit.middleware import EdgeLimits, EdgeMiddleware
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
 from questline.leaderboards import api as leaderboards_api
@@ -141,13 +141,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         summary="Events in; XP, levels, points, quests, streaks and ranks out.",
         lifespan=lifespan,
         docs_url=None,  # served below from local assets: the engine works offline
+        redoc_url=None,  # ReDoc would load its scripts and fonts from public CDNs
         openapi_url="/openapi.json",
     )
     app.state.runtime = runtime
     _mount_docs(app)
     install_problem_handlers(app)
-    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=runtime.metrics,
-                       max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(EdgeMiddleware, metrics=runtime.metrics, limits=EdgeLimits(
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=max(settings.max_upload_bytes, settings.max_body_bytes),
+        max_url_bytes=settings.max_url_bytes, max_header_bytes=settings.max_header_bytes,
+        body_timeout_seconds=settings.body_timeout_seconds,
+    ))
     for router in _routers():
         app.include_router(router)
     return app

@@ -5,6 +5,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from questline.kit.jsonvalue import JsonObject
+
 EVENT_ID = r"^[A-Za-z0-9_.:@-]{1,128}$"
 EVENT_TYPE = r"^[A-Za-z0-9_.:-]{1,100}$"
 PLAYER_ID = r"^[A-Za-z0-9_.:@-]{1,128}$"
@@ -18,13 +20,13 @@ class EventIn(BaseModel):
     id: str = Field(pattern=EVENT_ID, description="your unique id for the event: duplicates are ignored")
     player_id: str = Field(pattern=PLAYER_ID)
     type: str = Field(pattern=EVENT_TYPE)
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: JsonObject = Field(default_factory=dict)
     timestamp: datetime | None = Field(default=None, description="when it happened (default: now)")
 
 
 class Rejected(BaseModel):
     index: int
-    id: str | None
+    id: str | None = Field(default=None, description="the event's id, when it had a valid one")
     code: str
     reason: str
 

@@ -6,6 +6,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from questline.kit.schemas import Clearable, PatchBody
+
 PLAYER_ID_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
 Visibility = Literal["public", "friends_only", "private"]
 DisplayNameType = Literal["real_name", "username", "anonymous"]
@@ -20,12 +22,10 @@ def check_timezone(value: str) -> str:
     return value
 
 
-class PlayerUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    display_name: str | None = Field(default=None, max_length=200)
-    username: str | None = Field(default=None, max_length=200)
-    real_name: str | None = Field(default=None, max_length=200)
+class PlayerUpdate(PatchBody):
+    display_name: Clearable[str] = Field(default=None, max_length=200)
+    username: Clearable[str] = Field(default=None, max_length=200)
+    real_name: Clearable[str] = Field(default=None, max_length=200)
     timezone: str | None = Field(default=None, max_length=64)
     leaderboard_visibility: Visibility | None = None
     display_name_type: DisplayNameType | None = None
