@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator
@@ -31,39 +32,60 @@ MAX_DEPTH = 32
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
-def json_value_problem(value: Any, where: str = "") -> str | None:
-    """The first value in ``value`` that the engine cannot store, with its path and why; else None."""
-    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
+@dataclass(frozen=True)
+class JsonProblem:
+    """Where (``loc``: keys and list indexes from the root) and why a value cannot be stored."""
+
+    loc: tuple[str | int, ...]
+    reason: str
+
+    def path(self, root: str = "") -> str:
+        text = root
+        for part in self.loc:
+            text = f"{text}[{part}]" if isinstance(part, int) else (f"{text}.{part}" if text else part)
+        return text or "value"
+
+    def message(self, root: str = "") -> str:
+        return f"{self.path(root)}: {self.reason}"
+
+
+def find_json_problem(value: Any) -> JsonProblem | None:
+    """The first value in ``value`` that the engine cannot store, or None."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
     while stack:
-        item, path, depth = stack.pop()
+        item, loc = stack.pop()
         if isinstance(item, str):
             if _BAD_TEXT.search(item):
-                return f"{path or 'value'}: {_text_problem(item)}"
+                return JsonProblem(loc, _text_problem(item))
         elif isinstance(item, bool) or item is None:
             continue
         elif isinstance(item, int):
             if not MIN_INT <= item <= MAX_INT:
-                return f"{path or 'value'}: the integer {_short(item)} is outside the 64-bit range [-2^63, 2^64-1]"
+                return JsonProblem(loc, f"the integer {_short(item)} is outside the 64-bit range [-2^63, 2^64-1]")
         elif isinstance(item, float):
             if not math.isfinite(item):
-                return f"{path or 'value'}: {item!r} is not a JSON number (NaN and Infinity are refused)"
-        elif isinstance(item, dict):
-            if depth >= MAX_DEPTH:
-                return f"{path or 'value'}: nested deeper than {MAX_DEPTH} levels"
-            for key, sub in item.items():
-                if not isinstance(key, str):  # only from Python callers; JSON keys are text
-                    return f"{path or 'value'}: the key {key!r} is not text"
-                child = f"{path}.{key}" if path else key
-                if _BAD_TEXT.search(key):
-                    return f"{child}: the key holds {_text_problem(key)}"
-                stack.append((sub, child, depth + 1))
-        elif isinstance(item, list | tuple):
-            if depth >= MAX_DEPTH:
-                return f"{path or 'value'}: nested deeper than {MAX_DEPTH} levels"
-            stack.extend((sub, f"{path}[{index}]", depth + 1) for index, sub in enumerate(item))
+                return JsonProblem(loc, f"{item!r} is not a JSON number (NaN and Infinity are refused)")
+        elif isinstance(item, dict | list | tuple):
+            if len(loc) >= MAX_DEPTH:
+                return JsonProblem(loc, f"nested deeper than {MAX_DEPTH} levels")
+            if isinstance(item, dict):
+                for key, sub in item.items():
+                    if not isinstance(key, str):  # only from Python callers; JSON keys are text
+                        return JsonProblem(loc, f"the key {key!r} is not text")
+                    if _BAD_TEXT.search(key):
+                        return JsonProblem((*loc, key), f"the key holds {_text_problem(key)}")
+                    stack.append((sub, (*loc, key)))
+            else:
+                stack.extend((sub, (*loc, index)) for index, sub in enumerate(item))
         else:
-            return f"{path or 'value'}: a {type(item).__name__} is not a JSON value"
+            return JsonProblem(loc, f"a {type(item).__name__} is not a JSON value")
     return None
+
+
+def json_value_problem(value: Any, where: str = "") -> str | None:
+    """``find_json_problem`` as one sentence, its path rooted at ``where`` (``body.data.items[2]: …``)."""
+    problem = find_json_problem(value)
+    return None if problem is None else problem.message(where)
 
 
 def _text_problem(text: str) -> str:

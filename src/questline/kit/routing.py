@@ -44,7 +44,7 @@ from questline.kit.clock import Clock
 from questline.kit.db import after_commit, run_after_commit
 from questline.kit.errors import ProblemError, Unprocessable, problem_response, to_problem
 from questline.kit.idempotency import Claim, ReplayStored
-from questline.kit.jsonvalue import json_value_problem
+from questline.kit.jsonvalue import find_json_problem
 from questline.kit.runtime import Runtime
 
 _log = structlog.get_logger("questline.routing")
@@ -199,9 +199,10 @@ async def _check_request(request: Request, checks_json: bool) -> None:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise ProblemError(f"the request body is not valid JSON ({reason})", code="malformed_json") from None
     if checks_json:
-        problem = json_value_problem(parsed, "body")
+        problem = find_json_problem(parsed)
         if problem is not None:
-            raise Unprocessable(problem, code="validation_failed")
+            errors = [{"loc": ["body", *map(str, problem.loc)], "msg": problem.reason, "type": "json_value"}]
+            raise Unprocessable(problem.message("body"), code="validation_failed", extra={"errors": errors})
     request._json = parsed  # Starlette's cache of request.json(): FastAPI reads the body from it
 
 
