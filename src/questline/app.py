@@ -16,7 +16,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from questline import __version__
+from questline import __version__, openapi
 from questline.achievements import api as achievements_api
 from questline.achievements import tasks as achievements_tasks
 from questline.battlepass import api as battlepass_api
@@ -31,6 +31,7 @@ from questline.kit.errors import install_problem_handlers
 from questline.kit.idempotency import IdempotencyStore
 from questline.kit.jobs import Job, Scheduler, every
 from questline.kit.middleware import EdgeLimits, EdgeMiddleware
+from questline.kit.routing import operation_id
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
 from questline.leaderboards import api as leaderboards_api
@@ -143,8 +144,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         docs_url=None,  # served below from local assets: the engine works offline
         redoc_url=None,  # ReDoc would load its scripts and fonts from public CDNs
         openapi_url="/openapi.json",
+        generate_unique_id_function=operation_id,
     )
     app.state.runtime = runtime
+    openapi.install(app)
     _mount_docs(app)
     install_problem_handlers(app)
     app.add_middleware(EdgeMiddleware, metrics=runtime.metrics, limits=EdgeLimits(

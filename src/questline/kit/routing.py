@@ -50,7 +50,7 @@ from questline.kit.runtime import Runtime
 _log = structlog.get_logger("questline.routing")
 __all__ = [
     "PER_ITEM_JSON", "ClockDep", "DeferredResponse", "EdgeHook", "ExposedRoute", "RequestUnit", "RuntimeDep",
-    "SessionDep", "UnitOfWorkRoute", "after_commit", "exposed_api_routes", "run_after_commit",
+    "SessionDep", "UnitOfWorkRoute", "after_commit", "exposed_api_routes", "operation_id", "run_after_commit",
 ]
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # ``openapi_extra`` of a route whose items are checked one by one by the route itself.
@@ -277,6 +277,13 @@ def exposed_api_routes(routes: Sequence[BaseRoute]) -> list[ExposedRoute]:
             openapi_extra=context.openapi_extra, route=original,
         ))
     return exposed
+
+
+def operation_id(route: APIRoute) -> str:
+    """``<area>_<function>`` (``ledger_grant``): the OpenAPI operation id, and the audit log's action."""
+    module = route.endpoint.__module__.split(".")
+    area = module[1] if len(module) > 2 and module[0] == "questline" else module[-1]
+    return f"{area}_{route.name}"
 
 
 # Dependencies are ``async def``: a plain ``def`` would run in the thread pool on every request.
