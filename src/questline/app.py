@@ -19,6 +19,8 @@ from fastapi.staticfiles import StaticFiles
 from questline import __version__, openapi
 from questline.achievements import api as achievements_api
 from questline.achievements import tasks as achievements_tasks
+from questline.audit import api as audit_api
+from questline.audit import service as audit
 from questline.battlepass import api as battlepass_api
 from questline.challenges import api as challenges_api
 from questline.challenges import tasks as challenges_tasks
@@ -105,6 +107,7 @@ def _routers() -> list[APIRouter]:
         communities_api.router,
         streaks_api.router,
         achievements_api.router,
+        audit_api.router,
     ]
 
 
@@ -115,6 +118,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     settings.check_safe_for_production()
     runtime = runtime or Runtime.build(settings, clock)
     processing.install(runtime)
+    audit.install(runtime)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,6 +1,7 @@
 """Every table of every area, imported in one place for Alembic and ``metadata`` users."""
 
 from questline.achievements.models import AchievementBackfill, AchievementBadge, PlayerAchievement
+from questline.audit.models import AuditEntry
 from questline.battlepass.models import BattlePassClaim, BattlePassXp, BattlePassXpDaily, PlayerPass
 from questline.challenges.models import ChallengeClaim, ChallengeCompletion, ChallengeProgress
 from questline.communities.models import Community, CommunityMember
@@ -28,6 +29,7 @@ __all__ = [
     "AdminUser",
     "ApiKey",
     "App",
+    "AuditEntry",
     "BattlePassClaim",
     "BattlePassXp",
     "BattlePassXpDaily",

@@ -156,7 +156,7 @@ async def memberships(player_id: PlayerId, caller: PlayerOrServer, session: Sess
     return await service.memberships(session, caller.app, player_id)
 
 
-@router.post("/gating/check", response_model=GatingCheckOut)
+@router.post("/gating/check", response_model=GatingCheckOut, openapi_extra={"x-audit": False})  # a question
 async def check_gating(body: GatingCheckIn, caller: ServerOrViewer, session: SessionDep) -> GatingCheckOut:
     """Would this player pass this requirement? (``unmet`` lists what is missing.)"""
     missing = await gating.unmet(session, caller.app, body.player_id, body.requirement)
