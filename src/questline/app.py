@@ -12,6 +12,7 @@ from typing import Any
 
 import swagger_ui_bundle
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.datastructures import Default
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -33,6 +34,7 @@ from questline.kit.errors import install_problem_handlers
 from questline.kit.idempotency import IdempotencyStore
 from questline.kit.jobs import Job, Scheduler, every
 from questline.kit.middleware import EdgeLimits, EdgeMiddleware
+from questline.kit.responses import JsonResponse
 from questline.kit.routing import operation_id
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
@@ -149,6 +151,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         redoc_url=None,  # ReDoc would load its scripts and fonts from public CDNs
         openapi_url="/openapi.json",
         generate_unique_id_function=operation_id,
+        # Replies without a response model render with orjson; a Default keeps FastAPI's fast path
+        # (pydantic serializing straight to bytes) for every reply that has one.
+        default_response_class=Default(JsonResponse),
     )
     app.state.runtime = runtime
     openapi.install(app)
