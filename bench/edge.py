@@ -155,6 +155,13 @@ class Figure:
         return self.statements / self.requests
 
 
+def median_figure(runs: list[Figure]) -> Figure:
+    """The run of median throughput, with the median CPU per request (rounds differ with the machine's load)."""
+    by_rate = sorted(runs, key=lambda f: f.per_second)[len(runs) // 2]
+    cpu = sorted(f.cpu_seconds for f in runs)[len(runs) // 2]
+    return Figure(by_rate.name, by_rate.requests, by_rate.seconds, cpu, by_rate.statements)
+
+
 async def drive(call: Callable[[], Awaitable[httpx.Response]], requests: int, concurrency: int) -> float:
     remaining = requests
 
@@ -252,21 +259,25 @@ async def main() -> None:
     parser.add_argument("--redis", default=None, help="a Redis URL (the scaled tier's rate limits)")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=1, help="measure this many times; report each figure's median")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     configure_logging("WARNING")
     load_before = os.getloadavg()
-    if args.database == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-            await asyncio.to_thread(migrations.upgrade, url)
-            figures = await measure(url, args.redis, args.requests, args.concurrency)
-    else:
-        async with postgres_database(args.postgres) as url:
-            figures = await measure(url, args.redis, args.requests, args.concurrency)
+    rounds: list[list[Figure]] = []
+    for _ in range(max(1, args.rounds)):
+        if args.database == "sqlite":
+            with tempfile.TemporaryDirectory() as tmp:
+                url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+                await asyncio.to_thread(migrations.upgrade, url)
+                rounds.append(await measure(url, args.redis, args.requests, args.concurrency))
+        else:
+            async with postgres_database(args.postgres) as url:
+                rounds.append(await measure(url, args.redis, args.requests, args.concurrency))
+    figures = [median_figure([r[i] for r in rounds]) for i in range(len(rounds[0]))]
     load_after = os.getloadavg()
     table = Table(title=f"request edge, {args.database}{' + redis' if args.redis else ''}, "
-                        f"{args.concurrency} concurrent, in process")
+                        f"{args.concurrency} concurrent, in process, median of {len(rounds)}")
     for column in ("route", "requests/s", "CPU µs/request", "statements/request"):
         table.add_column(column, justify="right" if column != "route" else "left")
     for f in figures:
