@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import hypothesis  # noqa: F401  - imported up front: its late import at session end trips a CPython 3.11 AST bug
 import pytest
@@ -39,9 +40,13 @@ from questline.kit.jobs import JobRun
 from questline.kit.logging import configure_logging
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
+from questline.mechanics import install
 from questline.tenancy import service as tenancy
 from questline.tenancy.schemas import Role
 
+# anyio loads its file helpers lazily, and pytest rewrites anyio (a plugin) on import: load them
+# now, at a shallow stack, not mid-request (where CPython 3.11.7's parser can fail spuriously).
+_ = anyio.open_file
 PG_URL = os.environ.get("QUESTLINE_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("QUESTLINE_TEST_REDIS_URL")
 REQUIRE_SERVICES = os.environ.get("QUESTLINE_REQUIRE_SERVICES") == "1"
@@ -171,6 +176,7 @@ def clock() -> ManualClock:
 @pytest.fixture
 async def runtime(settings: Settings, clock: ManualClock) -> AsyncIterator[Runtime]:
     rt = Runtime.build(settings, clock)
+    install(rt)
     if not settings.is_sqlite:
         # Tests share one PostgreSQL database and all start at the same fake time, while a job
         # runs once per period per database: forget earlier tests' claims, or a test's tick

@@ -43,7 +43,7 @@ MODULES = _modules()
 
 def test_the_package_has_areas() -> None:
     areas = {name.split(".")[1] for name, _ in MODULES if name.count(".") >= 2}
-    assert {"kit", "tenancy", "players", "events", "rules", "ledger", "progression"} <= areas
+    assert {"kit", "tenancy", "players", "pipeline", "rules", "ledger", "progression", "gating"} <= areas
 
 
 @pytest.mark.parametrize(("name", "path"), [m for m in MODULES if m[0].startswith("questline.kit")],

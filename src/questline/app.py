@@ -17,7 +17,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from questline import __version__, openapi
+from questline import __version__, mechanics, openapi
 from questline.achievements import api as achievements_api
 from questline.achievements import tasks as achievements_tasks
 from questline.audit import api as audit_api
@@ -28,7 +28,7 @@ from questline.challenges import tasks as challenges_tasks
 from questline.communities import api as communities_api
 from questline.competitions import api as competitions_api
 from questline.competitions import tasks as competitions_tasks
-from questline.events import api as events_api
+from questline.gating import api as gating_api
 from questline.kit.clock import Clock
 from questline.kit.errors import install_problem_handlers
 from questline.kit.idempotency import IdempotencyStore
@@ -43,8 +43,9 @@ from questline.leaderboards import tasks as leaderboards_tasks
 from questline.ledger import api as ledger_api
 from questline.ledger import tasks as ledger_tasks
 from questline.ops import api as ops_api
+from questline.pipeline import api as events_api
+from questline.pipeline import worker as pipeline_worker
 from questline.players import api as players_api
-from questline.processing import service as processing
 from questline.profiles import api as profiles_api
 from questline.progression import api as progression_api
 from questline.progression import tasks as progression_tasks
@@ -85,7 +86,7 @@ def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
 def _background_loops() -> list[Loop]:
     """Long-running loops (the event worker) that ``serve`` runs in-process; one line per loop."""
     return [
-        processing.run_worker,
+        pipeline_worker.run_worker,
     ]
 
 
@@ -107,6 +108,7 @@ def _routers() -> list[APIRouter]:
         shop_api.router,
         referrals_api.router,
         communities_api.router,
+        gating_api.router,
         streaks_api.router,
         achievements_api.router,
         audit_api.router,
@@ -119,7 +121,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     settings = settings or (runtime.settings if runtime else Settings())
     settings.check_safe_for_production()
     runtime = runtime or Runtime.build(settings, clock)
-    processing.install(runtime)
+    mechanics.install(runtime)
     audit.install(runtime)
 
     @asynccontextmanager

@@ -74,9 +74,9 @@ PROBLEM_ERROR_SCHEMA: JSON = {
 }
 _HEADERS: JSON = {
     "RateLimit-Policy": {"description": "the rate-limit policies this request met (IETF HTTPAPI draft)",
-                         "schema": {"type": "string"}, "example": '"caller";q=6000;w=60'},
+                         "schema": {"type": "string"}, "example": '"caller";q=300000;w=60'},
     "RateLimit": {"description": "what is left of each policy's quota (r) and when it is whole again (t)",
-                  "schema": {"type": "string"}, "example": '"caller";r=5999;t=1'},
+                  "schema": {"type": "string"}, "example": '"caller";r=299999;t=1'},
     "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}},
 }
 

@@ -16,7 +16,8 @@ from questline.kit.clock import ManualClock
 from questline.kit.errors import NotFound
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
-from questline.processing.service import drain, start_replay
+from questline.pipeline.replay import start_replay
+from questline.pipeline.worker import drain
 from tests.conftest import Factory, problem
 from tests.streaks.helpers import balance, configure, daily, event, outbox, play, tick
 

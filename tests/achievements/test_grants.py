@@ -12,7 +12,8 @@ from questline.achievements.repository import stale_backfills
 from questline.achievements.tasks import backfill_stale
 from questline.kit.db import unit_of_work
 from questline.kit.runtime import Runtime
-from questline.processing.service import drain, start_replay
+from questline.pipeline.replay import start_replay
+from questline.pipeline.worker import drain
 from tests.achievements.test_achievements import WINS, mine, won
 from tests.conftest import Factory, problem
 from tests.streaks.helpers import balance, configure, outbox, play

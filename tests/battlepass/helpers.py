@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
 
 from tests.conftest import AppKeys
+from tests.factories import balance, grant, idem  # noqa: F401  (re-exported for the tests)
 
 SEASON: dict[str, Any] = {
     "name": "Summer Shred", "season_number": 1, "featured": True,
@@ -47,25 +47,9 @@ async def configure(client: httpx.AsyncClient, keys: AppKeys, season: dict[str, 
     assert resp.status_code == 200, resp.text
 
 
-def idem(headers: dict[str, str], key: str | None = None) -> dict[str, str]:
-    return {**headers, "Idempotency-Key": key or uuid.uuid4().hex}
-
-
 def won(i: int, player: str = "alice", score: int = 500, ts: str = "2026-03-10T12:00:00Z") -> dict[str, Any]:
     return {"id": f"w-{player}-{i}-{ts}", "player_id": player, "type": "match.won", "data": {"score": score},
             "timestamp": ts}
-
-
-async def grant(client: httpx.AsyncClient, keys: AppKeys, player: str, amount: int) -> None:
-    resp = await client.post("/v1/ledger/grants", headers=idem(keys.server),
-                             json={"player_id": player, "currency": "points", "amount": amount})
-    assert resp.status_code == 201, resp.text
-
-
-async def balance(client: httpx.AsyncClient, keys: AppKeys, player: str) -> int:
-    resp = await client.get(f"/v1/players/{player}/balances", headers=keys.server)
-    assert resp.status_code == 200, resp.text
-    return int(next(b["balance"] for b in resp.json()["balances"] if b["currency"] == "points"))
 
 
 async def progress(client: httpx.AsyncClient, keys: AppKeys, player: str = "alice") -> dict[str, Any]:

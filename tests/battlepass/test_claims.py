@@ -8,7 +8,7 @@ import httpx
 
 from questline.kit.clock import ManualClock
 from questline.kit.runtime import Runtime
-from questline.processing.service import start_replay
+from questline.pipeline.replay import start_replay
 from tests.battlepass.helpers import balance, claim, configure, grant, inventory, premium, progress, won
 from tests.conftest import Factory, problem
 from tests.pipeline.helpers import send, settle

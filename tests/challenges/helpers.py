@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
-import uuid
 from typing import Any
 
 import httpx
 
+from tests import factories
 from tests.conftest import AppKeys
-
-_ids = itertools.count(1)
+from tests.factories import balance, idem, send  # noqa: F401  (re-exported for the tests)
 
 TRACKS: dict[str, dict[str, Any]] = {
     "xp": {"name": "Experience", "curve": {"type": "quadratic", "base": 100}},
@@ -31,21 +29,6 @@ async def configure(client: httpx.AsyncClient, keys: AppKeys, challenges: dict[s
     definitions = {"xp_track": TRACKS, **kinds, "challenge": challenges}
     resp = await client.post("/v1/definitions:bulk", headers=keys.server, json={"definitions": definitions})
     assert resp.status_code == 200, resp.text
-
-
-async def player(client: httpx.AsyncClient, keys: AppKeys, player_id: str, tz: str = "UTC") -> None:
-    resp = await client.put(f"/v1/players/{player_id}/account", headers=keys.server, json={"timezone": tz})
-    assert resp.status_code == 200, resp.text
-
-
-def event(player_id: str, ts: str, type_: str = "workout.completed", **data: Any) -> dict[str, Any]:
-    return {"id": f"e-{next(_ids)}", "player_id": player_id, "type": type_, "timestamp": ts, "data": data}
-
-
-async def send(client: httpx.AsyncClient, keys: AppKeys, *events: dict[str, Any]) -> None:
-    resp = await client.post("/v1/events", headers=keys.server, json={"events": list(events)})
-    assert resp.status_code == 202, resp.text
-    assert len(resp.json()["accepted"]) == len(events), resp.text
 
 
 async def challenges(client: httpx.AsyncClient, keys: AppKeys, player_id: str,
@@ -76,12 +59,6 @@ async def history(client: httpx.AsyncClient, keys: AppKeys, player_id: str) -> l
             return items
 
 
-async def balance(client: httpx.AsyncClient, keys: AppKeys, player_id: str) -> int:
-    resp = await client.get(f"/v1/players/{player_id}/balances", headers=keys.server)
-    assert resp.status_code == 200, resp.text
-    return int(next(b["balance"] for b in resp.json()["balances"] if b["currency"] == "points"))
-
-
 async def total_xp(client: httpx.AsyncClient, keys: AppKeys, player_id: str) -> int:
     resp = await client.get(f"/v1/players/{player_id}", headers=keys.server)
     assert resp.status_code == 200, resp.text
@@ -94,5 +71,9 @@ async def outbox_types(client: httpx.AsyncClient, keys: AppKeys) -> list[str]:
     return [m["type"] for m in resp.json()["items"]]
 
 
-def idem(headers: dict[str, str], key: str | None = None) -> dict[str, str]:
-    return {**headers, "Idempotency-Key": key or uuid.uuid4().hex}
+async def player(client: httpx.AsyncClient, keys: AppKeys, player_id: str, tz: str = "UTC") -> None:
+    await factories.set_player(client, keys, player_id, timezone=tz)
+
+
+def event(player_id: str, ts: str, type_: str = "workout.completed", **data: Any) -> dict[str, Any]:
+    return factories.event(player_id, ts, type_, **data)

@@ -279,7 +279,7 @@ async def test_completion_metrics_feed_later_conditions(client: httpx.AsyncClien
 
 async def test_replay_rebuilds_without_paying_twice(client: httpx.AsyncClient, factory: Factory,
                                                     runtime: Runtime) -> None:
-    from questline.processing.service import start_replay
+    from questline.pipeline.replay import start_replay
 
     keys = await factory.app()
     await configure(client, keys, {"three-workouts": workouts(3)})

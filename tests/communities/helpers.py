@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
 
 from tests.conftest import AppKeys
+from tests.factories import balance, idem  # noqa: F401  (re-exported for the tests)
 
 
 async def points(client: httpx.AsyncClient, keys: AppKeys) -> None:
@@ -26,13 +26,3 @@ async def create(client: httpx.AsyncClient, headers: dict[str, str], slug: str =
 
 async def join(client: httpx.AsyncClient, headers: dict[str, str], community: str, **body: Any) -> httpx.Response:
     return await client.post(f"/v1/communities/{community}/members", headers=headers, json=body)
-
-
-def idem(headers: dict[str, str]) -> dict[str, str]:
-    return {**headers, "Idempotency-Key": uuid.uuid4().hex}
-
-
-async def balance(client: httpx.AsyncClient, keys: AppKeys, player: str) -> int:
-    resp = await client.get(f"/v1/players/{player}/balances", headers=keys.server)
-    assert resp.status_code == 200, resp.text
-    return int(next(b["balance"] for b in resp.json()["balances"] if b["currency"] == "points"))

@@ -14,6 +14,7 @@ from questline.kit.clock import ManualClock
 from questline.kit.db import unit_of_work
 from questline.kit.runtime import Runtime
 from tests.conftest import AppKeys
+from tests.factories import balance, outbox  # noqa: F401  (re-exported for the tests)
 from tests.pipeline.helpers import send, settle
 
 _ids = itertools.count(1)
@@ -26,12 +27,6 @@ async def fund(client: httpx.AsyncClient, keys: AppKeys, players: dict[str, int]
         resp = await client.post("/v1/ledger/grants", headers={**keys.server, "Idempotency-Key": uuid.uuid4().hex},
                                  json={"player_id": player, "currency": code, "amount": amount})
         assert resp.status_code == 201, resp.text
-
-
-async def balance(client: httpx.AsyncClient, keys: AppKeys, player: str, code: str = "points") -> int:
-    resp = await client.get(f"/v1/players/{player}/balances", headers=keys.server)
-    assert resp.status_code == 200, resp.text
-    return int(next(b["balance"] for b in resp.json()["balances"] if b["currency"] == code))
 
 
 def competition(starts: str, ends: str, **overrides: Any) -> dict[str, Any]:
@@ -72,20 +67,6 @@ async def tick(runtime: Runtime, clock: ManualClock, at: datetime) -> dict[str, 
     clock.set(at)
     async with unit_of_work(runtime.sessions) as session:
         return await competitions.advance(session, runtime, at)
-
-
-async def outbox(client: httpx.AsyncClient, keys: AppKeys, prefix: str = "") -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
-        resp = await client.get("/v1/outbox", headers=keys.server, params=params)
-        assert resp.status_code == 200, resp.text
-        body = resp.json()
-        items += [m for m in body["items"] if m["type"].startswith(prefix)]
-        cursor = body["next_cursor"]
-        if not cursor:
-            return items
 
 
 # A maker for the foundation's route walk (tests/foundation/test_access.py): a real competition

@@ -15,10 +15,10 @@ from pydantic import BaseModel, ValidationError
 
 from questline.challenges.schemas import ClaimIn
 from questline.competitions.schemas import PrizeTier
-from questline.events.schemas import EventIn
 from questline.kit.jsonvalue import MAX_DEPTH, json_value_problem
 from questline.kit.runtime import Runtime
 from questline.ledger.schemas import GrantIn, HoldIn
+from questline.pipeline.schemas import EventIn
 from tests.conftest import Factory, problem
 from tests.ledger.helpers import count_rows, currency
 

@@ -9,14 +9,10 @@ import httpx
 
 from questline.kit.runtime import Runtime
 from tests.conftest import AppKeys
+from tests.factories import define  # noqa: F401  (re-exported for the tests)
 from tests.pipeline.helpers import send, settle
 
 _ids = itertools.count(1)
-
-
-async def define(client: httpx.AsyncClient, keys: AppKeys, definitions: dict[str, dict[str, dict[str, Any]]]) -> None:
-    resp = await client.post("/v1/definitions:bulk", headers=keys.server, json={"definitions": definitions})
-    assert resp.status_code == 200, resp.text
 
 
 async def player(client: httpx.AsyncClient, keys: AppKeys, player_id: str, **fields: Any) -> None:

@@ -10,7 +10,7 @@ import httpx
 from questline.kit.runtime import Runtime
 from questline.leaderboards.index import BoardRef, Entry
 from questline.leaderboards.service import Boards
-from questline.processing.service import start_replay
+from questline.pipeline.replay import start_replay
 from tests.conftest import Factory
 from tests.leaderboards.helpers import board, define, play, ranks, scored
 from tests.pipeline.helpers import settle

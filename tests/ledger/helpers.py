@@ -13,6 +13,7 @@ from questline.kit.runtime import Runtime
 from questline.ledger import service as ledger
 from questline.ledger.schemas import Violation
 from tests.conftest import AppKeys
+from tests.factories import balance  # noqa: F401  (re-exported for the tests)
 
 
 async def currency(client: httpx.AsyncClient, keys: AppKeys, code: str = "points", name: str = "Points") -> None:
@@ -34,12 +35,6 @@ async def spend(client: httpx.AsyncClient, keys: AppKeys, player: str, amount: i
                 key: str | None = None, **extra: Any) -> httpx.Response:
     return await client.post("/v1/ledger/spends", headers=key_headers(keys, key),
                              json={"player_id": player, "currency": code, "amount": amount, **extra})
-
-
-async def balance(client: httpx.AsyncClient, keys: AppKeys, player: str, code: str = "points") -> int:
-    resp = await client.get(f"/v1/players/{player}/balances", headers=keys.server)
-    assert resp.status_code == 200, resp.text
-    return int(next(b["balance"] for b in resp.json()["balances"] if b["currency"] == code))
 
 
 async def count_rows(runtime: Runtime, app_id: str) -> dict[str, int]:

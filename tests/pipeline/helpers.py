@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from questline.kit.runtime import Runtime
-from questline.processing.service import drain
+from questline.pipeline.worker import drain
 from tests.conftest import AppKeys
 
 BASIC_CONFIG: dict[str, dict[str, dict[str, Any]]] = {

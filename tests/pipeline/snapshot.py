@@ -7,9 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from questline.events.models import EventRecord
 from questline.kit.periods import period_keys, zone
 from questline.kit.runtime import Runtime
+from questline.pipeline.models import EventRecord
 from questline.progression.schemas import Curve
 
 DERIVED = ("player_stats", "player_tracks", "xp_daily")

@@ -12,10 +12,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from questline.events.models import EventRecord
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
 from questline.ledger import service as ledger
+from questline.pipeline.models import EventRecord
 from tests.conftest import Factory
 from tests.pipeline.helpers import configure, send
 from tests.pipeline.snapshot import derived_state, expected_from_log

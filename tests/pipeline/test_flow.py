@@ -52,7 +52,7 @@ async def test_profile_carries_streaks_as_they_come(client: httpx.AsyncClient, f
 
 
 def test_batch_sizer_keeps_lock_holds_short() -> None:
-    from questline.processing.service import BatchSizer
+    from questline.pipeline.worker import BatchSizer
 
     sizer = BatchSizer(ceiling=500, target=1.0)
     sizer.observe(500, 5.0)
@@ -88,7 +88,7 @@ async def test_docs_work_offline(client: httpx.AsyncClient) -> None:
 
 
 def test_stat_numbers_are_finite_numbers_only() -> None:
-    from questline.rules.tasks import number_getter
+    from questline.pipeline.stats import number_getter
 
     get = number_getter("data.x", 100)
     assert get({"data": {"x": 1.234}}) == 123 and get({"data": {"x": 2}}) == 200

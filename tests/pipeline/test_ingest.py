@@ -44,16 +44,19 @@ async def test_concurrent_copies_of_one_event_count_once(client: httpx.AsyncClie
     assert stats["wins"]["all"] == 1
 
 
-async def test_first_sight_creates_the_player(client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_first_sight_creates_the_player(client: httpx.AsyncClient, factory: Factory, runtime: Runtime) -> None:
     keys = await factory.app()
     problem(await client.get("/v1/players/newbie/account", headers=keys.server), 404, "player_not_found")
     assert (await send(client, keys, [ev(1, player="newbie")])).status_code == 202
+    # Ingest only appends to the log; the worker meets the player and creates them.
+    problem(await client.get("/v1/players/newbie/account", headers=keys.server), 404, "player_not_found")
+    await settle(runtime)
     account = await client.get("/v1/players/newbie/account", headers=keys.server)
     assert account.status_code == 200 and account.json()["timezone"] == "UTC"
 
 
-async def test_client_key_is_bounded_per_item(client: httpx.AsyncClient, factory: Factory, clock: ManualClock,
-                                              runtime: Runtime) -> None:
+async def test_game_client_events_are_bounded_per_item(client: httpx.AsyncClient, factory: Factory,
+                                                       clock: ManualClock, runtime: Runtime) -> None:
     keys = await factory.app()
     await configure(client, keys)
     admin = await factory.admin(keys.org_id)
@@ -70,7 +73,7 @@ async def test_client_key_is_bounded_per_item(client: httpx.AsyncClient, factory
         {"id": "bad id!", "player_id": "alice", "type": "match.won"},
         ev(6, type_="questline.xp.award", track="xp", amount=1000),
     ]
-    resp = await send(client, keys, batch, headers=keys.client)
+    resp = await send(client, keys, batch, headers=await factory.player_token(keys, "alice"))
     assert resp.status_code == 202, resp.text
     body = resp.json()
     assert body["accepted"] == ["e1"]
@@ -82,10 +85,29 @@ async def test_client_key_is_bounded_per_item(client: httpx.AsyncClient, factory
     assert profile["levels"]["xp"]["total_xp"] == 60  # only the accepted event counted
 
 
+async def test_the_publishable_key_cannot_send_a_players_events(client: httpx.AsyncClient, factory: Factory,
+                                                               runtime: Runtime) -> None:
+    """Audit 10.13: the client key named any player_id and XP was credited to that player."""
+    keys = await factory.app()
+    await configure(client, keys)
+    admin = await factory.admin(keys.org_id)
+    await client.put(f"/v1/apps/{keys.app_id}/client-event-types", headers=admin.headers(),
+                     json={"event_types": ["match.won"]})
+    body = problem(await send(client, keys, [ev(1, player="victim")], headers=keys.client), 422,
+                   "player_token_required")
+    assert body["rejected"][0]["id"] == "e1"
+    await settle(runtime)
+    problem(await client.get("/v1/players/victim", headers=keys.server), 404)
+    # The same event with the player's own token goes through.
+    victim = await factory.player_token(keys, "victim")
+    assert (await send(client, keys, [ev(1, player="victim")], headers=victim)).json()["accepted"] == ["e1"]
+
+
 async def test_a_single_refused_event_is_a_4xx_and_changes_nothing(client: httpx.AsyncClient,
                                                                    factory: Factory) -> None:
     keys = await factory.app()
-    body = problem(await send(client, keys, [ev(1)], headers=keys.client), 422, "type_not_allowed")
+    alice = await factory.player_token(keys, "alice")
+    body = problem(await send(client, keys, [ev(1)], headers=alice), 422, "type_not_allowed")
     assert body["rejected"][0]["id"] == "e1"
     events = await client.get("/v1/players/alice/events", headers=keys.server)
     assert events.status_code == 404 or events.json()["items"] == []

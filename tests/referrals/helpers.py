@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
 
 from tests.conftest import AppKeys
+from tests.factories import balance, idem  # noqa: F401  (re-exported for the tests)
 
 PROGRAM: dict[str, Any] = {
     "currency": "points", "code_word": "SWAN", "link": "https://example.com/join?ref={code}",
@@ -23,10 +23,6 @@ async def configure(client: httpx.AsyncClient, keys: AppKeys, program: dict[str,
     resp = await client.put("/v1/definitions/referral_program/default", headers=keys.server,
                             json=program if program is not None else PROGRAM)
     assert resp.status_code in (200, 201), resp.text
-
-
-def idem(headers: dict[str, str], key: str | None = None) -> dict[str, str]:
-    return {**headers, "Idempotency-Key": key or uuid.uuid4().hex}
 
 
 async def code_of(client: httpx.AsyncClient, keys: AppKeys, player: str, **body: Any) -> str:
@@ -45,11 +41,3 @@ async def set_status(client: httpx.AsyncClient, keys: AppKeys, referral_id: str,
                      **extra: Any) -> httpx.Response:
     return await client.post(f"/v1/referrals/{referral_id}/status", headers=idem(keys.server),
                              json={"status": status, **extra})
-
-
-async def balance(client: httpx.AsyncClient, keys: AppKeys, player: str) -> int:
-    resp = await client.get(f"/v1/players/{player}/balances", headers=keys.server)
-    if resp.status_code == 404:
-        return 0
-    assert resp.status_code == 200, resp.text
-    return int(next(b["balance"] for b in resp.json()["balances"] if b["currency"] == "points"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
@@ -10,7 +9,9 @@ import sqlalchemy as sa
 
 from questline.kit.db import unit_of_work
 from questline.kit.runtime import Runtime
+from tests import factories
 from tests.conftest import AppKeys
+from tests.factories import grant, idem  # noqa: F401  (re-exported for the tests)
 
 ITEMS: dict[str, Any] = {
     "sword": {"name": "Sword", "price": {"currency": "points", "amount": 300}, "category": "gear"},
@@ -29,26 +30,10 @@ async def configure(client: httpx.AsyncClient, keys: AppKeys, items: dict[str, A
     assert resp.status_code == 200, resp.text
 
 
-def idem(headers: dict[str, str], key: str | None = None) -> dict[str, str]:
-    return {**headers, "Idempotency-Key": key or uuid.uuid4().hex}
-
-
-async def grant(client: httpx.AsyncClient, keys: AppKeys, player: str, amount: int) -> None:
-    resp = await client.post("/v1/ledger/grants", headers=idem(keys.server),
-                             json={"player_id": player, "currency": "points", "amount": amount})
-    assert resp.status_code == 201, resp.text
-
-
 async def buy(client: httpx.AsyncClient, headers: dict[str, str], item: str, quantity: int = 1,
               player: str = "alice", key: str | None = None) -> httpx.Response:
     return await client.post(f"/v1/players/{player}/shop/orders", headers=idem(headers, key),
                              json={"item": item, "quantity": quantity})
-
-
-async def balance(client: httpx.AsyncClient, keys: AppKeys, player: str = "alice") -> int:
-    resp = await client.get(f"/v1/players/{player}/balances", headers=keys.server)
-    assert resp.status_code == 200, resp.text
-    return int(next(b["balance"] for b in resp.json()["balances"] if b["currency"] == "points"))
 
 
 async def inventory(client: httpx.AsyncClient, keys: AppKeys, player: str = "alice") -> dict[str, int]:
@@ -75,3 +60,7 @@ async def snapshot(runtime: Runtime, app_id: str) -> dict[str, Any]:
             rows = (await session.execute(sa.text(sql), {"app": app_id})).all()
             out[name] = sorted(tuple(r) for r in rows)
     return out
+
+
+async def balance(client: httpx.AsyncClient, keys: AppKeys, player: str = "alice") -> int:
+    return await factories.balance(client, keys, player)

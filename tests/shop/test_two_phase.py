@@ -43,7 +43,7 @@ async def test_a_failure_after_any_phase_of_a_purchase_changes_nothing(
     with pytest.raises(Injected):
         async with unit_of_work(runtime.sessions) as session:
             ruleset = await ruleset_cache(runtime).get(session, keys.app_id)
-            await shop.purchase(session, runtime.clock, ruleset, keys.app_id, "alice", OrderIn(item="potion"),
+            await shop.purchase(session, runtime, ruleset, keys.app_id, "alice", OrderIn(item="potion"),
                                 on_phase=fail_after(phase))
     assert await snapshot(runtime, keys.app_id) == before
     # And the same purchase, undisturbed, goes through.

@@ -10,7 +10,8 @@ import httpx
 
 from questline.kit.clock import ManualClock
 from questline.kit.runtime import Runtime
-from questline.processing.service import drain, start_replay
+from questline.pipeline.replay import start_replay
+from questline.pipeline.worker import drain
 from tests.conftest import Factory, problem
 from tests.ledger.helpers import grant
 from tests.streaks.helpers import balance, configure, daily, event, outbox, play, player, streak, tick

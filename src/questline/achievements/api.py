@@ -9,8 +9,8 @@ from fastapi.responses import FileResponse
 
 from questline.achievements import service
 from questline.achievements.schemas import Badge, Catalog, GrantIn, GrantOut, PlayerAchievements
-from questline.events.schemas import PLAYER_ID
 from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.players.schemas import PLAYER_ID_PATTERN as PLAYER_ID
 from questline.rules.schemas import DEFINITION_KEY
 from questline.rules.service import ruleset_cache
 from questline.tenancy.auth import SERVER, AnyAppCaller, Caller, PlayerOrServer, ServerOrAdmin, allow

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.achievements.models import AchievementBackfill, AchievementBadge, PlayerAchievement
-from questline.kit.db import upsert
+from questline.kit.db import many, upsert
 from questline.players.models import Player
 from questline.rules.models import Definition
 
@@ -31,7 +31,8 @@ async def save_progress(session: AsyncSession, rows: list[dict[str, Any]]) -> No
         index_elements=_KEY,
         set_={c: stmt.excluded[c] for c in ("progress_current", "progress_target", "progress_period", "updated_at")},
     )
-    await session.execute(stmt, [{**row, "unlocked_at": None, "unlocked_by": None, "event_id": None} for row in rows])
+    await session.execute(many(stmt),
+                          [{**row, "unlocked_at": None, "unlocked_by": None, "event_id": None} for row in rows])
 
 
 async def claim_unlock(session: AsyncSession, row: dict[str, Any]) -> bool:

@@ -231,10 +231,3 @@ class GrantIn(BaseModel):
 
 class GrantOut(PlayerAchievementOut):
     granted: bool = Field(description="true if this call awarded it; false if the player already had it")
-
-
-class BackfillResult(BaseModel):
-    app_id: str
-    achievements: list[str]
-    players: int
-    unlocked: int

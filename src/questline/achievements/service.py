@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,13 +42,13 @@ from questline.achievements.schemas import (
     PlayerAchievements,
     Progress,
 )
-from questline.events import repository as event_log
 from questline.kit.clock import Clock
-from questline.kit.errors import NotFound, ProblemError
+from questline.kit.errors import NotFound
 from questline.kit.ids import ID_PATTERN
 from questline.kit.periods import period_keys, zone
 from questline.kit.runtime import Runtime
 from questline.ledger import service as ledger
+from questline.pipeline import repository as event_log
 from questline.players import service as players
 from questline.rules.schemas import DEFINITION_KEY, DefinitionBody
 from questline.rules.service import RuleSet, ruleset_cache
@@ -107,7 +108,7 @@ async def catalog(session: AsyncSession, runtime: Runtime, app_id: str, *, revea
     return Catalog(total_players=total, achievements=items)
 
 
-def _progress(spec: AchievementDef, row: PlayerAchievement | None, periods: dict[str, str]) -> Progress:
+def _progress(spec: AchievementDef, row: PlayerAchievement | None, periods: Mapping[str, str]) -> Progress:
     unlocked = row is not None and row.unlocked_at is not None
     shown = spec.progress_spec()
     target = shown.target if shown is not None else 1
@@ -177,28 +178,27 @@ def reward_key(key: str, player_id: str) -> str:
     return f"achievement:{key}:{player_id}"
 
 
-async def pay_reward(session: AsyncSession, clock: Clock, app_id: str, player_id: str, key: str,
-                     spec: AchievementDef, actor: str | None = None) -> dict[str, Any] | None:
-    """Post ``points_reward`` once, under ``achievement:{key}:{player}``; returns the ``points.credited``
-    payload when this call paid, None when there is nothing to pay or it was paid before."""
+def reward_credit(player_id: str, key: str, spec: AchievementDef, actor: str | None = None) -> ledger.Credit | None:
+    """The ``points_reward`` posting, once per player under ``achievement:{key}:{player}``."""
     reward = spec.points_reward
     if reward is None:
         return None
-    idempotency_key = reward_key(key, player_id)
-    try:
-        txn = await ledger.credit_player(
-            session, clock, app_id=app_id, player_id=player_id, currency=reward.currency, amount=reward.amount,
-            idempotency_key=idempotency_key, source="achievement", reference={"achievement": key},
-            description=f"achievement {key}", actor=actor,
-        )
-    except ProblemError as exc:
-        if exc.code != "idempotency_key_reused":
-            raise
-        _log.info("achievement_reward_already_paid", key=idempotency_key)  # under a reward since edited
+    return ledger.Credit(player_id, reward.currency, reward.amount, idempotency_key=reward_key(key, player_id),
+                         source="achievement", reference={"achievement": key}, description=f"achievement {key}",
+                         actor=actor)
+
+
+async def pay_reward(session: AsyncSession, clock: Clock, app_id: str, player_id: str, key: str,
+                     spec: AchievementDef, actor: str | None = None) -> dict[str, Any] | None:
+    """Post ``points_reward`` once; returns the ``points.credited`` payload when this call paid,
+    None when there is nothing to pay or it was paid before (under a reward since edited too)."""
+    credit = reward_credit(player_id, key, spec, actor)
+    if credit is None:
         return None
-    if txn.replayed:
+    paid = (await ledger.post_credits(session, clock, app_id=app_id, credits=[credit]))[0]
+    if paid is None:
         return None
-    return {"currency": reward.currency, "amount": reward.amount, "source": "achievement", "transaction_id": txn.id}
+    return {"currency": credit.currency, "amount": credit.amount, "source": "achievement", "transaction_id": paid}
 
 
 def _definition(ruleset: RuleSet, key: str) -> AchievementDef:

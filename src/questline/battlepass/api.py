@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 
 from questline.battlepass import service
 from questline.battlepass.schemas import BoostIn, ClaimIn, ClaimOut, PassOut, PremiumIn, ProgressOut, SeasonOut
-from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.kit.routing import RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.players.schemas import PLAYER_ID_PATTERN
 from questline.rules.schemas import DEFINITION_KEY
 from questline.rules.service import ruleset_cache
@@ -52,30 +52,30 @@ async def season_progress(player_id: PlayerId, season: SeasonKey, caller: Player
 @router.post("/players/{player_id}/battle-pass/{season}/premium", response_model=PassOut, status_code=201,
              responses=_REFUSALS)
 async def buy_premium(player_id: PlayerId, season: SeasonKey, caller: Buyer, session: SessionDep,
-                      clock: ClockDep, runtime: RuntimeDep, body: PremiumIn | None = None) -> PassOut:
+                      runtime: RuntimeDep, body: PremiumIn | None = None) -> PassOut:
     """Unlock premium: paid with points (``premium_price``), or ``{"paid_externally": true}`` from the
     server key after a cash sale. ``Idempotency-Key`` required."""
     caller.ensure_acts_for(player_id)
     ruleset = await ruleset_cache(runtime).get(session, caller.app)
-    return await service.buy_premium(session, clock, ruleset, caller.app, player_id, season, body or PremiumIn(),
+    return await service.buy_premium(session, runtime, ruleset, caller.app, player_id, season, body or PremiumIn(),
                                      trusted=caller.kind is SERVER)
 
 
 @router.post("/players/{player_id}/battle-pass/{season}/boost", response_model=PassOut, status_code=201,
              responses=_REFUSALS)
-async def buy_boost(player_id: PlayerId, season: SeasonKey, caller: Buyer, session: SessionDep, clock: ClockDep,
-                    runtime: RuntimeDep, body: BoostIn | None = None) -> PassOut:
+async def buy_boost(player_id: PlayerId, season: SeasonKey, caller: Buyer, session: SessionDep, runtime: RuntimeDep,
+                    body: BoostIn | None = None) -> PassOut:
     """Buy tier boosts at ``tier_boost_price`` each (fewer near the top tier). ``Idempotency-Key`` required."""
     caller.ensure_acts_for(player_id)
     ruleset = await ruleset_cache(runtime).get(session, caller.app)
-    return await service.buy_boost(session, clock, ruleset, caller.app, player_id, season, (body or BoostIn()).tiers)
+    return await service.buy_boost(session, runtime, ruleset, caller.app, player_id, season, (body or BoostIn()).tiers)
 
 
 @router.post("/players/{player_id}/battle-pass/{season}/claim", response_model=ClaimOut, status_code=201,
              responses=_REFUSALS)
 async def claim(player_id: PlayerId, season: SeasonKey, body: ClaimIn, caller: Buyer, session: SessionDep,
-                clock: ClockDep, runtime: RuntimeDep) -> ClaimOut:
+                runtime: RuntimeDep) -> ClaimOut:
     """Claim a tier's reward on the free or premium track, once. ``Idempotency-Key`` required."""
     caller.ensure_acts_for(player_id)
     ruleset = await ruleset_cache(runtime).get(session, caller.app)
-    return await service.claim(session, clock, ruleset, caller.app, player_id, season, body.tier, body.track)
+    return await service.claim(session, runtime, ruleset, caller.app, player_id, season, body.tier, body.track)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.battlepass.models import BattlePassClaim, BattlePassXp, BattlePassXpDaily, PlayerPass
-from questline.kit.db import insert_ignore, upsert
+from questline.kit.db import insert_ignore, many, upsert
 
 # Derived state (worker) ------------------------------------------------------------------------
 
@@ -47,7 +47,7 @@ async def save_xp(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         stmt = upsert(session, BattlePassXp.__table__)
         stmt = stmt.on_conflict_do_update(index_elements=["app_id", "player_id", "season"],
                                           set_={"xp": stmt.excluded.xp, "updated_at": stmt.excluded.updated_at})
-        await session.execute(stmt, rows)
+        await session.execute(many(stmt), rows)
 
 
 async def save_daily(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -55,7 +55,7 @@ async def save_daily(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         stmt = upsert(session, BattlePassXpDaily.__table__)
         stmt = stmt.on_conflict_do_update(index_elements=["app_id", "player_id", "season", "rule", "day"],
                                           set_={"earned": stmt.excluded.earned})
-        await session.execute(stmt, rows)
+        await session.execute(many(stmt), rows)
 
 
 async def reset(session: AsyncSession, app_id: str | None) -> None:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from questline.communities.schemas import Requirement
+from questline.gating.schemas import Requirement
 from questline.progression.schemas import Curve
 from questline.rules.conditions import Condition, references
 from questline.rules.schemas import DEFINITION_KEY, EVENT_TYPE, DefinitionBody

@@ -30,10 +30,11 @@ from questline.battlepass.schemas import (
     TierRewardOut,
     Track,
 )
-from questline.communities import gating
+from questline.gating import service as gating
 from questline.kit.clock import Clock
 from questline.kit.errors import Conflict, Forbidden, NotFound
 from questline.kit.ids import new_id
+from questline.kit.runtime import Runtime
 from questline.ledger import service as ledger
 from questline.players import service as players
 from questline.rules import repository as definitions
@@ -192,7 +193,7 @@ async def _pass_out(session: AsyncSession, season: Season, app_id: str, player_i
                    current_tier=season.tier_of(xp), boost_tiers=owned.boost_tiers)
 
 
-async def buy_premium(session: AsyncSession, clock: Clock, ruleset: RuleSet, app_id: str, player_id: str,
+async def buy_premium(session: AsyncSession, runtime: Runtime, ruleset: RuleSet, app_id: str, player_id: str,
                       season_key: str, body: PremiumIn, *, trusted: bool) -> PassOut:
     """Unlock the premium track: paid in points through the ledger, or recorded after a cash sale.
 
@@ -200,6 +201,7 @@ async def buy_premium(session: AsyncSession, clock: Clock, ruleset: RuleSet, app
     ``409 already_premium``; racing buyers are ordered by the pass row's lock, and the
     loser pays nothing.
     """
+    clock = runtime.clock
     season = season_of(ruleset, season_key)
     now = clock.now()
     if body.paid_externally and not trusted:
@@ -210,7 +212,7 @@ async def buy_premium(session: AsyncSession, clock: Clock, ruleset: RuleSet, app
         raise Conflict(f"season {season.key!r} sells premium for cash only", code="premium_not_for_sale")
     _running(season, now)
     await players.ensure_players(session, clock, app_id, [player_id])
-    await gating.check(session, app_id, player_id, season.spec.gating)
+    await gating.check(session, runtime, app_id, player_id, season.spec.gating)
     await repo.ensure_pass(session, app_id, player_id, season.key, now)
     source = "external" if body.paid_externally else "points"
     if not await repo.grant_premium(session, app_id, player_id, season.key, source=source,
@@ -228,9 +230,10 @@ async def buy_premium(session: AsyncSession, clock: Clock, ruleset: RuleSet, app
     return await _pass_out(session, season, app_id, player_id, txn_id)
 
 
-async def buy_boost(session: AsyncSession, clock: Clock, ruleset: RuleSet, app_id: str, player_id: str,
+async def buy_boost(session: AsyncSession, runtime: Runtime, ruleset: RuleSet, app_id: str, player_id: str,
                     season_key: str, tiers: int) -> PassOut:
     """Skip ``tiers`` tiers (fewer at the top): the XP to the start of the target tier is bought."""
+    clock = runtime.clock
     season = season_of(ruleset, season_key)
     now = clock.now()
     price = season.spec.tier_boost_price
@@ -238,7 +241,7 @@ async def buy_boost(session: AsyncSession, clock: Clock, ruleset: RuleSet, app_i
         raise Conflict(f"season {season.key!r} sells no tier boosts", code="boosts_not_for_sale")
     _running(season, now)
     await players.ensure_players(session, clock, app_id, [player_id])
-    await gating.check(session, app_id, player_id, season.spec.gating)
+    await gating.check(session, runtime, app_id, player_id, season.spec.gating)
     await repo.ensure_pass(session, app_id, player_id, season.key, now)
     # Take the pass row's lock before reading, so racing boosts each start from the other's result.
     await repo.add_boost(session, app_id, player_id, season.key, tiers=0, xp=0, now=now)
@@ -265,15 +268,16 @@ async def buy_boost(session: AsyncSession, clock: Clock, ruleset: RuleSet, app_i
 # Claims -----------------------------------------------------------------------------------------
 
 
-async def claim(session: AsyncSession, clock: Clock, ruleset: RuleSet, app_id: str, player_id: str,
+async def claim(session: AsyncSession, runtime: Runtime, ruleset: RuleSet, app_id: str, player_id: str,
                 season_key: str, tier: int, track: Track) -> ClaimOut:
     """Claim one tier's reward on one track: once, only when reached, premium only with premium."""
+    clock = runtime.clock
     season = season_of(ruleset, season_key)
     reward = (season.spec.free if track == "free" else season.spec.premium).get(tier)
     if reward is None:
         raise NotFound(f"tier {tier} of season {season.key!r} has no {track} reward", code="reward_not_found")
     await players.get_player(session, app_id, player_id)
-    await gating.check(session, app_id, player_id, season.spec.gating)
+    await gating.check(session, runtime, app_id, player_id, season.spec.gating)
     owned = await repo.pass_of(session, app_id, player_id, season.key)
     xp = await repo.xp_of(session, app_id, player_id, season.key) + (owned.boost_xp if owned else 0)
     current = season.tier_of(xp)

@@ -17,10 +17,10 @@ from questline.challenges.schemas import (
     Difficulty,
     ForceCompleteIn,
 )
-from questline.events.schemas import PLAYER_ID
 from questline.kit.ids import ID_PATTERN
 from questline.kit.pagination import Page, PageParams, page_params
 from questline.kit.routing import RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.players.schemas import PLAYER_ID_PATTERN as PLAYER_ID
 from questline.rules.schemas import DEFINITION_KEY
 from questline.tenancy.auth import PLAYER, SERVER, Caller, PlayerOrServer, ServerOrAdmin, allow
 

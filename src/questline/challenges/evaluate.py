@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from questline.challenges.schemas import ONCE, PERIOD_OF, ChallengeDef, Objective, ObjectiveProgress, completed_metric
+from questline.challenges.schemas import ONCE, PERIOD_OF, ChallengeDef, Objective, ObjectiveProgress
+from questline.gating.schemas import completed_metric
 from questline.rules.conditions import (
     MISSING,
     ORDERED,

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.challenges.models import ChallengeClaim, ChallengeCompletion, ChallengeProgress
-from questline.kit.db import insert_ignore, upsert
+from questline.kit.db import insert_ignore, many, upsert
 
 # Progress -------------------------------------------------------------------------------------
 
@@ -31,7 +31,7 @@ async def save_progress(session: AsyncSession, rows: list[dict[str, Any]]) -> No
             index_elements=["app_id", "player_id", "challenge", "period_key"],
             set_={c: stmt.excluded[c] for c in ("round", "objectives", "met_at", "updated_at")},
         )
-        await session.execute(stmt, rows)
+        await session.execute(many(stmt), rows)
 
 
 async def trim_progress(session: AsyncSession, before: datetime) -> int:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from questline.communities.schemas import Requirement
+from questline.gating.schemas import Requirement
 from questline.kit.jsonvalue import JsonObject
 from questline.rules.conditions import FIELD_PATH, Condition, references
 from questline.rules.schemas import DEFINITION_KEY, EVENT_TYPE, DefinitionBody
@@ -42,11 +42,6 @@ GROUP_OF: dict[str, str] = {"daily": "daily", "weekly": "weekly", "monthly": "mo
 PERIOD_OF: dict[str, str | None] = {"daily": "day", "weekly": "week", "monthly": "month", "one_time": None,
                                     "event": None}
 ONCE = "once"
-
-
-def completed_metric(challenge: str) -> str:
-    """The player metric holding how often a challenge was completed (kept by the challenges processor)."""
-    return f"challenge.{challenge}.completed"
 
 
 class _Strict(BaseModel):

@@ -29,20 +29,20 @@ from questline.challenges.schemas import (
     ClaimOut,
     CompletionOut,
 )
-from questline.communities import gating
-from questline.events import repository as event_log
-from questline.events import service as events
+from questline.gating import service as gating
 from questline.kit.clock import Clock
-from questline.kit.errors import Conflict, NotFound, ProblemError, Unprocessable
+from questline.kit.errors import Conflict, NotFound, ProblemError
 from questline.kit.ids import new_id
 from questline.kit.pagination import Page, PageParams, build_page
 from questline.kit.periods import period_keys, zone
 from questline.kit.runtime import Runtime
 from questline.ledger import service as ledger
-from questline.ledger.schemas import TransactionOut
+from questline.pipeline import ingest as events
+from questline.pipeline import repository as event_log
+from questline.pipeline.batch import PlayerState
+from questline.pipeline.states import load_states
 from questline.players import service as players
-from questline.progression.tasks import AWARD_EVENT
-from questline.rules.pipeline import Batch, PlayerState, Processor
+from questline.progression.processor import AWARD_EVENT
 from questline.rules.schemas import DefinitionBody
 from questline.rules.service import RuleSet, ruleset_cache
 
@@ -101,23 +101,25 @@ def xp_award(key: str, spec: ChallengeDef, period: str) -> dict[str, Any] | None
     return {"track": xp.track, "amount": xp.amount, "reason": f"challenge {key} ({period})", "source": "challenge"}
 
 
-async def credit_points(session: AsyncSession, clock: Clock, *, app_id: str, player_id: str, key: str,
-                        spec: ChallengeDef, period: str, actor: str | None = None) -> TransactionOut | None:
-    """Post a completion's points; None when it pays none, or when this key already paid
-    a different amount (the definition changed since: the first payment stands)."""
+def points_credit(player_id: str, key: str, spec: ChallengeDef, period: str,
+                  actor: str | None = None) -> ledger.Credit | None:
+    """A completion's points, once per player, challenge and period."""
     points = spec.rewards.points
     if points is None:
         return None
-    try:
-        return await ledger.credit_player(
-            session, clock, app_id=app_id, player_id=player_id, currency=points.currency, amount=points.amount,
-            idempotency_key=reward_key(key, player_id, period), source="challenge",
-            reference={"challenge": key, "period": period}, description=f"challenge {key}", actor=actor,
-        )
-    except Unprocessable as exc:
-        if exc.code == "idempotency_key_reused":
-            return None
-        raise
+    return ledger.Credit(player_id, points.currency, points.amount, idempotency_key=reward_key(key, player_id, period),
+                         source="challenge", reference={"challenge": key, "period": period},
+                         description=f"challenge {key}", actor=actor)
+
+
+async def credit_points(session: AsyncSession, clock: Clock, *, app_id: str, player_id: str, key: str,
+                        spec: ChallengeDef, period: str, actor: str | None = None) -> str | None:
+    """Post a completion's points; the transaction id, or None when it pays none or this key
+    already paid (a different amount too: the definition changed since, the first payment stands)."""
+    credit = points_credit(player_id, key, spec, period, actor)
+    if credit is None:
+        return None
+    return (await ledger.post_credits(session, clock, app_id=app_id, credits=[credit]))[0]
 
 
 def _announcement(runtime: Runtime, app_id: str, type_: str, player_id: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -138,12 +140,12 @@ async def _complete_now(session: AsyncSession, runtime: Runtime, *, app_id: str,
         raise Conflict(f"challenge {challenge.key!r} is already completed for {period}", code="already_completed",
                        extra={"challenge": challenge.key, "period": period})
     outbox: list[dict[str, Any]] = []
-    txn = await credit_points(session, runtime.clock, app_id=app_id, player_id=player_id, key=challenge.key,
-                              spec=spec, period=period, actor=actor)
-    if txn is not None and not txn.replayed and spec.rewards.points is not None:
+    txn_id = await credit_points(session, runtime.clock, app_id=app_id, player_id=player_id, key=challenge.key,
+                                 spec=spec, period=period, actor=actor)
+    if txn_id is not None and spec.rewards.points is not None:
         outbox.append(_announcement(runtime, app_id, "points.credited", player_id, {
             "currency": spec.rewards.points.currency, "amount": spec.rewards.points.amount, "source": "challenge",
-            "transaction_id": txn.id}))
+            "transaction_id": txn_id}))
     award = xp_award(challenge.key, spec, period)
     if award is not None:
         await events.append_internal(session, runtime, app_id=app_id, player_id=player_id,
@@ -176,10 +178,7 @@ async def _gate_inputs(session: AsyncSession, runtime: Runtime, ruleset: RuleSet
     """
     state = PlayerState(player_id, zone(tz_name))
     if any(c.spec.min_level is not None or c.spec.required_achievements for c in challenges):
-        batch = Batch(session, runtime.clock, ruleset, [], {player_id: state})
-        steps: list[Processor] = runtime.extensions.get("processing.processors", [])
-        for step in steps:
-            await step.load(batch)
+        state = (await load_states(session, runtime, ruleset, {player_id: tz_name}))[player_id]
     totals = (await totals_of(session, ruleset.app_id, [player_id])).get(player_id, ev.Totals())
     return state, totals
 
@@ -246,7 +245,7 @@ async def available(session: AsyncSession, runtime: Runtime, app_id: str, player
         for challenge in sorted(wanted, key=lambda c: (c.spec.sort_order, c.key)):
             locked = ev.locked_reasons(challenge.spec, state.levels, state.metrics, totals.counts)
             if challenge.spec.gating is not None:
-                locked += await gating.unmet(session, app_id, player_id, challenge.spec.gating)
+                locked += await gating.unmet(session, runtime, app_id, player_id, challenge.spec.gating)
             if locked and not include_locked:
                 continue
             period = ev.period_of(challenge.spec, periods)
@@ -305,7 +304,7 @@ async def claim(session: AsyncSession, runtime: Runtime, app_id: str, player_id:
     now = runtime.clock.now()
     if not ev.in_dates(spec, now):
         raise Conflict(f"challenge {key!r} is not running now", code="challenge_not_running")
-    await gating.check(session, app_id, player_id, spec.gating)
+    await gating.check(session, runtime, app_id, player_id, spec.gating)
     state, totals = await _gate_inputs(session, runtime, ruleset, player_id, player.timezone, [challenge])
     locked = ev.locked_reasons(spec, state.levels, state.metrics, totals.counts)
     if locked:

@@ -32,7 +32,7 @@ def backfill(
     (the ``achievements.backfill`` job).
     """
     from questline.achievements.tasks import run_backfill
-    from questline.processing.service import install
+    from questline.mechanics import install
     from questline.tenancy import service as tenancy
 
     async def main() -> tuple[int, int]:

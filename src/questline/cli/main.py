@@ -270,13 +270,15 @@ def worker() -> None:
     """Run only the event worker (for scaled-out deployments; `serve` also runs one in-process)."""
     import signal
 
-    from questline.processing.service import run_worker
+    from questline.mechanics import install
+    from questline.pipeline.worker import run_worker
 
     settings = Settings()
     configure_logging(settings.log_level, json=settings.log_json)
 
     async def main() -> None:
         runtime = Runtime.build(settings)
+        install(runtime)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -300,10 +302,13 @@ def replay(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from questline.processing.service import drain, start_replay
+    from questline.mechanics import install
+    from questline.pipeline.replay import start_replay
+    from questline.pipeline.worker import drain
 
     async def main() -> int:
         runtime = Runtime.build(Settings())
+        install(runtime)
         try:
             total = await start_replay(runtime, app_id)
             with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -331,7 +336,7 @@ def config_load(
     """Validate and apply a whole configuration file in one transaction (all or nothing)."""
     import yaml
 
-    from questline.processing.service import install
+    from questline.mechanics import install
     from questline.rules import service as rules
     from questline.rules.schemas import Bundle
 
@@ -357,7 +362,7 @@ def config_dump(app_id: Annotated[str, typer.Option("--app", help="the app")]) -
     """Print an app's definitions as YAML (the format `config load` reads)."""
     import yaml
 
-    from questline.processing.service import install
+    from questline.mechanics import install
     from questline.rules import service as rules
 
     async def work(session: AsyncSession, runtime: Runtime) -> dict[str, Any]:

@@ -6,14 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from questline.communities import gating, service
+from questline.communities import service
 from questline.communities.schemas import (
     SLUG_PATTERN,
     CommunityIn,
     CommunityOut,
     CommunityUpdate,
-    GatingCheckIn,
-    GatingCheckOut,
     InviteIn,
     JoinIn,
     MemberOut,
@@ -25,7 +23,7 @@ from questline.kit.errors import Unprocessable
 from questline.kit.pagination import Page, PageParams, page_params
 from questline.kit.routing import ClockDep, SessionDep, UnitOfWorkRoute
 from questline.players.schemas import PLAYER_ID_PATTERN
-from questline.tenancy.auth import PLAYER, SERVER, AnyAppCaller, Caller, PlayerOrServer, ServerOrViewer, allow
+from questline.tenancy.auth import PLAYER, SERVER, AnyAppCaller, Caller, PlayerOrServer, allow
 from questline.tenancy.schemas import Role
 
 router = APIRouter(prefix="/v1", tags=["communities"], route_class=UnitOfWorkRoute)
@@ -154,10 +152,3 @@ async def memberships(player_id: PlayerId, caller: PlayerOrServer, session: Sess
     """The player's memberships in every community of the app."""
     caller.ensure_acts_for(player_id)
     return await service.memberships(session, caller.app, player_id)
-
-
-@router.post("/gating/check", response_model=GatingCheckOut, openapi_extra={"x-audit": False})  # a question
-async def check_gating(body: GatingCheckIn, caller: ServerOrViewer, session: SessionDep) -> GatingCheckOut:
-    """Would this player pass this requirement? (``unmet`` lists what is missing.)"""
-    missing = await gating.unmet(session, caller.app, body.player_id, body.requirement)
-    return GatingCheckOut(player_id=body.player_id, allowed=not missing, unmet=missing)

@@ -18,13 +18,13 @@ from questline.competitions.schemas import (
     Reason,
     Status,
 )
-from questline.events.schemas import PLAYER_ID
 from questline.kit.pagination import Page, PageParams, page_params
 from questline.kit.responses import JsonResponse
 from questline.kit.routing import RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.leaderboards import service as boards
 from questline.leaderboards.api import as_json, viewer_of
 from questline.leaderboards.schemas import BoardPage
+from questline.players.schemas import PLAYER_ID_PATTERN as PLAYER_ID
 from questline.tenancy.auth import (
     AnyAppCaller,
     Caller,
@@ -146,11 +146,11 @@ async def analytics(competition_id: CompetitionId, caller: ServerOrViewer, sessi
 
 @router.get("/v1/competitions/{competition_id}/export", response_class=Response,
             responses={200: {"content": {"text/csv": {}}, "description": "CSV"}})
-async def export(competition_id: CompetitionId, caller: ServerOrViewer, session: SessionDep, runtime: RuntimeDep,
+async def export(competition_id: CompetitionId, caller: ServerOrViewer, session: SessionDep,
                  dataset: Annotated[Literal["participants", "results", "prizes", "activity"],
                                     Query()] = "results") -> Response:
     """A dataset as CSV: participants, results, prizes or activity."""
-    text = await service.export_csv(session, runtime, caller.app, competition_id, dataset)
+    text = await service.export_csv(session, caller.app, competition_id, dataset)
     return Response(text, media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="{competition_id}-{dataset}.csv"'})
 

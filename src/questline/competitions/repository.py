@@ -20,8 +20,8 @@ from questline.competitions.models import (
     PrizeEvent,
     Result,
 )
-from questline.events.models import EventRecord
-from questline.kit.db import insert_ignore, upsert
+from questline.kit.db import insert_ignore, many, upsert
+from questline.pipeline.models import EventRecord
 
 C = Competition
 OPEN = (UPCOMING, ACTIVE)
@@ -298,7 +298,7 @@ async def add_activity(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
               "events": Activity.__table__.c.events + stmt.excluded.events,
               "volume": Activity.__table__.c.volume + stmt.excluded.volume},
     )
-    await session.execute(stmt, rows)
+    await session.execute(many(stmt), rows)
 
 
 async def activity(session: AsyncSession, competition_id: str) -> Sequence[Activity]:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from questline.communities.schemas import Requirement
+from questline.gating.schemas import Requirement
 from questline.kit.jsonvalue import JsonObject
 from questline.leaderboards.schemas import ATTRIBUTE, Scoring
 from questline.ledger.schemas import CURRENCY_PATTERN, MAX_AMOUNT

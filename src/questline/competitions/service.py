@@ -25,8 +25,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.communities import gating
-from questline.communities.schemas import Requirement
 from questline.competitions import repository as repo
 from questline.competitions.models import ACTIVE, CANCELLED, COMPLETED, UPCOMING, Competition, Prize
 from questline.competitions.schemas import (
@@ -40,7 +38,8 @@ from questline.competitions.schemas import (
     PrizeOut,
     PrizeRules,
 )
-from questline.events import repository as event_log
+from questline.gating import service as gating
+from questline.gating.schemas import Requirement
 from questline.kit.errors import Conflict, Forbidden, NotFound, ProblemError, Unprocessable
 from questline.kit.ids import ID_PATTERN, new_id
 from questline.kit.pagination import Page, PageParams, build_page
@@ -48,6 +47,7 @@ from questline.kit.runtime import Runtime
 from questline.leaderboards import service as boards
 from questline.leaderboards.service import BoardInfo
 from questline.ledger import service as ledger
+from questline.pipeline import repository as event_log
 from questline.players import service as players
 from questline.progression import repository as progression
 from questline.rules import service as definitions
@@ -171,7 +171,8 @@ async def join(session: AsyncSession, runtime: Runtime, app_id: str, competition
                        "more entries", code="competition_closed", extra={"competition_status": comp.status})
     await players.ensure_players(session, runtime.clock, app_id, [player_id])
     entry_gate = comp.config["entry"].get("gating")
-    await gating.check(session, app_id, player_id, Requirement.model_validate(entry_gate) if entry_gate else None)
+    await gating.check(session, runtime, app_id, player_id,
+                       Requirement.model_validate(entry_gate) if entry_gate else None)
     unmet = await _unmet(session, comp, player_id)
     if unmet:
         raise Forbidden(f"entry requirements not met: {'; '.join(unmet)}", code="entry_requirements_not_met",
@@ -611,7 +612,7 @@ async def analytics(session: AsyncSession, app_id: str, competition_id: str) -> 
 DATASETS = ("participants", "results", "prizes", "activity")
 
 
-async def export_csv(session: AsyncSession, runtime: Runtime, app_id: str, competition_id: str,
+async def export_csv(session: AsyncSession, app_id: str, competition_id: str,
                      dataset: str) -> str:
     comp = await _get(session, app_id, competition_id)
     out = io.StringIO()

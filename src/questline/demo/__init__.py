@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from questline.kit.clock import Clock
 from questline.kit.security import new_secret
 from questline.ledger import service as ledger
-from questline.processing.service import definition_kinds
+from questline.mechanics import definition_kinds
 from questline.rules import service as rules
 from questline.rules.registry import KindRegistry
 from questline.rules.schemas import Bundle, BundleResult

@@ -23,13 +23,14 @@ from sqlalchemy.exc import OperationalError
 
 from questline.challenges import service as challenges
 from questline.challenges.schemas import ClaimIn
-from questline.events import service as events
 from questline.kit.db import unit_of_work
 from questline.kit.errors import ProblemError
 from questline.kit.runtime import Runtime
+from questline.mechanics import install
+from questline.pipeline import ingest as events
+from questline.pipeline.worker import drain
 from questline.players import service as player_service
 from questline.players.schemas import PlayerUpdate
-from questline.processing.service import drain, install
 from questline.rules.service import ruleset_cache
 from questline.tenancy.auth import SERVER, Caller
 
@@ -192,8 +193,7 @@ async def simulate(runtime: Runtime, app_id: str, *, players: int = 300, days: i
     for start in range(0, len(planned), BATCH):
         chunk = planned[start:start + BATCH]
         body = [{**e, "timestamp": e["timestamp"].isoformat()} for e in chunk]
-        async with unit_of_work(runtime.sessions) as session:
-            ingested = await events.ingest(session, runtime, caller, body, source="demo")
+        ingested = await events.ingest(runtime, caller, body, source="demo")
         accepted += len(ingested.result.accepted)
         report.advance(len(chunk))
 

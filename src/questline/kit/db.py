@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import inspect
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -66,6 +66,16 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _batch_inserts(engine: AsyncEngine) -> AsyncEngine:
+    """Send a many-row INSERT (upserts included) as one multi-row statement per page, not one per row.
+
+    Drivers run an ``executemany`` as one execution per row (asyncpg pipelines them, but the
+    server still executes each); the worker's flushes insert hundreds of rows per batch.
+    """
+    engine.sync_engine.dialect.use_insertmanyvalues_wo_returning = True
+    return engine
+
+
 def create_engine(database_url: str, *, pool_size: int = 10, pool_timeout: float = 10.0) -> AsyncEngine:
     # orjson for JSON columns: the worker writes many payloads per batch.
     json_options: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
@@ -79,18 +89,18 @@ def create_engine(database_url: str, *, pool_size: int = 10, pool_timeout: float
             pool_timeout=pool_timeout,
         )
         _configure_sqlite(engine)
-        return engine
+        return _batch_inserts(engine)
     # No pre-ping: it would cost a round trip on every checkout. A connection found dead on use
     # is invalidated (with every older one in the pool) and the request edge runs the request
     # once more on a fresh one (``kit.routing``).
-    return create_async_engine(
+    return _batch_inserts(create_async_engine(
         database_url,
         **json_options,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=pool_timeout,
         connect_args={"timeout": 5, "command_timeout": 30},
-    )
+    ))
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -150,6 +160,47 @@ def insert_ignore(session: AsyncSession, table: Any) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def many(stmt: Any) -> Any:
+    """An upsert prepared to run for many rows as multi-row statements (pages of up to 1,000 rows).
+
+    ``_batch_inserts`` turns a many-row INSERT into multi-row statements, but SQLAlchemy applies
+    it to ``ON CONFLICT`` statements only when they return something; the rows returned here
+    are ignored. The rows of one call must not repeat a conflict key.
+    """
+    return stmt.returning(sa.literal_column("1"))
+
+
+def among(column: Any, name: str, dialect: str) -> Any:
+    """``column`` is one of the list bound as ``name``.
+
+    PostgreSQL gets ``= ANY(:name)``: one statement text for any number of values, so its prepared
+    statement is reused; SQLite an expanding ``IN`` (compiled once per list length).
+    """
+    if dialect == "postgresql":
+        return column == sa.func.any(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(sa.bindparam(name, expanding=True))
+
+
+class PerDialect:
+    """A statement built once per dialect (``build(dialect_name)``), for hot paths that run it often."""
+
+    def __init__(self, build: Callable[[str], Any]) -> None:
+        self._build = build
+        self._built: dict[str, Any] = {}
+
+    def on(self, dialect: str) -> Any:
+        found = self._built.get(dialect)
+        if found is None:
+            found = self._built[dialect] = self._build(dialect)
+        return found
+
+
+async def rows_of(session: AsyncSession, statement: PerDialect, params: dict[str, Any]) -> Sequence[Any]:
+    """Run a read on the session's connection: plain rows, without the ORM's result machinery."""
+    connection = await session.connection()
+    return (await connection.execute(statement.on(connection.dialect.name), params)).all()
 
 
 def upsert(session: AsyncSession, table: Any) -> Any:

@@ -26,7 +26,3 @@ def ulid(now_ms: int | None = None) -> str:
 def new_id(prefix: str) -> str:
     """``new_id("app")`` -> ``app_01J...``; ids sort by creation time."""
     return f"{prefix}_{ulid()}"
-
-
-def random_token(nbytes: int = 24) -> str:
-    return secrets.token_urlsafe(nbytes)

@@ -13,11 +13,10 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 import structlog
-from cronsim import CronSim
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -50,17 +49,6 @@ class Job:
 def every(seconds: float) -> Callable[[datetime], str]:
     def key(now: datetime) -> str:
         return str(int(now.timestamp() // seconds))
-
-    return key
-
-
-def cron(expression: str) -> Callable[[datetime], str]:
-    """Due once per firing of a cron expression (UTC); the key is the last firing time."""
-    CronSim(expression, datetime(2000, 1, 1, tzinfo=UTC))  # validate now, not at the first tick
-
-    def key(now: datetime) -> str:
-        last = next(CronSim(expression, now.replace(tzinfo=UTC) + timedelta(seconds=1), reverse=True))
-        return last.isoformat()
 
     return key
 

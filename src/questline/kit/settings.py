@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=16_384, ge=1024)
     # The whole request body must arrive within this; a body that stalls is answered 408.
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
-    rate_limit_per_key: str = "6000/minute"
+    rate_limit_per_key: str = "300000/minute"
     rate_limit_per_player: str = "600/minute"
     # Password attempts per admin e-mail (guessing is slowed, not just argon2-expensive).
     rate_limit_login: str = "20/minute"
@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     run_worker: bool = True
     run_scheduler: bool = True
     worker_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Players (with their app) are hashed into this many partitions of the event log; each has one
+    # writer at a time, so several workers process partitions side by side. Change it only while
+    # the backlog is empty: a player's pending events must all be in one partition.
+    pipeline_partitions: int = Field(default=16, ge=1, le=1024)
+    # Ingest commits the events of concurrent requests together: at most this long after the first
+    # waits, or as soon as this many are waiting.
+    ingest_window_ms: float = Field(default=2.0, ge=0, le=1000)
+    ingest_max_events: int = Field(default=5000, ge=1, le=100_000)
     worker_idle_seconds: float = Field(default=0.05, gt=0)
     scheduler_tick_seconds: float = Field(default=1.0, gt=0)
 

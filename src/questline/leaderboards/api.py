@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from questline.events.schemas import PLAYER_ID
 from questline.kit.errors import Forbidden
 from questline.kit.pagination import PageParams, page_params
 from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.leaderboards import service
 from questline.leaderboards.schemas import ArchivePage, BoardPage, BoardSummary, FriendsOut
+from questline.players.schemas import PLAYER_ID_PATTERN as PLAYER_ID
 from questline.tenancy.auth import CLIENT, PLAYER, AnyAppCaller, Caller, PlayerOrServer, ServerOrAdmin
 
 router = APIRouter(tags=["leaderboards"], route_class=UnitOfWorkRoute)

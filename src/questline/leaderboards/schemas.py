@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from questline.communities.schemas import Requirement
+from questline.gating.schemas import Requirement
 from questline.players.schemas import check_timezone
 from questline.rules.conditions import FIELD_PATH, Condition, references
 from questline.rules.schemas import EVENT_TYPE, DefinitionBody

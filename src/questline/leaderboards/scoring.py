@@ -14,18 +14,18 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from questline.communities import gating
-from questline.communities.schemas import Requirement
+from questline.gating import service as gating
+from questline.gating.schemas import Requirement
 from questline.kit.db import after_commit
 from questline.leaderboards import repository as repo
 from questline.leaderboards.index import BoardRef, Entry, micros
 from questline.leaderboards.schemas import ScoringFields
 from questline.leaderboards.timing import period_key
+from questline.pipeline.batch import Batch, EventView, PlayerState
+from questline.pipeline.stats import number_getter
 from questline.rules.conditions import Compiled, compile_condition
-from questline.rules.pipeline import Batch, EventView, PlayerState
 from questline.rules.schemas import StatDef
 from questline.rules.service import RuleSet
-from questline.rules.tasks import number_getter
 
 MAX_STORED = 2**63 - 1
 IndexHook = Callable[[dict[BoardRef, list[Entry]]], Callable[[], Any]]

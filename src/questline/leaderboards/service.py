@@ -28,7 +28,6 @@ import orjson
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.events import repository as event_log
 from questline.kit.clock import Clock
 from questline.kit.db import after_commit
 from questline.kit.errors import NotFound, Unprocessable
@@ -39,6 +38,7 @@ from questline.leaderboards import repository as repo
 from questline.leaderboards.index import BoardRef, Entry, MemoryIndex, RankIndex, RedisIndex, micros
 from questline.leaderboards.schemas import BoardSummary, FriendsOut, LeaderboardDef, PartitionScope
 from questline.leaderboards.timing import CUSTOM, next_reset, period_key
+from questline.pipeline import repository as event_log
 from questline.players import service as players
 from questline.rules.service import ruleset_cache
 

@@ -30,18 +30,6 @@ def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
 
 
-def period_start(period: str, moment: datetime, tz: ZoneInfo) -> datetime | None:
-    """The instant the period containing ``moment`` began (None for ``all`` and ``custom``)."""
-    local = moment.astimezone(tz).date()
-    if period == "day":
-        return _local_midnight(local, tz)
-    if period == "week":
-        return _local_midnight(local - timedelta(days=local.weekday()), tz)
-    if period == "month":
-        return _local_midnight(local.replace(day=1), tz)
-    return None
-
-
 def next_reset(period: str, moment: datetime, tz: ZoneInfo, ends_at: datetime | None = None) -> datetime | None:
     """When the period containing ``moment`` ends: the next local midnight, Monday or 1st."""
     local = moment.astimezone(tz).date()
@@ -55,13 +43,3 @@ def next_reset(period: str, moment: datetime, tz: ZoneInfo, ends_at: datetime | 
     if period == CUSTOM:
         return ends_at
     return None
-
-
-def closed_before(period: str, key: str, now: datetime, tz: ZoneInfo, ends_at: datetime | None) -> bool:
-    """Whether period ``key`` is over at ``now`` (all-time boards never close)."""
-    if period == "all":
-        return False
-    if period == CUSTOM:
-        return ends_at is not None and now >= ends_at
-    current = period_key(period, now, tz)
-    return key < current  # day, ISO week and month keys sort in time order

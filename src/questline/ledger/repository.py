@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -110,6 +111,53 @@ async def apply_posting(session: AsyncSession, account_id: int, amount: int, cre
     )
     row = result.one_or_none()
     return None if row is None else (int(row[0]), int(row[1]))
+
+
+_APPLY_DELTAS = {
+    # One statement for many accounts; the deltas travel as one JSON parameter, so the statement
+    # text is the same for every batch (prepared once).
+    "postgresql": sa.text("""
+        UPDATE ledger_accounts AS a
+           SET balance = a.balance + d.delta, seq = a.seq + d.n,
+               lifetime_credited = a.lifetime_credited + d.credited,
+               lifetime_debited = a.lifetime_debited + d.debited
+          FROM jsonb_to_recordset(CAST(:deltas AS jsonb))
+               AS d(id bigint, delta bigint, n bigint, credited bigint, debited bigint)
+         WHERE a.id = d.id AND (a.allow_negative OR a.balance + d.delta >= 0)
+     RETURNING a.id, a.balance, a.seq"""),
+    "sqlite": sa.text("""
+        UPDATE ledger_accounts
+           SET balance = balance + d.delta, seq = seq + d.n,
+               lifetime_credited = lifetime_credited + d.credited,
+               lifetime_debited = lifetime_debited + d.debited
+          FROM (SELECT value ->> 'id' AS id, value ->> 'delta' AS delta, value ->> 'n' AS n,
+                       value ->> 'credited' AS credited, value ->> 'debited' AS debited
+                  FROM json_each(:deltas)) AS d
+         WHERE ledger_accounts.id = d.id AND (allow_negative OR balance + d.delta >= 0)
+     RETURNING ledger_accounts.id, ledger_accounts.balance, ledger_accounts.seq"""),
+}
+
+
+async def apply_deltas(session: AsyncSession, deltas: Sequence[dict[str, int]]) -> dict[int, tuple[int, int]]:
+    """Move many accounts at once: ``{id, delta, n, credited, debited}`` each (``n`` postings).
+
+    Like ``apply_posting``, an account that would go below zero (and may not) is left as it is;
+    it is missing from the answer: account id -> (balance after, seq after).
+    """
+    if not deltas:
+        return {}
+    stmt = _APPLY_DELTAS[session.get_bind().dialect.name]
+    rows = await session.execute(stmt, {"deltas": orjson.dumps(list(deltas)).decode()})
+    return {int(id_): (int(balance), int(seq)) for id_, balance, seq in rows}
+
+
+async def insert_transactions(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert transaction rows, skipping keys already taken; returns the idempotency keys inserted."""
+    if not rows:
+        return set()
+    table = LedgerTransaction.__table__
+    inserted = await session.execute(insert_ignore(session, table).returning(table.c.idempotency_key), list(rows))
+    return set(inserted.scalars())
 
 
 async def balance_of(session: AsyncSession, account_id: int) -> int:

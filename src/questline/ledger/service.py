@@ -19,10 +19,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import orjson
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.kit.clock import Clock
@@ -55,12 +57,13 @@ from questline.players import service as players
 from questline.players.schemas import PLAYER_ID_PATTERN
 
 __all__ = [
-    "HOLDS", "ISSUANCE", "SINK", "adjust_player", "balances_of", "commit_hold", "create_hold", "credit_player",
-    "currency_exists", "debit_player", "ensure_currency", "get_hold", "ledger_totals", "list_currencies",
-    "lock_accounts", "player_balances", "player_history", "put_currency", "release_expired_holds", "release_hold",
-    "transfer", "verify",
+    "HOLDS", "ISSUANCE", "SINK", "Credit", "adjust_player", "balances_of", "commit_hold", "create_hold",
+    "credit_player", "currency_exists", "debit_player", "ensure_currency", "get_hold", "ledger_totals",
+    "list_currencies", "lock_accounts", "player_balances", "player_history", "post_credits", "put_currency",
+    "release_expired_holds", "release_hold", "transfer", "verify",
 ]
 
+_log = structlog.get_logger("questline.ledger")
 ISSUANCE, SINK, HOLDS = "issuance", "sink", "holds"
 MAX_CURRENCIES_PER_APP = 100
 MAX_IDEMPOTENCY_KEY = 255
@@ -303,10 +306,91 @@ async def credit_player(session: AsyncSession, clock: Clock, *, app_id: str, pla
                         description: str | None = None, actor: str | None = None) -> TransactionOut:
     """Issue ``amount`` new units to a player (issuance -> player); creates the player if new."""
     _check_amount(amount)
+    credit = Credit(player_id, currency, amount, idempotency_key, source, reference, description, actor)
     return await _post(session, clock, app_id=app_id, idempotency_key=idempotency_key, kind="credit", source=source,
-                       entries=[(AccountRef.system(ISSUANCE, currency), -amount),
-                                (AccountRef.player(player_id, currency), amount)],
-                       reference=reference, description=description, actor=actor)
+                       entries=_credit_entries(credit), reference=reference, description=description, actor=actor)
+
+
+@dataclass(frozen=True)
+class Credit:
+    """One issuance to a player, as ``credit_player`` posts it, for ``post_credits``."""
+
+    player_id: str
+    currency: str
+    amount: int
+    idempotency_key: str
+    source: str
+    reference: dict[str, Any] | None = None
+    description: str | None = None
+    actor: str | None = None
+
+
+async def post_credits(session: AsyncSession, clock: Clock, *, app_id: str,
+                       credits: Sequence[Credit]) -> list[str | None]:
+    """Post many credits (issuance -> player) in a handful of statements, whatever their number.
+
+    Each is the transaction ``credit_player`` would post (same key, postings, balances and
+    per-account chain); the worker pays a batch's rewards this way. Returns, per credit, the id
+    of the transaction posted, or None where its key had already posted one (whatever it did:
+    paid is paid) or its currency is unknown (logged). Credits only raise player balances and
+    lower the issuance account, which may go negative, so none can be refused for funds.
+    """
+    for credit in credits:
+        _check_amount(credit.amount)
+        _check_meta(credit.idempotency_key, kind="credit", source=credit.source, reference=credit.reference,
+                    description=credit.description, actor=credit.actor)
+        _check_ref(AccountRef.player(credit.player_id, credit.currency))
+    known = await repo.known_currencies(session, app_id, {c.currency for c in credits}) if credits else set()
+    now = clock.now()
+    wanted: dict[str, tuple[int, Credit, str]] = {}  # idempotency key -> (position, credit, transaction id)
+    for position, credit in enumerate(credits):
+        if credit.currency not in known:
+            _log.error("credit_skipped_unknown_currency", currency=credit.currency, key=credit.idempotency_key)
+        elif credit.idempotency_key not in wanted:  # the same key twice in one call posts once
+            wanted[credit.idempotency_key] = (position, credit, new_id("txn"))
+    posted = await repo.insert_transactions(session, [
+        {"id": txn_id, "app_id": app_id, "idempotency_key": key, "kind": "credit", "source": c.source,
+         "request_hash": _fingerprint("credit", c.source, _credit_entries(c), c.reference, c.description),
+         "reference": c.reference, "description": c.description, "actor": c.actor, "created_at": now}
+        for key, (_, c, txn_id) in wanted.items()])
+    fresh = [(position, credit, txn_id) for key, (position, credit, txn_id) in wanted.items() if key in posted]
+    out: list[str | None] = [None] * len(credits)
+    if not fresh:
+        return out
+    await players.ensure_players(session, clock, app_id, sorted({c.player_id for _, c, _ in fresh}))
+    entries = [(txn_id, ref, amount) for _, c, txn_id in fresh for ref, amount in _credit_entries(c)]
+    ids = await _account_ids(session, app_id, sorted({ref for _, ref, _ in entries}), now)
+    await repo.lock_accounts(session, list(ids.values()))
+    per_account: dict[int, list[int]] = {}
+    for _, ref, amount in entries:
+        per_account.setdefault(ids[ref], []).append(amount)
+    deltas = [{"id": account, "delta": sum(amounts), "n": len(amounts),
+               "credited": sum(a for a in amounts if a > 0), "debited": -sum(a for a in amounts if a < 0)}
+              for account, amounts in sorted(per_account.items())]
+    after = await repo.apply_deltas(session, deltas)
+    if len(after) != len(deltas):  # pragma: no cover - credits cannot overdraw; a schema bug if they do
+        raise RuntimeError("a credit was refused by the balance guard")
+    # Walk each account's postings in order, ending at the balance and seq the update returned.
+    position_in_account: dict[int, tuple[int, int]] = {
+        account: (balance - sum(per_account[account]), seq - len(per_account[account]))
+        for account, (balance, seq) in after.items()}
+    rows = []
+    for txn_id, ref, amount in entries:
+        account = ids[ref]
+        balance, seq = position_in_account[account]
+        position_in_account[account] = (balance + amount, seq + 1)
+        rows.append({"transaction_id": txn_id, "app_id": app_id, "account_id": account, "currency": ref.currency,
+                     "amount": amount, "balance_before": balance, "balance_after": balance + amount,
+                     "account_seq": seq + 1})
+    await repo.insert_postings(session, rows)
+    for position, _, txn_id in fresh:
+        out[position] = txn_id
+    return out
+
+
+def _credit_entries(credit: Credit) -> list[tuple[AccountRef, int]]:
+    return [(AccountRef.system(ISSUANCE, credit.currency), -credit.amount),
+            (AccountRef.player(credit.player_id, credit.currency), credit.amount)]
 
 
 async def debit_player(session: AsyncSession, clock: Clock, *, app_id: str, player_id: str, currency: str,

@@ -26,6 +26,11 @@ async def ensure_players(session: AsyncSession, clock: Clock, app_id: str,
     return known
 
 
+async def timezones_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> dict[str, str]:
+    """player_id -> IANA time zone, for the players that exist."""
+    return {player_id: tz for player_id, (_, tz) in (await repo.keys_of(session, app_id, player_ids)).items()}
+
+
 async def get_player(session: AsyncSession, app_id: str, player_id: str) -> Player:
     player = await repo.get(session, app_id, player_id)
     if player is None:

@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from questline.events.schemas import PLAYER_ID
 from questline.kit.routing import RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.players.schemas import PLAYER_ID_PATTERN as PLAYER_ID
 from questline.profiles import service
 from questline.profiles.schemas import Profile
 from questline.tenancy.auth import PlayerOrServer

@@ -8,9 +8,9 @@ import orjson
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
-from questline.events import service as events
-from questline.events.schemas import PLAYER_ID
 from questline.kit.routing import DeferredResponse, RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.pipeline import ingest as events
+from questline.players.schemas import PLAYER_ID_PATTERN as PLAYER_ID
 from questline.progression import service
 from questline.progression.schemas import XpAward, XpAwardResult
 from questline.rules.service import ruleset_cache

@@ -6,7 +6,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import upsert
+from questline.kit.db import many, upsert
 from questline.progression.models import PlayerTrack, XpActivity, XpDaily
 
 
@@ -31,7 +31,7 @@ async def save_tracks(session: AsyncSession, rows: list[dict[str, Any]]) -> None
             index_elements=["app_id", "player_id", "track"],
             set_={c: stmt.excluded[c] for c in ("total_xp", "level", "xp_today", "today", "updated_at")},
         )
-        await session.execute(stmt, rows)
+        await session.execute(many(stmt), rows)
 
 
 async def save_daily(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -39,7 +39,7 @@ async def save_daily(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         stmt = upsert(session, XpDaily.__table__)
         stmt = stmt.on_conflict_do_update(index_elements=["app_id", "player_id", "rule", "day"],
                                           set_={"earned": stmt.excluded.earned})
-        await session.execute(stmt, rows)
+        await session.execute(many(stmt), rows)
 
 
 async def add_activities(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.events import service as events
-from questline.events.schemas import Effect
 from questline.kit.errors import Unprocessable
 from questline.kit.runtime import Runtime
+from questline.pipeline import ingest as events
+from questline.pipeline.schemas import Effect
 from questline.progression import repository as repo
 from questline.progression.models import XpActivity
+from questline.progression.processor import AWARD_EVENT
 from questline.progression.schemas import CombinedLevelDef, LevelInfo, TrackDef, XpAward, XpAwardResult, level_info
-from questline.progression.tasks import AWARD_EVENT
 from questline.rules.service import RuleSet
 
 

@@ -30,12 +30,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.achievements import service as achievements
-from questline.events import service as events
 from questline.kit.errors import Conflict, Forbidden, NotFound
 from questline.kit.ids import new_id
 from questline.kit.pagination import Page, PageParams, build_page
 from questline.kit.runtime import Runtime
 from questline.ledger import service as ledger
+from questline.pipeline import ingest as events
 from questline.players import service as players
 from questline.referrals import repository as repo
 from questline.referrals.models import Referral, ReferralCode

@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, status
 
-from questline.events.schemas import PLAYER_ID
 from questline.kit.pagination import Page, PageParams, page_params
 from questline.kit.responses import JsonResponse
 from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.players.schemas import PLAYER_ID_PATTERN as PLAYER_ID
 from questline.rules import service
 from questline.rules.schemas import Bundle, BundleResult, DefinitionOut, KindOut
 from questline.tenancy.auth import PlayerOrServer, ServerOrAdmin, ServerOrViewer

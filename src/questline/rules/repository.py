@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import upsert
+from questline.kit.db import PerDialect, among, many, rows_of, upsert
 from questline.rules.models import Definition, PlayerStat
 
 
@@ -40,6 +41,20 @@ async def delete(session: AsyncSession, row: Definition) -> None:
     await session.flush()
 
 
+_STATS = PerDialect(lambda dialect: sa.select(
+    PlayerStat.player_id, PlayerStat.stat, PlayerStat.period_key, PlayerStat.value, PlayerStat.samples,
+    PlayerStat.last_at, PlayerStat.last_seq,
+).where(PlayerStat.app_id == sa.bindparam("app"), among(PlayerStat.player_id, "players", dialect),
+        among(PlayerStat.stat, "stats", dialect), among(PlayerStat.period_key, "periods", dialect)))
+
+
+async def stats_of(session: AsyncSession, app_id: str, players: Iterable[str], stats: Iterable[str],
+                   periods: Iterable[str]) -> Sequence[Any]:
+    """Stat cells (player_id, stat, period_key, value, samples, last_at, last_seq) of these players."""
+    return await rows_of(session, _STATS, {"app": app_id, "players": list(players), "stats": list(stats),
+                                           "periods": list(periods)})
+
+
 async def upsert_stats(session: AsyncSession, rows: list[dict[str, object]]) -> None:
     """Write whole stat cells: the single-writer worker computed them from loaded values."""
     if not rows:
@@ -50,7 +65,7 @@ async def upsert_stats(session: AsyncSession, rows: list[dict[str, object]]) -> 
         index_elements=["app_id", "player_id", "stat", "period_key"],
         set_={c: stmt.excluded[c] for c in ("value", "samples", "last_at", "last_seq", "updated_at")},
     )
-    await session.execute(stmt, rows)
+    await session.execute(many(stmt), rows)
 
 
 async def delete_stats(session: AsyncSession, app_id: str | None) -> None:

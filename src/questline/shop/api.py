@@ -68,7 +68,7 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/players/{player_id}/shop/orders", response_model=OrderOut, status_code=201, responses=_REFUSALS)
-async def purchase(player_id: PlayerId, body: OrderIn, caller: Buyer, session: SessionDep, clock: ClockDep,
+async def purchase(player_id: PlayerId, body: OrderIn, caller: Buyer, session: SessionDep,
                    runtime: RuntimeDep) -> OrderOut:
     """Buy an item with points (``Idempotency-Key`` required).
 
@@ -78,7 +78,7 @@ async def purchase(player_id: PlayerId, body: OrderIn, caller: Buyer, session: S
     """
     caller.ensure_acts_for(player_id)
     ruleset = await ruleset_cache(runtime).get(session, caller.app)
-    return await service.purchase(session, clock, ruleset, caller.app, player_id, body)
+    return await service.purchase(session, runtime, ruleset, caller.app, player_id, body)
 
 
 @router.get("/players/{player_id}/shop/orders", response_model=Page[OrderOut])

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from questline.communities.schemas import Requirement
+from questline.gating.schemas import Requirement
 from questline.ledger.schemas import CURRENCY_PATTERN
 from questline.rules.schemas import DEFINITION_KEY, DefinitionBody
 

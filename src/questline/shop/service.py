@@ -28,11 +28,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.communities import gating
+from questline.gating import service as gating
 from questline.kit.clock import Clock
 from questline.kit.errors import Conflict, NotFound, Unprocessable
 from questline.kit.ids import new_id
 from questline.kit.pagination import Page, PageParams, build_page
+from questline.kit.runtime import Runtime
 from questline.ledger import service as ledger
 from questline.ledger.schemas import AccountRef
 from questline.players import service as players
@@ -184,14 +185,15 @@ async def _complete(session: AsyncSession, clock: Clock, order: ShopOrder, on_ph
     _phase(on_phase, "completed")
 
 
-async def purchase(session: AsyncSession, clock: Clock, ruleset: RuleSet, app_id: str, player_id: str,
+async def purchase(session: AsyncSession, runtime: Runtime, ruleset: RuleSet, app_id: str, player_id: str,
                    body: OrderIn, *, on_phase: PhaseHook | None = None) -> OrderOut:
     """Buy an item with points: reserve, hold, order, then commit (or leave pending for an external shop)."""
+    clock = runtime.clock
     spec = item_of(ruleset, body.item)
     if spec.price is None:
         raise Conflict(f"{spec.name} is not for sale", code="not_for_sale", extra={"item": body.item})
     await players.ensure_players(session, clock, app_id, [player_id])
-    await gating.check(session, app_id, player_id, spec.gating)
+    await gating.check(session, runtime, app_id, player_id, spec.gating)
     await _reserve(session, app_id, player_id, body.item, spec, body.quantity)
     _phase(on_phase, "reserved")
     order_id = new_id("ord")

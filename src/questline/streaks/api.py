@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 
-from questline.events.schemas import PLAYER_ID
 from questline.kit.routing import RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.players.schemas import PLAYER_ID_PATTERN as PLAYER_ID
 from questline.rules.schemas import DEFINITION_KEY
 from questline.streaks import service
 from questline.streaks.schemas import FreezePurchase, PlayerStreaks, RestDaysIn, StreakOut

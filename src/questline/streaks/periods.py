@@ -6,6 +6,7 @@ zone; its index makes "the next period" and "how many periods were missed" plain
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 Cadence = Literal["daily", "weekly"]
 
 
-def period_of(periods: dict[str, str], cadence: Cadence) -> str:
+def period_of(periods: Mapping[str, str], cadence: Cadence) -> str:
     """The streak period of an event, from its ``view.periods``."""
     return periods["day"] if cadence == "daily" else periods["week"]
 

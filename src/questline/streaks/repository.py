@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import insert_ignore, upsert
+from questline.kit.db import insert_ignore, many, upsert
 from questline.streaks.models import PlayerStreak, StreakRestDay
 
 # What the worker writes back; ``freezes_bought`` belongs to purchases and is never overwritten.
@@ -36,7 +36,7 @@ async def save_states(session: AsyncSession, rows: list[dict[str, Any]]) -> None
     stmt = upsert(session, PlayerStreak.__table__)
     stmt = stmt.on_conflict_do_update(index_elements=["app_id", "player_id", "streak"],
                                       set_={c: stmt.excluded[c] for c in _WORKER_COLUMNS})
-    await session.execute(stmt, [{**row, "freezes_bought": 0} for row in rows])
+    await session.execute(many(stmt), [{**row, "freezes_bought": 0} for row in rows])
 
 
 async def reset(session: AsyncSession, app_id: str | None) -> None:

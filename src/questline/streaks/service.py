@@ -17,6 +17,7 @@ from questline.rules.service import RuleSet, ruleset_cache
 from questline.streaks import repository as repo
 from questline.streaks.models import PlayerStreak
 from questline.streaks.periods import index_of, iso_week_of, key_at, local_today, period_of, starts_at
+from questline.streaks.processor import StreakCell
 from questline.streaks.schemas import (
     REST_DAY_HORIZON_DAYS,
     FreezePurchase,
@@ -26,7 +27,6 @@ from questline.streaks.schemas import (
     StreakDef,
     StreakOut,
 )
-from questline.streaks.tasks import StreakCell
 
 # How far ahead ``breaks_at`` looks through freezes and rest days.
 _LOOKAHEAD = 800

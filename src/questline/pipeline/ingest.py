@@ -1,4 +1,9 @@
-"""Ingest: authenticate (done by the route), validate, dedupe by event id, append to the log."""
+"""Ingest: authenticate (done by the route), validate, dedupe by event id, append to the log.
+
+Requests are validated here and appended by the group committer (``committer.py``): one write
+for the concurrent requests of a few milliseconds, each answered once its events are durable.
+Ingest neither creates players nor touches derived state: the worker does both.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +18,14 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.events import repository as repo
-from questline.events.models import LIVE, EventRecord
-from questline.events.schemas import MAX_BATCH, RESERVED_PREFIX, Effect, EventIn, IngestResult, Rejected
 from questline.kit.db import after_commit
 from questline.kit.errors import Unprocessable
 from questline.kit.pagination import Page, PageParams, build_page
 from questline.kit.runtime import Runtime
+from questline.pipeline import repository as repo
+from questline.pipeline.committer import GroupCommitter
+from questline.pipeline.models import LIVE, EventRecord
+from questline.pipeline.schemas import MAX_BATCH, RESERVED_PREFIX, Effect, EventIn, IngestResult, Rejected
 from questline.players import service as players
 from questline.tenancy import service as tenancy
 from questline.tenancy.auth import CLIENT, PLAYER, Caller
@@ -60,6 +66,17 @@ def split_body(body: Any) -> list[Any]:
     return items
 
 
+def committer(runtime: Runtime) -> GroupCommitter:
+    """The runtime's group committer (made on first use; closed with the runtime)."""
+    found = runtime.extensions.get("pipeline.committer")
+    if found is None:
+        wake = signals(runtime).new_events
+        found = runtime.extensions["pipeline.committer"] = GroupCommitter(runtime, on_commit=wake.set)
+        runtime.on_close(found.close)
+    assert isinstance(found, GroupCommitter)
+    return found
+
+
 async def _verdict(runtime: Runtime, caller: Caller, allowed_types: frozenset[str],
                    event: EventIn) -> tuple[str, str] | None:
     """Why an event is refused (code, reason), or None to accept it."""
@@ -67,14 +84,19 @@ async def _verdict(runtime: Runtime, caller: Caller, allowed_types: frozenset[st
     now = runtime.clock.now()
     if event.type.startswith(RESERVED_PREFIX):
         return "reserved_type", f"event types starting with {RESERVED_PREFIX!r} are the engine's own"
-    if caller.kind not in (CLIENT, PLAYER):
+    if caller.kind is CLIENT:
+        # A publishable key is public: it cannot vouch for who a player is.
+        return "player_token_required", (
+            "events from a game client name their player with that player's token (Authorization: Bearer "
+            "<player token>, minted by your server), not with the publishable key")
+    if caller.kind is not PLAYER:
         if event.timestamp is not None and event.timestamp > now + SERVER_MAX_FUTURE:
             return "timestamp_out_of_window", "timestamp is more than a day in the future"
         return None
-    if caller.kind is PLAYER and event.player_id != caller.player_id:
+    if event.player_id != caller.player_id:
         return "player_mismatch", "a player token may send events only for its own player"
     if event.type not in allowed_types:
-        return "type_not_allowed", f"event type {event.type!r} is not open to client keys; send it from your server"
+        return "type_not_allowed", f"event type {event.type!r} is not open to game clients; send it from your server"
     size = len(orjson.dumps(event.data))
     if size > settings.client_event_max_bytes:
         limit = settings.client_event_max_bytes
@@ -98,13 +120,18 @@ class Ingested:
     seqs: list[int]
 
 
-async def ingest(session: AsyncSession, runtime: Runtime, caller: Caller, body: Any, *,
-                 source: str | None = None) -> Ingested:
-    """Append the acceptable events to the log; report each refused one with its reason."""
+async def ingest(runtime: Runtime, caller: Caller, body: Any, *, source: str | None = None,
+                 want_seqs: bool = False) -> Ingested:
+    """Append the acceptable events to the log; report each refused one with its reason.
+
+    Returns once the new events are durable. ``want_seqs`` also looks up the log positions of
+    duplicates (for ``?wait=true``, which waits for the worker to reach every one of them).
+    """
     items = split_body(body)
     allowed: frozenset[str] = frozenset()
-    if caller.kind in (CLIENT, PLAYER):  # only untrusted callers are limited to client-allowed types
-        allowed = frozenset((await tenancy.get_app(session, caller.app)).client_event_types)
+    if caller.kind is PLAYER:  # untrusted callers are limited to client-allowed types
+        async with runtime.read_sessions() as session:
+            allowed = frozenset((await tenancy.get_app(session, caller.app)).client_event_types)
     now = runtime.clock.now()
     accepted: list[EventIn] = []
     rejected: list[Rejected] = []
@@ -136,20 +163,19 @@ async def ingest(session: AsyncSession, runtime: Runtime, caller: Caller, body: 
         raise Unprocessable(f"all {len(rejected)} events were rejected", code="events_rejected",
                             extra={"rejected": [r.model_dump() for r in rejected]})
 
-    await players.ensure_players(session, runtime.clock, caller.app, {e.player_id for e in accepted})
     kind = source or caller.kind.value
-    rows = [{"app_id": caller.app, "event_id": e.id, "player_id": e.player_id, "type": e.type, "data": e.data,
+    app_id = caller.app
+    rows = [{"app_id": app_id, "event_id": e.id, "player_id": e.player_id, "type": e.type, "data": e.data,
              "occurred_at": e.timestamp or now, "received_at": now, "source": kind, "pending": LIVE}
             for e in accepted]
-    new = await repo.append(session, rows)
-    fresh = [e.id for e in accepted if e.id in new]
-    dupes = [e.id for e in accepted if e.id not in new] + duplicates_in_request
-    known = await repo.seqs_of(session, caller.app, dupes)
-    if fresh:
-        wake = signals(runtime).new_events
-        after_commit(session, wake.set)
-    return Ingested(IngestResult(accepted=fresh, duplicates=dupes, rejected=rejected),
-                    seqs=sorted(set(new.values()) | set(known.values())))
+    new = await committer(runtime).append(rows)
+    fresh = [e.id for e in accepted if (app_id, e.id) in new]
+    dupes = [e.id for e in accepted if (app_id, e.id) not in new] + duplicates_in_request
+    seqs = set(new.values())
+    if want_seqs and dupes:
+        async with runtime.read_sessions() as session:
+            seqs |= set((await repo.seqs_of(session, app_id, dupes)).values())
+    return Ingested(IngestResult(accepted=fresh, duplicates=dupes, rejected=rejected), seqs=sorted(seqs))
 
 
 async def wait_for_effects(runtime: Runtime, app_id: str, seqs: Sequence[int],
@@ -192,9 +218,9 @@ async def append_internal(session: AsyncSession, runtime: Runtime, *, app_id: st
     """Append an engine-made event (trusted; reserved type); returns its log position."""
     await players.ensure_players(session, runtime.clock, app_id, [player_id])
     now = runtime.clock.now()
-    new = await repo.append(session, [{"app_id": app_id, "event_id": event_id, "player_id": player_id,
-                                       "type": type_, "data": data, "occurred_at": now, "received_at": now,
-                                       "source": "internal", "pending": LIVE}])
+    row = {"app_id": app_id, "event_id": event_id, "player_id": player_id, "type": type_, "data": data,
+           "occurred_at": now, "received_at": now, "source": "internal", "pending": LIVE}
+    new = await repo.append(session, [row], partitions=runtime.settings.pipeline_partitions)
     if new:
         after_commit(session, signals(runtime).new_events.set)
         return list(new.values())

@@ -7,19 +7,24 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.events.models import DONE, LIVE, EventRecord, OutboxMessage
-from questline.kit.db import insert_ignore
+from questline.kit.db import PerDialect, among, insert_ignore
+from questline.pipeline.models import DONE, LIVE, EventRecord, LogEvent, OutboxMessage, partition_of
 
 
-async def append(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Insert events, skipping ids the app already has; returns event_id -> seq of the new ones."""
+async def append(session: AsyncSession, rows: list[dict[str, Any]], *,
+                 partitions: int) -> dict[tuple[str, str], int]:
+    """Insert events, skipping ids their app already has; returns (app_id, event_id) -> seq of the new.
+
+    Each row gets its log partition from its app and player (``partitions`` of them)."""
     if not rows:
         return {}
+    for row in rows:
+        row["partition"] = partition_of(row["app_id"], row["player_id"], partitions)
     table = EventRecord.__table__
     result = await session.execute(
-        insert_ignore(session, table).returning(table.c.event_id, table.c.seq), rows,
+        insert_ignore(session, table).returning(table.c.app_id, table.c.event_id, table.c.seq), rows,
     )
-    return {event_id: seq for event_id, seq in result}
+    return {(app_id, event_id): seq for app_id, event_id, seq in result}
 
 
 async def seqs_of(session: AsyncSession, app_id: str, event_ids: Sequence[str]) -> dict[str, int]:
@@ -41,14 +46,35 @@ async def count_pending(session: AsyncSession, seqs: Sequence[int]) -> int:
     )).scalar_one())
 
 
-async def next_pending(session: AsyncSession, limit: int) -> Sequence[EventRecord]:
-    return (await session.execute(
-        sa.select(EventRecord).where(EventRecord.pending > 0).order_by(EventRecord.seq).limit(limit)
-    )).scalars().all()
+_EVENT_COLUMNS = (EventRecord.seq, EventRecord.app_id, EventRecord.event_id, EventRecord.player_id,
+                  EventRecord.type, EventRecord.data, EventRecord.occurred_at, EventRecord.received_at,
+                  EventRecord.source, EventRecord.pending, EventRecord.partition)
+_PENDING = sa.select(*_EVENT_COLUMNS).where(EventRecord.pending > 0).order_by(EventRecord.seq) \
+    .limit(sa.bindparam("limit"))
+_PENDING_IN = _PENDING.where(EventRecord.partition == sa.bindparam("partition"))
+_DONE = PerDialect(lambda dialect: sa.update(EventRecord).where(among(EventRecord.seq, "seqs", dialect))
+                   .values(pending=DONE))
+
+
+async def next_pending(session: AsyncSession, limit: int, partition: int | None = None) -> list[LogEvent]:
+    """The oldest pending events (of one partition, or of all), in log order."""
+    connection = await session.connection()
+    if partition is None:
+        rows = await connection.execute(_PENDING, {"limit": limit})
+    else:
+        rows = await connection.execute(_PENDING_IN, {"limit": limit, "partition": partition})
+    return [LogEvent(*row) for row in rows]
+
+
+async def pending_partitions(session: AsyncSession) -> list[int]:
+    """The partitions that have pending events."""
+    rows = await session.execute(sa.select(EventRecord.partition).where(EventRecord.pending > 0).distinct())
+    return sorted(rows.scalars())
 
 
 async def mark_done(session: AsyncSession, seqs: Sequence[int]) -> None:
-    await session.execute(sa.update(EventRecord).where(EventRecord.seq.in_(list(seqs))).values(pending=DONE))
+    connection = await session.connection()
+    await connection.execute(_DONE.on(connection.dialect.name), {"seqs": list(seqs)})
 
 
 async def mark_for_replay(session: AsyncSession, app_id: str | None, flag: int) -> int:

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.battlepass import repository as repo
 from questline.battlepass.service import CompiledPasses, passes_of
-from questline.communities import gating
-from questline.rules.pipeline import Batch, EventView, PlayerState
+from questline.gating import service as gating
+from questline.pipeline.batch import Batch, EventView, PlayerState
 
 TIER_METRIC, XP_METRIC = "battle_pass.tier", "battle_pass.xp"
 
@@ -44,7 +44,7 @@ class BattlePassProcessor:
             states[player_id].boost[season] = xp
         limited = [key for rules in compiled.rules_by_type.values() for key, rule, _ in rules if rule.daily_limit]
         if limited:
-            days = {EventView.of(e, batch.players[e.player_id].timezone).periods["day"] for e in batch.events}
+            days = {view.periods["day"] for view in batch.views}
             for d in await repo.daily_rows(batch.session, batch.app_id, batch.players, limited, days):
                 states[d.player_id].daily[(d.season, d.rule, d.day)] = d.earned
         for state in batch.players.values():
@@ -53,11 +53,7 @@ class BattlePassProcessor:
 
     @staticmethod
     def _state(state: PlayerState) -> PassState:
-        found = state.extra.get("battlepass")
-        if found is None:
-            found = state.extra["battlepass"] = PassState()
-        assert isinstance(found, PassState)
-        return found
+        return state.part(PassState)
 
     @classmethod
     def _metrics(cls, compiled: CompiledPasses, state: PlayerState) -> None:
@@ -110,8 +106,8 @@ class BattlePassProcessor:
         now = batch.clock.now()
         xp_rows, daily_rows = [], []
         for state in batch.players.values():
-            own = state.extra.get("battlepass")
-            if not isinstance(own, PassState):
+            own = state.part_if_any(PassState)
+            if own is None:
                 continue
             xp_rows += [{"app_id": batch.app_id, "player_id": state.player_id, "season": season,
                          "xp": own.xp[season], "updated_at": now} for season in sorted(own.dirty)]

@@ -6,10 +6,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from questline.kit.jsonvalue import JsonObject
+from questline.players.schemas import PLAYER_ID_PATTERN
 
 EVENT_ID = r"^[A-Za-z0-9_.:@-]{1,128}$"
 EVENT_TYPE = r"^[A-Za-z0-9_.:-]{1,100}$"
-PLAYER_ID = r"^[A-Za-z0-9_.:@-]{1,128}$"
+PLAYER_ID = PLAYER_ID_PATTERN
 RESERVED_PREFIX = "questline."
 MAX_BATCH = 1000
 

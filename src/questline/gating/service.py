@@ -4,10 +4,14 @@ A ``Requirement`` (``communities``, ``whitelist``, ``min_level``, ``completed_ch
 embedded as ``gating`` (items, battle pass seasons, challenges, leaderboards, competition
 entry) and checked where a player acts::
 
-    from questline.communities import gating
-    await gating.check(session, app_id, player_id, spec.gating)   # None: allowed; else 403 gated
+    from questline.gating import service as gating
+    await gating.check(session, runtime, app_id, player_id, spec.gating)   # else 403 gated
 
 ``unmet`` says what is missing (for a UI).
+
+Levels and completed challenges are judged on the player's state as the processors load it
+(``pipeline.states``), the same state the worker judges events on; so this package needs no
+area above the pipeline, and the areas that gate (challenges among them) sit above it.
 
 Inside the worker, processors that gate per event (challenges, leaderboards, pass XP) use a
 ``BatchGate``: community membership is read once per batch (the worker never changes it), while
@@ -22,59 +26,52 @@ from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.challenges import repository as challenges
-from questline.challenges.schemas import completed_metric
-from questline.communities import repository as repo
-from questline.communities.schemas import Requirement
+from questline.communities import repository as communities
+from questline.gating.schemas import Requirement, completed_metric
 from questline.kit.errors import Forbidden
-from questline.progression import repository as progression
-from questline.rules.pipeline import Batch, PlayerState
+from questline.kit.runtime import Runtime
+from questline.pipeline.batch import Batch, PlayerState
+from questline.pipeline.states import load_states
+from questline.players import service as players
+from questline.rules.service import ruleset_cache
 
 __all__ = ["BatchGate", "batch_gate", "check", "gate_of", "unmet"]
 
 
-async def unmet(session: AsyncSession, app_id: str, player_id: str, requirement: Requirement | None) -> list[str]:
+async def unmet(session: AsyncSession, runtime: Runtime, app_id: str, player_id: str,
+                requirement: Requirement | None) -> list[str]:
     """What the player lacks, in words (empty: allowed)."""
-    return (await _unmet_of(session, app_id, {player_id}, requirement))[player_id]
+    if requirement is None:
+        return []
+    out: list[str] = []
+    if requirement.whitelist and player_id not in requirement.whitelisted:
+        out.append("not on the whitelist")
+    if requirement.communities:
+        members = await communities.active_members_among(session, app_id, requirement.communities, {player_id})
+        if player_id not in members:
+            out.append(f"an active member of one of: {', '.join(requirement.communities)}")
+    if requirement.min_level is None and not requirement.completed_challenges:
+        return out
+    timezone = (await players.timezones_of(session, app_id, [player_id])).get(player_id, "UTC")
+    ruleset = await ruleset_cache(runtime).get(session, app_id)
+    state = (await load_states(session, runtime, ruleset, {player_id: timezone}))[player_id]
+    need = requirement.min_level
+    if need is not None:
+        have = state.levels.get(need.track, 1)
+        if have < need.level:
+            out.append(f"level {need.level} on {need.track} (has {have})")
+    missing = [key for key in requirement.completed_challenges if state.metrics.get(completed_metric(key), 0) < 1]
+    if missing:
+        out.append(f"completed challenges: {', '.join(missing)}")
+    return out
 
 
-async def check(session: AsyncSession, app_id: str, player_id: str, requirement: Requirement | None) -> None:
+async def check(session: AsyncSession, runtime: Runtime, app_id: str, player_id: str,
+                requirement: Requirement | None) -> None:
     """Pass, or raise ``403 gated`` with ``unmet`` listing what is missing."""
-    missing = await unmet(session, app_id, player_id, requirement)
+    missing = await unmet(session, runtime, app_id, player_id, requirement)
     if missing:
         raise Forbidden(f"this is gated: {'; '.join(missing)}", code="gated", extra={"unmet": missing})
-
-
-async def _unmet_of(session: AsyncSession, app_id: str, players: set[str],
-                    requirement: Requirement | None) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {p: [] for p in players}
-    if requirement is None or not players:
-        return out
-    if requirement.whitelist:
-        for player in players - requirement.whitelisted:
-            out[player].append("not on the whitelist")
-    if requirement.communities:
-        members = await repo.active_members_among(session, app_id, requirement.communities, players)
-        names = ", ".join(requirement.communities)
-        for player in players - members:
-            out[player].append(f"an active member of one of: {names}")
-    if requirement.min_level is not None:
-        need = requirement.min_level
-        levels = {(t.player_id, t.track): t.level for t in await progression.tracks_of(session, app_id, players)}
-        for player in players:
-            have = levels.get((player, need.track), 1)
-            if have < need.level:
-                out[player].append(f"level {need.level} on {need.track} (has {have})")
-    if requirement.completed_challenges:
-        done: dict[str, set[str]] = {p: set() for p in players}
-        for player, challenge, _category, count, _last in await challenges.completion_summary(session, app_id, players):
-            if count > 0:
-                done[player].add(challenge)
-        for player in players:
-            missing = [key for key in requirement.completed_challenges if key not in done[player]]
-            if missing:
-                out[player].append(f"completed challenges: {', '.join(missing)}")
-    return out
 
 
 class BatchGate:
@@ -90,7 +87,8 @@ class BatchGate:
                 continue
             key = tuple(sorted(requirement.communities))
             if key not in self._members:
-                self._members[key] = await repo.active_members_among(batch.session, batch.app_id, key, batch.players)
+                self._members[key] = await communities.active_members_among(batch.session, batch.app_id, key,
+                                                                             batch.players)
 
     def allows(self, requirement: Requirement | None, state: PlayerState) -> bool:
         if requirement is None:

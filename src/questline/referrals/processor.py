@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from questline.pipeline.batch import Batch, EventView, PlayerState
 from questline.referrals import repository as repo
-from questline.rules.pipeline import Batch, EventView, PlayerState
 
 COUNT_METRIC, CONVERSIONS_METRIC = "referrals.count", "referrals.conversions"
 

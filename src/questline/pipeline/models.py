@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import zlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +20,7 @@ class EventRecord(Base):
     __tablename__ = "events"
     __table_args__ = (
         sa.UniqueConstraint("app_id", "event_id"),
-        sa.Index("ix_events_pending", "seq", sqlite_where=sa.text("pending > 0"),
+        sa.Index("ix_events_pending", "partition", "seq", sqlite_where=sa.text("pending > 0"),
                  postgresql_where=sa.text("pending > 0")),
         sa.Index("ix_events_app_player", "app_id", "player_id", "seq"),
     )
@@ -33,6 +35,30 @@ class EventRecord(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     source: Mapped[str] = mapped_column(sa.String(16))  # server | client | player | internal
     pending: Mapped[int] = mapped_column(sa.SmallInteger)
+    # hash(app, player) % partitions: a player's events are processed in order by one writer.
+    partition: Mapped[int] = mapped_column(sa.SmallInteger, default=0, server_default="0")
+
+
+@dataclass(slots=True)
+class LogEvent:
+    """One event of the log as the worker reads it: a plain row, not an ORM object."""
+
+    seq: int
+    app_id: str
+    event_id: str
+    player_id: str
+    type: str
+    data: dict[str, Any]
+    occurred_at: datetime
+    received_at: datetime
+    source: str
+    pending: int
+    partition: int = 0
+
+
+def partition_of(app_id: str, player_id: str, partitions: int) -> int:
+    """The log partition of a player's events: stable across processes and restarts."""
+    return zlib.crc32(f"{app_id}\x00{player_id}".encode()) % partitions
 
 
 class OutboxMessage(Base):

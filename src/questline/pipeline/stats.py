@@ -7,13 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from questline.pipeline.batch import Batch, EventView, PlayerState, StatCell
+from questline.pipeline.models import LogEvent
 from questline.rules import repository as repo
 from questline.rules.conditions import Compiled, compile_condition
-from questline.rules.models import PlayerStat
-from questline.rules.pipeline import Batch, EventView, PlayerState, StatCell
 from questline.rules.schemas import StatDef
 from questline.rules.service import RuleSet
 
@@ -84,6 +83,10 @@ def _aggregate(cell: StatCell, aggregation: str, value: int, view: EventView) ->
     return cell.value != before or aggregation == "count"
 
 
+class Changed(dict[str, tuple[int, LogEvent]]):
+    """Stats whose all-time value changed in this batch, with the event that changed it last."""
+
+
 class StatsProcessor:
     name = "stats"
 
@@ -92,24 +95,17 @@ class StatsProcessor:
         keys = {c.key for defs in stats.values() for c in defs}
         if not keys or not batch.players:
             return
-        rows = await batch.session.execute(
-            sa.select(PlayerStat).where(
-                PlayerStat.app_id == batch.app_id,
-                PlayerStat.player_id.in_(list(batch.players)),
-                PlayerStat.stat.in_(list(keys)),
-                PlayerStat.period_key.in_(list(_period_keys_of(batch))),
-            )
-        )
-        for row in rows.scalars():
-            batch.players[row.player_id].stats[(row.stat, row.period_key)] = StatCell(
-                row.value, row.samples, row.last_at, row.last_seq, False)
+        players = batch.players
+        for player_id, stat, period_key, value, samples, last_at, last_seq in await repo.stats_of(
+                batch.session, batch.app_id, players, keys, _period_keys_of(batch)):
+            players[player_id].stats[(stat, period_key)] = StatCell(value, samples, last_at, last_seq, False)
 
     def handle(self, batch: Batch, view: EventView, state: PlayerState) -> None:
         stats = batch.ruleset.memo("stats.by_type", compile_stats).get(view.record.type)
         if not stats:
             return
         ctx = batch.context(view, state)
-        changed = state.extra.setdefault("stats.changed", {})
+        changed = state.part(Changed)
         for compiled in stats:
             if not compiled.matches(ctx):
                 continue
@@ -131,7 +127,7 @@ class StatsProcessor:
                                  "period_key": period_key, "value": cell.value, "samples": cell.samples,
                                  "last_at": cell.last_at, "last_seq": cell.last_seq, "updated_at": now})
                     cell.dirty = False
-            for stat, (value, record) in state.extra.pop("stats.changed", {}).items():
+            for stat, (value, record) in (state.take_part(Changed) or Changed()).items():
                 batch.emit("stat.changed", state.player_id, {"stat": stat, "value": value}, record)
         await repo.upsert_stats(batch.session, rows)
 
@@ -141,7 +137,6 @@ class StatsProcessor:
 
 def _period_keys_of(batch: Batch) -> set[str]:
     keys = {"all"}
-    for record in batch.events:
-        state = batch.players[record.player_id]
-        keys.update(EventView.of(record, state.timezone).periods.values())
+    for view in batch.views:
+        keys.update(view.periods.values())
     return keys

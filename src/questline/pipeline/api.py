@@ -8,10 +8,10 @@ import orjson
 from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import Response
 
-from questline.events import service
-from questline.events.schemas import PLAYER_ID, EventOut, IngestResult
 from questline.kit.pagination import Page, PageParams, page_params
-from questline.kit.routing import PER_ITEM_JSON, DeferredResponse, RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.kit.routing import PER_ITEM_JSON, RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.pipeline import ingest as service
+from questline.pipeline.schemas import PLAYER_ID, EventOut, IngestResult
 from questline.tenancy.auth import CLIENT, PLAYER, SERVER, Caller, PlayerOrServer, ServerOrViewer, allow
 from questline.tenancy.schemas import Role
 
@@ -35,27 +35,23 @@ def _json(model: IngestResult, status: int) -> Response:
 )
 async def send_events(
     caller: Annotated[Caller, allow(SERVER, CLIENT, PLAYER, admin_role=Role.ADMIN)],
-    session: SessionDep,
     runtime: RuntimeDep,
     body: Annotated[Any, Body(description="one event, a list, or {\"events\": [...]} (at most 1000)")],
     wait: Annotated[bool, Query(description="answer once the effects are committed, listing them")] = False,
 ) -> Response:
     """Send one event or a batch. Duplicates (same ``id``) are acknowledged and ignored.
 
-    Refused events are listed with a reason; the rest go through. Server keys are trusted;
-    client keys and player tokens may send only the app's client-allowed types, within size,
-    time-window and per-player rate bounds.
+    Refused events are listed with a reason; the rest go through. Server keys are trusted; a
+    game client sends its player's events with that player's token (the publishable client key
+    cannot vouch for a player), limited to the app's client-allowed types, within size,
+    time-window and per-player rate bounds. The reply comes once the events are durable.
     """
-    ingested = await service.ingest(session, runtime, caller, body)
+    ingested = await service.ingest(runtime, caller, body, want_seqs=wait)
     if not wait:
         return _json(ingested.result, 202)
-
-    async def after_commit() -> Response:
-        done, effects = await service.wait_for_effects(runtime, caller.app, ingested.seqs)
-        result = ingested.result.model_copy(update={"processed": done, "effects": effects if done else None})
-        return _json(result, 200 if done else 202)
-
-    return DeferredResponse(after_commit)
+    done, effects = await service.wait_for_effects(runtime, caller.app, ingested.seqs)
+    result = ingested.result.model_copy(update={"processed": done, "effects": effects if done else None})
+    return _json(result, 200 if done else 202)
 
 
 @router.get("/players/{player_id}/events", response_model=Page[EventOut])

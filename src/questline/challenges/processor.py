@@ -1,0 +1,221 @@
+"""The challenges processor: progress from events, completions once per period, rewards.
+
+Runs after progression (so level gates see this event's level-ups) and before achievements
+(so ``challenges.completed`` metrics are current when achievement criteria are judged).
+
+Per event and challenge: skip it outside the challenge's dates or while the player is locked
+out (level, required challenges, ``achievement.<key>`` metrics, the ``gating`` requirement); find the period in the
+player's time zone; skip a period already completed (or a repeatable challenge cooling
+down); fold the event into the objectives; when all are met, complete (auto) or mark the
+period ready to claim (claim). ``flush`` inserts completions under the unique constraint and
+pays only the rows it inserted: points through the ledger and XP as a ``questline.xp.award``
+event (processed in a later batch), both keyed by ``challenge:<key>:<player>:<period>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from questline.challenges import evaluate as ev
+from questline.challenges import repository as repo
+from questline.challenges import service
+from questline.challenges.schemas import ONCE
+from questline.gating import service as gating
+from questline.pipeline.batch import Batch, EventView, PlayerState
+from questline.pipeline.models import LIVE, LogEvent
+from questline.progression.processor import AWARD_EVENT
+from questline.rules.service import RuleSet
+
+
+@dataclass
+class Cell:
+    round: int
+    objectives: list[dict[str, Any]]
+    met_at: datetime | None
+    dirty: bool = False
+
+
+@dataclass
+class Completion:
+    challenge: ev.CompiledChallenge
+    period: str
+    record: LogEvent
+
+
+@dataclass
+class PlayerChallenges:
+    totals: ev.Totals = field(default_factory=ev.Totals)
+    cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
+    done: set[tuple[str, str]] = field(default_factory=set)  # (challenge, period or period#round)
+    completions: list[Completion] = field(default_factory=list)
+    progressed: dict[tuple[str, str], LogEvent] = field(default_factory=dict)
+
+
+def _of(state: PlayerState) -> PlayerChallenges:
+    return state.part(PlayerChallenges)
+
+
+def _has_challenges(ruleset: RuleSet) -> bool:
+    return bool(service.compiled(ruleset).by_key)
+
+
+class ChallengeProcessor:
+    name = "challenges"
+
+    async def load(self, batch: Batch) -> None:
+        if not _has_challenges(batch.ruleset) or not batch.players:
+            return
+        players = list(batch.players)
+        await gating.batch_gate(batch, (c.spec.gating for c in service.compiled(batch.ruleset).by_key.values()))
+        totals = await service.totals_of(batch.session, batch.app_id, players)
+        for player_id, state in batch.players.items():
+            mine = _of(state)
+            mine.totals = totals.get(player_id, ev.Totals())
+            state.metrics.update(mine.totals.metrics())
+        if not batch.events:
+            return
+        keys = {ONCE}
+        for view in batch.views:
+            keys.update(view.periods[p] for p in ("day", "week", "month"))
+        for row in await repo.progress_of(batch.session, batch.app_id, players, keys):
+            _of(batch.players[row.player_id]).cells[(row.challenge, row.period_key)] = Cell(
+                row.round, list(row.objectives), row.met_at)
+        for done in await repo.completions_in(batch.session, batch.app_id, players, keys, rounds=True):
+            _of(batch.players[done.player_id]).done.add((done.challenge, done.period_key))
+
+    def handle(self, batch: Batch, view: EventView, state: PlayerState) -> None:
+        entries = service.compiled(batch.ruleset).by_type.get(view.record.type)
+        if not entries:
+            return
+        mine = _of(state)
+        at = view.record.occurred_at
+        ctx = batch.context(view, state)
+        # Gates and metrics are judged as they stood before this event, whatever order the
+        # challenges are visited in; this event's completions count from the next event on
+        # (and for later processors, such as achievements, at once).
+        completed: list[Completion] = []
+        for challenge, objectives in entries:
+            spec = challenge.spec
+            if not ev.in_dates(spec, at) or ev.locked_reasons(spec, state.levels, state.metrics, mine.totals.counts):
+                continue
+            if spec.gating is not None and not gating.gate_of(batch).allows(spec.gating, state):
+                continue
+            period = ev.period_of(spec, view.periods)
+            cell = mine.cells.get((challenge.key, period))
+            if cell is None or len(cell.objectives) != len(challenge.objectives):
+                cell = Cell(cell.round if cell else 1, challenge.fresh(), None)
+            if spec.repeatable:
+                while (challenge.key, ev.round_key(period, cell.round)) in mine.done:
+                    cell.round, cell.objectives, cell.met_at, cell.dirty = cell.round + 1, challenge.fresh(), None, True
+                if cell.dirty:
+                    mine.cells[(challenge.key, period)] = cell
+                last = mine.totals.last_at.get(challenge.key)
+                if spec.cooldown_seconds and last is not None and at < last + timedelta(seconds=spec.cooldown_seconds):
+                    continue
+            elif (challenge.key, period) in mine.done:
+                continue
+            if cell.met_at is not None:
+                continue  # waiting for its claim
+            changed = False
+            for objective in objectives:
+                changed = ev.advance(objective, cell.objectives[objective.index], ctx, at) or changed
+            if not changed:
+                continue
+            cell.dirty = True
+            mine.cells[(challenge.key, period)] = cell
+            mine.progressed[(challenge.key, period)] = view.record
+            if ev.all_met(cell.objectives):
+                if spec.completion_mode == "claim":
+                    cell.met_at = at
+                else:
+                    completed.append(self._complete(mine, challenge, period, cell, view.record))
+        if completed:
+            for done in completed:
+                mine.totals.add(done.challenge.key, done.challenge.spec.category, 1, at)
+            mine.completions += completed
+            state.metrics.update(mine.totals.metrics())
+
+    @staticmethod
+    def _complete(mine: PlayerChallenges, challenge: ev.CompiledChallenge, period: str, cell: Cell,
+                  record: LogEvent) -> Completion:
+        key = ev.round_key(period, cell.round)
+        mine.done.add((challenge.key, key))
+        if challenge.spec.repeatable:
+            cell.round, cell.objectives, cell.met_at = cell.round + 1, challenge.fresh(), None
+        else:
+            cell.met_at = record.occurred_at
+        return Completion(challenge, key, record)
+
+    async def flush(self, batch: Batch) -> None:
+        now = batch.clock.now()
+        progress_rows: list[dict[str, Any]] = []
+        completions: list[tuple[str, Completion]] = []
+        for state in batch.players.values():
+            mine = state.part_if_any(PlayerChallenges)
+            if mine is None:
+                continue
+            for (key, period), cell in mine.cells.items():
+                if cell.dirty:
+                    progress_rows.append({"app_id": batch.app_id, "player_id": state.player_id, "challenge": key,
+                                          "period_key": period, "round": cell.round, "objectives": cell.objectives,
+                                          "met_at": cell.met_at, "updated_at": now})
+                    cell.dirty = False
+            for (key, period), record in mine.progressed.items():
+                self._announce_progress(batch, state.player_id, key, period, mine, record)
+            mine.progressed.clear()
+            completions += [(state.player_id, c) for c in mine.completions]
+            mine.completions.clear()
+        await repo.save_progress(batch.session, progress_rows)
+        await self._record_completions(batch, completions)
+
+    @staticmethod
+    def _announce_progress(batch: Batch, player_id: str, key: str, period: str, mine: PlayerChallenges,
+                           record: LogEvent) -> None:
+        challenge = service.compiled(batch.ruleset).by_key[key]
+        cell = mine.cells[(key, period)]
+        progress = ev.progress_of(challenge, cell.objectives)
+        if challenge.spec.repeatable or cell.met_at is None:
+            status = "in_progress"
+        else:
+            status = "ready_to_claim" if challenge.spec.completion_mode == "claim" else "completed"
+        batch.emit("challenge.progressed", player_id, {
+            "challenge": key, "period": period, "status": status, "progress_percent": ev.percent(progress),
+            "objectives": [p.model_dump(mode="json") for p in progress]}, record)
+
+    @staticmethod
+    async def _record_completions(batch: Batch, completions: list[tuple[str, Completion]]) -> None:
+        if not completions:
+            return
+        rows = [{"app_id": batch.app_id, "player_id": player_id, "challenge": c.challenge.key, "period_key": c.period,
+                 "category": c.challenge.spec.category, "source": "auto",
+                 "rewards": service.rewards_of(c.challenge.spec), "claim_id": None, "event_id": c.record.event_id,
+                 "completed_at": c.record.occurred_at} for player_id, c in completions]
+        inserted = await repo.insert_completions(batch.session, rows)
+        xp_events = []
+        now = batch.clock.now()
+        for (player_id, c), row in zip(completions, rows, strict=True):
+            if (player_id, c.challenge.key, c.period) not in inserted:
+                continue  # completed meanwhile by a person: it was paid then
+            spec = c.challenge.spec
+            batch.emit("challenge.completed", player_id, {
+                "challenge": c.challenge.key, "period": c.period, "category": spec.category, "source": "auto",
+                "rewards": row["rewards"], "completed_at": c.record.occurred_at.isoformat()}, c.record)
+            credit = service.points_credit(player_id, c.challenge.key, spec, c.period)
+            if credit is not None:
+                batch.credit(credit, c.record)
+            award = service.xp_award(c.challenge.key, spec, c.period)
+            if award is not None:
+                xp_events.append({"app_id": batch.app_id, "event_id": service.xp_event_id(c.challenge.key, player_id,
+                                                                                            c.period),
+                                  "player_id": player_id, "type": AWARD_EVENT, "data": award,
+                                  "occurred_at": c.record.occurred_at, "received_at": now, "source": "internal",
+                                  "pending": LIVE})
+        # Processed in a later batch (the worker keeps going while events are pending).
+        await batch.append_events(xp_events)
+
+    async def reset(self, session: AsyncSession, app_id: str | None) -> None:
+        await repo.reset(session, app_id)

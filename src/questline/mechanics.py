@@ -1,0 +1,89 @@
+"""Every mechanic of the engine, wired in one place: the definition kinds and the processors.
+
+The composition root of the pipeline: it imports every area (so no area imports it) and
+puts their definition kinds and processors on a runtime for the API, the worker and the CLI.
+"""
+
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from questline.achievements import service as achievements
+from questline.achievements.processor import AchievementsProcessor
+from questline.achievements.schemas import AchievementDef
+from questline.battlepass import service as battlepass
+from questline.battlepass.processor import BattlePassProcessor
+from questline.battlepass.schemas import BattlePassDef, PassXpRuleDef
+from questline.challenges import service as challenges
+from questline.challenges.processor import ChallengeProcessor
+from questline.challenges.schemas import ChallengeDef
+from questline.competitions.processor import CompetitionProcessor
+from questline.kit.runtime import Runtime
+from questline.leaderboards.processor import LeaderboardProcessor
+from questline.leaderboards.schemas import LeaderboardDef
+from questline.ledger import service as ledger
+from questline.pipeline.batch import Processor
+from questline.pipeline.states import PROCESSORS
+from questline.pipeline.stats import StatsProcessor
+from questline.progression.processor import ProgressionProcessor
+from questline.progression.schemas import CombinedLevelDef, TrackDef, XpRuleDef
+from questline.referrals import service as referrals
+from questline.referrals.processor import ReferralsMetricProcessor
+from questline.referrals.schemas import ReferralProgramDef
+from questline.rules.registry import DefinitionKind, KindRegistry
+from questline.rules.schemas import DefinitionBody, StatDef
+from questline.shop import service as shop
+from questline.shop.schemas import ItemDef
+from questline.streaks import service as streaks
+from questline.streaks.processor import StreaksProcessor
+from questline.streaks.schemas import StreakDef
+
+
+async def _reward_currency_exists(session: AsyncSession, app_id: str, body: DefinitionBody) -> list[str]:
+    assert isinstance(body, TrackDef)
+    reward = body.level_up_reward
+    if reward is not None and not await ledger.currency_exists(session, app_id, reward.currency):
+        return [f"level_up_reward: unknown currency {reward.currency!r}; create it with PUT /v1/currencies/{{code}}"]
+    return []
+
+
+def definition_kinds() -> list[DefinitionKind]:
+    """Every kind of definition the engine understands; one line per area."""
+    return [
+        DefinitionKind("stat", StatDef, "a per-player aggregate over events, per period"),
+        DefinitionKind("xp_track", TrackDef, "an XP track with its level curve", check=_reward_currency_exists,
+                       answers_for=("level",)),
+        DefinitionKind("xp_rule", XpRuleDef, "events earn XP on a track, with an optional daily cap"),
+        DefinitionKind("combined_level", CombinedLevelDef, "levels that need thresholds on several tracks",
+                       answers_for=("level",)),
+        DefinitionKind("item", ItemDef, "an item of the catalog: sold in the shop with a price, or granted",
+                       check=shop.check_currency),
+        DefinitionKind("battle_pass", BattlePassDef, "a battle pass season: tiers, free and premium rewards",
+                       check=battlepass.check_currencies, keyed_check=battlepass.check_one_featured),
+        DefinitionKind("pass_xp_rule", PassXpRuleDef, "events earn battle pass XP, with an optional daily limit"),
+        DefinitionKind("referral_program", ReferralProgramDef, "referral rewards per status, milestones, fraud limits",
+                       keyed_check=referrals.check_program),
+        DefinitionKind("challenge", ChallengeDef, "a challenge or quest: objectives over events, per period",
+                       check=challenges.check_definition),
+        DefinitionKind("streak", StreakDef, "consecutive days or weeks of activity", check=streaks.check_definition),
+        DefinitionKind("achievement", AchievementDef, "unlocked once when criteria hold",
+                       check=achievements.check_definition),
+        DefinitionKind("leaderboard", LeaderboardDef, "a ranked board by a stat or event field, per period and scope"),
+    ]
+
+
+def processors(runtime: Runtime) -> list[Processor]:
+    """Every processor, in the order they see each event (stats first); one line per area."""
+    return [StatsProcessor(), ProgressionProcessor(), BattlePassProcessor(), ReferralsMetricProcessor(),
+            StreaksProcessor(), ChallengeProcessor(),
+            AchievementsProcessor(), LeaderboardProcessor(runtime),
+            CompetitionProcessor(runtime)]
+
+
+def install(runtime: Runtime) -> None:
+    """Put the engine's definition kinds and processors on a runtime (app start, CLI, worker)."""
+    runtime.extensions.setdefault("rules.registry", KindRegistry(definition_kinds()))
+    runtime.extensions.setdefault(PROCESSORS, processors(runtime))
+
+

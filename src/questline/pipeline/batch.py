@@ -1,0 +1,193 @@
+"""The contract between the worker and each mechanic that reacts to events.
+
+The worker takes a batch of one app's events in log order and hands each event, with the
+player's in-memory state, to every processor in turn (stats first, so later processors see
+the updated stats). Processors load the state they need once per batch (``load``), change it
+in memory per event (``handle``), and write it back once (``flush``): all inside the batch's
+single transaction, so a crash at any point loses nothing and counts nothing twice.
+
+The worker is the only writer of derived state, which is why read-modify-write in memory is
+safe here; the batch lock in ``processing`` guarantees one worker at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, TypeVar, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from questline.kit.clock import Clock
+from questline.kit.periods import period_keys
+from questline.ledger import service as ledger
+from questline.ledger.service import Credit
+from questline.pipeline import repository as log
+from questline.pipeline.models import LIVE, LogEvent
+from questline.rules.conditions import EvalContext
+from questline.rules.service import RuleSet
+
+T = TypeVar("T")
+
+
+@dataclass
+class StatCell:
+    value: int = 0
+    samples: int = 0
+    last_at: datetime | None = None
+    last_seq: int | None = None
+    dirty: bool = False
+
+
+@dataclass
+class PlayerState:
+    player_id: str
+    timezone: ZoneInfo
+    stats: dict[tuple[str, str], StatCell] = field(default_factory=dict)  # (stat, period_key)
+    levels: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, int | float] = field(default_factory=dict)
+    # Per-area state, keyed by the class that holds it (see ``part``).
+    extra: dict[type, Any] = field(default_factory=dict)
+
+    def part(self, kind: type[T]) -> T:
+        """This player's state of one area, created empty on first use (one per class)."""
+        found = self.extra.get(kind)
+        if found is None:
+            found = self.extra[kind] = kind()
+        return cast(T, found)
+
+    def part_if_any(self, kind: type[T]) -> T | None:
+        """The area's state if something created it (flush skips players an area never touched)."""
+        return cast(T | None, self.extra.get(kind))
+
+    def take_part(self, kind: type[T]) -> T | None:
+        """Remove and return the area's state (for what lives only until the batch's flush)."""
+        return cast(T | None, self.extra.pop(kind, None))
+
+
+class StatView(Mapping[tuple[str, str], int]):
+    """(stat, period) -> value in the periods of the event being processed."""
+
+    def __init__(self, state: PlayerState, periods: Mapping[str, str]) -> None:
+        self._state = state
+        self._periods = periods
+
+    def __getitem__(self, key: tuple[str, str]) -> int:
+        stat, period = key
+        cell = self._state.stats.get((stat, self._periods.get(period, period)))
+        if cell is None:
+            raise KeyError(key)
+        return cell.value
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+@dataclass
+class EventView:
+    """One event as processors see it, with its periods in the player's time zone."""
+
+    record: LogEvent
+    periods: Mapping[str, str]
+    as_mapping: dict[str, Any]
+
+    @classmethod
+    def of(cls, record: LogEvent, tz: ZoneInfo) -> EventView:
+        mapping = {"type": record.type, "player_id": record.player_id, "data": record.data,
+                   "timestamp": record.occurred_at.isoformat()}
+        return cls(record, period_keys(record.occurred_at, tz), mapping)
+
+
+class Batch:
+    def __init__(self, session: AsyncSession, clock: Clock, ruleset: RuleSet, events: list[LogEvent],
+                 players: dict[str, PlayerState], *, partitions: int = 1) -> None:
+        self.session = session
+        self.clock = clock
+        self.ruleset = ruleset
+        self.app_id = ruleset.app_id
+        self.events = events
+        self.players = players
+        self.outbox: list[dict[str, Any]] = []
+        # Rewards to post together once every processor has flushed (see ``credit``).
+        self.credits: list[tuple[Credit, dict[str, Any] | None]] = []
+        # Values several processors of this batch share, read once (e.g. gating's memberships).
+        self.memo: dict[str, Any] = {}
+        self._views: list[EventView] | None = None
+        self.partitions = partitions
+
+    @property
+    def views(self) -> list[EventView]:
+        """The batch's events as processors see them (periods in each player's time zone), in order."""
+        if self._views is None:
+            self._views = [EventView.of(e, self.players[e.player_id].timezone) for e in self.events]
+        return self._views
+
+    def context(self, view: EventView, state: PlayerState) -> EvalContext:
+        return EvalContext(event=view.as_mapping, stats=StatView(state, view.periods), levels=state.levels,
+                           metrics=state.metrics)
+
+    def emit(self, type_: str, player_id: str | None, payload: dict[str, Any],
+             event: LogEvent | None) -> dict[str, Any] | None:
+        """Queue a domain event for the outbox; replays rebuild state but do not re-announce it."""
+        if event is not None and event.pending != LIVE:
+            return None
+        row = {"app_id": self.app_id, "type": type_, "player_id": player_id, "event_seq": event.seq if event else None,
+               "payload": payload, "created_at": self.clock.now(), "published_at": None}
+        self.outbox.append(row)
+        return row
+
+    def credit(self, credit: Credit, event: LogEvent | None) -> None:
+        """Pay a reward: the worker posts every credit of the batch in one go after the flushes
+        (``ledger.post_credits``), and ``points.credited`` is announced here, in the outbox's order,
+        only if this posting paid (a replayed key pays nothing and announces nothing)."""
+        slot = self.emit("points.credited", credit.player_id,
+                         {"currency": credit.currency, "amount": credit.amount, "source": credit.source}, event)
+        self.credits.append((credit, slot))
+
+    async def append_events(self, rows: list[dict[str, Any]]) -> None:
+        """Append engine-made events to the log (processed by a later batch)."""
+        await log.append(self.session, rows, partitions=self.partitions)
+
+    async def write_effects(self) -> None:
+        """After the processors' flushes: post the queued credits, then write the outbox."""
+        if self.credits:
+            paid = await ledger.post_credits(self.session, self.clock, app_id=self.app_id,
+                                             credits=[credit for credit, _ in self.credits])
+            self.settle_credits(paid)
+        await log.add_outbox(self.session, self.outbox)
+        self.outbox = []
+
+    def settle_credits(self, transaction_ids: list[str | None]) -> None:
+        """Fill in the announcements of the credits that paid; drop those of the ones that did not."""
+        unpaid = set()
+        for (_, slot), txn_id in zip(self.credits, transaction_ids, strict=True):
+            if slot is None:
+                continue
+            if txn_id is None:
+                unpaid.add(id(slot))
+            else:
+                slot["payload"]["transaction_id"] = txn_id
+        if unpaid:
+            self.outbox = [row for row in self.outbox if id(row) not in unpaid]
+        self.credits = []
+
+
+class Processor(Protocol):
+    name: str
+
+    async def load(self, batch: Batch) -> None:
+        """Read the state this processor needs for every player in the batch."""
+
+    def handle(self, batch: Batch, view: EventView, state: PlayerState) -> None:
+        """React to one event, in memory."""
+
+    async def flush(self, batch: Batch) -> None:
+        """Write what changed."""
+
+    async def reset(self, session: AsyncSession, app_id: str | None) -> None:
+        """Delete derived state before a replay (the ledger is never reset)."""

@@ -1,1 +1,0 @@
-"""The worker: takes batches from the event log, runs every processor, commits once per batch."""
