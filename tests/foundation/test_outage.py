@@ -201,3 +201,38 @@ async def test_database_outage_answers_503_recovers_and_keeps_every_acknowledged
     lost = [pid for pid in writer.acked if stored.get(pid) != f"written {pid}"]
     assert not lost, f"acknowledged writes lost: {lost}"
     assert len(writer.acked) >= 40 and writer.refused
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b == "postgres"])
+async def test_a_dead_pooled_connection_is_replaced_without_a_failed_request(settings: Settings, proxy: Proxy,
+                                                                             backend: str) -> None:
+    """No pre-ping: when the database restarted between two requests, the next request finds its
+    pooled connection dead, and the edge runs it once more on a fresh one. The caller sees a 200."""
+    direct_url = make_url(settings.database_url)
+    proxied = settings.model_copy(update={
+        "database_url": direct_url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
+    })
+    runtime = Runtime.build(proxied)
+    app = create_app(runtime=runtime, background=False)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://restart.test") as client:
+            async with unit_of_work(runtime.sessions) as session:
+                org = await tenancy.create_org(session, runtime.clock, "Restart Org")
+                _, server_key, _ = await tenancy.create_app(session, runtime.clock, org.id, "Restart Game")
+            server = {"Authorization": f"Bearer {server_key}"}
+            assert (await client.put("/v1/players/p/account", headers=server, json={})).status_code == 200
+            assert (await client.get("/v1/players/p/account", headers=server)).status_code == 200
+            assert runtime.engine.pool.checkedin() >= 1  # type: ignore[attr-defined]
+
+            await proxy.cut()  # every pooled connection dies, as in a database restart
+            await proxy.restore()
+            for attempt in range(3):  # reads and writes alike, each once per pooled connection
+                read = await timed(client.get("/v1/players/p/account", headers=server))
+                assert read.status_code == 200, (attempt, read.text)
+                write = await timed(client.patch("/v1/players/p/account", headers=server,
+                                                 json={"display_name": f"after restart {attempt}"}))
+                assert write.status_code == 200, (attempt, write.text)
+            assert (await client.get("/v1/players/p/account", headers=server)).json()["display_name"] == \
+                "after restart 2"
+    await runtime.close()
