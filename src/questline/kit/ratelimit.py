@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -111,10 +111,13 @@ def rate_limit_headers(verdicts: list[Verdict]) -> list[tuple[bytes, bytes]]:
 
 
 class RateLimiter:
-    def __init__(self, redis: Redis | None = None, *, namespace: str = "questline") -> None:
+    def __init__(self, redis: Redis | None = None, *, namespace: str = "questline",
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._redis = redis
+        self._now = monotonic
         self._prefix = f"{namespace}:limits"
         self._tats: dict[str, float] = {}
+        self._sweep_at = _MEMORY_SWEEP_AT
         self._script = redis.register_script(_GCRA) if redis is not None else None
 
     async def hit(self, rule: str, *identity: str) -> Verdict:
@@ -133,19 +136,23 @@ class RateLimiter:
         return _verdict(parsed, policy, False, int(wait) / micro, int(backlog) / micro)
 
     def _hit_memory(self, rule: Rule, policy: str, key: str) -> Verdict:
-        now = time.monotonic()
+        now = self._now()
         tat = max(self._tats.get(key, now), now)
         new_tat = tat + rule.interval
         if new_tat - now > rule.period:
             return _verdict(rule, policy, False, new_tat - rule.period - now, tat - now)
-        if len(self._tats) >= _MEMORY_SWEEP_AT:
+        if len(self._tats) >= self._sweep_at:
             self._sweep(now)
         self._tats[key] = new_tat
         return _verdict(rule, policy, True, 0.0, new_tat - now)
 
     def _sweep(self, now: float) -> None:
-        """Forget identities whose quota is whole again (their entry says nothing any more)."""
+        """Forget identities whose quota is whole again (their entry says nothing any more).
+
+        The next sweep waits until the table has doubled, so the cost stays constant per hit
+        even when most identities are active."""
         self._tats = {key: tat for key, tat in self._tats.items() if tat > now}
+        self._sweep_at = max(_MEMORY_SWEEP_AT, 2 * len(self._tats))
 
     async def enforce(self, rule: str, *identity: str, what: str) -> None:
         verdict = await self.hit(rule, *identity)
