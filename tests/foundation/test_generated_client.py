@@ -109,7 +109,7 @@ async def test_a_generated_client_covers_every_operation_and_calls_every_area(
     granted = await call("ledger_grant", server, 201, idempotency_key=key(),
                          body=models.LedgerGrantIn.from_dict({"player_id": "ann", "currency": "gems", "amount": 5}))
     assert granted.postings and granted.postings[0].amount in (5, -5)
-    ingested = await call("events_send_events", server, 202, idempotency_key=key(),
+    ingested = await call("pipeline_send_events", server, 202, idempotency_key=key(),
                           body={"id": "e-1", "player_id": "ann", "type": "match.won", "data": {"score": 3}})
     assert ingested.accepted == ["e-1"]
     assert isinstance(await call("rules_kinds", server, 200), list)
