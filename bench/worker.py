@@ -24,7 +24,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import event as sa_event
@@ -32,21 +31,21 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.pipeline import CONFIG, demo_event  # noqa: E402
-from bench.pipeline import event as bench_event  # noqa: E402
-from questline import migrations  # noqa: E402
-from questline.demo import install_content  # noqa: E402
-from questline.kit.db import unit_of_work  # noqa: E402
-from questline.kit.runtime import Runtime  # noqa: E402
-from questline.kit.settings import Settings  # noqa: E402
-from questline.ledger import service as ledger  # noqa: E402
-from questline.mechanics import install  # noqa: E402
-from questline.pipeline import repository as event_log  # noqa: E402
-from questline.pipeline.models import LIVE  # noqa: E402
-from questline.pipeline.worker import drain  # noqa: E402
-from questline.rules import service as definitions  # noqa: E402
-from questline.rules.schemas import Bundle  # noqa: E402
-from questline.tenancy import service as tenancy  # noqa: E402
+from bench.pipeline import CONFIG, demo_event
+from bench.pipeline import event as bench_event
+from questline import migrations
+from questline.demo import install_content
+from questline.kit.db import unit_of_work
+from questline.kit.runtime import Runtime
+from questline.kit.settings import Settings
+from questline.ledger import service as ledger
+from questline.mechanics import install
+from questline.pipeline import repository as event_log
+from questline.pipeline.models import LIVE
+from questline.pipeline.worker import drain
+from questline.rules import service as definitions
+from questline.rules.schemas import Bundle
+from questline.tenancy import service as tenancy
 
 console = Console(stderr=True)
 
@@ -155,7 +154,7 @@ def main() -> None:
     parser.add_argument("--database-url", help="default: a temp SQLite file; a PostgreSQL URL makes a new database")
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--players", type=int, default=1_000)
-    parser.add_argument("--batch", type=int, default=int(os.environ.get("QUESTLINE_WORKER_BATCH_SIZE", 500)),
+    parser.add_argument("--batch", type=int, default=int(os.environ.get("QUESTLINE_WORKER_BATCH_SIZE", "500")),
                         help="the worker's batch size (its ceiling; it adapts below it)")
     parser.add_argument("--demo-content", action="store_true", help="the demo game's definitions and event types")
     parser.add_argument("--json", type=Path, help="write the result here")

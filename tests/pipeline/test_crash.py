@@ -102,3 +102,64 @@ async def test_sigkilled_worker_loses_and_doubles_nothing(client: httpx.AsyncCli
             balances = await ledger.player_balances(session, keys.app_id, player)
             held = balances["points"].balance if "points" in balances else 0
             assert held == points, (player, held, points)
+
+
+PARTITIONED_EVENTS = 20_000
+WORKERS = 5
+
+
+@pytest.mark.slow
+async def test_five_partition_writers_killed_at_random_lose_and_double_nothing(
+        client: httpx.AsyncClient, factory: Factory, runtime: Runtime, settings: Settings, backend: str) -> None:
+    """Five worker processes share the log's partitions (one writer each at a time) while events
+    stream in; workers are SIGKILLed at random and restarted. Every total equals the log's."""
+    if backend != "postgres":
+        pytest.skip("several writers at once is PostgreSQL's (SQLite has one writer whatever the processes)")
+    keys = await factory.app()
+    await configure(client, keys)
+    rnd = random.Random(7)
+    events = random_events(PARTITIONED_EVENTS, seed=1234, players=400)
+    workers = [await start_worker(settings) for _ in range(WORKERS)]
+    kills = 0
+    try:
+        for start in range(0, PARTITIONED_EVENTS, 1000):
+            resp = await send(client, keys, events[start:start + 1000])
+            assert resp.status_code == 202, resp.text
+            await asyncio.sleep(rnd.uniform(0, 0.2))
+            victim = rnd.randrange(WORKERS)
+            workers[victim].send_signal(signal.SIGKILL)
+            await workers[victim].wait()
+            kills += 1
+            workers[victim] = await start_worker(settings)
+
+        async def drained() -> bool:
+            return (await done_count(runtime, keys.app_id))[1] == 0
+
+        await wait_until(drained, deadline_seconds=600)
+    finally:
+        for worker in workers:
+            if worker.returncode is None:
+                worker.send_signal(signal.SIGTERM)
+                await worker.wait()
+
+    assert kills == PARTITIONED_EVENTS // 1000
+    assert await done_count(runtime, keys.app_id) == (PARTITIONED_EVENTS, 0)
+    async with runtime.read_sessions() as session:
+        partitions = (await session.execute(
+            sa.select(sa.func.count(sa.distinct(EventRecord.partition))).where(EventRecord.app_id == keys.app_id)
+        )).scalar_one()
+    assert partitions == settings.pipeline_partitions  # the players really were spread over every partition
+    expected = await expected_from_log(runtime, keys.app_id, {})
+    state = await derived_state(runtime, keys.app_id)
+    wins = {row[0]: row[3] for row in state["player_stats"] if row[1] == "wins" and row[2] == "all"}
+    scores = {row[0]: row[3] for row in state["player_stats"] if row[1] == "score" and row[2] == "all"}
+    xp = {row[0]: row[2] for row in state["player_tracks"] if row[1] == "xp"}
+    assert wins == expected["wins"] and sum(wins.values()) == PARTITIONED_EVENTS
+    assert scores == expected["score"]
+    assert xp == expected["xp"]
+    async with runtime.read_sessions() as session:
+        assert await ledger.verify(session, keys.app_id) == []
+        for player, points in expected["points"].items():
+            balances = await ledger.player_balances(session, keys.app_id, player)
+            held = balances["points"].balance if "points" in balances else 0
+            assert held == points, (player, held, points)

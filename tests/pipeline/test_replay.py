@@ -17,9 +17,9 @@ from tests.pipeline.snapshot import derived_state, expected_from_log
 TIMEZONES = {"p0": "UTC", "p1": "Pacific/Kiritimati", "p2": "Etc/GMT+12", "p3": "America/Los_Angeles"}
 
 
-def random_events(n: int, seed: int) -> list[dict[str, object]]:
+def random_events(n: int, seed: int, players: int = 4) -> list[dict[str, object]]:
     rnd = random.Random(seed)
-    return [{"id": f"r{seed}-{i}", "player_id": f"p{rnd.randrange(4)}", "type": "match.won",
+    return [{"id": f"r{seed}-{i}", "player_id": f"p{rnd.randrange(players)}", "type": "match.won",
              "data": {"score": rnd.randrange(0, 2000)},
              "timestamp": f"2026-03-{rnd.randrange(1, 9):02d}T{rnd.randrange(24):02d}:{rnd.randrange(60):02d}:00Z"}
             for i in range(n)]

@@ -141,13 +141,13 @@ class AchievementsProcessor:
         specs = {c.key: c for c in batch.ruleset.memo("achievements", compile_achievements)}
         now = batch.clock.now()
         rows: list[dict[str, Any]] = []
-        claimed: dict[str, int] = {}
+        unlocking: list[tuple[PlayerState, CompiledAchievement, LogEvent, Source, dict[str, Any]]] = []
         for state in batch.players.values():
             mine = state.part_if_any(PlayerProgress)
             if mine is None:
                 continue
-            unlocking = {key for key, _, _ in mine.unlocks}
-            for key in sorted(mine.dirty - unlocking):
+            unlocked_now = {key for key, _, _ in mine.unlocks}
+            for key in sorted(mine.dirty - unlocked_now):
                 current, target, period = mine.progress[key]
                 rows.append({"app_id": batch.app_id, "player_id": state.player_id, "achievement": key,
                              "progress_current": current, "progress_target": target, "progress_period": period,
@@ -156,29 +156,34 @@ class AchievementsProcessor:
             unlocks, mine.unlocks = mine.unlocks, []
             for key, record, source in unlocks:
                 item = specs.get(key)
-                if item is not None and await self._unlock(batch, state, item, record, source, now):
-                    claimed[key] = claimed.get(key, 0) + 1
+                if item is not None:
+                    unlocking.append((state, item, record, source, self._unlock_row(batch, state, item, record,
+                                                                                    source, now)))
         await repo.save_progress(batch.session, rows)
+        # One statement for every unlock of the batch; only the writer that unlocked announces and pays
+        # (an unlock a backfill made meanwhile, or the other way round, is not made twice).
+        won = await repo.claim_unlocks(batch.session, [row for *_, row in unlocking])
+        claimed: dict[str, int] = {}
+        for state, item, record, source, _ in unlocking:
+            if (state.player_id, item.key) not in won:
+                continue
+            claimed[item.key] = claimed.get(item.key, 0) + 1
+            batch.emit("achievement.unlocked", state.player_id, service.unlocked_payload(item.key, item.spec, source),
+                       record)
+            credit = service.reward_credit(state.player_id, item.key, item.spec)
+            if credit is not None:
+                batch.credit(credit, record)
         return claimed
 
-    async def _unlock(self, batch: Batch, state: PlayerState, item: CompiledAchievement, record: LogEvent,
-                      source: Source, now: datetime) -> bool:
+    @staticmethod
+    def _unlock_row(batch: Batch, state: PlayerState, item: CompiledAchievement, record: LogEvent, source: Source,
+                    now: datetime) -> dict[str, Any]:
         target = item.progress.target if item.progress is not None else 1
         period = state.part(PlayerProgress).progress.get(item.key, (0, 0, "all"))[2]
-        won = await repo.claim_unlock(batch.session, {
-            "app_id": batch.app_id, "player_id": state.player_id, "achievement": item.key,
-            "progress_current": target, "progress_target": target, "progress_period": period,
-            "unlocked_at": record.occurred_at if source == "event" else now, "unlocked_by": source,
-            "event_id": record.event_id if source == "event" else None, "updated_at": now,
-        })
-        if not won:
-            return False  # unlocked already (by a backfill racing this batch, or the other way round)
-        spec = item.spec
-        batch.emit("achievement.unlocked", state.player_id, service.unlocked_payload(item.key, spec, source), record)
-        credit = service.reward_credit(state.player_id, item.key, spec)
-        if credit is not None:
-            batch.credit(credit, record)
-        return True
+        return {"app_id": batch.app_id, "player_id": state.player_id, "achievement": item.key,
+                "progress_current": target, "progress_target": target, "progress_period": period,
+                "unlocked_at": record.occurred_at if source == "event" else now, "unlocked_by": source,
+                "event_id": record.event_id if source == "event" else None, "updated_at": now}
 
     async def reset(self, session: AsyncSession, app_id: str | None) -> None:
         await repo.reset(session, app_id)

@@ -35,6 +35,22 @@ async def save_progress(session: AsyncSession, rows: list[dict[str, Any]]) -> No
                           [{**row, "unlocked_at": None, "unlocked_by": None, "event_id": None} for row in rows])
 
 
+async def claim_unlocks(session: AsyncSession, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """``claim_unlock`` for many rows at once (one (player, achievement) each); returns the
+    (player_id, achievement) pairs this call unlocked."""
+    if not rows:
+        return set()
+    table = PlayerAchievement.__table__
+    stmt = upsert(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=_KEY,
+        set_={c: stmt.excluded[c] for c in ("progress_current", "progress_target", "progress_period", "unlocked_at",
+                                            "unlocked_by", "event_id", "updated_at")},
+        where=table.c.unlocked_at.is_(None),
+    ).returning(table.c.player_id, table.c.achievement)
+    return {(player_id, key) for player_id, key in await session.execute(stmt, rows)}
+
+
 async def claim_unlock(session: AsyncSession, row: dict[str, Any]) -> bool:
     """Mark the achievement unlocked unless it already is; True only for the writer that unlocked it."""
     table = PlayerAchievement.__table__

@@ -36,6 +36,7 @@ class ManualClock:
 
 def ensure_utc(moment: datetime) -> datetime:
     """Naive datetimes are taken as UTC (SQLite returns them naive); aware ones are converted."""
-    if moment.tzinfo is None:
+    tz = moment.tzinfo
+    if tz is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return moment if tz is UTC else moment.astimezone(UTC)

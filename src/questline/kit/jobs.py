@@ -5,6 +5,12 @@ with an insert into ``job_runs`` and runs the job in the same transaction: if th
 fails the claim rolls back with it and the next tick retries; if another process already
 claimed it, the unique key stops this one. In the embedded tier one in-process ticker runs;
 scaled out, every worker ticks and the database decides.
+
+A busy database (SQLite's write lock held past the busy timeout, the pool out of connections)
+is load, not a fault: the job is retried at a later tick, waiting twice as long each time it
+meets it again, and logged as a warning without a traceback. The scheduler's own
+``jobs.sweep`` forgets claims of periods that are over (only the current period's claim can
+stop a run), so ``job_runs`` stays the size of the job list.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
@@ -21,9 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from questline.kit.clock import Clock
-from questline.kit.db import Base, BigInt, UTCDateTime, insert_ignore, run_after_commit
+from questline.kit.db import Base, BigInt, UTCDateTime, insert_ignore, is_busy, run_after_commit
 
 _log = structlog.get_logger("questline.jobs")
+SWEEP_JOB = "jobs.sweep"
+SWEEP_EVERY_SECONDS = 3600
+# Claims younger than this stay even when their period is over: processes' clocks may differ a little.
+SWEEP_MIN_AGE = timedelta(hours=1)
+BUSY_BACKOFF_MAX = 60.0
 JobBody = Callable[[AsyncSession, datetime], Awaitable[object]]
 
 
@@ -59,6 +70,8 @@ class Scheduler:
         self._clock = clock
         self._worker_name = worker_name
         self._jobs: dict[str, Job] = {}
+        self._busy: dict[str, tuple[datetime, float]] = {}  # job -> (retry not before, last wait in seconds)
+        self.add(Job(SWEEP_JOB, every(SWEEP_EVERY_SECONDS), self._sweep))
 
     def add(self, job: Job) -> None:
         if job.name in self._jobs:
@@ -74,10 +87,24 @@ class Scheduler:
         ran = []
         now = self._clock.now()
         for job in self._jobs.values():
+            busy = self._busy.get(job.name)
+            if busy is not None and now < busy[0]:
+                continue
             period = job.period_key(now)
             if period is not None and await self._run_once(job, period, now):
                 ran.append(job.name)
         return ran
+
+    async def _sweep(self, session: AsyncSession, now: datetime) -> int:
+        """Delete the claims of periods that are over (a claim only stops a run of its own period)."""
+        removed = 0
+        for job in self._jobs.values():
+            current = job.period_key(now)
+            stmt = sa.delete(JobRun).where(JobRun.job == job.name, JobRun.claimed_at < now - SWEEP_MIN_AGE)
+            if current is not None:
+                stmt = stmt.where(JobRun.period_key != current)
+            removed += int((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+        return removed
 
     async def _run_once(self, job: Job, period: str, now: datetime) -> bool:
         table = JobRun.__table__
@@ -97,9 +124,15 @@ class Scheduler:
                         sa.update(JobRun).where(JobRun.id == run_id).values(result=str(result)[:500])
                     )
                 await run_after_commit(session)
-        except Exception:
-            _log.exception("job_failed", job=job.name, period=period)
+        except Exception as exc:
+            if is_busy(exc):
+                wait = min(BUSY_BACKOFF_MAX, 2 * self._busy.get(job.name, (now, 0.5))[1])
+                self._busy[job.name] = (now + timedelta(seconds=wait), wait)
+                _log.warning("job_deferred_database_busy", job=job.name, period=period, retry_in=wait)
+            else:
+                _log.exception("job_failed", job=job.name, period=period)
             return False
+        self._busy.pop(job.name, None)
         _log.info("job_ran", job=job.name, period=period, result=str(result)[:200])
         return True
 

@@ -81,6 +81,11 @@ class StatView(Mapping[tuple[str, str], int]):
             raise KeyError(key)
         return cell.value
 
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:  # no KeyError round trip: conditions call it often
+        stat, period = key
+        cell = self._state.stats.get((stat, self._periods.get(period, period)))
+        return default if cell is None else cell.value
+
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(())
 
