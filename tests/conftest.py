@@ -164,7 +164,6 @@ def settings(database_url: str, backend: str, tmp_path: Path) -> Settings:
         secret_key="test-secret-key-that-is-long-enough-0123456789",  # type: ignore[arg-type]
         log_json=False,
         media_dir=tmp_path / "media",
-        api_key_cache_seconds=0,
     )
 
 

@@ -119,8 +119,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                runtime: Runtime | None = None, background: bool | None = None) -> FastAPI:
     """``background`` runs the worker and scheduler in-process (default: as the settings say)."""
     settings = settings or (runtime.settings if runtime else Settings())
-    settings.check_safe_for_production()
+    settings = settings.with_secret_key()  # refuses public or weak secrets; makes the install's own once
     runtime = runtime or Runtime.build(settings, clock)
+    if runtime.settings.secret_key is None:
+        runtime.settings = settings
     mechanics.install(runtime)
     audit.install(runtime)
 
@@ -128,6 +130,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
+        await runtime.caches.start()  # other processes' cache invalidations (Redis pub/sub)
         run_scheduler = settings.run_scheduler if background is None else background
         run_worker = settings.run_worker if background is None else background
         if run_scheduler:

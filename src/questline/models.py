@@ -19,7 +19,7 @@ from questline.referrals.models import Referral, ReferralCode, ReferralMilestone
 from questline.rules.models import Definition, PlayerStat
 from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, ShopOrder
 from questline.streaks.models import PlayerStreak, StreakRestDay
-from questline.tenancy.models import AdminUser, ApiKey, App, Membership, Organization, RefreshToken
+from questline.tenancy.models import AdminUser, ApiKey, App, Membership, Organization, PlayerTokenEpoch, RefreshToken
 
 metadata = Base.metadata
 
@@ -64,6 +64,7 @@ __all__ = [
     "PlayerPass",
     "PlayerStat",
     "PlayerStreak",
+    "PlayerTokenEpoch",
     "PlayerTrack",
     "Posting",
     "Prize",

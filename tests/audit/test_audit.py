@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI
 from questline.kit.errors import Conflict
 from questline.kit.routing import ClockDep, SessionDep, UnitOfWorkRoute
 from questline.players import service as players
-from questline.players.schemas import PlayerUpdate
+from questline.players.schemas import ProfileUpdate
 from questline.tenancy.auth import SERVER, Caller, allow
 from questline.tenancy.schemas import Role
 from tests.conftest import AppKeys, Factory, problem
@@ -132,7 +132,7 @@ async def engine(engine: FastAPI) -> FastAPI:
     @router.post("/half", status_code=201)
     async def half(caller: Caller = allow(SERVER), session: SessionDep = None,  # type: ignore[assignment]
                    clock: ClockDep = None) -> dict[str, str]:  # type: ignore[assignment]
-        await players.upsert_player(session, clock, caller.app, "half", PlayerUpdate(display_name="written"))
+        await players.upsert_player(session, clock, caller.app, "half", ProfileUpdate(display_name="written"))
         await session.flush()
         raise Conflict("the change is refused after it was written", code="late_refusal")
 

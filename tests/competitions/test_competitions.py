@@ -240,11 +240,13 @@ async def test_entry_requirements_and_fees(client: httpx.AsyncClient, factory: F
     assert resp.status_code == 200, resp.text
     cid = (await create(client, keys, competition(iso(13), iso(14), entry={
         "fee": {"currency": "points", "amount": 50}, "min_level": {"track": "xp", "level": 2},
-        "attributes": {"community": "guild-7"}})))["id"]
+        "gating": {"traits": {"community": "guild-7"}}})))["id"]
+    denied = problem(await join(client, keys, cid, "rich"), 403, "gated")
+    assert denied["unmet"] == ["trait community = 'guild-7'"]
+    await client.put("/v1/players/rich/account", headers=keys.server, json={"traits": {"community": "guild-7"}})
+    await client.put("/v1/players/poor/account", headers=keys.server, json={"traits": {"community": "guild-7"}})
     denied = problem(await join(client, keys, cid, "rich"), 403, "entry_requirements_not_met")
-    assert len(denied["unmet"]) == 2
-    await client.put("/v1/players/rich/account", headers=keys.server, json={"attributes": {"community": "guild-7"}})
-    await client.put("/v1/players/poor/account", headers=keys.server, json={"attributes": {"community": "guild-7"}})
+    assert denied["unmet"] == ["level 2 on xp (has 1)"]
     await trades(client, keys, runtime, [{"id": f"pl-{p}", "player_id": p, "type": "played", "data": {}}
                                          for p in ("rich", "poor")])
     problem(await join(client, keys, cid, "poor"), 409, "insufficient_funds")

@@ -70,11 +70,18 @@ class World:
 
 
 Maker = Callable[[World, httpx.AsyncClient], Awaitable[str]]
+
+
+async def make_member(world: World, client: httpx.AsyncClient) -> str:
+    """An admin account that is a member (viewer) of app A's organization."""
+    return world.viewer_a.admin_id
+
 # Areas add ``"param_name": maker`` here; a maker creates a resource in app A and returns its id.
 RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a global id)
     "code": (ledger_makers.make_currency, False),
     "hold_id": (ledger_makers.make_hold, True),
     "competition_id": (competition_makers.make_competition, True),
+    "admin_id": (make_member, True),
 }
 
 
@@ -94,7 +101,7 @@ async def build_world(runtime: Runtime, client: httpx.AsyncClient, factory: Fact
     bob = await factory.player_token(a, "bob")
     alice_of_b = await factory.player_token(b, "alice")
     resp = await client.put("/v1/players/alice/account", headers=a.server,
-                            json={"display_name": sentinels[2], "attributes": {"secret": sentinels[2]}})
+                            json={"display_name": sentinels[2], "traits": {"secret": sentinels[2]}})
     assert resp.status_code == 200, resp.text
     world = World(a, b, admin_a, viewer_a, admin_b, alice, bob, alice_of_b, extra_key.id, sentinels,
                   owner_a=await factory.admin(a.org_id, Role.OWNER))

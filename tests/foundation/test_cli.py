@@ -48,7 +48,7 @@ def ask_api(db_url: str, method: str, path: str, headers: dict[str, str], body: 
     """A request to the engine serving this database (the CLI's writes are what it sees)."""
 
     async def call() -> httpx.Response:
-        settings = Settings(env="test", database_url=db_url, secret_key=SECRET, api_key_cache_seconds=0)
+        settings = Settings(env="test", database_url=db_url, secret_key=SECRET)
         app = create_app(settings, background=False)
         async with LifespanManager(app):
             transport = httpx.ASGITransport(app=app)
@@ -144,11 +144,17 @@ def test_production_refuses_the_default_secret(db_url: str) -> None:
         refused = run(["serve", "--port", "1"], db_url, QUESTLINE_ENV="production", QUESTLINE_SECRET_KEY=secret)
         assert refused.exit_code == 2 and "QUESTLINE_SECRET_KEY" in refused.output
         assert "Traceback" not in refused.output
-    # With a real secret production serves; outside production the default secret is accepted.
+    # With a real secret production serves. The public development secret is refused everywhere.
     ok(["migrate"], db_url)
-    for env, secret in (("production", "x" * 48), ("development", DEFAULT_SECRET_KEY)):
-        app = create_app(Settings(env=env, database_url=db_url, secret_key=secret), background=False)
-        assert asyncio.run(_status_of(app, "/readyz")) == 200
+    app = create_app(Settings(env="production", database_url=db_url, secret_key="x" * 48), background=False)
+    assert asyncio.run(_status_of(app, "/readyz")) == 200
+    with pytest.raises(InsecureSettingsError):
+        create_app(Settings(env="development", database_url=db_url, secret_key=DEFAULT_SECRET_KEY))
+    refused = run(["serve", "--port", "1"], db_url, QUESTLINE_SECRET_KEY=DEFAULT_SECRET_KEY)
+    assert refused.exit_code == 2 and "public development value" in refused.output
+    # Production with no secret at all is refused too (no generated secret in production).
+    refused = run(["serve", "--port", "1"], db_url, QUESTLINE_ENV="production", QUESTLINE_SECRET_KEY="")
+    assert refused.exit_code == 2 and "QUESTLINE_SECRET_KEY" in refused.output
 
 
 async def _status_of(app: FastAPI, path: str) -> int:

@@ -80,7 +80,7 @@ async def test_nul_characters_are_refused_on_every_backend(client: httpx.AsyncCl
                                     json={"display_name": "a\u0000b"}), 422, "validation_failed")
     assert "NUL" in body["detail"]
     problem(await client.put("/v1/players/alice/account", headers=keys.server,
-                             json={"attributes": {"k\u0000": "v"}}), 422, "validation_failed")
+                             json={"traits": {"k\u0000": "v"}}), 422, "validation_failed")
     problem(await client.get("/v1/players?cursor=%00", headers=keys.server), 422, "validation_failed")
     # A literal backslash-u sequence is just text, and is kept as sent.
     resp = await client.put("/v1/players/alice/account", headers=keys.server, json={"display_name": "\\u0000"})
@@ -100,7 +100,7 @@ async def test_request_ids_are_echoed_or_made(client: httpx.AsyncClient) -> None
 
 async def test_bodies_over_the_limit_are_413(client: httpx.AsyncClient, factory: Factory) -> None:
     keys = await factory.app()
-    big = {"display_name": "x" * 100, "attributes": {f"k{i}": "v" * 100 for i in range(45)}}
+    big = {"display_name": "x" * 100, "traits": {f"k{i}": "v" * 100 for i in range(45)}}
     url = "/v1/players/alice/account"
 
     # Declared with Content-Length: refused before the app reads a byte.

@@ -103,7 +103,7 @@ async def test_a_generated_client_covers_every_operation_and_calls_every_area(
     orgs = await call("tenancy_list_orgs", as_admin, 200)
     assert keys.org_id in [org.id for org in orgs]
     account = await call("players_put_account", server, 200, player_id="ann",
-                         body=models.PlayerUpdate.from_dict({"display_name": "Ann", "timezone": "Europe/Paris"}))
+                         body=models.AccountUpdate.from_dict({"display_name": "Ann", "timezone": "Europe/Paris"}))
     assert account.display_name == "Ann"
     await call("ledger_put_currency", server, 201, code="gems", body=models.CurrencyIn.from_dict({"name": "Gems"}))
     granted = await call("ledger_grant", server, 201, idempotency_key=key(),

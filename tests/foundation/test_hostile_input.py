@@ -43,7 +43,7 @@ def raw(template: str, value: str) -> bytes:
 # Point 17: explicit null for a field that may be left out but not cleared ----------------------------
 
 ACCOUNT_REQUIRED = ["timezone", "leaderboard_visibility", "display_name_type", "show_on_global_leaderboard",
-                    "attributes"]
+                    "traits", "preferences"]
 COMMUNITY_REQUIRED = ["name", "description", "open", "auto_approve", "member_schema"]
 
 
@@ -93,7 +93,7 @@ async def test_null_for_a_required_community_field_is_422(client: httpx.AsyncCli
 
 async def test_the_document_says_which_fields_may_be_null(client: httpx.AsyncClient) -> None:
     schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
-    account = schemas["PlayerUpdate"]["properties"]
+    account = schemas["AccountUpdate"]["properties"]
     assert account["timezone"]["type"] == "string" and "anyOf" not in account["timezone"]
     assert {"type": "null"} in account["display_name"]["anyOf"]
     community = schemas["CommunityUpdate"]["properties"]

@@ -22,7 +22,7 @@ from questline.kit.idempotency import IdempotencyRecord, canonical_json, request
 from questline.kit.routing import ClockDep, SessionDep, UnitOfWorkRoute
 from questline.kit.runtime import Runtime
 from questline.players import service as players
-from questline.players.schemas import PlayerUpdate
+from questline.players.schemas import AccountUpdate
 from questline.tenancy.auth import SERVER, Caller, allow
 from tests.achievements.test_badges import png
 from tests.conftest import Factory, problem
@@ -57,7 +57,7 @@ def slow_router(gate: Gate) -> APIRouter:
             await gate.release.wait()
         if body.fail:
             raise RuntimeError("the work failed")
-        await players.upsert_player(session, clock, caller.app, body.player, PlayerUpdate(display_name=f"call {call}"))
+        await players.upsert_player(session, clock, caller.app, body.player, AccountUpdate(display_name=f"call {call}"))
         return {"player": body.player, "call": call}
 
     @router.post("/strict", status_code=201)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from questline.kit.settings import Settings
 from tests.conftest import Factory, problem
+from tests.foundation.helpers import from_address
 
 
 @pytest.fixture
@@ -52,15 +54,19 @@ async def test_each_player_has_its_own_budget(client: httpx.AsyncClient, factory
     assert (await client.get("/v1/players/alice/account", headers=keys.server)).status_code == 200
 
 
-async def test_password_guessing_is_rate_limited(client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_sign_in_attempts_are_limited_per_source_address(engine: FastAPI, factory: Factory) -> None:
+    """``rate_limit_login`` brakes one address trying many accounts; other addresses are not slowed."""
     keys = await factory.app()
-    admin = await factory.admin(keys.org_id)  # one login already spent
-    wrong = {"email": admin.email, "password": "not the password"}
-    problem(await client.post("/v1/auth/login", json=wrong), 401, "invalid_credentials")
-    right = {"email": admin.email.upper(), "password": admin.password}  # the same account, however spelled
-    problem(await client.post("/v1/auth/login", json=right), 429, "rate_limited")
-    other = await factory.admin(keys.org_id)
-    assert (await client.post("/v1/auth/login", json={"email": other.email, "password": other.password})).is_success
+    first, second = await factory.admin(keys.org_id), await factory.admin(keys.org_id)
+    async with from_address(engine, "203.0.113.7") as guesser, from_address(engine, "198.51.100.1") as office:
+        for admin in (first, second):
+            wrong = {"email": admin.email, "password": "not the password"}
+            problem(await guesser.post("/v1/auth/login", json=wrong), 401, "invalid_credentials")
+        refused = await guesser.post("/v1/auth/login", json={"email": first.email, "password": first.password})
+        assert "this address" in problem(refused, 429, "rate_limited")["detail"]
+        assert int(refused.headers["retry-after"]) >= 1
+        right = {"email": first.email.upper(), "password": first.password}  # the same account, however spelled
+        assert (await office.post("/v1/auth/login", json=right)).status_code == 200
 
 
 async def test_every_answer_says_how_much_of_the_budget_is_left(client: httpx.AsyncClient, factory: Factory) -> None:

@@ -167,8 +167,8 @@ async def test_friends_and_partition_scopes(client: httpx.AsyncClient, factory: 
                  "scope": {"type": "partition", "attribute": "gym"}},
     }})
     for pid, gym in [("amy", "north"), ("ben", "north"), ("cat", "south"), ("dan", "south"), ("eve", None)]:
-        await player(client, keys, pid, **({"attributes": {"gym": gym}} if gym else {}))
-    await player(client, keys, "dan", leaderboard_visibility="private", attributes={"gym": "south"})
+        await player(client, keys, pid, **({"traits": {"gym": gym}} if gym else {}))
+    await player(client, keys, "dan", leaderboard_visibility="private", traits={"gym": "south"})
     for a, b in [("amy", "cat"), ("amy", "dan"), ("amy", "eve")]:
         assert (await client.put(f"/v1/players/{a}/friends/{b}", headers=keys.server)).status_code == 200
     problem(await client.put("/v1/players/amy/friends/amy", headers=keys.server), 422, "cannot_befriend_self")
@@ -189,7 +189,7 @@ async def test_friends_and_partition_scopes(client: httpx.AsyncClient, factory: 
     assert ranks(south) == [(2, "cat", 30)] and south["ranked"] == 2 and south["partition"] == "south"
     problem(await client.get("/v1/leaderboards/gyms", headers=keys.client), 422, "partition_required")
     # Moving gym moves the player's entry on their next score.
-    await player(client, keys, "ben", attributes={"gym": "south"})
+    await player(client, keys, "ben", traits={"gym": "south"})
     await play(client, keys, runtime, [scored("ben", 5, T1)])
     assert ranks(await board(client, keys.client, "gyms", partition="south")) == [(2, "ben", 55), (3, "cat", 30)]
     assert ranks(await board(client, amy, "gyms")) == [(1, "amy", 10)]

@@ -30,7 +30,6 @@ from questline.kit.runtime import Runtime
 from questline.kit.settings import InsecureSettingsError, Settings
 from questline.ledger import service as ledger
 from questline.tenancy import service as tenancy
-from questline.tenancy.auth import key_cache
 from questline.tenancy.schemas import KeyOut, Role
 
 T = TypeVar("T")
@@ -51,10 +50,15 @@ console = Console(soft_wrap=True)  # keys and commands stay on one line, ready t
 err = Console(stderr=True)
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """The settings from the environment; a bad or unsafe value is a clean error (exit 2)."""
+def load_settings(*, signing: bool = False, **overrides: Any) -> Settings:
+    """The settings from the environment; a bad or unsafe value is a clean error (exit 2).
+
+    ``signing``: the command signs or checks tokens, so it needs the secret key (made once
+    beside the database when none is set outside production).
+    """
     try:
         settings = Settings(**overrides)
+        settings = settings.with_secret_key() if signing else settings
         settings.check_safe_for_production()
     except (ValidationError, InsecureSettingsError) as exc:
         err.print(f"[red]error[/red] (invalid_settings): {exc}")
@@ -114,7 +118,7 @@ def serve(
     from questline.app import create_app
 
     overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = load_settings(**overrides)
+    settings = load_settings(signing=True, **overrides)
     configure_logging(settings.log_level, json=settings.log_json)
     if migrate_first:
         migrations.upgrade(settings.database_url)
@@ -232,7 +236,7 @@ def keys_revoke(app_id: Annotated[str, typer.Argument(help="app id")],
     """Revoke a key at once."""
 
     async def work(session: AsyncSession, runtime: Runtime) -> None:
-        await tenancy.revoke_key(session, runtime.clock, key_cache(runtime), app_id, key_id)
+        await tenancy.revoke_key(session, runtime.clock, app_id, key_id)
 
     run_in_session(work)
     console.print(f"revoked {key_id}")
@@ -279,6 +283,7 @@ def worker() -> None:
     async def main() -> None:
         runtime = Runtime.build(settings)
         install(runtime)
+        await runtime.caches.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from questline.gating.schemas import Requirement
 from questline.kit.jsonvalue import JsonObject
-from questline.leaderboards.schemas import ATTRIBUTE, Scoring
+from questline.leaderboards.schemas import Scoring
 from questline.ledger.schemas import CURRENCY_PATTERN, MAX_AMOUNT
 
 MAX_PRIZE_RANK = 10_000
@@ -34,21 +34,9 @@ class MinLevel(Strict):
 class EntryRules(Strict):
     fee: Fee | None = Field(default=None, description="taken from the player's balance on joining")
     min_level: MinLevel | None = None
-    attributes: dict[str, str | int | bool] = Field(
-        default_factory=dict, max_length=20,
-        description="player attributes a participant must have (e.g. a community id)")
     max_participants: int | None = Field(default=None, ge=1, le=10_000_000)
     gating: Requirement | None = Field(default=None, description="who may enter (communities, whitelist, level, "
-                                                                 "completed challenges); others get 403 gated")
-
-    @model_validator(mode="after")
-    def _attribute_names(self) -> EntryRules:
-        import re
-
-        for name in self.attributes:
-            if not re.match(ATTRIBUTE, name):
-                raise ValueError(f"attribute name {name!r} is not valid")
-        return self
+                                                                 "completed challenges, traits); others get 403 gated")
 
 
 class PrizeTier(Strict):

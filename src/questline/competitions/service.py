@@ -216,13 +216,6 @@ async def _unmet(session: AsyncSession, comp: Competition, player_id: str) -> li
         have = tracks.get(need["track"], 1)
         if have < need["level"]:
             unmet.append(f"level {need['level']} on {need['track']} (has {have})")
-    wanted = entry.get("attributes") or {}
-    if wanted:
-        player = await players.get_player(session, comp.app_id, player_id)
-        attrs = player.attributes or {}
-        for name, value in sorted(wanted.items()):
-            if attrs.get(name) != value:
-                unmet.append(f"attribute {name} = {value!r}")
     return unmet
 
 

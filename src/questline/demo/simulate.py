@@ -30,7 +30,7 @@ from questline.mechanics import install
 from questline.pipeline import ingest as events
 from questline.pipeline.worker import drain
 from questline.players import service as player_service
-from questline.players.schemas import PlayerUpdate
+from questline.players.schemas import AccountUpdate
 from questline.rules.service import ruleset_cache
 from questline.tenancy.auth import SERVER, Caller
 
@@ -183,7 +183,7 @@ async def simulate(runtime: Runtime, app_id: str, *, players: int = 300, days: i
     report.start("players", len(cast))
     async with unit_of_work(runtime.sessions) as session:
         for sim in cast:
-            await player_service.upsert_player(session, runtime.clock, app_id, sim.player_id, PlayerUpdate(
+            await player_service.upsert_player(session, runtime.clock, app_id, sim.player_id, AccountUpdate(
                 display_name=sim.display_name, username=sim.player_id, timezone=sim.timezone))
             report.advance(1)
 

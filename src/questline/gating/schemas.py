@@ -7,7 +7,7 @@ from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from questline.players.schemas import PLAYER_ID_PATTERN
+from questline.players.schemas import PLAYER_ID_PATTERN, FieldName, Scalar
 
 
 class Strict(BaseModel):
@@ -30,13 +30,17 @@ class Requirement(Strict):
     - ``communities``: an active member of at least one of these communities (ids or slugs);
     - ``whitelist``: one of these players;
     - ``min_level``: at least this level on an XP track;
-    - ``completed_challenges``: has completed each of these challenges at least once.
+    - ``completed_challenges``: has completed each of these challenges at least once;
+    - ``traits``: has each of these traits with this value. Traits are set only by the server key
+      or an app admin; what a player writes about themself (profile, preferences) opens nothing.
     """
 
     communities: list[str] = Field(default_factory=list, max_length=50)
     whitelist: list[str] = Field(default_factory=list, max_length=10_000)
     min_level: MinLevel | None = None
     completed_challenges: list[str] = Field(default_factory=list, max_length=50)
+    traits: dict[FieldName, Scalar] = Field(default_factory=dict, max_length=20,
+                                            description="traits the player must have, e.g. {\"tier\": \"vip\"}")
 
     @field_validator("whitelist")
     @classmethod

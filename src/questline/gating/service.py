@@ -1,7 +1,7 @@
 """Gating: one requirement model, one check, called by every mechanic that lets some players in.
 
-A ``Requirement`` (``communities``, ``whitelist``, ``min_level``, ``completed_challenges``) is
-embedded as ``gating`` (items, battle pass seasons, challenges, leaderboards, competition
+A ``Requirement`` (``communities``, ``whitelist``, ``min_level``, ``completed_challenges``,
+``traits``) is embedded as ``gating`` (items, battle pass seasons, challenges, leaderboards, competition
 entry) and checked where a player acts::
 
     from questline.gating import service as gating
@@ -17,7 +17,8 @@ Inside the worker, processors that gate per event (challenges, leaderboards, pas
 ``BatchGate``: community membership is read once per batch (the worker never changes it), while
 levels and completed challenges come from the player's in-batch state, so an event is judged by
 what the events before it in the same batch did (a level-up, a completed quest) — the same
-answer a one-event-per-batch run would give.
+answer a one-event-per-batch run would give. Traits are read once per batch too (only the server
+key or an admin changes them, never an event).
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ async def unmet(session: AsyncSession, runtime: Runtime, app_id: str, player_id:
         members = await communities.active_members_among(session, app_id, requirement.communities, {player_id})
         if player_id not in members:
             out.append(f"an active member of one of: {', '.join(requirement.communities)}")
+    if requirement.traits:
+        traits = (await players.traits_of(session, app_id, [player_id])).get(player_id, {})
+        out.extend(_unmet_traits(requirement, traits))
     if requirement.min_level is None and not requirement.completed_challenges:
         return out
     timezone = (await players.timezones_of(session, app_id, [player_id])).get(player_id, "UTC")
@@ -74,16 +78,31 @@ async def check(session: AsyncSession, runtime: Runtime, app_id: str, player_id:
         raise Forbidden(f"this is gated: {'; '.join(missing)}", code="gated", extra={"unmet": missing})
 
 
+def _unmet_traits(requirement: Requirement, have: dict[str, object]) -> list[str]:
+    return [f"trait {name} = {value!r}" for name, value in sorted(requirement.traits.items())
+            if not _same(have.get(name), value)]
+
+
+def _same(have: object, want: object) -> bool:
+    """Trait values compare by type too: the trait ``1`` is not ``true``, nor ``"1"``."""
+    return type(have) is type(want) and have == want
+
+
 class BatchGate:
     """Requirements judged per event inside one batch (see the module docstring)."""
 
     def __init__(self) -> None:
         self._members: dict[tuple[str, ...], set[str]] = {}
+        self._traits: dict[str, dict[str, object]] | None = None
 
     async def prepare(self, batch: Batch, requirements: Iterable[Requirement | None]) -> None:
-        """Read the community memberships these requirements need, for the batch's players."""
+        """Read the community memberships and traits these requirements need, for the batch's players."""
         for requirement in requirements:
-            if requirement is None or not requirement.communities:
+            if requirement is None:
+                continue
+            if requirement.traits and self._traits is None:
+                self._traits = await players.traits_of(batch.session, batch.app_id, batch.players)
+            if not requirement.communities:
                 continue
             key = tuple(sorted(requirement.communities))
             if key not in self._members:
@@ -100,6 +119,8 @@ class BatchGate:
             return False
         need = requirement.min_level
         if need is not None and state.levels.get(need.track, 1) < need.level:
+            return False
+        if requirement.traits and _unmet_traits(requirement, (self._traits or {}).get(player, {})):
             return False
         return all(state.metrics.get(completed_metric(key), 0) >= 1 for key in requirement.completed_challenges)
 

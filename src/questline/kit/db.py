@@ -130,14 +130,16 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def session_factory(engine: AsyncEngine, *, readonly: bool = False) -> async_sessionmaker[AsyncSession]:
+def session_factory(engine: AsyncEngine, *, readonly: bool = False,
+                    info: dict[str, Any] | None = None) -> async_sessionmaker[AsyncSession]:
     """Sessions for writers (one transaction), or with ``readonly`` for readers: no transaction at all
-    (no BEGIN/ROLLBACK round trips; every statement sees the latest committed state)."""
+    (no BEGIN/ROLLBACK round trips; every statement sees the latest committed state). ``info`` is
+    copied into every session's ``session.info`` (the runtime's cache hub rides there)."""
     bind = engine
     if readonly:
         bind = (engine.execution_options(sqlite_begin=None) if engine.dialect.name == "sqlite"
                 else engine.execution_options(isolation_level="AUTOCOMMIT"))
-    return async_sessionmaker(bind, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(bind, expire_on_commit=False, autoflush=False, info=info)
 
 
 @asynccontextmanager

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from questline.kit.cache import HUB_INFO_KEY, CacheHub
 from questline.kit.clock import Clock, SystemClock
 from questline.kit.db import create_engine, session_factory
 from questline.kit.idempotency import IdempotencyStore
@@ -31,6 +32,7 @@ class Runtime:
     limiter: RateLimiter
     idempotency: IdempotencyStore
     metrics: HttpMetrics
+    caches: CacheHub
     redis: Redis | None = None
     # Per-area singletons (caches, wake-up signals), keyed by the area that owns them.
     extensions: dict[str, Any] = field(default_factory=dict)
@@ -47,14 +49,18 @@ class Runtime:
         clock = clock or SystemClock()
         engine = create_engine(settings.database_url, pool_size=settings.database_pool_size,
                                pool_timeout=settings.database_pool_timeout_seconds)
-        sessions = session_factory(engine)
         redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5) \
             if settings.redis_url else None
+        caches = CacheHub(redis, channel=f"{settings.redis_namespace}:cache-invalidations",
+                          max_age_seconds=settings.cache_max_age_seconds)
+        # Sessions carry the hub, so what reads or changes a cached row finds its cache.
+        info = {HUB_INFO_KEY: caches}
+        sessions = session_factory(engine, info=info)
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
-            read_sessions=session_factory(engine, readonly=True),
+            read_sessions=session_factory(engine, readonly=True, info=info),
             clock=clock,
             limiter=RateLimiter(redis, namespace=settings.redis_namespace),
             idempotency=IdempotencyStore(
@@ -62,6 +68,7 @@ class Runtime:
                 lock_seconds=settings.idempotency_lock_seconds,
             ),
             metrics=HttpMetrics(CollectorRegistry()),
+            caches=caches,
             redis=redis,
         )
 
@@ -69,6 +76,7 @@ class Runtime:
         closers, self._closers = self._closers, []
         for closer in reversed(closers):
             await closer()
+        await self.caches.stop()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

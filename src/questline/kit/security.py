@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
+import os
 import secrets
+import stat
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -72,3 +76,42 @@ def read_token(secret_key: str, token: str, *, audience: str, now: datetime) -> 
     if int(claims["exp"]) <= int(now.timestamp()):
         return None
     return claims
+
+
+class SecretFileError(RuntimeError):
+    """The install's secret file cannot be used safely (readable by others, empty, unreadable)."""
+
+
+def load_or_create_secret(path: Path, *, min_length: int) -> str:
+    """The secret kept in ``path``, made (random, mode 0600) the first time.
+
+    Two processes starting at once agree: the secret is written to a private temporary file and
+    linked into place, which fails if another process linked its own first; that one is read.
+    """
+    try:
+        return _read_secret(path, min_length)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return _read_secret(path, min_length)
+
+
+def _read_secret(path: Path, min_length: int) -> str:
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SecretFileError(f"{path} is readable by other users; run: chmod 600 {path}")
+    secret = path.read_text().strip()
+    if len(secret) < min_length:
+        raise SecretFileError(f"{path} holds no usable secret ({min_length}+ characters); delete it to make a new one")
+    return secret

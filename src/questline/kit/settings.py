@@ -9,13 +9,19 @@ from typing import Literal
 from limits import parse
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
-# A well-known value, so that production refuses to run with it.
+from questline.kit.security import SecretFileError, load_or_create_secret
+
+# The development secret earlier versions shipped with: public, so it is refused everywhere.
 DEFAULT_SECRET_KEY = "questline-development-secret-change-me-please"
+# Where a generated secret is kept when the database is not a local file (PostgreSQL).
+SECRET_FILE_NAME = "questline.secret"
+MIN_SECRET_LENGTH = 32
 
 
 class InsecureSettingsError(RuntimeError):
-    """Raised when production mode is asked to run with development defaults."""
+    """Raised when the engine is asked to run with a secret anyone could know."""
 
 
 class Settings(BaseSettings):
@@ -30,7 +36,12 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # Prefix for every Redis key this engine writes, so engines can share one Redis.
     redis_namespace: str = "questline"
-    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    # Signs admin sessions and player tokens. Unset outside production: a random one is made on
+    # first start and kept in ``secret_key_file`` (mode 0600), so no two installs share one.
+    secret_key: SecretStr | None = None
+    # Default: beside the SQLite database (``questline.db`` -> ``questline.db.secret``); for
+    # PostgreSQL, ``questline.secret`` in the working directory.
+    secret_key_file: Path | None = None
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -46,14 +57,21 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     rate_limit_per_key: str = "300000/minute"
     rate_limit_per_player: str = "600/minute"
-    # Password attempts per admin e-mail (guessing is slowed, not just argon2-expensive).
-    rate_limit_login: str = "20/minute"
+    # Sign-in attempts per source address, whatever the e-mail (a brake on trying many accounts).
+    rate_limit_login: str = "60/minute"
+    # Wrong passwords per (e-mail, source address) that cost nothing; after them each attempt of
+    # that pair waits a delay that doubles, up to the maximum. Other addresses are not slowed.
+    login_free_attempts: int = Field(default=5, ge=1, le=100)
+    login_max_delay_seconds: int = Field(default=900, ge=1, le=86_400)
 
     # Tokens.
     player_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
     access_token_ttl_seconds: int = Field(default=900, ge=60)
     refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=3600)
-    api_key_cache_seconds: float = Field(default=5.0, ge=0)
+    # How long a process may keep a cached row (keys, apps, token revocations) without hearing of
+    # a change: the backstop for changes made where no invalidation reaches (a CLI command on the
+    # embedded tier). Changes made by the engine itself invalidate at once. 0 turns caches off.
+    cache_max_age_seconds: float = Field(default=60.0, ge=0, le=86_400)
 
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     idempotency_lock_seconds: int = Field(default=60, ge=1)
@@ -93,6 +111,13 @@ class Settings(BaseSettings):
             raise ValueError("an in-memory SQLite database cannot be shared; give a file path")
         return value
 
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None  # QUESTLINE_SECRET_KEY= (empty) means "not set", never an empty signing key
+        return value
+
     @field_validator("rate_limit_per_key", "rate_limit_per_player", "rate_limit_login", "client_event_rate_per_player")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
@@ -107,11 +132,42 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     def check_safe_for_production(self) -> None:
-        """Refuse to run production with a secret anyone can read in the source."""
-        if self.env != "production":
-            return
-        secret = self.secret_key.get_secret_value()
-        if secret == DEFAULT_SECRET_KEY or len(secret) < 32:
+        """Refuse the public development secret anywhere, and a missing or short one in production."""
+        secret = self.secret_key.get_secret_value() if self.secret_key is not None else None
+        if secret == DEFAULT_SECRET_KEY:
+            raise InsecureSettingsError(
+                "QUESTLINE_SECRET_KEY is the public development value; unset it (a random one is generated "
+                "outside production) or set your own random value of 32+ characters"
+            )
+        if self.env == "production" and (secret is None or len(secret) < MIN_SECRET_LENGTH):
             raise InsecureSettingsError(
                 "QUESTLINE_SECRET_KEY must be set to a random value of 32+ characters in production"
             )
+
+    def secret_file(self) -> Path:
+        """Where a generated secret is kept (see ``secret_key_file``)."""
+        if self.secret_key_file is not None:
+            return self.secret_key_file
+        if self.is_sqlite:
+            database = make_url(self.database_url).database
+            if database:
+                path = Path(database)
+                return path.with_name(f"{path.name}.secret")
+        return Path(SECRET_FILE_NAME)
+
+    def with_secret_key(self) -> Settings:
+        """These settings with a signing secret: the one given, else the install's own (made once)."""
+        self.check_safe_for_production()
+        if self.secret_key is not None:
+            return self
+        path = self.secret_file()
+        try:
+            secret = load_or_create_secret(path, min_length=MIN_SECRET_LENGTH)
+        except (SecretFileError, OSError) as exc:
+            raise InsecureSettingsError(f"cannot use the secret file {path}: {exc}") from exc
+        return self.model_copy(update={"secret_key": SecretStr(secret)})
+
+    def signing_key(self) -> str:
+        if self.secret_key is None:  # pragma: no cover - a wiring bug: edges call with_secret_key()
+            raise InsecureSettingsError("no secret key: build the engine with Settings.with_secret_key()")
+        return self.secret_key.get_secret_value()

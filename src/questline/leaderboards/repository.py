@@ -171,13 +171,14 @@ async def privacy_of(session: AsyncSession, app_id: str, player_ids: Iterable[st
     return {row[0]: Privacy(*row) for row in rows}
 
 
-async def attributes_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+async def traits_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Players' traits (set by the server key or an admin, never by the player): what partitions read."""
     ids = list(set(player_ids))
     if not ids:
         return {}
     rows = await session.execute(
-        sa.select(Player.player_id, Player.attributes).where(Player.app_id == app_id, Player.player_id.in_(ids)))
-    return {pid: attrs or {} for pid, attrs in rows}
+        sa.select(Player.player_id, Player.traits).where(Player.app_id == app_id, Player.player_id.in_(ids)))
+    return {pid: traits or {} for pid, traits in rows}
 
 
 async def add_friendship(session: AsyncSession, app_id: str, a: str, b: str, now: datetime) -> None:

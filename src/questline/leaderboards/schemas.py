@@ -67,11 +67,12 @@ class GlobalScope(BaseModel):
 
 
 class PartitionScope(BaseModel):
-    """One board per value of a player attribute (a gym, a community, an age bracket)."""
+    """One board per value of a player trait (a gym, a community, an age bracket), as the server key
+    or an admin set it (``traits`` of the player's account); a player cannot move themself."""
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["partition"] = "partition"
-    attribute: str = Field(pattern=ATTRIBUTE, description="the player attribute that names the group, e.g. gym")
+    attribute: str = Field(pattern=ATTRIBUTE, description="the player trait that names the group, e.g. gym")
 
 
 class FriendsScope(BaseModel):

@@ -106,7 +106,7 @@ class ScoreKeeper:
         self.eligible = eligible
         self.cells: dict[tuple[str, str, str], Cell] = {}  # (board, period_key, player)
         self.stat_seen: dict[tuple[str, str], int] = {}  # (player, stat) -> all-time value already scored
-        self.attributes: dict[str, dict[str, Any]] = {}
+        self.traits: dict[str, dict[str, Any]] = {}  # partitions read traits, never player-written fields
         self.changed: dict[tuple[str, str], tuple[int, EventView]] = {}  # (board, player) -> last score
         self.folds: list[tuple[str, int, datetime]] = []  # (board, value brought, event time) per scored event
         self.gate: gating.BatchGate | None = None
@@ -130,7 +130,7 @@ class ScoreKeeper:
             self.cells[(row.board, row.period_key, row.player_id)] = Cell(
                 row.score, row.reached_at, row.seq, row.partition, row.version)
         if any(spec.partition_attr for specs in self.by_type.values() for spec in specs):
-            self.attributes = await repo.attributes_of(batch.session, batch.app_id, players)
+            self.traits = await repo.traits_of(batch.session, batch.app_id, players)
         stats = {spec.stat for specs in self.by_type.values() for spec in specs if spec.stat}
         for pid in players:
             state = batch.players[pid]
@@ -164,7 +164,7 @@ class ScoreKeeper:
                 continue
             partition = ""
             if spec.partition_attr is not None:
-                attr = self.attributes.get(state.player_id, {}).get(spec.partition_attr)
+                attr = self.traits.get(state.player_id, {}).get(spec.partition_attr)
                 if attr is None or attr == "" or isinstance(attr, dict | list):
                     continue
                 partition = str(attr).lower() if isinstance(attr, bool) else str(attr)

@@ -347,13 +347,13 @@ async def open_reading(session: AsyncSession, runtime: Runtime, app_id: str, inf
                             code="viewer_required")
     if info.scope == "partition":
         if partition is None and viewer is not None:
-            attributes = (await repo.attributes_of(session, app_id, [viewer])).get(viewer, {})
-            value = attributes.get(info.partition_attr or "")
+            traits = (await repo.traits_of(session, app_id, [viewer])).get(viewer, {})
+            value = traits.get(info.partition_attr or "")
             partition = None if value is None or value == "" else (
                 str(value).lower() if isinstance(value, bool) else str(value))
         if partition is None:
             raise Unprocessable(f"this board is split by {info.partition_attr!r}: pass ?partition= "
-                                "(or a viewer who has that attribute)", code="partition_required")
+                                "(or a viewer who has that trait)", code="partition_required")
         part = partition
     boards = boards_of(runtime)
     await boards.ensure(session, ref)

@@ -130,8 +130,8 @@ async def ingest(runtime: Runtime, caller: Caller, body: Any, *, source: str | N
     items = split_body(body)
     allowed: frozenset[str] = frozenset()
     if caller.kind is PLAYER:  # untrusted callers are limited to client-allowed types
-        async with runtime.read_sessions() as session:
-            allowed = frozenset((await tenancy.get_app(session, caller.app)).client_event_types)
+        async with runtime.read_sessions() as session:  # no query once the app is cached
+            allowed = (await tenancy.app_settings(session, caller.app)).client_event_types
     now = runtime.clock.now()
     accepted: list[EventIn] = []
     rejected: list[Rejected] = []

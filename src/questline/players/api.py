@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, status
 
 from questline.kit.pagination import Page, PageParams, page_params
 from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.players import service
-from questline.players.schemas import PLAYER_ID_PATTERN, PlayerOut, PlayerToken, PlayerUpdate, TokenRequest
+from questline.players.schemas import PLAYER_ID_PATTERN, AccountUpdate, PlayerOut, PlayerToken, TokenRequest
 from questline.tenancy.auth import (
     SERVER,
     Caller,
@@ -29,10 +29,20 @@ PlayerId = Annotated[str, Path(pattern=PLAYER_ID_PATTERN, description="your own 
 @router.post("/{player_id}/tokens", response_model=PlayerToken, status_code=201, openapi_extra={"x-audit": False})
 async def mint_token(player_id: PlayerId, caller: Annotated[Caller, allow(SERVER)], session: SessionDep,
                      runtime: RuntimeDep, body: TokenRequest | None = None) -> PlayerToken:
-    """Mint a short-lived token with which a game client acts for this one player (server key only)."""
+    """Mint a short-lived token with which a game client acts for this one player (server key only).
+
+    It works until it expires, its player's tokens are revoked, or the key that minted it is
+    revoked or rotated out.
+    """
     await service.ensure_players(session, runtime.clock, caller.app, [player_id])
-    token, expires = mint_player_token(runtime, caller.app, player_id, body.ttl_seconds if body else None)
+    token, expires = await mint_player_token(session, runtime, caller, player_id, body.ttl_seconds if body else None)
     return PlayerToken(token=token, player_id=player_id, expires_at=expires)
+
+
+@router.delete("/{player_id}/tokens", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_tokens(player_id: PlayerId, caller: ServerOrAdmin, session: SessionDep, clock: ClockDep) -> None:
+    """Revoke every token minted for this player so far, at once (server key or app admin)."""
+    await service.revoke_tokens(session, clock, caller.app, player_id)
 
 
 @router.get("", response_model=Page[PlayerOut])
@@ -50,15 +60,17 @@ async def get_account(player_id: PlayerId, caller: PlayerOrServer, session: Sess
 
 
 @router.put("/{player_id}/account", response_model=PlayerOut)
-async def put_account(player_id: PlayerId, body: PlayerUpdate, caller: ServerOrAdmin, session: SessionDep,
+async def put_account(player_id: PlayerId, body: AccountUpdate, caller: ServerOrAdmin, session: SessionDep,
                       clock: ClockDep) -> PlayerOut:
-    """Create the player if new, and set the given fields (server key or app admin)."""
+    """Create the player if new, and set the given fields, traits included (server key or app admin)."""
     return PlayerOut.model_validate(await service.upsert_player(session, clock, caller.app, player_id, body))
 
 
 @router.patch("/{player_id}/account", response_model=PlayerOut)
-async def patch_account(player_id: PlayerId, body: PlayerUpdate, caller: PlayerOrServerWrite,
+async def patch_account(player_id: PlayerId, body: AccountUpdate, caller: PlayerOrServerWrite,
                         session: SessionDep, clock: ClockDep) -> PlayerOut:
-    """Change an existing player's settings; a player token may change only its own."""
+    """Change an existing player's settings; a player token may change only its own profile
+    (not its traits: 403 traits_not_writable)."""
     caller.ensure_acts_for(player_id)
-    return PlayerOut.model_validate(await service.update_player(session, clock, caller.app, player_id, body))
+    return PlayerOut.model_validate(await service.update_player(session, clock, caller.app, player_id, body,
+                                                                trusted=caller.is_trusted))

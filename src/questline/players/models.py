@@ -23,6 +23,11 @@ class Player(Base):
     leaderboard_visibility: Mapped[str] = mapped_column(sa.String(16), default="public")
     display_name_type: Mapped[str] = mapped_column(sa.String(16), default="username")
     show_on_global_leaderboard: Mapped[bool] = mapped_column(sa.Boolean, default=True)
-    attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    avatar_url: Mapped[str | None] = mapped_column(sa.String(2000))
+    # The player's own settings (UI language, sound…): the player writes them; nothing reads them for rules.
+    preferences: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Facts about the player that only the server key or an app admin sets (tier, gym, age bracket):
+    # what gates, requirements and partitioned boards read.
+    traits: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -21,7 +21,8 @@ async def insert_missing(session: AsyncSession, app_id: str, player_ids: Iterabl
                          timezones: dict[str, str] | None = None) -> None:
     rows = [{"app_id": app_id, "player_id": pid, "timezone": (timezones or {}).get(pid, "UTC"),
              "leaderboard_visibility": "public", "display_name_type": "username",
-             "show_on_global_leaderboard": True, "attributes": {}, "created_at": now, "updated_at": now}
+             "show_on_global_leaderboard": True, "preferences": {}, "traits": {}, "created_at": now,
+             "updated_at": now}
             for pid in player_ids]
     if rows:
         await session.execute(insert_ignore(session, Player.__table__), rows)
@@ -37,6 +38,16 @@ async def keys_of(session: AsyncSession, app_id: str, player_ids: Iterable[str])
         .where(Player.app_id == app_id, Player.player_id.in_(ids))
     )
     return {pid: (pk, tz) for pid, pk, tz in rows}
+
+
+async def traits_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """player_id -> traits (only players that exist and have some)."""
+    ids = list(player_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(
+        sa.select(Player.player_id, Player.traits).where(Player.app_id == app_id, Player.player_id.in_(ids)))
+    return {pid: traits for pid, traits in rows if traits}
 
 
 async def update(session: AsyncSession, app_id: str, player_id: str, values: dict[str, Any]) -> None:

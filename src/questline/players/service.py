@@ -7,11 +7,12 @@ from collections.abc import Iterable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.kit.clock import Clock
-from questline.kit.errors import NotFound
+from questline.kit.errors import Forbidden, NotFound
 from questline.kit.pagination import Page, PageParams, build_page
 from questline.players import repository as repo
 from questline.players.models import Player
-from questline.players.schemas import PlayerUpdate
+from questline.players.schemas import AccountUpdate, ProfileUpdate
+from questline.tenancy import service as tenancy
 
 
 async def ensure_players(session: AsyncSession, clock: Clock, app_id: str,
@@ -39,7 +40,8 @@ async def get_player(session: AsyncSession, app_id: str, player_id: str) -> Play
 
 
 async def upsert_player(session: AsyncSession, clock: Clock, app_id: str, player_id: str,
-                        changes: PlayerUpdate) -> Player:
+                        changes: ProfileUpdate) -> Player:
+    """Create the player if new and set the given fields (an ``AccountUpdate`` with traits: trusted callers)."""
     await ensure_players(session, clock, app_id, [player_id])
     values = changes.model_dump(exclude_unset=True)
     if values:
@@ -51,9 +53,25 @@ async def upsert_player(session: AsyncSession, clock: Clock, app_id: str, player
 
 
 async def update_player(session: AsyncSession, clock: Clock, app_id: str, player_id: str,
-                        changes: PlayerUpdate) -> Player:
+                        changes: ProfileUpdate, *, trusted: bool) -> Player:
+    """Change an existing player. Traits only from a trusted caller (server key, app admin): a
+    player writes their profile, never what gates read."""
+    if not trusted and isinstance(changes, AccountUpdate) and "traits" in changes.model_fields_set:
+        raise Forbidden("traits are set by the server key or an app admin, not by the player",
+                        code="traits_not_writable")
     await get_player(session, app_id, player_id)
     return await upsert_player(session, clock, app_id, player_id, changes)
+
+
+async def traits_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> dict[str, dict[str, object]]:
+    """Players' traits (absent: none): the only player data gates and requirements read."""
+    return await repo.traits_of(session, app_id, player_ids)
+
+
+async def revoke_tokens(session: AsyncSession, clock: Clock, app_id: str, player_id: str) -> None:
+    """End every token minted for the player so far (new ones can be minted at once)."""
+    await get_player(session, app_id, player_id)
+    await tenancy.revoke_player_tokens(session, clock, app_id, player_id)
 
 
 async def list_players(session: AsyncSession, app_id: str, page: PageParams) -> Page[Player]:

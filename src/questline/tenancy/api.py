@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 
+from questline.kit.errors import problem_response
 from questline.kit.ids import ID_PATTERN
 from questline.kit.pagination import Page, PageParams, page_params
 from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.tenancy import service
-from questline.tenancy.auth import AdminAccount, key_cache
+from questline.tenancy.auth import AdminAccount, login_throttle
 from questline.tenancy.schemas import (
     AdminOut,
     AppCreate,
@@ -34,24 +35,35 @@ Paging = Annotated[PageParams, Depends(page_params)]
 OrgId = Annotated[str, Path(pattern=ID_PATTERN, description="an organization id (org_…)")]
 AppId = Annotated[str, Path(pattern=ID_PATTERN, description="an app id (app_…)")]
 KeyId = Annotated[str, Path(pattern=ID_PATTERN, description="a key id (key_…)")]
+AdminId = Annotated[str, Path(pattern=ID_PATTERN, description="an admin account id (adm_…)")]
 
 
 @router.post("/auth/login", response_model=TokenPair, tags=["auth"], openapi_extra={"x-access": "anonymous"})
-async def login(body: Login, session: SessionDep, runtime: RuntimeDep) -> TokenPair:
-    """Exchange an admin's e-mail and password for an access token and a refresh token."""
-    return await service.login(session, runtime.settings, runtime.clock, runtime.limiter, body.email, body.password)
+async def login(body: Login, request: Request, session: SessionDep, runtime: RuntimeDep) -> TokenPair:
+    """Exchange an admin's e-mail and password for an access token and a refresh token.
+
+    Wrong passwords slow down further attempts for that e-mail from that address only.
+    """
+    source = request.client.host if request.client else "unknown"
+    return await service.login(session, runtime.settings, runtime.clock, runtime.limiter, login_throttle(runtime),
+                               body.email, body.password, source)
 
 
 @router.post("/auth/refresh", response_model=TokenPair, tags=["auth"], openapi_extra={"x-access": "anonymous"})
-async def refresh(body: RefreshRequest, session: SessionDep, runtime: RuntimeDep) -> TokenPair:
-    """Rotate a refresh token: the old one stops working, a new pair is returned."""
-    return await service.refresh(session, runtime.settings, runtime.clock, body.refresh_token)
+async def refresh(body: RefreshRequest, request: Request, session: SessionDep,
+                  runtime: RuntimeDep) -> TokenPair | Response:
+    """Rotate a refresh token: the old one stops working, a new pair is returned. Presenting a
+    rotated one again revokes the whole session (401 refresh_token_reused)."""
+    try:
+        return await service.refresh(session, runtime.settings, runtime.clock, body.refresh_token)
+    except service.RefreshTokenReused as reused:
+        return problem_response(request, reused)  # answered, and the session's revocation committed
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"],
              openapi_extra={"x-access": "anonymous"})
 async def logout(body: RefreshRequest, session: SessionDep, clock: ClockDep) -> None:
-    """Revoke a refresh token (access tokens expire on their own within minutes)."""
+    """End the session of this refresh token: its refresh and access tokens stop working at once."""
     await service.logout(session, clock, body.refresh_token)
 
 
@@ -67,7 +79,10 @@ async def me(caller: AdminAccount, session: SessionDep) -> AdminOut:
 
 @router.post("/orgs", response_model=OrgOut, status_code=201, tags=["organizations"])
 async def create_org(body: OrgCreate, caller: AdminAccount, session: SessionDep, clock: ClockDep) -> OrgOut:
-    """Create an organization; the caller becomes its owner."""
+    """Create an organization; the caller becomes its owner. Owners and admins of an organization
+    may, and so may an account that belongs to none yet; viewers, brands and streamers may not."""
+    assert caller.admin_id is not None
+    await service.ensure_may_create_org(session, caller.admin_id)
     org = await service.create_org(session, clock, body.name, owner_id=caller.admin_id)
     return OrgOut(id=org.id, name=org.name, role=Role.OWNER, created_at=org.created_at)
 
@@ -82,11 +97,20 @@ async def list_orgs(caller: AdminAccount, session: SessionDep) -> list[OrgOut]:
 @router.post("/orgs/{org_id}/members", response_model=AdminOut, tags=["organizations"])
 async def add_member(org_id: OrgId, body: MemberAdd, caller: AdminAccount, session: SessionDep,
                      clock: ClockDep) -> AdminOut:
-    """Give an existing admin account a role in the organization (owners only)."""
+    """Give an existing admin account a role in the organization, or change it (owners only).
+    The last owner cannot give up the owner role (409 last_owner)."""
     assert caller.admin_id is not None
     await service.require_org_role(session, caller.admin_id, org_id, Role.OWNER)
     admin = await service.add_member(session, clock, org_id, body.email, body.role)
     return AdminOut(id=admin.id, email=admin.email, name=admin.name, created_at=admin.created_at)
+
+
+@router.delete("/orgs/{org_id}/members/{admin_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["organizations"])
+async def remove_member(org_id: OrgId, admin_id: AdminId, caller: AdminAccount, session: SessionDep) -> None:
+    """Take an account out of the organization (owners only; the last owner stays: 409 last_owner)."""
+    assert caller.admin_id is not None
+    await service.require_org_role(session, caller.admin_id, org_id, Role.OWNER)
+    await service.remove_member(session, org_id, admin_id)
 
 
 @router.post("/orgs/{org_id}/apps", response_model=AppCreated, status_code=201, tags=["apps"])
@@ -140,14 +164,14 @@ async def create_key(app_id: AppId, body: KeyCreate, caller: AdminAccount, sessi
 async def revoke_key(app_id: AppId, key_id: KeyId, caller: AdminAccount, session: SessionDep,
                      runtime: RuntimeDep) -> KeyOut:
     await _app_with_role(session, caller, app_id, Role.ADMIN)
-    key = await service.revoke_key(session, runtime.clock, key_cache(runtime), app_id, key_id)
+    key = await service.revoke_key(session, runtime.clock, app_id, key_id)
     return KeyOut.model_validate(key)
 
 
 @router.post("/apps/{app_id}/keys/{key_id}/rotate", response_model=KeyCreated, status_code=201, tags=["keys"])
 async def rotate_key(app_id: AppId, key_id: KeyId, caller: AdminAccount, session: SessionDep,
                      runtime: RuntimeDep) -> KeyCreated:
-    """Revoke a key and return its replacement (same kind and name)."""
+    """Revoke a key (and the player tokens it minted) and return its replacement (same kind and name)."""
     await _app_with_role(session, caller, app_id, Role.ADMIN)
-    key, secret = await service.rotate_key(session, runtime.clock, key_cache(runtime), app_id, key_id)
+    key, secret = await service.rotate_key(session, runtime.clock, app_id, key_id)
     return KeyCreated(**KeyOut.model_validate(key).model_dump(), secret=secret)

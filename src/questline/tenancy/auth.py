@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -37,6 +37,7 @@ from questline.kit.routing import ExposedRoute, exposed_api_routes
 from questline.kit.runtime import Runtime
 from questline.kit.security import read_token, sign_token
 from questline.tenancy import service
+from questline.tenancy.lockout import LoginThrottle
 from questline.tenancy.schemas import ROLE_RANK, Role
 
 PLAYER_AUDIENCE = "questline:player"
@@ -107,21 +108,34 @@ class AccessPolicy:
     idempotency: Literal["optional", "required"]
 
 
-def mint_player_token(runtime: Runtime, app_id: str, player_id: str, ttl_seconds: int | None = None) -> tuple[str, Any]:
+async def mint_player_token(session: AsyncSession, runtime: Runtime, caller: Caller, player_id: str,
+                            ttl_seconds: int | None = None) -> tuple[str, datetime]:
+    """A player token for ``player_id``, minted by the server key ``caller``.
+
+    It names that key (``kid``) and the player's token epoch (``ep``): revoking or rotating out
+    the key, or revoking the player's tokens, ends it at once.
+    """
+    if caller.kind is not SERVER or caller.key_id is None or caller.app_id is None:
+        raise Forbidden("only a server key mints player tokens", code="caller_not_allowed")
     now = runtime.clock.now()
     ttl = ttl_seconds or runtime.settings.player_token_ttl_seconds
     expires = now + timedelta(seconds=ttl)
-    token = sign_token(runtime.settings.secret_key.get_secret_value(), audience=PLAYER_AUDIENCE,
-                       subject=player_id, issued_at=now, expires_at=expires, claims={"app": app_id})
+    epoch = await service.player_token_epoch(session, caller.app_id, player_id)
+    token = sign_token(runtime.settings.signing_key(), audience=PLAYER_AUDIENCE, subject=player_id,
+                       issued_at=now, expires_at=expires,
+                       claims={"app": caller.app_id, "kid": caller.key_id, "ep": epoch})
     return token, expires
 
 
-def key_cache(runtime: Runtime) -> service.KeyCache:
-    cache = runtime.extensions.get("tenancy.keys")
-    if cache is None:
-        cache = runtime.extensions["tenancy.keys"] = service.KeyCache(runtime.settings.api_key_cache_seconds)
-    assert isinstance(cache, service.KeyCache)
-    return cache
+def login_throttle(runtime: Runtime) -> LoginThrottle:
+    throttle = runtime.extensions.get("tenancy.login_throttle")
+    if throttle is None:
+        settings = runtime.settings
+        throttle = runtime.extensions["tenancy.login_throttle"] = LoginThrottle(
+            runtime.redis, namespace=settings.redis_namespace, free_attempts=settings.login_free_attempts,
+            max_delay_seconds=settings.login_max_delay_seconds)
+    assert isinstance(throttle, LoginThrottle)
+    return throttle
 
 
 def _bearer(request: Request) -> str:
@@ -132,29 +146,49 @@ def _bearer(request: Request) -> str:
     return credential.strip()
 
 
+async def _player_caller(session: AsyncSession, claims: dict[str, Any]) -> Caller:
+    app_id, player_id, key_id, epoch = claims.get("app"), claims.get("sub"), claims.get("kid"), claims.get("ep")
+    if not (isinstance(app_id, str) and isinstance(player_id, str) and isinstance(key_id, str)
+            and isinstance(epoch, int) and not isinstance(epoch, bool)):
+        raise Unauthorized("the bearer token is not valid or has expired", code="invalid_token")
+    if await service.player_token_revoked(session, app_id, key_id, epoch, player_id):
+        raise Unauthorized("this player token has been revoked", code="token_revoked")
+    return Caller(kind=PLAYER, app_id=app_id, player_id=player_id)
+
+
 async def identify(request: Request, session: AsyncSession, runtime: Runtime, *, want_app: bool) -> Caller:
     token = _bearer(request)
     if token.startswith("ql_"):
-        ident = await service.identify_key(session, key_cache(runtime), token)
+        ident = await service.identify_key(session, token)
         return Caller(kind=CallerKind(ident.kind), app_id=ident.app_id, org_id=ident.org_id, key_id=ident.key_id)
-    secret = runtime.settings.secret_key.get_secret_value()
+    secret = runtime.settings.signing_key()
     claims = read_token(secret, token, audience=PLAYER_AUDIENCE, now=runtime.clock.now())
     if claims is not None:
-        return Caller(kind=PLAYER, app_id=str(claims["app"]), player_id=str(claims["sub"]))
-    admin_id = service.read_admin_token(runtime.settings, runtime.clock, token)
-    if admin_id is None:
+        return await _player_caller(session, claims)
+    admin_token = service.read_admin_token(runtime.settings, runtime.clock, token)
+    if admin_token is None:
         raise Unauthorized("the bearer token is not valid or has expired", code="invalid_token")
-    admin = await service.find_admin(session, admin_id)
-    if admin is None or admin.disabled_at is not None:
-        raise Unauthorized("this admin account is disabled or gone", code="invalid_token")
+    admin = await service.live_admin(session, admin_token)
+    if admin is None:
+        raise Unauthorized("this admin account is disabled or gone, or its session has ended", code="invalid_token")
+    admin_id = admin.id
     app_id = request.headers.get(APP_HEADER)
     if not want_app or not app_id:
         return Caller(kind=ADMIN, admin_id=admin_id)
-    app = await service.find_app(session, app_id) if re.match(ID_PATTERN, app_id) else None
+    app = await _find_app(session, app_id)
     role = await service.role_in_org(session, admin_id, app.org_id) if app else None
     if app is None or role is None:
         raise NotFound(f"app {app_id} not found", code="app_not_found")
     return Caller(kind=ADMIN, app_id=app.id, org_id=app.org_id, admin_id=admin_id, role=role)
+
+
+async def _find_app(session: AsyncSession, app_id: str) -> service.AppSettings | None:
+    if not re.match(ID_PATTERN, app_id):
+        return None
+    try:
+        return await service.app_settings(session, app_id)
+    except NotFound:
+        return None
 
 
 async def _claim_idempotency(request: Request, runtime: Runtime, caller: Caller, policy: AccessPolicy) -> None:

@@ -63,11 +63,28 @@ class Membership(Base):
 
 
 class RefreshToken(Base):
+    """One refresh token of an admin session. Rotation replaces it with the next of the same
+    ``family_id`` (the session); reusing a rotated one revokes the whole family, and access tokens
+    name their family, so they stop with it."""
+
     __tablename__ = "refresh_tokens"
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     admin_id: Mapped[str] = mapped_column(sa.ForeignKey("admin_users.id"), index=True)
+    family_id: Mapped[str] = mapped_column(sa.String(40), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PlayerTokenEpoch(Base):
+    """A player's token generation: tokens carry the epoch they were minted in, and revoking a
+    player's tokens moves it on (no row: epoch 0)."""
+
+    __tablename__ = "player_token_epochs"
+
+    app_id: Mapped[str] = mapped_column(sa.ForeignKey("apps.id"), primary_key=True)
+    player_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    epoch: Mapped[int] = mapped_column(sa.Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from questline.kit.cache import CacheSpec
 from questline.kit.clock import Clock
-from questline.kit.errors import Conflict, Forbidden, NotFound, Unauthorized
+from questline.kit.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized
 from questline.kit.ids import new_id, ulid
 from questline.kit.pagination import Page, PageParams, build_page
 from questline.kit.ratelimit import RateLimiter
@@ -27,11 +27,14 @@ from questline.kit.security import (
 )
 from questline.kit.settings import Settings
 from questline.tenancy import repository as repo
+from questline.tenancy.lockout import LoginThrottle
 from questline.tenancy.models import AdminUser, ApiKey, App, Organization, RefreshToken
 from questline.tenancy.schemas import ROLE_RANK, KeyKind, Role, TokenPair
 
 KEY_PREFIX = {"server": "ql_sk_", "client": "ql_pk_"}
 ADMIN_AUDIENCE = "questline:admin"
+# Roles that may start organizations (besides accounts that belong to none yet).
+ORG_CREATOR_ROLES = frozenset({Role.OWNER, Role.ADMIN})
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,35 @@ class KeyIdentity:
     app_id: str
     org_id: str
     kind: KeyKind
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """What a request needs to know about an API key (cached; never the secret itself)."""
+
+    key_id: str
+    app_id: str
+    org_id: str
+    kind: KeyKind
+    secret_hash: str
+    revoked: bool
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """An app as requests and batches read it (cached, invalidated whenever it changes)."""
+
+    id: str
+    org_id: str
+    name: str
+    config_version: int
+    client_event_types: frozenset[str]
+
+
+# Every row here changes only through this module, which invalidates the entry when it does.
+KEYS = CacheSpec[str, KeyRecord | None]("tenancy.keys", keep_missing=False)
+APPS = CacheSpec[str, AppSettings | None]("tenancy.apps", keep_missing=False)
+PLAYER_TOKEN_EPOCHS = CacheSpec[tuple[str, str], int]("tenancy.player_token_epochs", max_entries=50_000)
 
 
 def format_key(kind: KeyKind, key_id: str, secret: str) -> str:
@@ -59,37 +91,20 @@ def parse_key(token: str) -> tuple[KeyKind, str, str] | None:
     return _KIND_OF_TAG[tag], f"key_{body}", secret
 
 
-class KeyCache:
-    """Recently verified keys, so a hot ingest path does not query the key table each call.
-
-    Entries live ``ttl`` seconds; a revocation in this process evicts at once, in another
-    process within ``ttl``.
-    """
-
-    def __init__(self, ttl: float) -> None:
-        self._ttl = ttl
-        self._entries: dict[str, tuple[float, KeyIdentity]] = {}
-
-    def get(self, token_hash: str) -> KeyIdentity | None:
-        entry = self._entries.get(token_hash)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-    def put(self, token_hash: str, identity: KeyIdentity) -> None:
-        if self._ttl > 0:
-            if len(self._entries) > 10_000:
-                self._entries.clear()
-            self._entries[token_hash] = (time.monotonic() + self._ttl, identity)
-
-    def evict_key(self, key_id: str) -> None:
-        for token_hash in [h for h, (_, ident) in self._entries.items() if ident.key_id == key_id]:
-            del self._entries[token_hash]
-
-
 # --- organizations and apps -------------------------------------------------------------
 
+async def ensure_may_create_org(session: AsyncSession, admin_id: str) -> None:
+    """Owners and admins (of any organization) start organizations, as does an account that
+    belongs to none yet (made by an operator with ``questline admins create``); an account that
+    is only a viewer, brand or streamer may not."""
+    roles = await repo.roles_of_admin(session, admin_id)
+    if roles and not roles & ORG_CREATOR_ROLES:
+        raise Forbidden("creating organizations needs the owner or admin role in an organization",
+                        code="insufficient_role")
+
+
 async def create_org(session: AsyncSession, clock: Clock, name: str, owner_id: str | None = None) -> Organization:
+    """A new organization; ``owner_id`` (an admin account) owns it. Callers check who may create."""
     org = Organization(id=new_id("org"), name=name, created_at=clock.now())
     await repo.add(session, org)
     if owner_id is not None:
@@ -131,15 +146,34 @@ async def list_apps(session: AsyncSession, org_id: str, page: PageParams) -> Pag
     return build_page(list(rows), page.limit, lambda a: [a.id])
 
 
+async def app_settings(session: AsyncSession, app_id: str) -> AppSettings:
+    """The app as requests read it, from the cache (404 if there is no such app)."""
+
+    async def load() -> AppSettings | None:
+        row = await repo.app_settings_row(session, app_id)
+        if row is None:
+            return None
+        return AppSettings(id=row.id, org_id=row.org_id, name=row.name, config_version=row.config_version,
+                           client_event_types=frozenset(row.client_event_types or ()))
+
+    found = await APPS.get(session, app_id, load)
+    if found is None:
+        raise NotFound(f"app {app_id} not found", code="app_not_found")
+    return found
+
+
 async def set_client_event_types(session: AsyncSession, app_id: str, types: list[str]) -> App:
     await repo.set_client_event_types(session, app_id, types)
+    APPS.invalidate(session, app_id)
     app = await get_app(session, app_id)
     await session.refresh(app)
     return app
 
 
 async def bump_config_version(session: AsyncSession, app_id: str) -> int:
-    return await repo.bump_config_version(session, app_id)
+    version = await repo.bump_config_version(session, app_id)
+    APPS.invalidate(session, app_id)
+    return version
 
 
 # --- API keys --------------------------------------------------------------------------
@@ -159,43 +193,74 @@ async def list_keys(session: AsyncSession, app_id: str, page: PageParams) -> Pag
     return build_page(list(rows), page.limit, lambda k: [k.id])
 
 
-async def revoke_key(session: AsyncSession, clock: Clock, cache: KeyCache, app_id: str, key_id: str) -> ApiKey:
+async def revoke_key(session: AsyncSession, clock: Clock, app_id: str, key_id: str) -> ApiKey:
+    """Revoke a key: it, and every player token it minted, stop working once this commits."""
     key = await repo.get_key(session, key_id)
     if key is None or key.app_id != app_id:
         raise NotFound(f"key {key_id} not found")
     if key.revoked_at is not None:
         raise Conflict(f"key {key_id} is already revoked", code="key_revoked")
     await repo.revoke_key(session, app_id, key_id, clock.now())
+    KEYS.invalidate(session, key_id)
     await session.refresh(key)
-    cache.evict_key(key_id)
     return key
 
 
-async def rotate_key(session: AsyncSession, clock: Clock, cache: KeyCache, app_id: str,
-                     key_id: str) -> tuple[ApiKey, str]:
+async def rotate_key(session: AsyncSession, clock: Clock, app_id: str, key_id: str) -> tuple[ApiKey, str]:
     """Revoke a key and issue its replacement, of the same kind and name, in one step."""
-    old = await revoke_key(session, clock, cache, app_id, key_id)
+    old = await revoke_key(session, clock, app_id, key_id)
     return await create_key(session, clock, app_id, old.kind, old.name)  # type: ignore[arg-type]
 
 
-async def identify_key(session: AsyncSession, cache: KeyCache, token: str) -> KeyIdentity:
+async def key_record(session: AsyncSession, key_id: str) -> KeyRecord | None:
+    """A key as requests check it, from the cache (None: no such key)."""
+
+    async def load() -> KeyRecord | None:
+        row = await repo.key_row(session, key_id)
+        if row is None:
+            return None
+        kid, app_id, org_id, kind, secret_hash, revoked = row
+        return KeyRecord(key_id=kid, app_id=app_id, org_id=org_id, kind="server" if kind == "server" else "client",
+                         secret_hash=secret_hash, revoked=bool(revoked))
+
+    return await KEYS.get(session, key_id, load)
+
+
+async def identify_key(session: AsyncSession, token: str) -> KeyIdentity:
     parsed = parse_key(token)
     if parsed is None:
         raise Unauthorized("the API key is malformed")
-    token_hash = hash_secret(token)
-    cached = cache.get(token_hash)
-    if cached is not None:
-        return cached
     kind, key_id, secret = parsed
-    key = await repo.get_key(session, key_id)
+    key = await key_record(session, key_id)
     if key is None or key.kind != kind or not secrets_match(secret, key.secret_hash):
         raise Unauthorized("the API key is not valid")
-    if key.revoked_at is not None:
+    if key.revoked:
         raise Unauthorized("the API key has been revoked", code="key_revoked")
-    app = await get_app(session, key.app_id)
-    identity = KeyIdentity(key_id=key.id, app_id=key.app_id, org_id=app.org_id, kind=kind)
-    cache.put(token_hash, identity)
-    return identity
+    return KeyIdentity(key_id=key.key_id, app_id=key.app_id, org_id=key.org_id, kind=kind)
+
+
+# --- player tokens -------------------------------------------------------------------------
+
+async def player_token_epoch(session: AsyncSession, app_id: str, player_id: str) -> int:
+    """The player's current token epoch (cached): tokens of an earlier epoch are revoked."""
+    return await PLAYER_TOKEN_EPOCHS.get(session, (app_id, player_id),
+                                         lambda: repo.player_token_epoch(session, app_id, player_id))
+
+
+async def revoke_player_tokens(session: AsyncSession, clock: Clock, app_id: str, player_id: str) -> int:
+    """Every token minted for the player so far stops working once this commits; returns the new epoch."""
+    epoch = await repo.next_player_token_epoch(session, app_id, player_id, clock.now())
+    PLAYER_TOKEN_EPOCHS.invalidate(session, (app_id, player_id))
+    return epoch
+
+
+async def player_token_revoked(session: AsyncSession, app_id: str, key_id: str, epoch: int, player_id: str) -> bool:
+    """Whether a player token minted by ``key_id`` in ``epoch`` has lost its authority: its key
+    was revoked (or rotated out) or is not the app's server key, or the player's tokens were revoked."""
+    key = await key_record(session, key_id)
+    if key is None or key.revoked or key.kind != "server" or key.app_id != app_id:
+        return True
+    return epoch < await player_token_epoch(session, app_id, player_id)
 
 
 # --- admin users, roles and sessions ------------------------------------------------------
@@ -244,35 +309,78 @@ async def require_org_role(session: AsyncSession, admin_id: str, org_id: str, mi
 
 
 async def add_member(session: AsyncSession, clock: Clock, org_id: str, email: str, role: Role) -> AdminUser:
+    """Give an admin account a role in the organization (or change it). The last owner keeps theirs."""
     admin = await repo.admin_by_email(session, email.strip().lower())
     if admin is None:
         raise NotFound(f"no admin with e-mail {email}; create the account first", code="admin_not_found")
+    await _lock_org(session, org_id)
+    current = await repo.role_in_org(session, admin.id, org_id)
+    if current == Role.OWNER and role != Role.OWNER:
+        await _ensure_another_owner(session, org_id)
     await repo.upsert_membership(session, org_id, admin.id, role, clock.now())
     return admin
 
 
-def _access_token(settings: Settings, clock: Clock, admin_id: str) -> str:
+async def remove_member(session: AsyncSession, org_id: str, admin_id: str) -> None:
+    """Take an account out of the organization; the last owner cannot be taken out."""
+    await _lock_org(session, org_id)
+    role = await repo.role_in_org(session, admin_id, org_id)
+    if role is None:
+        raise NotFound(f"admin {admin_id} is not a member of organization {org_id}", code="member_not_found")
+    if role == Role.OWNER:
+        await _ensure_another_owner(session, org_id)
+    await repo.delete_membership(session, org_id, admin_id)
+
+
+async def _lock_org(session: AsyncSession, org_id: str) -> None:
+    """Membership changes of one organization run one at a time, so two owners demoting each
+    other at once cannot both see the other still there."""
+    if not await repo.lock_org(session, org_id):
+        raise NotFound(f"organization {org_id} not found")
+
+
+async def _ensure_another_owner(session: AsyncSession, org_id: str) -> None:
+    if await repo.count_owners(session, org_id) <= 1:
+        raise Conflict("an organization keeps at least one owner: make another member owner first",
+                       code="last_owner")
+
+
+def _access_token(settings: Settings, clock: Clock, admin_id: str, family_id: str) -> str:
     now = clock.now()
-    return sign_token(settings.secret_key.get_secret_value(), audience=ADMIN_AUDIENCE, subject=admin_id,
-                      issued_at=now, expires_at=now + timedelta(seconds=settings.access_token_ttl_seconds))
+    return sign_token(settings.signing_key(), audience=ADMIN_AUDIENCE, subject=admin_id, issued_at=now,
+                      expires_at=now + timedelta(seconds=settings.access_token_ttl_seconds),
+                      claims={"sid": family_id})
 
 
-async def _issue_pair(session: AsyncSession, settings: Settings, clock: Clock, admin_id: str) -> TokenPair:
+async def _issue_pair(session: AsyncSession, settings: Settings, clock: Clock, admin_id: str,
+                      family_id: str | None = None) -> TokenPair:
+    """A new access and refresh token; a login starts a new family (session), a refresh continues one."""
     refresh = f"qlr_{new_secret()}"
     now = clock.now()
+    token_id = new_id("rt")
+    family_id = family_id or token_id
     await repo.add(session, RefreshToken(
-        id=new_id("rt"), admin_id=admin_id, token_hash=hash_secret(refresh), created_at=now,
+        id=token_id, admin_id=admin_id, family_id=family_id, token_hash=hash_secret(refresh), created_at=now,
         expires_at=now + timedelta(seconds=settings.refresh_token_ttl_seconds), revoked_at=None,
     ))
-    return TokenPair(access_token=_access_token(settings, clock, admin_id), refresh_token=refresh,
+    return TokenPair(access_token=_access_token(settings, clock, admin_id, family_id), refresh_token=refresh,
                      expires_in=settings.access_token_ttl_seconds)
 
 
-async def login(session: AsyncSession, settings: Settings, clock: Clock, limiter: RateLimiter, email: str,
-                password: str) -> TokenPair:
-    """A token pair for the right e-mail and password; attempts per e-mail are rate limited."""
+async def login(session: AsyncSession, settings: Settings, clock: Clock, limiter: RateLimiter,
+                throttle: LoginThrottle, email: str, password: str, source: str) -> TokenPair:
+    """A token pair for the right e-mail and password.
+
+    Wrong guesses slow down the pair (e-mail, source address) that makes them, with a delay that
+    grows, so an attacker elsewhere cannot lock the owner out; each address also has an overall
+    rate of attempts (``rate_limit_login``).
+    """
     email = email.strip().lower()
-    await limiter.enforce(settings.rate_limit_login, "login", email, what="logins to this account")
+    await limiter.enforce(settings.rate_limit_login, "login", source, what="sign-in attempts from this address")
+    wait = await throttle.begin(email, source, clock.now())
+    if wait:
+        raise RateLimited(f"too many wrong passwords for this account from this address; retry in {wait}s",
+                          retry_after=wait)
     admin = await repo.admin_by_email(session, email)
     # Verify against a dummy hash for unknown e-mails too, so timing does not reveal who has an
     # account. argon2 runs in a thread: it is slow on purpose and must not stall the event loop.
@@ -280,32 +388,63 @@ async def login(session: AsyncSession, settings: Settings, clock: Clock, limiter
     valid = await asyncio.to_thread(verify_password, password, stored)
     if not valid or admin is None or admin.disabled_at is not None:
         raise Unauthorized("e-mail or password is wrong", code="invalid_credentials")
+    await throttle.succeeded(email, source)
     return await _issue_pair(session, settings, clock, admin.id)
 
 
-async def _live_refresh_token(session: AsyncSession, clock: Clock, token: str) -> RefreshToken:
-    row = await repo.refresh_token_by_hash(session, hash_secret(token))
-    if row is None or row.revoked_at is not None or row.expires_at <= clock.now():
-        raise Unauthorized("the refresh token is not valid", code="invalid_refresh_token")
-    return row
+class RefreshTokenReused(Unauthorized):
+    """A rotated (or revoked) refresh token came back: the whole session it belongs to has been
+    revoked. Raised *after* that revocation, which must be committed (the route answers with it)."""
+
+    def __init__(self) -> None:
+        super().__init__("this refresh token was already used; the session it belongs to has been revoked "
+                         "(sign in again)", code="refresh_token_reused")
 
 
 async def refresh(session: AsyncSession, settings: Settings, clock: Clock, token: str) -> TokenPair:
-    """Rotate: the used refresh token is revoked and a new pair issued."""
-    row = await _live_refresh_token(session, clock, token)
-    if not await repo.revoke_refresh_token(session, row.id, clock.now()):
+    """Rotate: the used refresh token is revoked and the next one of its family issued.
+
+    A token presented after it was rotated, while its session is still live, is a sign it was
+    stolen: the family is revoked, access tokens included, and ``RefreshTokenReused`` raised
+    (commit, then answer it).
+    """
+    row = await repo.refresh_token_by_hash(session, hash_secret(token))
+    if row is None or row.expires_at <= clock.now():
         raise Unauthorized("the refresh token is not valid", code="invalid_refresh_token")
-    return await _issue_pair(session, settings, clock, row.admin_id)
+    if row.revoked_at is not None or not await repo.revoke_refresh_token(session, row.id, clock.now()):
+        if await repo.revoke_refresh_family(session, row.family_id, clock.now()):
+            raise RefreshTokenReused()
+        raise Unauthorized("the refresh token is not valid", code="invalid_refresh_token")  # session already over
+    return await _issue_pair(session, settings, clock, row.admin_id, row.family_id)
 
 
 async def logout(session: AsyncSession, clock: Clock, token: str) -> None:
-    row = await _live_refresh_token(session, clock, token)
-    await repo.revoke_refresh_token(session, row.id, clock.now())
+    """End the session: its refresh tokens and its access tokens stop working."""
+    row = await repo.refresh_token_by_hash(session, hash_secret(token))
+    if row is None or row.revoked_at is not None or row.expires_at <= clock.now():
+        raise Unauthorized("the refresh token is not valid", code="invalid_refresh_token")
+    await repo.revoke_refresh_family(session, row.family_id, clock.now())
 
 
-def read_admin_token(settings: Settings, clock: Clock, token: str) -> str | None:
-    claims = read_token(settings.secret_key.get_secret_value(), token, audience=ADMIN_AUDIENCE, now=clock.now())
-    return str(claims["sub"]) if claims else None
+@dataclass(frozen=True)
+class AdminToken:
+    admin_id: str
+    session_id: str
+
+
+def read_admin_token(settings: Settings, clock: Clock, token: str) -> AdminToken | None:
+    claims = read_token(settings.signing_key(), token, audience=ADMIN_AUDIENCE, now=clock.now())
+    if claims is None or not isinstance(claims.get("sid"), str):
+        return None
+    return AdminToken(admin_id=str(claims["sub"]), session_id=claims["sid"])
+
+
+async def live_admin(session: AsyncSession, token: AdminToken) -> AdminUser | None:
+    """The token's admin, if the account is enabled and the token's session was not ended."""
+    admin, session_alive = await repo.admin_and_session(session, token.admin_id, token.session_id)
+    if admin is None or admin.disabled_at is not None or not session_alive:
+        return None
+    return admin
 
 
 async def count_orgs(session: AsyncSession) -> int:
