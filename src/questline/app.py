@@ -12,14 +12,17 @@ from typing import Any
 
 import swagger_ui_bundle
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.datastructures import Default
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from questline import __version__, mechanics
+from questline import __version__, mechanics, openapi
 from questline.achievements import api as achievements_api
 from questline.achievements import tasks as achievements_tasks
 from questline.assets import api as assets_api
+from questline.audit import api as audit_api
+from questline.audit import service as audit
 from questline.battlepass import api as battlepass_api
 from questline.campaigns import api as campaigns_api
 from questline.campaigns import tasks as campaigns_tasks
@@ -36,7 +39,9 @@ from questline.kit.clock import Clock
 from questline.kit.errors import install_problem_handlers
 from questline.kit.idempotency import IdempotencyStore
 from questline.kit.jobs import Job, Scheduler, every
-from questline.kit.middleware import EdgeMiddleware
+from questline.kit.middleware import EdgeLimits, EdgeMiddleware
+from questline.kit.responses import JsonResponse
+from questline.kit.routing import operation_id
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
 from questline.leaderboards import api as leaderboards_api
@@ -120,6 +125,7 @@ def _routers() -> list[APIRouter]:
         conflicts_api.router,
         assets_api.router,
         campaigns_api.router,
+        audit_api.router,
     ]
 
 
@@ -132,6 +138,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     if runtime.settings.secret_key is None:
         runtime.settings = settings
     mechanics.install(runtime)
+    audit.install(runtime)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -160,13 +167,23 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         summary="Events in; XP, levels, points, quests, streaks and ranks out.",
         lifespan=lifespan,
         docs_url=None,  # served below from local assets: the engine works offline
+        redoc_url=None,  # ReDoc would load its scripts and fonts from public CDNs
         openapi_url="/openapi.json",
+        generate_unique_id_function=operation_id,
+        # Replies without a response model render with orjson; a Default keeps FastAPI's fast path
+        # (pydantic serializing straight to bytes) for every reply that has one.
+        default_response_class=Default(JsonResponse),
     )
     app.state.runtime = runtime
+    openapi.install(app)
     _mount_docs(app)
     install_problem_handlers(app)
-    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=runtime.metrics,
-                       max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(EdgeMiddleware, metrics=runtime.metrics, limits=EdgeLimits(
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=max(settings.max_upload_bytes, settings.max_body_bytes),
+        max_url_bytes=settings.max_url_bytes, max_header_bytes=settings.max_header_bytes,
+        body_timeout_seconds=settings.body_timeout_seconds,
+    ))
     for router in _routers():
         app.include_router(router)
     return app

@@ -2,6 +2,7 @@
 
 from questline.achievements.models import AchievementBackfill, AchievementBadge, PlayerAchievement
 from questline.assets.models import Asset
+from questline.audit.models import AuditEntry
 from questline.battlepass.models import BattlePassClaim, BattlePassXp, BattlePassXpDaily, PlayerPass
 from questline.campaigns.models import Campaign, ImpressionHour, ImpressionMinute, ImpressionSeen, Participation
 from questline.challenges.models import ChallengeClaim, ChallengeCompletion, ChallengeProgress
@@ -34,6 +35,7 @@ __all__ = [
     "ApiKey",
     "App",
     "Asset",
+    "AuditEntry",
     "BattlePassClaim",
     "BattlePassXp",
     "BattlePassXpDaily",

@@ -80,6 +80,11 @@ EXPECTED_REFUSALS: dict[str, list[Refusal]] = {
     "docs/marketplace.md": [
         Refusal("POST", r"/v1/campaigns/[^/]+/join", 409, "already_joined", "The join chain: Ann joins twice"),
     ],
+    "docs/api-contract.md": [
+        Refusal("GET", r"/v1/audit", 403, "caller_not_allowed", "The audit log: a server key may not read it"),
+        Refusal("POST", r"/v1/ledger/grants", 422, "validation_failed", "Seeing it work: an integer beyond 64 bits"),
+        Refusal("PATCH", r"/v1/players/bob/account", 422, "validation_failed", "Seeing it work: a null time zone"),
+    ],
 }
 
 

@@ -66,6 +66,7 @@ class World:
     alice_of_b: dict[str, str]
     key_a: str
     sentinels: list[str]
+    owner_a: AdminLogin | None = None
     values: dict[str, str] = field(default_factory=dict)
 
 
@@ -111,7 +112,8 @@ async def build_world(runtime: Runtime, client: httpx.AsyncClient, factory: Fact
     resp = await client.put("/v1/players/alice/account", headers=a.server,
                             json={"display_name": sentinels[2], "traits": {"secret": sentinels[2]}})
     assert resp.status_code == 200, resp.text
-    world = World(a, b, admin_a, viewer_a, admin_b, alice, bob, alice_of_b, extra_key.id, sentinels)
+    world = World(a, b, admin_a, viewer_a, admin_b, alice, bob, alice_of_b, extra_key.id, sentinels,
+                  owner_a=await factory.admin(a.org_id, Role.OWNER))
     world.values = {"org_id": a.org_id, "app_id": a.app_id, "key_id": extra_key.id, "player_id": "alice"}
     for name, (maker, _) in RESOURCE_MAKERS.items():
         world.values[name] = await maker(world, client)
@@ -236,7 +238,8 @@ async def walk_route(walker: Walker, route: ExposedRoute, method: str) -> None:
 
     # Positive control: the rightful caller is let through (on reads whose ids are all known).
     if method == "GET" and all(p in world.values for p in params):
-        rightful = world.a.server if SERVER in access.kinds else admin_headers(world.admin_a, world.a.app_id, access)
+        admin = world.owner_a if access.admin_role is Role.OWNER and world.owner_a else world.admin_a
+        rightful = world.a.server if SERVER in access.kinds else admin_headers(admin, world.a.app_id, access)
         attempt = await walker.call(route, method, "rightful caller", rightful)
         if attempt.response.status_code in (401, 403):
             walker.fail(attempt, "the rightful caller was refused (is the walk's setup wrong?)")

@@ -18,13 +18,15 @@ from pydantic import BaseModel
 
 from questline.app import build_scheduler, create_app
 from questline.kit.clock import ManualClock
-from questline.kit.idempotency import IdempotencyRecord, request_fingerprint
+from questline.kit.idempotency import IdempotencyRecord, canonical_json, request_fingerprint
 from questline.kit.routing import ClockDep, SessionDep, UnitOfWorkRoute
 from questline.kit.runtime import Runtime
 from questline.players import service as players
 from questline.players.schemas import AccountUpdate
 from questline.tenancy.auth import SERVER, Caller, allow
+from tests.achievements.test_badges import png
 from tests.conftest import Factory, problem
+from tests.streaks.helpers import configure
 
 
 class SlowBody(BaseModel):
@@ -185,7 +187,7 @@ async def test_a_claim_abandoned_by_a_crash_is_taken_over(client: httpx.AsyncCli
     body = b'{"player":"p"}'
     # A process claimed the key and died before answering.
     caller = f"key:{await _server_key_id(client, factory, keys.app_id, keys.org_id)}"
-    fingerprint = request_fingerprint("POST", "/v1/test/slow", "", body)
+    fingerprint = request_fingerprint("POST", "/v1/test/slow", "", canonical_json({"player": "p"}))
     await runtime.idempotency.claim(keys.app_id, caller, headers["Idempotency-Key"], fingerprint)
 
     send: dict[str, Any] = {"headers": {**headers, "content-type": "application/json"}, "content": body}
@@ -236,3 +238,43 @@ async def test_malformed_and_missing_keys(client: httpx.AsyncClient, factory: Fa
         problem(resp, 422, "invalid_idempotency_key")
     problem(await client.post("/v1/test/strict", headers=keys.server), 400, "idempotency_key_required")
     assert (await client.post("/v1/test/strict", headers={**keys.server, **key()})).status_code == 201
+
+
+async def test_the_same_json_in_another_spelling_is_the_same_request(client: httpx.AsyncClient,
+                                                                     factory: Factory, gate: Gate) -> None:
+    keys = await factory.app()
+    headers = {**keys.server, **key(), "content-type": "application/json"}
+    first = await client.post("/v1/test/slow", headers=headers, content=b'{"player": "p", "wait": false}')
+    assert first.status_code == 201
+    for spelling in (b'{"wait":false,"player":"p"}', b'{\n  "wait" : false ,\n  "player":"\\u0070"\n}'):
+        again = await client.post("/v1/test/slow", headers=headers, content=spelling)
+        assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true", again.text
+        assert again.content == first.content
+    assert gate.calls == 1
+    # A different value is a different request, however it is spelled.
+    problem(await client.post("/v1/test/slow", headers=headers, content=b'{"wait":true,"player":"p"}'), 422,
+            "idempotency_key_reused")
+    problem(await client.post("/v1/test/slow", headers={**headers, "content-type": "application/json"},
+                              content=b'{"player": "p", "wait": false}', params={"extra": "1"}), 422,
+            "idempotency_key_reused")
+
+
+async def test_a_retried_upload_is_the_same_request(client: httpx.AsyncClient, factory: Factory) -> None:
+    """Each multipart upload gets a new boundary: the fields and a digest of each file are compared."""
+    keys = await factory.app()
+    await configure(client, keys, stat={"wins": {"event_type": "match.won"}},
+                    achievement={"first-win": {"name": "First Blood",
+                                               "criteria": {"stat": "wins", "op": "gte", "value": 1}}})
+    headers = {**keys.server, **key()}
+    image = png(64, 64)
+    first = await client.post("/v1/achievements/first-win/badge", headers=headers,
+                              files={"file": ("badge.png", image, "image/png")})
+    assert first.status_code == 201, first.text
+    retried = await client.post("/v1/achievements/first-win/badge", headers=headers,
+                                files={"file": ("badge.png", image, "image/png")})
+    assert retried.status_code == 201 and retried.headers["idempotent-replayed"] == "true", retried.text
+    assert retried.json()["version"] == first.json()["version"] == 1
+    problem(await client.post("/v1/achievements/first-win/badge", headers=headers,
+                              files={"file": ("badge.png", png(65, 64), "image/png")}), 422, "idempotency_key_reused")
+    catalog = (await client.get("/v1/achievements", headers=keys.server)).json()
+    assert catalog["achievements"][0]["badge"]["version"] == 1

@@ -67,3 +67,30 @@ async def test_sign_in_attempts_are_limited_per_source_address(engine: FastAPI, 
         assert int(refused.headers["retry-after"]) >= 1
         right = {"email": first.email.upper(), "password": first.password}  # the same account, however spelled
         assert (await office.post("/v1/auth/login", json=right)).status_code == 200
+
+
+async def test_every_answer_says_how_much_of_the_budget_is_left(client: httpx.AsyncClient, factory: Factory) -> None:
+    """IETF HTTPAPI ``RateLimit-Policy`` and ``RateLimit`` on normal answers, not only ``Retry-After`` on 429."""
+    keys = await factory.app()
+    first = await client.get("/v1/players", headers=keys.server)
+    assert first.status_code == 200
+    assert first.headers["ratelimit-policy"] == '"caller";q=6;w=60'
+    assert first.headers["ratelimit"] == '"caller";r=5;t=10'
+    for left in (4, 3, 2, 1, 0):
+        resp = await client.get("/v1/players", headers=keys.server)
+        assert resp.status_code == 200
+        remaining = int(resp.headers["ratelimit"].split(";r=")[1].split(";")[0])
+        assert remaining == left
+    refused = await client.get("/v1/players", headers=keys.server)
+    problem(refused, 429, "rate_limited")
+    assert refused.headers["ratelimit"].startswith('"caller";r=0;t=')
+    assert 1 <= int(refused.headers["retry-after"]) <= 10
+
+    # A player token meets two limits (its key's and its own): both are listed.
+    other = await factory.app()
+    alice = await factory.player_token(other, "alice")
+    resp = await client.get("/v1/players/alice/account", headers=alice)
+    assert resp.headers["ratelimit-policy"] == '"caller";q=6;w=60, "player";q=2;w=60'
+    assert resp.headers["ratelimit"].endswith('"player";r=1;t=30')
+    # Routes without limits (liveness) carry none.
+    assert "ratelimit" not in (await client.get("/healthz")).headers

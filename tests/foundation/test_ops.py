@@ -131,3 +131,21 @@ async def test_an_exhausted_connection_pool_is_503_database_busy(settings: Setti
             resp = await client.get("/v1/players", headers=keys.server)
             assert resp.status_code == 200, resp.text
     await runtime.close()
+
+
+async def test_metrics_name_the_docs_and_the_document_by_path(client: httpx.AsyncClient) -> None:
+    """FastAPI's own routes (the OpenAPI document, the docs page and its assets) are not ``unmatched``."""
+    assert (await client.get("/openapi.json")).status_code == 200
+    assert (await client.get("/docs")).status_code == 200
+    assert (await client.get("/docs-assets/swagger-ui.css")).status_code == 200
+    text = (await client.get("/metrics")).text
+    for route in ("/openapi.json", "/docs", "/docs-assets/{path}"):
+        assert f'questline_http_requests_total{{method="GET",route="{route}",status="200"}}' in text, route
+    assert 'route="unmatched",status="200"' not in text
+
+
+async def test_no_page_loads_anything_from_the_internet(client: httpx.AsyncClient) -> None:
+    """ReDoc fetched scripts and fonts from public CDNs: it is gone; /docs uses the engine's own assets."""
+    problem(await client.get("/redoc"), 404, "not_found")
+    docs = (await client.get("/docs")).text
+    assert re.findall(r"""(?:src|href)=["'](https?:)?//""", docs) == []

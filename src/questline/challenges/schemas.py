@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from questline.gating.schemas import Requirement
+from questline.kit.jsonvalue import JsonObject
 from questline.rules.conditions import FIELD_PATH, Condition, references
 from questline.rules.schemas import DEFINITION_KEY, EVENT_TYPE, DefinitionBody
 
@@ -290,8 +291,7 @@ class CompletionOut(BaseModel):
 class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    verification: dict[str, Any] = Field(default_factory=dict,
-                                         description="evidence for the reviewer (≤ 8 KB as JSON)")
+    verification: JsonObject = Field(default_factory=dict, description="evidence for the reviewer (≤ 8 KB as JSON)")
     note: str = Field(default="", max_length=1000)
 
 

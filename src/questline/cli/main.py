@@ -127,8 +127,10 @@ def serve(
         if keys is not None:
             Path("questline-demo.json").write_text(json.dumps(keys.__dict__, indent=2))
             print_demo_keys(keys, settings)
+    from questline.kit.server import http_protocol
+
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                access_log=False, loop="auto", http="auto")
+                access_log=False, loop="auto", http=http_protocol())
 
 
 @orgs_app.command("create")

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from questline.kit.schemas import Clearable, PatchBody
 from questline.players.schemas import PLAYER_ID_PATTERN
 from questline.progression.schemas import Reward
 
@@ -93,15 +94,15 @@ class CommunityIn(Strict):
         return value
 
 
-class CommunityUpdate(Strict):
+class CommunityUpdate(PatchBody):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=1000)
-    redirect_url: AnyHttpUrl | None = None
+    redirect_url: Clearable[AnyHttpUrl] = None
     open: bool | None = None
     auto_approve: bool | None = None
-    max_members: int | None = Field(default=None, ge=1, le=10_000_000)
+    max_members: Clearable[int] = Field(default=None, ge=1, le=10_000_000, description="null: no limit")
     member_schema: MemberSchema | None = None
-    starter_reward: Reward | None = None
+    starter_reward: Clearable[Reward] = None
 
 
 class CommunityOut(BaseModel):

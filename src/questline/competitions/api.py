@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from fastapi.responses import JSONResponse
 
 from questline.competitions import service
 from questline.competitions.schemas import (
@@ -20,6 +19,7 @@ from questline.competitions.schemas import (
     Status,
 )
 from questline.kit.pagination import Page, PageParams, page_params
+from questline.kit.responses import JsonResponse
 from questline.kit.routing import RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.leaderboards import service as boards
 from questline.leaderboards.api import as_json, viewer_of
@@ -66,11 +66,11 @@ async def get(competition_id: CompetitionId, caller: AnyAppCaller, session: Sess
 @router.post("/v1/competitions/{competition_id}/participants/{player_id}", response_model=ParticipantOut,
              responses={200: {"model": ParticipantOut, "description": "already entered"}}, status_code=201)
 async def join(competition_id: CompetitionId, player_id: PlayerId, caller: PlayerOrServerWrite, session: SessionDep,
-               runtime: RuntimeDep) -> JSONResponse:
+               runtime: RuntimeDep) -> JsonResponse:
     """Enter a player: requirements are checked, the entry fee is taken, a place is kept (once)."""
     caller.ensure_acts_for(player_id)
     entry, created = await service.join(session, runtime, caller.app, competition_id, player_id)
-    return JSONResponse(entry.model_dump(mode="json"), status_code=201 if created else 200)
+    return JsonResponse(entry.model_dump(mode="json"), status_code=201 if created else 200)
 
 
 @router.get("/v1/competitions/{competition_id}/participants", response_model=Page[ParticipantOut])

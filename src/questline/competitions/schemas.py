@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from questline.gating.schemas import Requirement
+from questline.kit.jsonvalue import JsonObject
 from questline.leaderboards.schemas import Scoring
 from questline.ledger.schemas import CURRENCY_PATTERN, MAX_AMOUNT
 
@@ -48,7 +49,7 @@ class PrizeTier(Strict):
                                     description="a share of the pool (fees collected + sponsor amount), per rank")
     item: str | None = Field(default=None, min_length=1, max_length=128, description="an item, fulfilled later")
     quantity: int = Field(default=1, ge=1, le=1_000_000)
-    external: dict[str, Any] | None = Field(default=None, description="an external reward, fulfilled later")
+    external: JsonObject | None = Field(default=None, description="an external reward, fulfilled later")
 
     @model_validator(mode="after")
     def _one_reward(self) -> PrizeTier:

@@ -12,7 +12,7 @@ from questline.tenancy.auth import ServerOrViewer
 router = APIRouter(prefix="/v1", tags=["communities"], route_class=UnitOfWorkRoute)
 
 
-@router.post("/gating/check", response_model=GatingCheckOut)
+@router.post("/gating/check", response_model=GatingCheckOut, openapi_extra={"x-audit": False})  # a question
 async def check_gating(body: GatingCheckIn, caller: ServerOrViewer, session: SessionDep,
                        runtime: RuntimeDep) -> GatingCheckOut:
     """Would this player pass this requirement? (``unmet`` lists what is missing.)"""

@@ -90,12 +90,14 @@ def create_engine(database_url: str, *, pool_size: int = 10, pool_timeout: float
         )
         _configure_sqlite(engine)
         return _batch_inserts(engine)
+    # No pre-ping: it would cost a round trip on every checkout. A connection found dead on use
+    # is invalidated (with every older one in the pool) and the request edge runs the request
+    # once more on a fresh one (``kit.routing``).
     return _batch_inserts(create_async_engine(
         database_url,
         **json_options,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_timeout=pool_timeout,
         connect_args={"timeout": 5, "command_timeout": 30},
     ))
@@ -107,7 +109,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     SQLite's default deferred transactions fail with "database is locked" when a reader
     upgrades to a writer after another writer committed; taking the write lock at BEGIN
     makes concurrent writers queue on the busy timeout instead. Read-only sessions opt out
-    with the ``sqlite_begin="DEFERRED"`` execution option.
+    with the ``sqlite_begin=None`` execution option: no transaction at all, each statement
+    reads the latest committed state.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -123,13 +126,19 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode is not None:
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def session_factory(engine: AsyncEngine, *, readonly: bool = False,
                     info: dict[str, Any] | None = None) -> async_sessionmaker[AsyncSession]:
-    """``info`` is copied into every session's ``session.info`` (the runtime's cache hub rides there)."""
-    bind = engine.execution_options(sqlite_begin="DEFERRED") if readonly else engine
+    """Sessions for writers (one transaction), or with ``readonly`` for readers: no transaction at all
+    (no BEGIN/ROLLBACK round trips; every statement sees the latest committed state). ``info`` is
+    copied into every session's ``session.info`` (the runtime's cache hub rides there)."""
+    bind = engine
+    if readonly:
+        bind = (engine.execution_options(sqlite_begin=None) if engine.dialect.name == "sqlite"
+                else engine.execution_options(isolation_level="AUTOCOMMIT"))
     return async_sessionmaker(bind, expire_on_commit=False, autoflush=False, info=info)
 
 

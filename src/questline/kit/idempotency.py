@@ -1,7 +1,8 @@
 """Idempotency keys with Stripe's semantics.
 
 The first response to a key is stored and replayed byte for byte; the same key with a
-different request is ``422 idempotency_key_reused``; a key whose first request is still
+different request (compared by meaning: parsed JSON, form fields and file digests, see
+``fingerprint_request``) is ``422 idempotency_key_reused``; a key whose first request is still
 running is ``409 idempotency_key_in_flight``. Keys are scoped per app and caller and expire
 after a TTL (a scheduled sweep deletes them).
 
@@ -14,13 +15,18 @@ left in flight by a crash is taken over once its lock is older than ``lock_secon
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlencode
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
+from starlette.datastructures import UploadFile as StarletteUpload
+from starlette.formparsers import MultiPartException
+from starlette.requests import Request
 from starlette.responses import Response
 
 from questline.kit.clock import Clock
@@ -66,11 +72,62 @@ class StoredResponse:
 
 
 def request_fingerprint(method: str, path: str, query: str, body: bytes) -> str:
+    """A digest of the request's canonical parts (see ``fingerprint_request``)."""
     digest = hashlib.sha256()
     for part in (method.encode(), path.encode(), query.encode(), body):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
+
+
+async def fingerprint_request(request: Request) -> str:
+    """What makes two requests "the same" for an Idempotency-Key: their meaning, not their bytes.
+
+    JSON bodies compare as parsed values (key order and spacing do not matter); multipart forms
+    as their fields plus a SHA-256 of each file (the boundary and part order do not matter);
+    URL-encoded forms and query strings as their sorted pairs. Any other body compares as bytes.
+    """
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith("multipart/form-data"):
+        # A form route has parsed (and consumed) the stream already; the parsed form is cached.
+        try:
+            canonical = await _canonical_form(request)
+        except MultiPartException:  # not a form any route accepts: every such request is refused alike
+            canonical = b"malformed multipart"
+        return request_fingerprint(request.method, request.url.path, _canonical_pairs(request.url.query), canonical)
+    body = await request.body()
+    canonical = body
+    try:
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            canonical = b"form:" + _canonical_pairs(body.decode("latin-1")).encode()
+        elif body and "json" in content_type.split(";")[0]:
+            canonical = canonical_json(await request.json())  # parsed once at the edge, cached on the request
+    except (ValueError, RecursionError):
+        canonical = body  # not what it claims to be: compared as bytes (the route refuses it anyway)
+    return request_fingerprint(request.method, request.url.path, _canonical_pairs(request.url.query), canonical)
+
+
+def canonical_json(value: object) -> bytes:
+    """One spelling of a JSON value: sorted keys, no spaces, ASCII escapes."""
+    return b"json:" + json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _canonical_pairs(encoded: str) -> str:
+    return urlencode(sorted(parse_qsl(encoded, keep_blank_values=True)))
+
+
+async def _canonical_form(request: Request) -> bytes:
+    form = await request.form()  # cached: the route reads the same parsed form
+    parts: list[list[str]] = []
+    for name, value in form.multi_items():
+        if isinstance(value, StarletteUpload):
+            content = await value.read()
+            await value.seek(0)
+            parts.append([name, "file", value.filename or "", value.content_type or "",
+                          hashlib.sha256(content).hexdigest()])
+        else:
+            parts.append([name, "field", value])
+    return b"multipart:" + json.dumps(sorted(parts), separators=(",", ":")).encode()
 
 
 class IdempotencyStore:

@@ -22,6 +22,12 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping().get(level.upper(), 20)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_current_stderr,
         cache_logger_on_first_use=False,
     )
+
+
+def _current_stderr(*_args: object) -> structlog.PrintLogger:
+    """A logger on whatever ``sys.stderr`` is now: a stream swapped in at configure time (a test's
+    capture, a CLI runner's buffer) may be closed long before the next line is logged."""
+    return structlog.PrintLogger(sys.stderr)

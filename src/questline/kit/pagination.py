@@ -48,7 +48,7 @@ class PageParams(BaseModel):
         return values[0]
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=512, description="from a previous page's next_cursor")] = None,
 ) -> PageParams:

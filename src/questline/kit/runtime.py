@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
@@ -17,6 +17,9 @@ from questline.kit.idempotency import IdempotencyStore
 from questline.kit.metrics import HttpMetrics
 from questline.kit.ratelimit import RateLimiter
 from questline.kit.settings import Settings
+
+if TYPE_CHECKING:
+    from questline.kit.routing import EdgeHook
 
 
 @dataclass
@@ -33,6 +36,8 @@ class Runtime:
     redis: Redis | None = None
     # Per-area singletons (caches, wake-up signals), keyed by the area that owns them.
     extensions: dict[str, Any] = field(default_factory=dict)
+    # Run inside every successful state-changing request's transaction (the audit log's recorder).
+    edge_hooks: list[EdgeHook] = field(default_factory=list)
     # Run by ``close`` before the database goes: areas finish what they hold (queued writes).
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -57,7 +62,7 @@ class Runtime:
             sessions=sessions,
             read_sessions=session_factory(engine, readonly=True, info=info),
             clock=clock,
-            limiter=RateLimiter(settings.redis_url, namespace=settings.redis_namespace),
+            limiter=RateLimiter(redis, namespace=settings.redis_namespace),
             idempotency=IdempotencyStore(
                 sessions, clock, ttl_seconds=settings.idempotency_ttl_seconds,
                 lock_seconds=settings.idempotency_lock_seconds,

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # multipart/form-data uploads (badge images up to 5 MiB, plus the form's framing).
     max_upload_bytes: int = Field(default=6 * 1_048_576, ge=1024)
+    # Path plus query string (414 beyond), and all request headers together (431 beyond).
+    max_url_bytes: int = Field(default=8192, ge=256)
+    max_header_bytes: int = Field(default=16_384, ge=1024)
+    # The whole request body must arrive within this; a body that stalls is answered 408.
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     rate_limit_per_key: str = "300000/minute"
     rate_limit_per_player: str = "600/minute"
     # Sign-in attempts per source address, whatever the e-mail (a brake on trying many accounts).

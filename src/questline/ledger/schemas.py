@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from questline.kit.jsonvalue import JSON_CHECKED
 from questline.players.schemas import PLAYER_ID_PATTERN
 
 # Points are lowercase (points, gems); fiat money is three capitals, as in ISO 4217 (USD, EUR, JPY).
@@ -36,7 +37,8 @@ PlayerIdField = Annotated[str, Field(pattern=PLAYER_ID_PATTERN, description="you
 CurrencyCode = Annotated[str, Field(pattern=CURRENCY_PATTERN, description="e.g. points, gems")]
 Reference = Annotated[dict[str, str | int | bool | None] | None,
                       Field(default=None, max_length=MAX_REFERENCE_KEYS,
-                            description="your own ids this relates to, e.g. {\"order_id\": \"o_1\"}")]
+                            description="your own ids this relates to, e.g. {\"order_id\": \"o_1\"}"),
+                      JSON_CHECKED]
 
 
 @dataclass(frozen=True, order=True)

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from questline.kit.errors import ServiceUnavailable, problem_response
+from questline.kit.responses import JsonResponse
 from questline.kit.routing import RuntimeDep
 from questline.ops import service
 
@@ -22,7 +22,7 @@ async def readyz(request: Request, runtime: RuntimeDep) -> Response:
     """The database (and Redis, when configured) answer; 503 problem+json otherwise."""
     checks = await service.readiness(runtime)
     if all(v == "ok" for v in checks.values()):
-        return JSONResponse({"status": "ready", "checks": checks})
+        return JsonResponse({"status": "ready", "checks": checks})
     problem = ServiceUnavailable("a dependency is unreachable", code="not_ready", extra={"checks": checks})
     return problem_response(request, problem)
 

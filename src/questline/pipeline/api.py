@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import Response
 
 from questline.kit.pagination import Page, PageParams, page_params
-from questline.kit.routing import RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.kit.routing import PER_ITEM_JSON, RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.pipeline import ingest as service
 from questline.pipeline.schemas import PLAYER_ID, EventOut, IngestResult
 from questline.tenancy.auth import CLIENT, PLAYER, SERVER, Caller, PlayerOrServer, ServerOrViewer, allow
@@ -30,7 +30,8 @@ def _json(model: IngestResult, status: int) -> Response:
 @router.post(
     "/events", response_model=IngestResult, status_code=202,
     responses={200: {"model": IngestResult, "description": "with ?wait=true: processed, effects listed"}},
-    openapi_extra={"requestBody": {"content": {"application/json": {"example": {"events": [_EXAMPLE]}}}}},
+    openapi_extra={"requestBody": {"content": {"application/json": {"example": {"events": [_EXAMPLE]}}}},
+                   **PER_ITEM_JSON, "x-audit": False},
 )
 async def send_events(
     caller: Annotated[Caller, allow(SERVER, CLIENT, PLAYER, admin_role=Role.ADMIN)],

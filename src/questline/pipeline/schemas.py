@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from questline.kit.jsonvalue import JsonObject
 from questline.players.schemas import PLAYER_ID_PATTERN
 
 EVENT_ID = r"^[A-Za-z0-9_.:@-]{1,128}$"
@@ -20,13 +21,13 @@ class EventIn(BaseModel):
     id: str = Field(pattern=EVENT_ID, description="your unique id for the event: duplicates are ignored")
     player_id: str = Field(pattern=PLAYER_ID)
     type: str = Field(pattern=EVENT_TYPE)
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: JsonObject = Field(default_factory=dict)
     timestamp: datetime | None = Field(default=None, description="when it happened (default: now)")
 
 
 class Rejected(BaseModel):
     index: int
-    id: str | None
+    id: str | None = Field(default=None, description="the event's id, when it had a valid one")
     code: str
     reason: str
 

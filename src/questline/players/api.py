@@ -25,7 +25,8 @@ router = APIRouter(prefix="/v1/players", tags=["players"], route_class=UnitOfWor
 PlayerId = Annotated[str, Path(pattern=PLAYER_ID_PATTERN, description="your own id for the player")]
 
 
-@router.post("/{player_id}/tokens", response_model=PlayerToken, status_code=201)
+# Not audited: clients mint a token per session, and a token changes nothing the player has.
+@router.post("/{player_id}/tokens", response_model=PlayerToken, status_code=201, openapi_extra={"x-audit": False})
 async def mint_token(player_id: PlayerId, caller: Annotated[Caller, allow(SERVER)], session: SessionDep,
                      runtime: RuntimeDep, body: TokenRequest | None = None) -> PlayerToken:
     """Mint a short-lived token with which a game client acts for this one player (server key only).

@@ -6,6 +6,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from questline.kit.schemas import Clearable, PatchBody
+
 PLAYER_ID_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
 Visibility = Literal["public", "friends_only", "private"]
 DisplayNameType = Literal["real_name", "username", "anonymous"]
@@ -26,17 +28,16 @@ Scalar = Annotated[str, Field(max_length=200)] | Annotated[int, Field(ge=-(2**53
 FieldName = Annotated[str, Field(pattern=FIELD_NAME)]
 
 
-class ProfileUpdate(BaseModel):
+class ProfileUpdate(PatchBody):
     """What a player may write about themself (with their own token): how they are shown, their
-    time zone and privacy, their preferences. Nothing here opens a gate or pays anything."""
+    time zone and privacy, their preferences. Nothing here opens a gate or pays anything.
+    Fields left out keep their value; null clears only the ``Clearable`` ones."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    display_name: str | None = Field(default=None, max_length=200)
-    username: str | None = Field(default=None, max_length=200)
-    real_name: str | None = Field(default=None, max_length=200)
-    avatar_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://[^\s]+$",
-                                   description="an http(s) URL of the player's picture")
+    display_name: Clearable[str] = Field(default=None, max_length=200)
+    username: Clearable[str] = Field(default=None, max_length=200)
+    real_name: Clearable[str] = Field(default=None, max_length=200)
+    avatar_url: Clearable[str] = Field(default=None, max_length=2000, pattern=r"^https?://[^\s]+$",
+                                       description="an http(s) URL of the player's picture")
     timezone: str | None = Field(default=None, max_length=64)
     leaderboard_visibility: Visibility | None = None
     display_name_type: DisplayNameType | None = None

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, status
-from fastapi.responses import JSONResponse
 
 from questline.kit.pagination import Page, PageParams, page_params
+from questline.kit.responses import JsonResponse
 from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.players.schemas import PLAYER_ID_PATTERN as PLAYER_ID
 from questline.rules import service
@@ -48,12 +48,12 @@ async def put_definition(
     kind: Kind, key: Key, caller: ServerOrAdmin, session: SessionDep, clock: ClockDep, runtime: RuntimeDep,
     body: Annotated[dict[str, Any], Body(description="the kind's schema (see /v1/definition-kinds)")],
     if_match: Annotated[int | None, Header(description="only if the stored version is this")] = None,
-) -> JSONResponse:
+) -> JsonResponse:
     """Create or replace a definition. It is validated and cross-checked; the version goes up."""
     row, created = await service.put_definition(session, clock, service.registry_of(runtime), caller.app, kind, key,
                                                 body, expected_version=if_match)
     out = DefinitionOut.model_validate(row).model_dump(mode="json")
-    return JSONResponse(out, status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+    return JsonResponse(out, status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 @router.delete("/definitions/{kind}/{key}", status_code=204)

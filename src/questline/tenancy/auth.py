@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import BaseRoute
 
 from questline.kit.errors import Forbidden, NotFound, ProblemError, Unauthorized
-from questline.kit.idempotency import Claim, ReplayStored, request_fingerprint
+from questline.kit.idempotency import Claim, ReplayStored, fingerprint_request
 from questline.kit.ids import ID_PATTERN
 from questline.kit.routing import ExposedRoute, exposed_api_routes
 from questline.kit.runtime import Runtime
@@ -216,8 +216,7 @@ async def _claim_idempotency(request: Request, runtime: Runtime, caller: Caller,
         if policy.idempotency == "required":
             raise ProblemError(f"this request needs an {IDEMPOTENCY_HEADER} header", code="idempotency_key_required")
         return
-    body = await request.body()
-    fingerprint = request_fingerprint(request.method, request.url.path, request.url.query, body)
+    fingerprint = await fingerprint_request(request)
     outcome = await runtime.idempotency.claim(caller.app_id or "", caller.identity, key, fingerprint)
     if isinstance(outcome, Claim):
         request.state.idempotency_claim = outcome

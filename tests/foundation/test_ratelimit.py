@@ -1,0 +1,88 @@
+"""The rate limiter itself: GCRA in memory (on a clock the test moves) and in Redis (one round trip)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from redis.asyncio import Redis
+
+from questline.kit import ratelimit
+from questline.kit.errors import RateLimited
+from questline.kit.ratelimit import RateLimiter, collect_verdicts, rate_limit_headers
+from tests.conftest import REDIS_URL
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_burst_then_one_per_interval_in_memory() -> None:
+    clock = Clock()
+    limiter = RateLimiter(monotonic=clock)
+    verdicts = [await limiter.hit("6/minute", "caller", "k1") for _ in range(6)]
+    assert all(v.allowed for v in verdicts)
+    assert [v.remaining for v in verdicts] == [5, 4, 3, 2, 1, 0]
+    assert verdicts[-1].reset == 60 and verdicts[0].reset == 10
+    refused = await limiter.hit("6/minute", "caller", "k1")
+    assert (refused.allowed, refused.retry_after, refused.remaining) == (False, 10, 0)
+    assert (await limiter.hit("6/minute", "caller", "k2")).allowed  # another identity, its own budget
+    clock.now += 9.5
+    assert not (await limiter.hit("6/minute", "caller", "k1")).allowed  # a refusal costs nothing
+    clock.now += 0.5
+    assert (await limiter.hit("6/minute", "caller", "k1")).allowed  # one interval later: one more
+    assert not (await limiter.hit("6/minute", "caller", "k1")).allowed
+    clock.now += 60
+    assert (await limiter.hit("6/minute", "caller", "k1")).remaining == 5  # whole again
+
+
+async def test_enforce_reports_what_it_met() -> None:
+    limiter = RateLimiter(monotonic=Clock())
+    with collect_verdicts() as met:
+        await limiter.enforce("2/second", "caller", "k", what="this key")
+        await limiter.enforce("10/minute", "player", "p", what="this player")
+        await limiter.enforce("2/second", "caller", "k", what="this key")
+        with pytest.raises(RateLimited) as refused:
+            await limiter.enforce("2/second", "caller", "k", what="this key")
+    assert refused.value.headers["Retry-After"] == "1"
+    assert dict(rate_limit_headers(met)) == {
+        b"ratelimit-policy": b'"caller";q=2;w=1, "player";q=10;w=60',
+        b"ratelimit": b'"caller";r=0;t=1, "player";r=9;t=6',
+    }
+
+
+async def test_the_memory_table_forgets_whole_quotas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ratelimit, "_MEMORY_SWEEP_AT", 100)
+    clock = Clock()
+    limiter = RateLimiter(monotonic=clock)
+    for i in range(100):
+        await limiter.hit("10/second", "caller", f"k{i}")
+    clock.now += 1
+    await limiter.hit("10/second", "caller", "late")
+    assert len(limiter._tats) == 1  # the hundred were whole again and forgotten
+    for i in range(300):  # all active: the table grows, and sweeps only when it has doubled
+        await limiter.hit("10/second", "caller", f"busy{i}")
+    assert len(limiter._tats) == 301 and limiter._sweep_at >= 200
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not REDIS_URL, reason="needs Redis (QUESTLINE_TEST_REDIS_URL)")
+async def test_a_burst_then_refusal_in_redis() -> None:
+    redis = Redis.from_url(REDIS_URL or "")
+    namespace = f"qltest:{uuid.uuid4().hex[:8]}"
+    try:
+        limiter, other_process = RateLimiter(redis, namespace=namespace), RateLimiter(redis, namespace=namespace)
+        allowed = [await (limiter if i % 2 else other_process).hit("6/minute", "caller", "k") for i in range(6)]
+        assert all(v.allowed for v in allowed) and [v.remaining for v in allowed] == [5, 4, 3, 2, 1, 0]
+        refused = await limiter.hit("6/minute", "caller", "k")
+        assert not refused.allowed and 1 <= refused.retry_after <= 10
+        keys = [k async for k in redis.scan_iter(match=f"{namespace}:limits:*")]
+        assert len(keys) == 1 and 0 < await redis.pttl(keys[0]) <= 60_000
+        await limiter.reset()
+        assert [k async for k in redis.scan_iter(match=f"{namespace}:limits:*")] == []
+    finally:
+        await redis.aclose()
