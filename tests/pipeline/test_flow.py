@@ -20,7 +20,8 @@ async def test_events_to_stats_xp_levels_and_points(client: httpx.AsyncClient, f
     resp = await send(client, keys, [won(1, score=1200), won(2, score=300), won(3, score=800)])
     assert resp.status_code == 202, resp.text
     assert resp.json()["accepted"] == ["w-alice-1", "w-alice-2", "w-alice-3"]
-    assert await settle(runtime) == 3
+    # At least ours: on the shared PostgreSQL database another test may have left events pending.
+    assert await settle(runtime) >= 3
 
     stats = (await client.get("/v1/players/alice/stats", headers=keys.server,
                               params={"at": "2026-03-10T12:00:00+00:00"})).json()
