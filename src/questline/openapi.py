@@ -182,6 +182,12 @@ def _unique_schema_names(spec: JSON) -> JSON:
     clash = set(renames.values()) & (set(schemas) - set(renames))
     if clash or len(set(renames.values())) != len(renames):  # pragma: no cover - a naming bug to fix at the source
         raise ValueError(f"schema names collide even when qualified by area: {sorted(clash)}")
+    for name, schema in schemas.items():
+        # pydantic splits a model whose input and output differ into ``X-Input`` and ``X-Output``
+        # under one title; generators name classes by title, so each half gets its own.
+        split = re.fullmatch(r"(?P<base>.+)-(?P<half>Input|Output)", name)
+        if split:
+            schema["title"] = f"{split['base']}{split['half']}"
     if not renames:
         return spec
     text = json.dumps(spec)
