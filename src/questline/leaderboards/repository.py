@@ -34,6 +34,8 @@ async def entries_of_players(session: AsyncSession, app_id: str, boards: Iterabl
 
 
 async def save_entries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Write entries as the score keeper computed them, ``version`` included: the rank index keeps
+    only writes newer than what it holds, so a version that did not rise would freeze the index."""
     if not rows:
         return
     stmt = upsert(session, E.__table__)
@@ -41,7 +43,7 @@ async def save_entries(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
         index_elements=["app_id", "board", "period_key", "player_id"],
         set_={"partition": stmt.excluded.partition, "score": stmt.excluded.score,
               "reached_at": stmt.excluded.reached_at, "seq": stmt.excluded.seq,
-              "updated_at": stmt.excluded.updated_at},
+              "version": stmt.excluded.version, "updated_at": stmt.excluded.updated_at},
     )
     await session.execute(stmt, rows)
 
