@@ -10,14 +10,15 @@ with them and advances the cursor. So:
   database effects happen exactly once, whatever crashes;
 - effects outside the database (an HTTP call, a Redis publish) happen at least once: a relay
   killed after ``handle`` but before the commit hands the same messages over again. Each
-  ``RelayMessage`` carries a stable ``id`` (``msg_<seq>``) and a ``position`` by which consumers
-  deduplicate; ``kit.db.after_commit(session, hook)`` defers an outside effect until the progress
-  has committed;
-- messages come in one total order, the same on every run, so a player's messages are never
-  reordered. On PostgreSQL a row is taken only once every transaction older than it has ended
-  (its ``txid`` below the snapshot's xmin), so a row whose ``seq`` was drawn before a neighbour's
-  but committed after it is never skipped; SQLite's writers are serial, so ``seq`` order is
-  commit order;
+  ``RelayMessage`` carries a stable ``id`` (``msg_<seq>``) by which consumers deduplicate;
+  ``kit.db.after_commit(session, hook)`` defers an outside effect until the progress has committed;
+- rows are handed over as their transactions commit, a transaction's rows in ``seq`` order, so a
+  player's messages (one partition writer at a time) are never reordered. On PostgreSQL the relay
+  reads only committed transactions' rows (``pg_visible_in_snapshot`` on the row's ``txid``) and
+  its cursor remembers the transactions above the snapshot's xmin it has handed over, so a
+  transaction that drew its ``seq`` early but committed late is never skipped, and an open
+  transaction (of this database or another) holds back no one else's rows. SQLite's writers are
+  serial, so ``seq`` order is commit order;
 - subscribers are independent: a slow or failing one delays only itself;
 - several relays (one per worker process) may run: the cursor row is the lock, so each
   subscriber's batches are handed over by one relay at a time.
@@ -46,7 +47,7 @@ class RelayMessage:
     """One outbox row as subscribers see it."""
 
     id: str  # stable across redeliveries: "msg_<seq>"
-    position: tuple[int, int]  # (txid, seq): strictly increasing in delivery order
+    position: tuple[int, int]  # (txid, seq): the writing transaction (0 on SQLite) and the row
     seq: int
     app_id: str
     type: str
@@ -89,8 +90,37 @@ async def prepare(runtime: Runtime, *, from_head: bool = False) -> None:
     """Make the registered subscribers' cursors (idempotent). A new subscriber starts at the
     beginning of the outbox, or with ``from_head`` after what is already there."""
     async with runtime.sessions() as session, session.begin():
-        start = await repo.head(session) if from_head else (0, 0)
+        start = await repo.head(session) if from_head else None
         await repo.ensure_cursors(session, [s.name for s in subscribers(runtime)], runtime.clock.now(), start)
+
+
+MAX_DONE = 100_000  # transactions remembered above the low mark (a very long transaction holds it back)
+
+
+def advance(cursor: repo.Cursor, rows: Sequence[tuple[Any, ...]], xmin: int | None, full: bool) -> repo.Cursor:
+    """The cursor after handing ``rows`` over (``full``: the batch was cut by its size).
+
+    Rows come by transaction id: a transaction of the batch below its last one was read to its
+    end, and so was every transaction cut earlier (``partial``) below the last one; with a batch not
+    full, everything visible was read. Every transaction below the snapshot's xmin has ended."""
+    if xmin is None:  # SQLite: seq order is commit order
+        return repo.Cursor(seq=int(rows[-1][1]))
+    last_txid, last_seq = int(rows[-1][0]), int(rows[-1][1])
+    done = set(cursor.done) | {int(r[0]) for r in rows}
+    partial = {int(t): s for t, s in cursor.partial.items()}
+    if full:
+        done |= {t for t in partial if t < last_txid}
+        partial = {t: s for t, s in partial.items() if t > last_txid}
+        done.discard(last_txid)
+        partial[last_txid] = last_seq
+        low = min(xmin, last_txid)
+    else:
+        done |= set(partial)
+        partial = {}
+        low = xmin
+    low = max(low, cursor.low)
+    kept = sorted(t for t in done if t >= low)
+    return repo.Cursor(low=low, done=kept[-MAX_DONE:], partial={str(t): s for t, s in partial.items() if t >= low})
 
 
 async def step(runtime: Runtime, subscriber: Subscriber, limit: int = DEFAULT_BATCH) -> int:
@@ -98,38 +128,39 @@ async def step(runtime: Runtime, subscriber: Subscriber, limit: int = DEFAULT_BA
     waiting, or another relay holds this subscriber now)."""
     async with runtime.sessions() as session:
         async with session.begin():
-            position = await repo.claim_cursor(session, subscriber.name)
-            if position is None:
+            cursor = await repo.claim_cursor(session, subscriber.name)
+            if cursor is None:
                 return 0
-            rows = await repo.after(session, position, limit)
+            rows, xmin = await repo.next_rows(session, cursor, limit)
             if not rows:
                 return 0
             messages = [message_of(row) for row in rows]
             await subscriber.handle(session, messages)
-            await repo.advance(session, subscriber.name, messages[-1].position, len(messages), runtime.clock.now())
+            await repo.save_cursor(session, subscriber.name, advance(cursor, rows, xmin, len(rows) == limit),
+                                   len(messages), runtime.clock.now())
         await run_after_commit(session)
     return len(messages)
 
 
 async def behind(runtime: Runtime) -> dict[str, bool]:
-    """Which subscribers have settled messages waiting (a cheap read, no lock)."""
+    """Which subscribers have committed messages waiting (a read, no lock)."""
+    out = {}
     async with runtime.read_sessions() as session:
-        head = await repo.head(session)
         known = await repo.cursors(session)
-    return {s.name: s.name not in known or known[s.name][0] < head for s in subscribers(runtime)}
+        for sub in subscribers(runtime):
+            found = known.get(sub.name)
+            out[sub.name] = found is None or await repo.waiting(session, found[0])
+    return out
 
 
 async def lag(runtime: Runtime) -> dict[str, dict[str, Any]]:
-    """Each subscriber's cursor, messages delivered, and whether it is behind the outbox."""
+    """Each subscriber's messages delivered, when it last moved, and whether it is behind."""
+    waiting = await behind(runtime)
     async with runtime.read_sessions() as session:
-        head = await repo.head(session)
         known = await repo.cursors(session)
-    out: dict[str, dict[str, Any]] = {}
-    for sub in subscribers(runtime):
-        position, delivered, at = known.get(sub.name, ((0, 0), 0, None))
-        out[sub.name] = {"position": list(position), "delivered": delivered, "behind": position < head,
-                         "updated_at": at}
-    return out
+    return {sub.name: {"delivered": known[sub.name][1] if sub.name in known else 0,
+                       "updated_at": known[sub.name][2] if sub.name in known else None,
+                       "behind": waiting[sub.name]} for sub in subscribers(runtime)}
 
 
 async def drain(runtime: Runtime, limit: int = DEFAULT_BATCH) -> int:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = '0401_relay'
 down_revision: str | None = '0011_pipeline_partitions'
@@ -25,7 +26,9 @@ def upgrade() -> None:
         batch_op.create_index('ix_outbox_position', ['txid', 'seq'], unique=False)
     op.create_table('relay_cursors',
     sa.Column('subscriber', sa.String(length=60), nullable=False),
-    sa.Column('txid', sa.BigInteger(), nullable=False),
+    sa.Column('low', sa.BigInteger(), nullable=False),
+    sa.Column('done', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
+    sa.Column('partial', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.Column('delivered', sa.BigInteger(), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
