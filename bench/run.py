@@ -100,6 +100,7 @@ class Box:
     work: Path
     rows: list[report.Row] = field(default_factory=list)
     loads: list[float] = field(default_factory=list)
+    idle_statements_per_s: float | None = None  # what an idle engine sends PostgreSQL (worker and scheduler polls)
 
     def add(self, row: report.Row) -> None:
         load = os.getloadavg()[0]
@@ -514,6 +515,9 @@ async def counted_pass(box: Box, database_url: str, apps: Apps) -> None:
                 for app in (apps.single, apps.batch, apps.demo, apps.board):
                     if app is not None:
                         await events.drain(app[0], box.plan.drain_limit)
+                before = counter.statements
+                await asyncio.sleep(2)
+                box.idle_statements_per_s = round((counter.statements - before) / 2, 1)
                 runs: list[tuple[str, Callable[[], Any]]] = [
                     (f"{SINGLE}, PostgreSQL", lambda: event_scenario(
                         box, "", base, proc, events, apps.single, 1, "rules", "", seconds, counter)),
@@ -656,6 +660,7 @@ async def run(args: argparse.Namespace) -> tuple[list[report.Row], dict[str, Any
             "quick": args.quick, "plan": plan.__dict__, "server_cpus": box.server_cpus, "load_cpus": box.load_cpus,
             "cpus": psutil.cpu_count(), "python": platform.python_version(),
             "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in load_after],
+            "idle_statements_per_s": box.idle_statements_per_s,
             "load_during_max": round(max(box.loads, default=load_after[0]), 2),
             "load_during_mean": round(sum(box.loads) / len(box.loads), 2) if box.loads else None}
     return rows, meta
@@ -698,6 +703,9 @@ def main(argv: list[str] | None = None) -> None:
                   f"during max {meta['load_during_max']} (other work on this machine counts against every figure)")
     for line in report.sqlite_lines(rows):
         console.print(line)
+    if meta["idle_statements_per_s"] is not None:
+        console.print(f"an idle engine sends PostgreSQL {meta['idle_statements_per_s']} statements/s (worker and "
+                      "scheduler polls); they are in every stmts/ev figure")
     if args.markdown:
         console.print(report.markdown(rows), markup=False, highlight=False)
     if args.json:
