@@ -12,7 +12,7 @@ import secrets
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -22,7 +22,6 @@ from questline.console.engine_api import Answer, EngineApi
 SESSION, REFRESH, CSRF = "ql_console", "ql_console_refresh", "ql_console_csrf"
 _here = __file__.rsplit("/", 1)[0]
 templates = Jinja2Templates(directory=f"{_here}/templates")  # .html autoescaped
-router = APIRouter(prefix="/console", include_in_schema=False)
 
 
 def _api(request: Request, app_id: str | None = None) -> EngineApi:
@@ -65,12 +64,11 @@ def _forbidden(request: Request) -> HTMLResponse:
                  "reload the page and try again.")
 
 
-@router.get("/login")
-async def login_page(request: Request, next: str = "/console") -> HTMLResponse:
-    return _page(request, "login.html", next=next if next.startswith("/console") else "/console")
+async def login_page(request: Request) -> Response:
+    target = request.query_params.get("next", "/console")
+    return _page(request, "login.html", next=target if target.startswith("/console") else "/console")
 
 
-@router.post("/login")
 async def login(request: Request) -> Response:
     form = await _form(request)
     if form is None:
@@ -91,7 +89,6 @@ async def login(request: Request) -> Response:
     return response
 
 
-@router.post("/logout")
 async def logout(request: Request) -> Response:
     form = await _form(request)
     if form is None:
@@ -105,7 +102,6 @@ async def logout(request: Request) -> Response:
     return response
 
 
-@router.get("")
 async def home(request: Request) -> Response:
     async with _api(request) as api:
         me = await api.call("GET", "/v1/auth/me")
@@ -130,21 +126,21 @@ async def _app_page(request: Request, app_id: str, template: str, calls: dict[st
     return _page(request, template, **values)
 
 
-@router.get("/apps/{app_id}")
-async def app_home(request: Request, app_id: str) -> Response:
+async def app_home(request: Request) -> Response:
+    app_id = str(request.path_params["app_id"])
     return await _app_page(request, app_id, "app.html", {
         "kinds": ("GET", "/v1/definition-kinds", None),
         "claims": ("GET", "/v1/challenge-claims", {"status": "pending", "limit": 5}),
     })
 
 
-@router.get("/apps/{app_id}/keys")
-async def keys_page(request: Request, app_id: str) -> Response:
+async def keys_page(request: Request) -> Response:
+    app_id = str(request.path_params["app_id"])
     return await _app_page(request, app_id, "keys.html", {"keys": ("GET", f"/v1/apps/{app_id}/keys", None)})
 
 
-@router.post("/apps/{app_id}/keys")
-async def keys_action(request: Request, app_id: str) -> Response:
+async def keys_action(request: Request) -> Response:
+    app_id = str(request.path_params["app_id"])
     form = await _form(request)
     if form is None:
         return _forbidden(request)
@@ -163,15 +159,18 @@ async def keys_action(request: Request, app_id: str) -> Response:
                  error=done.problem, secret=secret)
 
 
-@router.get("/apps/{app_id}/definitions/{kind}")
-async def definitions_page(request: Request, app_id: str, kind: str) -> Response:
+async def definitions_page(request: Request) -> Response:
+    app_id = str(request.path_params["app_id"])
+    kind = str(request.path_params["kind"])
     return await _app_page(request, app_id, "definitions.html", {
         "items": ("GET", f"/v1/definitions/{quote(kind, safe='')}", {"limit": 200}),
     }, kind=kind)
 
 
-@router.get("/apps/{app_id}/definitions/{kind}/{key}")
-async def definition_page(request: Request, app_id: str, kind: str, key: str) -> Response:
+async def definition_page(request: Request) -> Response:
+    app_id = str(request.path_params["app_id"])
+    kind = str(request.path_params["kind"])
+    key = str(request.path_params["key"])
     async with _api(request, app_id) as api:
         found = await api.call("GET", f"/v1/definitions/{quote(kind, safe='')}/{quote(key, safe='')}")
     if found.status == 401:
@@ -181,8 +180,10 @@ async def definition_page(request: Request, app_id: str, kind: str, key: str) ->
                  version=found.body.get("version") if found.ok else None, new=found.status == 404)
 
 
-@router.post("/apps/{app_id}/definitions/{kind}/{key}")
-async def save_definition(request: Request, app_id: str, kind: str, key: str) -> Response:
+async def save_definition(request: Request) -> Response:
+    app_id = str(request.path_params["app_id"])
+    kind = str(request.path_params["kind"])
+    key = str(request.path_params["key"])
     form = await _form(request)
     if form is None:
         return _forbidden(request)
@@ -201,15 +202,17 @@ async def save_definition(request: Request, app_id: str, kind: str, key: str) ->
                             status_code=303)
 
 
-@router.get("/apps/{app_id}/players")
-async def players_page(request: Request, app_id: str, cursor: str | None = None) -> Response:
+async def players_page(request: Request) -> Response:
+    app_id = str(request.path_params["app_id"])
+    cursor = request.query_params.get("cursor", None)
     return await _app_page(request, app_id, "players.html", {
         "players": ("GET", "/v1/players", {"limit": 50, **({"cursor": cursor} if cursor else {})}),
     })
 
 
-@router.get("/apps/{app_id}/players/{player_id}")
-async def player_page(request: Request, app_id: str, player_id: str) -> Response:
+async def player_page(request: Request) -> Response:
+    app_id = str(request.path_params["app_id"])
+    player_id = str(request.path_params["player_id"])
     pid = quote(player_id, safe="")
     return await _app_page(request, app_id, "player.html", {
         "profile": ("GET", f"/v1/players/{pid}", None),
@@ -219,15 +222,16 @@ async def player_page(request: Request, app_id: str, player_id: str) -> Response
     }, player_id=player_id)
 
 
-@router.get("/apps/{app_id}/claims")
-async def claims_page(request: Request, app_id: str) -> Response:
+async def claims_page(request: Request) -> Response:
+    app_id = str(request.path_params["app_id"])
     return await _app_page(request, app_id, "claims.html", {
         "claims": ("GET", "/v1/challenge-claims", {"status": "pending", "limit": 100}),
     })
 
 
-@router.post("/apps/{app_id}/claims/{claim_id}")
-async def decide_claim(request: Request, app_id: str, claim_id: str) -> Response:
+async def decide_claim(request: Request) -> Response:
+    app_id = str(request.path_params["app_id"])
+    claim_id = str(request.path_params["claim_id"])
     form = await _form(request)
     if form is None:
         return _forbidden(request)
@@ -240,11 +244,32 @@ async def decide_claim(request: Request, app_id: str, claim_id: str) -> Response
                  error=done.problem, decided=claim_id if done.ok else None, decision=decision)
 
 
-@router.get("/apps/{app_id}/audit")
-async def audit_page(request: Request, app_id: str) -> Response:
+async def audit_page(request: Request) -> Response:
+    app_id = str(request.path_params["app_id"])
     return await _app_page(request, app_id, "audit.html", {"entries": ("GET", "/v1/audit", {"limit": 100})})
 
 
+ROUTES = [
+    ("GET", "/console/login", login_page),
+    ("POST", "/console/login", login),
+    ("POST", "/console/logout", logout),
+    ("GET", "/console", home),
+    ("GET", "/console/apps/{app_id}", app_home),
+    ("GET", "/console/apps/{app_id}/keys", keys_page),
+    ("POST", "/console/apps/{app_id}/keys", keys_action),
+    ("GET", "/console/apps/{app_id}/definitions/{kind}", definitions_page),
+    ("GET", "/console/apps/{app_id}/definitions/{kind}/{key}", definition_page),
+    ("POST", "/console/apps/{app_id}/definitions/{kind}/{key}", save_definition),
+    ("GET", "/console/apps/{app_id}/players", players_page),
+    ("GET", "/console/apps/{app_id}/players/{player_id}", player_page),
+    ("GET", "/console/apps/{app_id}/claims", claims_page),
+    ("POST", "/console/apps/{app_id}/claims/{claim_id}", decide_claim),
+    ("GET", "/console/apps/{app_id}/audit", audit_page),
+]
+
+
 def mount(app: FastAPI) -> None:
+    """Plain routes, like /docs: pages for people, not operations of the API."""
     app.mount("/console-assets", StaticFiles(directory=f"{_here}/static"), name="console-assets")
-    app.include_router(router)
+    for method, path, endpoint in ROUTES:
+        app.add_route(path, endpoint, methods=[method], include_in_schema=False)
