@@ -169,6 +169,7 @@ async def ingest(runtime: Runtime, caller: Caller, body: Any, *, source: str | N
              "occurred_at": e.timestamp or now, "received_at": now, "source": kind, "pending": LIVE}
             for e in accepted]
     new = await committer(runtime).append(rows)
+    runtime.metrics.events_ingested.inc(len(new))
     fresh = [e.id for e in accepted if (app_id, e.id) in new]
     dupes = [e.id for e in accepted if (app_id, e.id) not in new] + duplicates_in_request
     seqs = set(new.values())

@@ -72,6 +72,13 @@ async def pending_partitions(session: AsyncSession) -> list[int]:
     return sorted(rows.scalars())
 
 
+async def pending_by_partition(session: AsyncSession) -> dict[int, int]:
+    """How many events are pending in each partition that has any."""
+    rows = await session.execute(sa.select(EventRecord.partition, sa.func.count()).where(EventRecord.pending > 0)
+                                 .group_by(EventRecord.partition))
+    return {int(partition): int(n) for partition, n in rows}
+
+
 async def mark_done(session: AsyncSession, seqs: Sequence[int]) -> None:
     connection = await session.connection()
     await connection.execute(_DONE.on(connection.dialect.name), {"seqs": list(seqs)})

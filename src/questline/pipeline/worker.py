@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from questline.kit.db import is_busy, run_after_commit
 from questline.kit.periods import zone
 from questline.kit.runtime import Runtime
+from questline.ops import service as ops
 from questline.pipeline import repository as event_log
 from questline.pipeline.batch import Batch, PlayerState
 from questline.pipeline.ingest import signals
@@ -72,8 +73,10 @@ async def process_batch(runtime: Runtime, limit: int | None = None, partition: i
     return len(events)
 
 
-async def process_round(runtime: Runtime, sizer: BatchSizer) -> int:
-    """One batch of every partition that has pending events (one batch in all on SQLite)."""
+async def process_round(runtime: Runtime, sizer: BatchSizer, stop: asyncio.Event | None = None) -> int:
+    """One batch of every partition that has pending events (one batch in all on SQLite).
+
+    ``stop`` set meanwhile ends the round after the batch in hand (graceful shutdown)."""
     if runtime.settings.is_sqlite:
         return await _timed(runtime, sizer, None)
     async with runtime.read_sessions() as session:
@@ -81,6 +84,8 @@ async def process_round(runtime: Runtime, sizer: BatchSizer) -> int:
     random.shuffle(waiting)  # workers racing for partitions spread out instead of queueing in order
     done = 0
     for partition in waiting:
+        if stop is not None and stop.is_set():
+            break
         done += await _timed(runtime, sizer, partition)
     return done
 
@@ -125,7 +130,11 @@ class BatchSizer:
 async def _timed(runtime: Runtime, sizer: BatchSizer, partition: int | None) -> int:
     started = time.perf_counter()
     done = await process_batch(runtime, sizer.size, partition)
-    sizer.observe(done, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    sizer.observe(done, seconds)
+    if done:
+        runtime.metrics.events_processed.inc(done)
+        runtime.metrics.batch_seconds.observe(seconds)
     return done
 
 
@@ -140,9 +149,10 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     idle_poll = max(runtime.settings.worker_idle_seconds, 0.01)
     sizer = BatchSizer(runtime.settings.worker_batch_size)
     backoff = 0.0
+    _log.info("worker_started", partitions=runtime.settings.pipeline_partitions)
     while not stop.is_set():
         try:
-            done = await process_round(runtime, sizer)
+            done = await process_round(runtime, sizer, stop)
             backoff = 0.0
         except Exception as exc:
             done = 0
@@ -162,6 +172,20 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
         await asyncio.wait({waiter, stopper}, timeout=max(idle_poll, 0.25), return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         stopper.cancel()
+
+
+def install_checks(runtime: Runtime, *, worker: bool) -> None:
+    """What ``/readyz`` and ``/metrics`` report for the pipeline (lag per partition, for a worker)."""
+    if not worker:
+        return
+
+    async def lag() -> None:
+        async with runtime.read_sessions() as session:
+            counts = await event_log.pending_by_partition(session)
+        for partition in range(runtime.settings.pipeline_partitions):
+            runtime.metrics.partition_lag.labels(str(partition)).set(counts.get(partition, 0))
+
+    ops.add_metrics_refresher(runtime, lag)
 
 
 async def drain(runtime: Runtime, on_progress: Callable[[int], None] | None = None) -> int:
