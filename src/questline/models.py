@@ -16,7 +16,7 @@ from questline.kit.idempotency import IdempotencyRecord
 from questline.kit.jobs import JobRun
 from questline.leaderboards.models import Friendship, LeaderboardArchive, LeaderboardEntry, LeaderboardPeriod
 from questline.ledger.models import Currency, Hold, LedgerAccount, LedgerTransaction, Posting
-from questline.pipeline.models import EventRecord, OutboxMessage
+from questline.pipeline.models import EventRecord, OutboxMessage, PartitionLease, StreamOffset, WorkerMember
 from questline.players.models import Player
 from questline.progression.models import PlayerTrack, XpActivity, XpDaily
 from questline.referrals.models import Referral, ReferralCode, ReferralMilestone
@@ -76,6 +76,7 @@ __all__ = [
     "OutboxMessage",
     "Participant",
     "Participation",
+    "PartitionLease",
     "Player",
     "PlayerAchievement",
     "PlayerPass",
@@ -94,7 +95,9 @@ __all__ = [
     "ShopCounter",
     "ShopOrder",
     "StreakRestDay",
+    "StreamOffset",
     "Streamer",
+    "WorkerMember",
     "XpActivity",
     "XpDaily",
     "metadata",
