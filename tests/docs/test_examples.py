@@ -77,6 +77,10 @@ EXPECTED_REFUSALS: dict[str, list[Refusal]] = {
                 "Challenges: a time_window objective without window_seconds"),
     ],
     "docs/events-and-progression.md": [],
+    "docs/players.md": [
+        Refusal("POST", r"/v1/communities", 403, "starter_reward_forbidden",
+                "Communities: a player creates a community that pays"),
+    ],
     "docs/marketplace.md": [
         Refusal("POST", r"/v1/campaigns/[^/]+/join", 409, "already_joined", "The join chain: Ann joins twice"),
     ],
