@@ -80,6 +80,8 @@ EXPECTED_REFUSALS: dict[str, list[Refusal]] = {
     "docs/players.md": [
         Refusal("POST", r"/v1/communities", 403, "starter_reward_forbidden",
                 "Communities: a player creates a community that pays"),
+        Refusal("PATCH", r"/v1/players/noor/account", 429, "timezone_change_too_soon",
+                "Time zones: Noor moves back within the week"),
     ],
     "docs/marketplace.md": [
         Refusal("POST", r"/v1/campaigns/[^/]+/join", 409, "already_joined", "The join chain: Ann joins twice"),

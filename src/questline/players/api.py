@@ -66,11 +66,14 @@ async def put_account(player_id: PlayerId, body: AccountUpdate, caller: ServerOr
     return PlayerOut.model_validate(await service.upsert_player(session, clock, caller.app, player_id, body))
 
 
-@router.patch("/{player_id}/account", response_model=PlayerOut)
+@router.patch("/{player_id}/account", response_model=PlayerOut,
+              responses={429: {"description": "timezone_change_too_soon: a player changes their own time zone "
+                                              "once per QUESTLINE_TIMEZONE_CHANGE_INTERVAL_SECONDS"}})
 async def patch_account(player_id: PlayerId, body: AccountUpdate, caller: PlayerOrServerWrite,
-                        session: SessionDep, clock: ClockDep) -> PlayerOut:
+                        session: SessionDep, runtime: RuntimeDep) -> PlayerOut:
     """Change an existing player's settings; a player token may change only its own profile
     (not its traits: 403 traits_not_writable)."""
     caller.ensure_acts_for(player_id)
-    return PlayerOut.model_validate(await service.update_player(session, clock, caller.app, player_id, body,
-                                                                trusted=caller.is_trusted))
+    return PlayerOut.model_validate(await service.update_player(
+        session, runtime.clock, caller.app, player_id, body, trusted=caller.is_trusted,
+        timezone_interval=runtime.settings.timezone_change_interval_seconds))

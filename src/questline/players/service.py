@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
+from math import ceil
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.kit.clock import Clock
-from questline.kit.errors import Forbidden, NotFound
+from questline.kit.errors import Conflict, Forbidden, NotFound, RateLimited
 from questline.kit.pagination import Page, PageParams, build_page
 from questline.players import repository as repo
 from questline.players.models import Player
@@ -53,13 +55,26 @@ async def upsert_player(session: AsyncSession, clock: Clock, app_id: str, player
 
 
 async def update_player(session: AsyncSession, clock: Clock, app_id: str, player_id: str,
-                        changes: ProfileUpdate, *, trusted: bool) -> Player:
+                        changes: ProfileUpdate, *, trusted: bool, timezone_interval: int = 0) -> Player:
     """Change an existing player. Traits only from a trusted caller (server key, app admin): a
-    player writes their profile, never what gates read."""
+    player writes their profile, never what gates read. A player changes their own time zone at
+    most once per ``timezone_interval`` seconds (``429 timezone_change_too_soon``)."""
     if not trusted and isinstance(changes, AccountUpdate) and "traits" in changes.model_fields_set:
         raise Forbidden("traits are set by the server key or an app admin, not by the player",
                         code="traits_not_writable")
-    await get_player(session, app_id, player_id)
+    player = await get_player(session, app_id, player_id)
+    if not trusted and changes.timezone is not None and changes.timezone != player.timezone:
+        now = clock.now()
+        if player.timezone_changed_at is not None and timezone_interval:
+            allowed_at = player.timezone_changed_at + timedelta(seconds=timezone_interval)
+            if now < allowed_at:
+                raise RateLimited(f"the time zone may change once every {timezone_interval} seconds; next at "
+                                  f"{allowed_at.isoformat()}", code="timezone_change_too_soon",
+                                  retry_after=ceil((allowed_at - now).total_seconds()),
+                                  extra={"allowed_at": allowed_at.isoformat()})
+        # Stamped only if the player's own change is still the one stored (racing changes: one wins).
+        if not await repo.stamp_timezone_change(session, app_id, player_id, player.timezone_changed_at, now):
+            raise Conflict("the time zone was changed meanwhile; read it again", code="timezone_change_conflict")
     return await upsert_player(session, clock, app_id, player_id, changes)
 
 
