@@ -220,6 +220,13 @@ class Boards:
         await self.index.drop(app_id, board, key)
 
 
+async def forget_player(session: AsyncSession, runtime: Runtime, app_id: str, player_id: str) -> None:
+    """After a player's erasure commits, the app's boards drop their rank index (in process or in
+    Redis) and are rebuilt from the database, without the player, on their next read."""
+    boards = boards_of(runtime)
+    after_commit(session, lambda: boards.forget(app_id))
+
+
 def boards_of(runtime: Runtime) -> Boards:
     found = runtime.extensions.get("leaderboards.boards")
     if found is None:

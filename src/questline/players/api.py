@@ -9,7 +9,15 @@ from fastapi import APIRouter, Depends, Path, status
 from questline.kit.pagination import Page, PageParams, page_params
 from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.players import service
-from questline.players.schemas import PLAYER_ID_PATTERN, AccountUpdate, PlayerOut, PlayerToken, TokenRequest
+from questline.players.schemas import (
+    PLAYER_ID_PATTERN,
+    AccountUpdate,
+    PlayerErasure,
+    PlayerExport,
+    PlayerOut,
+    PlayerToken,
+    TokenRequest,
+)
 from questline.tenancy.auth import (
     SERVER,
     Caller,
@@ -43,6 +51,21 @@ async def mint_token(player_id: PlayerId, caller: Annotated[Caller, allow(SERVER
 async def revoke_tokens(player_id: PlayerId, caller: ServerOrAdmin, session: SessionDep, clock: ClockDep) -> None:
     """Revoke every token minted for this player so far, at once (server key or app admin)."""
     await service.revoke_tokens(session, clock, caller.app, player_id)
+
+
+@router.get("/{player_id}/export", response_model=PlayerExport, responses={404: {"description": "player_not_found"}})
+async def export(player_id: PlayerId, caller: ServerOrAdmin, session: SessionDep, runtime: RuntimeDep) -> PlayerExport:
+    """Everything the engine holds about the player, as one JSON document (server key or app admin):
+    profile, stats, progress, unlocks, ledger history, inventory, claims, memberships, referrals…"""
+    return await service.export(session, runtime, caller.app, player_id)
+
+
+@router.delete("/{player_id}", response_model=PlayerErasure)
+async def erase(player_id: PlayerId, caller: ServerOrAdmin, session: SessionDep, runtime: RuntimeDep) -> PlayerErasure:
+    """Erase the player (server key or app admin; recorded in the audit log): personal data and
+    events are deleted or anonymized, the ledger keeps a balanced history under an anonymous
+    holder, ranks leave every board. Repeating it changes nothing (``erased: false``)."""
+    return await service.erase(session, runtime, caller.app, player_id)
 
 
 @router.get("", response_model=Page[PlayerOut])

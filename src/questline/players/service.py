@@ -8,12 +8,15 @@ from math import ceil
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from questline.kit import privacy
 from questline.kit.clock import Clock
 from questline.kit.errors import Conflict, Forbidden, NotFound, RateLimited
+from questline.kit.ids import new_id
 from questline.kit.pagination import Page, PageParams, build_page
+from questline.kit.runtime import Runtime
 from questline.players import repository as repo
 from questline.players.models import Player
-from questline.players.schemas import AccountUpdate, ProfileUpdate
+from questline.players.schemas import AccountUpdate, PlayerErasure, PlayerExport, ProfileUpdate
 from questline.tenancy import service as tenancy
 
 
@@ -92,3 +95,26 @@ async def revoke_tokens(session: AsyncSession, clock: Clock, app_id: str, player
 async def list_players(session: AsyncSession, app_id: str, page: PageParams) -> Page[Player]:
     rows = await repo.page(session, app_id, page.after_str(), page.limit)
     return build_page(list(rows), page.limit, lambda p: [p.player_id])
+
+
+# Export and erasure ------------------------------------------------------------------------------
+
+
+async def export(session: AsyncSession, runtime: Runtime, app_id: str, player_id: str) -> PlayerExport:
+    """Everything the engine holds about the player, area by area (404 for an unknown player)."""
+    await get_player(session, app_id, player_id)
+    areas = await privacy.export_player(session, privacy.registry_of(runtime), app_id, player_id)
+    return PlayerExport(player_id=player_id, exported_at=runtime.clock.now(), areas=areas)
+
+
+async def erase(session: AsyncSession, runtime: Runtime, app_id: str, player_id: str) -> PlayerErasure:
+    """Erase the player: their tokens stop working, every area deletes or anonymizes its rows (the
+    ledger's accounts pass to an anonymous holder, so the books stay balanced), their ranks leave
+    every board. Erasing an unknown (or already erased) player changes nothing."""
+    if await repo.get(session, app_id, player_id) is None:
+        return PlayerErasure(player_id=player_id, erased=False, anonymous_id=None, rows={})
+    await tenancy.revoke_player_tokens(session, runtime.clock, app_id, player_id)
+    anonymous_id = new_id("anon")
+    rows = await privacy.erase_player(session, runtime, privacy.registry_of(runtime), app_id, player_id,
+                                      anonymous_id)
+    return PlayerErasure(player_id=player_id, erased=True, anonymous_id=anonymous_id, rows=rows)
