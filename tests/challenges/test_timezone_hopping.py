@@ -13,6 +13,7 @@ from questline.kit.clock import ManualClock
 from questline.kit.runtime import Runtime
 from tests.challenges.helpers import balance, challenges, configure, event, history, idem, player, workouts
 from tests.conftest import Factory, problem
+from tests.pipeline.helpers import configure as xp_rules
 from tests.streaks import helpers as streaks
 
 KIRITIMATI, PAGO_PAGO = "Pacific/Kiritimati", "Pacific/Pago_Pago"
@@ -125,3 +126,28 @@ async def test_a_streak_day_does_not_count_twice_for_one_instant(
 
 def event_of(player_id: str, ts: str) -> dict[str, object]:
     return streaks.event(player_id, ts)
+
+
+async def test_a_daily_xp_cap_is_not_opened_again_by_moving(
+        client: httpx.AsyncClient, factory: Factory, runtime: Runtime, clock: ManualClock) -> None:
+    keys = await factory.app()
+    await xp_rules(client, keys)  # win-xp: 60 XP a win, at most 150 a local day
+    clock.set(at("2026-12-01T20:30:00Z"))
+    await player(client, keys, "kai", KIRITIMATI)
+    kai = await factory.player_token(keys, "kai")
+
+    def wins(ts: str) -> list[dict[str, object]]:
+        return [event("kai", ts, "match.won", score=1) for _ in range(3)]
+
+    async def total() -> int:
+        profile = (await client.get("/v1/players/kai", headers=keys.server)).json()
+        return int(profile["levels"]["xp"]["total_xp"])
+
+    await streaks.play(client, keys, runtime, *wins("2026-12-01T20:00:00Z"))  # Kiritimati's 12-02
+    assert await total() == 150
+    assert (await move(client, kai, "kai", PAGO_PAGO)).status_code == 200
+    await streaks.play(client, keys, runtime, *wins("2026-12-01T21:00:00Z"))  # Pago_Pago's 12-01: overlaps
+    assert await total() == 150
+    clock.set(at("2026-12-03T12:30:00Z"))
+    await streaks.play(client, keys, runtime, *wins("2026-12-03T12:00:00Z"))  # Pago_Pago's 12-03: a new day
+    assert await total() == 300
