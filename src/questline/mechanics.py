@@ -105,7 +105,7 @@ def player_data() -> list[PlayerDataArea]:
         PlayerDataArea("achievements", (Col("player_achievements"),)),
         PlayerDataArea("leaderboards", (Col("leaderboard_entries"), Col("leaderboard_archives"),
                                         Col("player_friends"), Col("player_friends", "friend_id")),
-                       after_erase=leaderboards.forget_player),
+                       on_erase=leaderboards.forget_player),
         PlayerDataArea("competitions", (
             Col("competition_participants"), Col("competition_results"),
             Col("competition_prizes", erase="anonymize"), Col("competition_prize_history", erase="anonymize"))),

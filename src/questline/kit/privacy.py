@@ -4,8 +4,8 @@ Each area declares the tables (and the column in each) where a player's data liv
 erasure does to those rows (``PlayerColumn``): ``delete`` them, ``anonymize`` them (the player's id
 becomes an anonymous holder's, for history that must stay whole, such as ledger accounts), or
 ``keep`` them (the row holds nothing but the id and is needed to keep the player safe, such as the
-token epoch that keeps revoked tokens dead). An area with more to do after erasure (a rank index
-outside the database) adds a hook. The areas are wired in ``questline.mechanics``; a test checks
+token epoch that keeps revoked tokens dead). An area with more to do (a cache, a rank index
+outside the database) adds an ``on_erase`` hook. The areas are wired in ``questline.mechanics``; a test checks
 that every table with a player column is declared by some area, so a new area cannot forget the
 player.
 """
@@ -43,14 +43,15 @@ class PlayerColumn:
     prefix: str = ""  # the column holds prefix + player id (idempotency records: "player:<id>")
 
 
-AfterErase = Callable[[AsyncSession, Runtime, str, str], Awaitable[None]]
+# Runs in the erasure's transaction before any row goes: drop caches, queue after-commit work.
+OnErase = Callable[[AsyncSession, Runtime, str, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class PlayerDataArea:
     name: str
     columns: tuple[PlayerColumn, ...]
-    after_erase: AfterErase | None = None
+    on_erase: OnErase | None = None
 
 
 class PlayerDataRegistry:
@@ -109,6 +110,9 @@ async def erase_player(session: AsyncSession, runtime: Runtime, registry: Player
                        player_id: str, anonymous_id: str) -> dict[str, int]:
     """Delete or anonymize every row about the player; returns the rows changed per table."""
     changed: dict[str, int] = {}
+    for area in registry.areas:  # first, while the rows are still there to read
+        if area.on_erase is not None:
+            await area.on_erase(session, runtime, app_id, player_id)
     for area in registry.areas:
         for column in area.columns:
             if column.erase == "keep":
@@ -124,7 +128,4 @@ async def erase_player(session: AsyncSession, runtime: Runtime, registry: Player
             count = int(result.rowcount or 0)  # type: ignore[attr-defined]
             if count:
                 changed[column.table] = changed.get(column.table, 0) + count
-    for area in registry.areas:
-        if area.after_erase is not None:
-            await area.after_erase(session, runtime, app_id, player_id)
     return changed
