@@ -34,6 +34,8 @@ from questline.progression.schemas import CombinedLevelDef, TrackDef, XpRuleDef
 from questline.referrals import service as referrals
 from questline.referrals.processor import ReferralsMetricProcessor
 from questline.referrals.schemas import ReferralProgramDef
+from questline.relay import service as relay
+from questline.relay.service import Subscriber
 from questline.rules.registry import DefinitionKind, KindRegistry
 from questline.rules.schemas import DefinitionBody, StatDef
 from questline.shop import service as shop
@@ -118,6 +120,9 @@ def player_data() -> list[PlayerDataArea]:
         PlayerDataArea("communities", (Col("community_members"),)),
         PlayerDataArea("marketplace", (Col("streamers", erase="anonymize"), Col("participations", erase="anonymize"))),
     ]
+def subscribers(runtime: Runtime) -> list[Subscriber]:
+    """Every consumer of the outbox relay (``questline.relay``); one line per area."""
+    return []
 
 
 def install(runtime: Runtime) -> None:
@@ -125,5 +130,6 @@ def install(runtime: Runtime) -> None:
     runtime.extensions.setdefault("rules.registry", KindRegistry(definition_kinds()))
     runtime.extensions.setdefault(PROCESSORS, processors(runtime))
     runtime.extensions.setdefault(REGISTRY, PlayerDataRegistry(player_data()))
+    relay.install(runtime, subscribers(runtime))
 
 
