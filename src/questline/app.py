@@ -59,6 +59,7 @@ from questline.players import api as players_api
 from questline.profiles import api as profiles_api
 from questline.progression import api as progression_api
 from questline.progression import tasks as progression_tasks
+from questline.realtime import api as realtime_api
 from questline.referrals import api as referrals_api
 from questline.relay import tasks as relay_tasks
 from questline.rules import api as rules_api
@@ -68,6 +69,8 @@ from questline.sponsors import api as sponsors_api
 from questline.streaks import api as streaks_api
 from questline.streaks import tasks as streaks_tasks
 from questline.tenancy import api as tenancy_api
+from questline.webhooks import api as webhooks_api
+from questline.webhooks import tasks as webhooks_tasks
 from questline.widgets import api as widgets_api
 
 _log = structlog.get_logger("questline.app")
@@ -104,6 +107,7 @@ def _background_loops() -> list[Loop]:
     return [
         pipeline_worker.run_worker,
         relay_tasks.run_relay,
+        webhooks_tasks.run_sender,
     ]
 
 
@@ -192,6 +196,8 @@ def _routers() -> list[APIRouter]:
         assets_api.router,
         campaigns_api.router,
         audit_api.router,
+        webhooks_api.router,
+        realtime_api.router,
     ]
 
 
