@@ -154,6 +154,22 @@ class Boards:
         self._stale: set[BoardRef] = set()  # a write failed to reach the index: rebuild before reading
         self._unmarked: set[BoardRef] = set()  # ... and its shared ready marker could not be removed yet
         self.infos: dict[tuple[str, str], tuple[BoardInfo, float]] = {}
+        # app -> the replay epoch this process's in-memory index holds the app's boards for.
+        self._epochs: dict[str, int] = {}
+
+    async def _replayed(self, session: AsyncSession, app_id: str) -> None:
+        """Forget an in-process index's boards of an app whose derived state a replay rebuilt
+        (in any process) since they were built. A shared index needs no check: the replay's
+        reset dropped its boards there, and every replayed batch writes to it."""
+        if self.shared:
+            return
+        epoch = await event_log.replay_epoch(session, app_id)
+        known = self._epochs.get(app_id)
+        if known == epoch:
+            return
+        if known is not None:
+            await self.forget(app_id)
+        self._epochs[app_id] = epoch
 
     async def _ready(self, ref: BoardRef) -> bool:
         if ref in self._stale:
@@ -169,6 +185,7 @@ class Boards:
 
     async def ensure(self, session: AsyncSession, ref: BoardRef) -> None:
         """Make sure the index holds this board, rebuilding it from the database if not."""
+        await self._replayed(session, ref.app_id)
         if await self._ready(ref):
             return
         lock = self._locks.setdefault(ref, asyncio.Lock())
