@@ -121,10 +121,10 @@ async def raise_replay_epochs(session: AsyncSession, app_ids: Sequence[str], at:
     await session.execute(stmt, [{"app_id": app_id, "epoch": 1, "updated_at": at} for app_id in app_ids])
 
 
-async def replay_epoch(session: AsyncSession, app_id: str) -> int:
-    """The app's replay epoch (0 if it was never replayed)."""
-    found = await session.execute(sa.select(ReplayEpoch.epoch).where(ReplayEpoch.app_id == app_id))
-    return int(found.scalar_one_or_none() or 0)
+async def replay_epochs(session: AsyncSession) -> dict[str, int]:
+    """Every replayed app's replay epoch (apps never replayed have none: 0)."""
+    rows = await session.execute(sa.select(ReplayEpoch.app_id, ReplayEpoch.epoch))
+    return {app_id: int(epoch) for app_id, epoch in rows}
 
 
 async def last_done_seq(session: AsyncSession, app_id: str, player_id: str) -> int:

@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Callable
 from itertools import groupby
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -132,6 +133,23 @@ async def _timed(runtime: Runtime, sizer: BatchSizer, partition: int | None) -> 
     return done
 
 
+# runtime.extensions key: app -> replay epoch, as this process's worker last read them.
+REPLAY_EPOCHS = "pipeline.replay_epochs"
+
+
+def replay_epochs(extensions: dict[str, Any]) -> dict[str, int]:
+    """The apps' replay epochs as this process last read them (see ``ReplayEpoch``): what holds
+    derived state in memory (a rank index) compares them with those it was built under."""
+    found = extensions.get(REPLAY_EPOCHS)
+    return found if isinstance(found, dict) else {}
+
+
+async def read_replay_epochs(runtime: Runtime) -> None:
+    """Read every app's replay epoch (one small query; the worker does it on every round)."""
+    async with runtime.read_sessions() as session:
+        runtime.extensions[REPLAY_EPOCHS] = await event_log.replay_epochs(session)
+
+
 # A busy database (SQLite's write lock held past the busy timeout, no pooled connection free) is
 # load, not a fault: the worker waits and retries, doubling the wait up to this many seconds.
 BUSY_BACKOFF_MAX = 8.0
@@ -145,6 +163,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     backoff = 0.0
     while not stop.is_set():
         try:
+            await read_replay_epochs(runtime)  # a replay in another process is seen within a round
             done = await process_round(runtime, sizer)
             backoff = 0.0
         except Exception as exc:
