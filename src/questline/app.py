@@ -33,6 +33,7 @@ from questline.communities import api as communities_api
 from questline.competitions import api as competitions_api
 from questline.competitions import tasks as competitions_tasks
 from questline.conflicts import api as conflicts_api
+from questline.console import api as console_api
 from questline.gating import api as gating_api
 from questline.gkeys import api as gkeys_api
 from questline.gkeys import tasks as gkeys_tasks
@@ -57,6 +58,7 @@ from questline.players import api as players_api
 from questline.profiles import api as profiles_api
 from questline.progression import api as progression_api
 from questline.progression import tasks as progression_tasks
+from questline.realtime import api as realtime_api
 from questline.referrals import api as referrals_api
 from questline.relay import tasks as relay_tasks
 from questline.rules import api as rules_api
@@ -66,6 +68,8 @@ from questline.sponsors import api as sponsors_api
 from questline.streaks import api as streaks_api
 from questline.streaks import tasks as streaks_tasks
 from questline.tenancy import api as tenancy_api
+from questline.webhooks import api as webhooks_api
+from questline.webhooks import tasks as webhooks_tasks
 from questline.widgets import api as widgets_api
 
 Loop = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
@@ -102,6 +106,7 @@ def _background_loops() -> list[Loop]:
     return [
         pipeline_worker.run_worker,
         relay_tasks.run_relay,
+        webhooks_tasks.run_sender,
     ]
 
 
@@ -132,6 +137,8 @@ def _routers() -> list[APIRouter]:
         assets_api.router,
         campaigns_api.router,
         audit_api.router,
+        webhooks_api.router,
+        realtime_api.router,
     ]
 
 
@@ -184,6 +191,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     openapi.install(app)
     _mount_docs(app)
     widgets_api.mount(app)
+    console_api.mount(app)
     install_problem_handlers(app)
     app.add_middleware(EdgeMiddleware, metrics=runtime.metrics, limits=EdgeLimits(
         max_body_bytes=settings.max_body_bytes,

@@ -26,6 +26,7 @@ from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, Sh
 from questline.sponsors.models import Brand, BrandMember, MarketSettings, Streamer
 from questline.streaks.models import PlayerStreak, StreakRestDay
 from questline.tenancy.models import AdminUser, ApiKey, App, Membership, Organization, PlayerTokenEpoch, RefreshToken
+from questline.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 metadata = Base.metadata
 
@@ -97,6 +98,9 @@ __all__ = [
     "ShopOrder",
     "StreakRestDay",
     "Streamer",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "XpActivity",
     "XpDaily",
     "metadata",
