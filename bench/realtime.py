@@ -21,10 +21,12 @@ import argparse
 import asyncio
 import contextlib
 import json
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +37,37 @@ import yaml
 from websockets.asyncio.server import broadcast, serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import bench_env, free_port, percentile, questline, save, server
+from bench.common import bench_env, free_port, percentile, questline, save
 
 CONFIG = {"definitions": {
     "xp_track": {"xp": {"curve": {"type": "quadratic", "base": 1000000}}},
     "xp_rule": {"hit": {"track": "xp", "event_type": "bench.hit", "amount": 1}},
     "leaderboard": {"hits": {"event_type": "bench.hit", "field": "data.n"}},
 }}
+
+
+@contextlib.contextmanager
+def server(env: dict[str, str], port: int, log: Path, wait: float = 180) -> Iterator[None]:
+    """``questline serve`` on a loopback port (a loaded machine may take a while to start it)."""
+    with log.open("w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "questline", "serve", "--no-demo", "--host", "127.0.0.1",
+                                 "--port", str(port)], env=env, stdout=sink, stderr=sink)
+    try:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.2)
+        else:
+            raise SystemExit(f"the server did not start:\n{log.read_text()[-2000:]}")
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 class Receiver:
@@ -52,7 +78,7 @@ class Receiver:
         self.port = free_port()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception, asyncio.CancelledError):  # the run ends mid-read
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:] if ": " in line)
