@@ -54,6 +54,7 @@ from questline.ledger import tasks as ledger_tasks
 from questline.ops import api as ops_api
 from questline.ops import service as ops_service
 from questline.pipeline import api as events_api
+from questline.pipeline import replay as pipeline_replay
 from questline.pipeline import worker as pipeline_worker
 from questline.players import api as players_api
 from questline.profiles import api as profiles_api
@@ -79,7 +80,8 @@ Loop = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
 
 def build_scheduler(runtime: Runtime) -> Scheduler:
     """Every scheduled job of every area, registered on one scheduler."""
-    scheduler = Scheduler(runtime.sessions, runtime.clock, worker_name=f"{socket.gethostname()}:{os.getpid()}")
+    scheduler = Scheduler(runtime.sessions, runtime.clock, worker_name=f"{socket.gethostname()}:{os.getpid()}",
+                          held=pipeline_replay.jobs_held)  # no job runs while a replay rebuilds derived state
     scheduler.add(Job("idempotency.sweep", every(3600), IdempotencyStore.sweep))
     for register in _job_registrars():
         register(scheduler, runtime)
