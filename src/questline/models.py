@@ -16,7 +16,7 @@ from questline.kit.idempotency import IdempotencyRecord
 from questline.kit.jobs import JobRun
 from questline.leaderboards.models import Friendship, LeaderboardArchive, LeaderboardEntry, LeaderboardPeriod
 from questline.ledger.models import Currency, Hold, LedgerAccount, LedgerTransaction, Posting
-from questline.pipeline.models import EventRecord, OutboxMessage
+from questline.pipeline.models import EventRecord, OutboxMessage, PartitionLease, StreamOffset, WorkerMember
 from questline.players.models import Player
 from questline.progression.models import PlayerTrack, XpActivity, XpDaily
 from questline.referrals.models import Referral, ReferralCode, ReferralMilestone
@@ -26,6 +26,7 @@ from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, Sh
 from questline.sponsors.models import Brand, BrandMember, MarketSettings, Streamer
 from questline.streaks.models import PlayerStreak, StreakRestDay
 from questline.tenancy.models import AdminUser, ApiKey, App, Membership, Organization, PlayerTokenEpoch, RefreshToken
+from questline.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 metadata = Base.metadata
 
@@ -77,6 +78,7 @@ __all__ = [
     "OutboxMessage",
     "Participant",
     "Participation",
+    "PartitionLease",
     "Player",
     "PlayerAchievement",
     "PlayerPass",
@@ -96,7 +98,12 @@ __all__ = [
     "ShopCounter",
     "ShopOrder",
     "StreakRestDay",
+    "StreamOffset",
     "Streamer",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WorkerMember",
     "XpActivity",
     "XpDaily",
     "metadata",

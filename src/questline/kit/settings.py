@@ -96,18 +96,51 @@ class Settings(BaseSettings):
     # The outbox relay: how often it looks for rows written outside the worker, and its batch size.
     relay_poll_seconds: float = Field(default=0.2, gt=0, le=60)
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Webhooks: may they call loopback, private and link-local addresses? Unset: yes in development
+    # and test, and never in production (whatever this says). Each call's timeout; calls in flight.
+    webhooks_allow_private: bool | None = None
+    webhooks_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhooks_concurrency: int = Field(default=32, ge=1, le=1000)
+    webhooks_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Live channels: history kept per channel (messages, seconds) for clients that reconnect with
+    # their last offset; heartbeat interval; frames queued per connection before it is dropped as
+    # a slow consumer; channels per connection; how often admin:monitor frames go out.
+    realtime_history_size: int = Field(default=200, ge=0, le=100_000)
+    realtime_history_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    realtime_heartbeat_seconds: float = Field(default=25.0, gt=0, le=3600)
+    realtime_queue_size: int = Field(default=1000, ge=1, le=1_000_000)
+    realtime_max_channels: int = Field(default=64, ge=1, le=10_000)
+    realtime_monitor_seconds: float = Field(default=5.0, gt=0, le=3600)
 
     # Ingest limits for events sent with a publishable client key.
     client_event_max_bytes: int = Field(default=8192, ge=256)
     client_event_max_past_seconds: int = Field(default=3600, ge=0)
     client_event_max_future_seconds: int = Field(default=300, ge=0)
     client_event_rate_per_player: str = "120/minute"
+    # How often a player may change their own time zone (the server key and admins are not limited).
+    timezone_change_interval_seconds: int = Field(default=7 * 86_400, ge=0)
 
     # Marketplace: brand and streamer sign-in tokens, the key that seals bank details at rest
     # (32 bytes, base64; derived from the secret key when unset), and campaign creatives.
     account_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
     data_key: SecretStr | None = None
     asset_max_bytes: int = Field(default=5 * 1_048_576, ge=1024)
+
+    # Scale-out (docs/deployment.md). ``role``: what ``questline serve`` runs in this process.
+    role: Literal["all", "api", "worker", "scheduler"] = "all"
+    # Apply migrations when ``serve`` starts (roles ``all`` and ``api``). Unset: yes, except in
+    # production, where ``questline migrate`` is its own deployment step.
+    migrate_on_start: bool | None = None
+    # On SIGTERM, background loops finish the batch or job in hand within this, then stop.
+    shutdown_grace_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # The event log: unset = tables in the database; ``nats://host:port`` = NATS JetStream.
+    event_log: str | None = None
+    # Prefix of the JetStream streams, subjects and consumers (engines may share one NATS).
+    event_log_namespace: str = "questline"
+    # How long JetStream keeps events (the database keeps the whole log once applied).
+    event_log_max_age_hours: float = Field(default=72.0, gt=0)
+    # Partition leases: a worker holds each of its partitions this long between renewals.
+    worker_lease_seconds: float = Field(default=10.0, ge=1, le=600)
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -138,6 +171,20 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"{value!r} is not a rate limit such as '600/minute' or '10 per second'") from exc
         return value
+
+    @field_validator("event_log", mode="before")
+    @classmethod
+    def _event_log(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and not value.startswith(("nats://", "tls://")):
+            raise ValueError("event_log must be unset (the database log) or a nats:// address")
+        return value
+
+    @property
+    def should_migrate(self) -> bool:
+        """Whether ``serve`` applies migrations on start (see ``migrate_on_start``)."""
+        return self.migrate_on_start if self.migrate_on_start is not None else self.env != "production"
 
     @cached_property
     def is_sqlite(self) -> bool:

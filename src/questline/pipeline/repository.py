@@ -1,14 +1,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import PerDialect, among, insert_ignore
-from questline.pipeline.models import DONE, LIVE, EventRecord, LogEvent, OutboxMessage, partition_of
+from questline.kit.db import PerDialect, among, insert_ignore, upsert
+from questline.pipeline.models import (
+    DONE,
+    LIVE,
+    REPLAY,
+    EventRecord,
+    LogEvent,
+    OutboxMessage,
+    PartitionLease,
+    ReplayEpoch,
+    StreamOffset,
+    WorkerMember,
+    partition_of,
+)
 
 
 async def append(session: AsyncSession, rows: list[dict[str, Any]], *,
@@ -72,16 +84,65 @@ async def pending_partitions(session: AsyncSession) -> list[int]:
     return sorted(rows.scalars())
 
 
+async def pending_by_partition(session: AsyncSession) -> dict[int, int]:
+    """How many events are pending in each partition that has any."""
+    rows = await session.execute(sa.select(EventRecord.partition, sa.func.count()).where(EventRecord.pending > 0)
+                                 .group_by(EventRecord.partition))
+    return {int(partition): int(n) for partition, n in rows}
+
+
 async def mark_done(session: AsyncSession, seqs: Sequence[int]) -> None:
     connection = await session.connection()
     await connection.execute(_DONE.on(connection.dialect.name), {"seqs": list(seqs)})
 
 
 async def mark_for_replay(session: AsyncSession, app_id: str | None, flag: int) -> int:
-    stmt = sa.update(EventRecord).values(pending=flag)
+    """Mark processed events (and those of an unfinished replay) for reprocessing. Live events
+    still pending stay live: they come after the rest of their partition and still announce."""
+    stmt = sa.update(EventRecord).where(EventRecord.pending != LIVE).values(pending=flag)
     if app_id is not None:
         stmt = stmt.where(EventRecord.app_id == app_id)
     return int((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+
+async def replaying(session: AsyncSession) -> bool:
+    """Whether some app's log is being replayed (events marked for replay are still pending)."""
+    found = await session.execute(
+        sa.select(EventRecord.seq).where(EventRecord.pending > 0, EventRecord.pending == REPLAY).limit(1))
+    return found.first() is not None
+
+
+async def apps_in_log(session: AsyncSession, app_id: str | None) -> list[str]:
+    """The apps that have events (only ``app_id`` if given)."""
+    stmt = sa.select(EventRecord.app_id).distinct()
+    if app_id is not None:
+        stmt = stmt.where(EventRecord.app_id == app_id)
+    return sorted((await session.execute(stmt)).scalars())
+
+
+async def raise_replay_epochs(session: AsyncSession, app_ids: Sequence[str], at: datetime) -> None:
+    """Move each app's replay epoch on (created at 1)."""
+    if not app_ids:
+        return
+    table = ReplayEpoch.__table__
+    stmt = upsert(session, table)
+    stmt = stmt.on_conflict_do_update(index_elements=["app_id"],
+                                      set_={"epoch": table.c.epoch + 1, "updated_at": stmt.excluded.updated_at})
+    await session.execute(stmt, [{"app_id": app_id, "epoch": 1, "updated_at": at} for app_id in app_ids])
+
+
+async def replay_epochs(session: AsyncSession) -> dict[str, int]:
+    """Every replayed app's replay epoch (apps never replayed have none: 0)."""
+    rows = await session.execute(sa.select(ReplayEpoch.app_id, ReplayEpoch.epoch))
+    return {app_id: int(epoch) for app_id, epoch in rows}
+
+
+async def last_done_seq(session: AsyncSession, app_id: str, player_id: str) -> int:
+    """The log position of the player's last processed event (0 if none)."""
+    found = await session.execute(
+        sa.select(sa.func.max(EventRecord.seq))
+        .where(EventRecord.app_id == app_id, EventRecord.player_id == player_id, EventRecord.pending == DONE))
+    return int(found.scalar_one_or_none() or 0)
 
 
 async def count_all_pending(session: AsyncSession) -> int:
@@ -129,6 +190,59 @@ async def outbox_page(session: AsyncSession, app_id: str, after: int | None, lim
     if after is not None:
         stmt = stmt.where(OutboxMessage.seq > after)
     return (await session.execute(stmt)).scalars().all()
+
+
+
+# The JetStream log (``pipeline/stream.py``): offsets applied, partition leases, live workers.
+
+async def stream_offset(session: AsyncSession, stream: str) -> int:
+    """The last sequence of ``stream`` whose events are applied (0: none yet)."""
+    found = await session.execute(sa.select(StreamOffset.seq).where(StreamOffset.stream == stream))
+    return int(found.scalar_one_or_none() or 0)
+
+
+async def set_stream_offset(session: AsyncSession, stream: str, seq: int) -> None:
+    stmt = upsert(session, StreamOffset.__table__).values(stream=stream, seq=seq)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["stream"], set_={"seq": seq}))
+
+
+async def heartbeat(session: AsyncSession, namespace: str, worker: str, now: datetime,
+                    expires_at: datetime) -> list[str]:
+    """Say this worker lives until ``expires_at``; forget the dead; returns the live workers, sorted."""
+    stmt = upsert(session, WorkerMember.__table__).values(namespace=namespace, worker=worker, expires_at=expires_at)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["namespace", "worker"],
+                                                     set_={"expires_at": expires_at}))
+    await session.execute(sa.delete(WorkerMember).where(WorkerMember.namespace == namespace,
+                                                        WorkerMember.expires_at < now))
+    rows = await session.execute(sa.select(WorkerMember.worker).where(WorkerMember.namespace == namespace))
+    return sorted(rows.scalars())
+
+
+async def leave(session: AsyncSession, namespace: str, worker: str) -> None:
+    await session.execute(sa.delete(WorkerMember).where(WorkerMember.namespace == namespace,
+                                                        WorkerMember.worker == worker))
+
+
+async def acquire_lease(session: AsyncSession, stream: str, worker: str, now: datetime,
+                        expires_at: datetime) -> bool:
+    """Take (or renew) the lease of ``stream`` if it is free, expired or already ours."""
+    table = PartitionLease.__table__
+    await session.execute(insert_ignore(session, table).values(stream=stream, owner=worker, expires_at=expires_at))
+    taken = await session.execute(
+        sa.update(PartitionLease)
+        .where(PartitionLease.stream == stream,
+               sa.or_(PartitionLease.owner == worker, PartitionLease.expires_at < now))
+        .values(owner=worker, expires_at=expires_at))
+    return int(taken.rowcount) == 1  # type: ignore[attr-defined]
+
+
+async def release_leases(session: AsyncSession, streams: Sequence[str], worker: str, now: datetime) -> None:
+    """Give up these leases at once (another worker may take them at its next heartbeat)."""
+    if streams:
+        await session.execute(
+            sa.update(PartitionLease)
+            .where(PartitionLease.owner == worker, PartitionLease.stream.in_(list(streams)))
+            .values(expires_at=now - timedelta(seconds=1)))
 
 
 __all__ = ["LIVE"]
