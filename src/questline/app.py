@@ -63,6 +63,7 @@ from questline.sponsors import api as sponsors_api
 from questline.streaks import api as streaks_api
 from questline.streaks import tasks as streaks_tasks
 from questline.tenancy import api as tenancy_api
+from questline.treasury import api as treasury_api
 
 Loop = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -125,6 +126,7 @@ def _routers() -> list[APIRouter]:
         conflicts_api.router,
         assets_api.router,
         campaigns_api.router,
+        treasury_api.router,
         audit_api.router,
     ]
 

@@ -25,6 +25,7 @@ from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, Sh
 from questline.sponsors.models import Brand, BrandMember, MarketSettings, Streamer
 from questline.streaks.models import PlayerStreak, StreakRestDay
 from questline.tenancy.models import AdminUser, ApiKey, App, Membership, Organization, PlayerTokenEpoch, RefreshToken
+from questline.treasury.models import ExchangeRate
 
 metadata = Base.metadata
 
@@ -55,6 +56,7 @@ __all__ = [
     "Distribution",
     "Energy",
     "EventRecord",
+    "ExchangeRate",
     "Friendship",
     "GKey",
     "Hold",
