@@ -64,6 +64,7 @@ from questline.streaks import api as streaks_api
 from questline.streaks import tasks as streaks_tasks
 from questline.tenancy import api as tenancy_api
 from questline.treasury import api as treasury_api
+from questline.treasury import tasks as treasury_tasks
 
 Loop = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -89,6 +90,7 @@ def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
         achievements_tasks.register_jobs,
         challenges_tasks.register_jobs,
         gkeys_tasks.register_jobs,
+        treasury_tasks.register_jobs,
         campaigns_tasks.register_jobs,
     ]
 

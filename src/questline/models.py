@@ -25,7 +25,16 @@ from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, Sh
 from questline.sponsors.models import Brand, BrandMember, MarketSettings, Streamer
 from questline.streaks.models import PlayerStreak, StreakRestDay
 from questline.tenancy.models import AdminUser, ApiKey, App, Membership, Organization, PlayerTokenEpoch, RefreshToken
-from questline.treasury.models import ExchangeRate
+from questline.treasury.models import (
+    Deposit,
+    ExchangeRate,
+    KycCase,
+    KycDocument,
+    PaymentMethod,
+    TreasurySettings,
+    WebhookEvent,
+    Withdrawal,
+)
 
 metadata = Base.metadata
 
@@ -53,6 +62,7 @@ __all__ = [
     "ConflictRule",
     "Currency",
     "Definition",
+    "Deposit",
     "Distribution",
     "Energy",
     "EventRecord",
@@ -67,6 +77,8 @@ __all__ = [
     "InventoryGrant",
     "InventoryItem",
     "JobRun",
+    "KycCase",
+    "KycDocument",
     "LeaderboardArchive",
     "LeaderboardEntry",
     "LeaderboardPeriod",
@@ -78,6 +90,7 @@ __all__ = [
     "OutboxMessage",
     "Participant",
     "Participation",
+    "PaymentMethod",
     "Player",
     "PlayerAchievement",
     "PlayerPass",
@@ -97,6 +110,9 @@ __all__ = [
     "ShopOrder",
     "StreakRestDay",
     "Streamer",
+    "TreasurySettings",
+    "WebhookEvent",
+    "Withdrawal",
     "XpActivity",
     "XpDaily",
     "metadata",
