@@ -15,6 +15,7 @@ from PIL import Image
 from questline.kit.clock import ManualClock
 from questline.kit.db import unit_of_work
 from questline.kit.runtime import Runtime
+from questline.tenancy.schemas import Role
 from questline.treasury import kyc
 from tests.conftest import Factory, problem
 from tests.finance.helpers import fund
@@ -46,7 +47,6 @@ async def test_documents_are_checked_by_content_sealed_and_only_for_reviewers(
     keys = await factory.app()
     market = Market(client, keys)
     admin = await factory.admin(keys.org_id)
-    from questline.tenancy.schemas import Role
     viewer = await factory.admin(keys.org_id, Role.VIEWER)
     streamer = await market.streamer()
     image, paper = png(), pdf()
@@ -144,8 +144,8 @@ async def test_statuses_risk_and_the_payout_gate(client: httpx.AsyncClient, fact
     assert (case["status"], case["risk_score"], case["submissions"]) == ("submitted", 0, 2)
     verified = await market.ok("POST", f"{case_url}/decision", headers=rh, json={"verdict": "verified"})
     assert verified["expires_at"].startswith((clock.now() + timedelta(days=30)).date().isoformat())
-    problem(await client.post(f"{case_url}/decision", headers=rh, json={"verdict": "rejected", "reasons": ["too late"]}),
-            409, "kyc_not_submitted")
+    problem(await client.post(f"{case_url}/decision", headers=rh,
+                              json={"verdict": "rejected", "reasons": ["too late"]}), 409, "kyc_not_submitted")
     await market.sign_in(streamer)
     assert (await client.post(url, headers=idem(streamer.headers), json=big)).status_code == 201
 
