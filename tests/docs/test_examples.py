@@ -86,6 +86,8 @@ EXPECTED_REFUSALS: dict[str, list[Refusal]] = {
         Refusal("POST", r"/v1/campaigns/[^/]+/join", 409, "already_joined", "The join chain: Ann joins twice"),
     ],
     "docs/finance.md": [
+        Refusal("POST", r"/v1/streamers/[^/]+/withdrawals", 409, "kyc_required",
+                "Withdrawals: Ann asks for $60 before her identity is verified"),
         Refusal("POST", r"/v1/streamers/[^/]+/withdrawals", 422, "withdrawal_out_of_bounds",
                 "Withdrawals: Ann asks for more than the per-request maximum"),
     ],

@@ -26,7 +26,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -806,6 +806,11 @@ async def statement(session: AsyncSession, *, app_id: str, owner_kind: WalletOwn
     if start.tzinfo is None or end.tzinfo is None:
         raise Unprocessable("a statement's period needs times with a time zone (e.g. 2026-11-01T00:00:00Z)",
                             code="invalid_period")
+    try:
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+    except OverflowError as exc:
+        raise Unprocessable("a statement's period must lie within the years 1 to 9999 in UTC",
+                            code="invalid_period") from exc
     if end <= start:
         raise Unprocessable("a statement's period must end after it starts", code="invalid_period")
     known = await repo.get_currency(session, app_id, currency)
