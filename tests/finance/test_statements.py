@@ -138,6 +138,8 @@ async def test_statement_reconciles_to_the_ledger_in_every_format(client: httpx.
             "invalid_period")
     problem(await client.get(base, headers=keys.server, params={**period, "from": "2026-03-10T00:00:00"}), 422,
             "invalid_period")
+    problem(await client.get(base, headers=keys.server, params={
+        **period, "from": "9999-12-31T20:00:00-14:00", "to": "9999-12-31T21:00:00-14:00"}), 422, "invalid_period")
     problem(await client.get(base, headers=keys.server, params={**period, "currency": "XYZ"}), 422,
             "unknown_currency")
     problem(await client.get(base, headers=keys.server, params={**period, "format": "xls"}), 422)
