@@ -52,11 +52,13 @@ from questline.ledger import api as ledger_api
 from questline.ledger import tasks as ledger_tasks
 from questline.ops import api as ops_api
 from questline.pipeline import api as events_api
+from questline.pipeline import replay as pipeline_replay
 from questline.pipeline import worker as pipeline_worker
 from questline.players import api as players_api
 from questline.profiles import api as profiles_api
 from questline.progression import api as progression_api
 from questline.progression import tasks as progression_tasks
+from questline.realtime import api as realtime_api
 from questline.referrals import api as referrals_api
 from questline.relay import tasks as relay_tasks
 from questline.rules import api as rules_api
@@ -68,6 +70,8 @@ from questline.streaks import tasks as streaks_tasks
 from questline.tenancy import api as tenancy_api
 from questline.treasury import api as treasury_api
 from questline.treasury import tasks as treasury_tasks
+from questline.webhooks import api as webhooks_api
+from questline.webhooks import tasks as webhooks_tasks
 from questline.widgets import api as widgets_api
 
 Loop = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
@@ -75,7 +79,8 @@ Loop = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
 
 def build_scheduler(runtime: Runtime) -> Scheduler:
     """Every scheduled job of every area, registered on one scheduler."""
-    scheduler = Scheduler(runtime.sessions, runtime.clock, worker_name=f"{socket.gethostname()}:{os.getpid()}")
+    scheduler = Scheduler(runtime.sessions, runtime.clock, worker_name=f"{socket.gethostname()}:{os.getpid()}",
+                          held=pipeline_replay.jobs_held)  # no job runs while a replay rebuilds derived state
     scheduler.add(Job("idempotency.sweep", every(3600), IdempotencyStore.sweep))
     for register in _job_registrars():
         register(scheduler, runtime)
@@ -104,6 +109,7 @@ def _background_loops() -> list[Loop]:
     return [
         pipeline_worker.run_worker,
         relay_tasks.run_relay,
+        webhooks_tasks.run_sender,
     ]
 
 
@@ -135,6 +141,8 @@ def _routers() -> list[APIRouter]:
         campaigns_api.router,
         treasury_api.router,
         audit_api.router,
+        webhooks_api.router,
+        realtime_api.router,
     ]
 
 

@@ -36,6 +36,7 @@ from questline.treasury.models import (
     WebhookEvent,
     Withdrawal,
 )
+from questline.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 metadata = Base.metadata
 
@@ -113,6 +114,9 @@ __all__ = [
     "StreakRestDay",
     "Streamer",
     "TreasurySettings",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WebhookEvent",
     "Withdrawal",
     "XpActivity",
