@@ -27,6 +27,7 @@ from .approval_out import ApprovalOut
 from .archive_page import ArchivePage
 from .asset_out import AssetOut
 from .asset_out_kind import AssetOutKind
+from .attempt_out import AttemptOut
 from .audience_in import AudienceIn
 from .audience_in_platforms import AudienceInPlatforms
 from .audit_entry_out import AuditEntryOut
@@ -134,6 +135,10 @@ from .custom_output import CustomOutput
 from .decision_in import DecisionIn
 from .definition_out import DefinitionOut
 from .definition_out_body import DefinitionOutBody
+from .delivery_detail import DeliveryDetail
+from .delivery_detail_status import DeliveryDetailStatus
+from .delivery_out import DeliveryOut
+from .delivery_out_status import DeliveryOutStatus
 from .demographics import Demographics
 from .deposit_in import DepositIn
 from .deposit_in_reference_type_0 import DepositInReferenceType0
@@ -145,6 +150,10 @@ from .deposit_request_in_provider import DepositRequestInProvider
 from .distribution_out import DistributionOut
 from .effect import Effect
 from .effect_data import EffectData
+from .endpoint_created import EndpointCreated
+from .endpoint_in import EndpointIn
+from .endpoint_out import EndpointOut
+from .endpoint_update import EndpointUpdate
 from .energy_out import EnergyOut
 from .entry_rules import EntryRules
 from .event_out import EventOut
@@ -254,7 +263,9 @@ from .page_community_out import PageCommunityOut
 from .page_competition_out import PageCompetitionOut
 from .page_completion_out import PageCompletionOut
 from .page_definition_out import PageDefinitionOut
+from .page_delivery_out import PageDeliveryOut
 from .page_deposit_out import PageDepositOut
+from .page_endpoint_out import PageEndpointOut
 from .page_event_out import PageEventOut
 from .page_key_out import PageKeyOut
 from .page_kyc_case_out import PageKycCaseOut
@@ -344,6 +355,7 @@ from .referral_summary_by_status import ReferralSummaryByStatus
 from .refresh_request import RefreshRequest
 from .refused_impression import RefusedImpression
 from .rejected import Rejected
+from .requeued import Requeued
 from .requirement import Requirement
 from .requirement_traits import RequirementTraits
 from .rest_days_in import RestDaysIn
@@ -352,6 +364,7 @@ from .reward import Reward
 from .rewards import Rewards
 from .risk_factor import RiskFactor
 from .role import Role
+from .rotate_in import RotateIn
 from .rule_in import RuleIn
 from .rule_in_applies_on_item import RuleInAppliesOnItem
 from .rule_out import RuleOut
@@ -363,6 +376,7 @@ from .scoring import Scoring
 from .scoring_operator import ScoringOperator
 from .scoring_order import ScoringOrder
 from .season_out import SeasonOut
+from .secret_rotated import SecretRotated
 from .shop_price import ShopPrice
 from .signup_reward import SignupReward
 from .slug_availability import SlugAvailability
@@ -421,6 +435,7 @@ from .wallet_balance import WalletBalance
 from .wallet_out import WalletOut
 from .wallet_out_owner_kind import WalletOutOwnerKind
 from .webhook_out import WebhookOut
+from .webhooks_deliveries_status_type_0 import WebhooksDeliveriesStatusType0
 from .withdrawal_in import WithdrawalIn
 from .withdrawal_limits import WithdrawalLimits
 from .withdrawal_out import WithdrawalOut
@@ -457,6 +472,7 @@ __all__ = (
     "ArchivePage",
     "AssetOut",
     "AssetOutKind",
+    "AttemptOut",
     "AudienceIn",
     "AudienceInPlatforms",
     "AuditEntryOut",
@@ -564,6 +580,10 @@ __all__ = (
     "DecisionIn",
     "DefinitionOut",
     "DefinitionOutBody",
+    "DeliveryDetail",
+    "DeliveryDetailStatus",
+    "DeliveryOut",
+    "DeliveryOutStatus",
     "Demographics",
     "DepositIn",
     "DepositInReferenceType0",
@@ -575,6 +595,10 @@ __all__ = (
     "DistributionOut",
     "Effect",
     "EffectData",
+    "EndpointCreated",
+    "EndpointIn",
+    "EndpointOut",
+    "EndpointUpdate",
     "EnergyOut",
     "EntryRules",
     "EventOut",
@@ -684,9 +708,11 @@ __all__ = (
     "PageCompetitionOut",
     "PageCompletionOut",
     "PageDefinitionOut",
+    "PageDeliveryOut",
     "PageDepositOut",
     "PagedictstrAny",
     "PagedictstrAnyItemsItem",
+    "PageEndpointOut",
     "PageEventOut",
     "PageKeyOut",
     "PageKycCaseOut",
@@ -774,6 +800,7 @@ __all__ = (
     "RefreshRequest",
     "RefusedImpression",
     "Rejected",
+    "Requeued",
     "Requirement",
     "RequirementTraits",
     "RestDaysIn",
@@ -782,6 +809,7 @@ __all__ = (
     "Rewards",
     "RiskFactor",
     "Role",
+    "RotateIn",
     "RuleIn",
     "RuleInAppliesOnItem",
     "RuleOut",
@@ -793,6 +821,7 @@ __all__ = (
     "ScoringOperator",
     "ScoringOrder",
     "SeasonOut",
+    "SecretRotated",
     "ShopPrice",
     "SignupReward",
     "SlugAvailability",
@@ -851,6 +880,7 @@ __all__ = (
     "WalletOut",
     "WalletOutOwnerKind",
     "WebhookOut",
+    "WebhooksDeliveriesStatusType0",
     "WithdrawalIn",
     "WithdrawalLimits",
     "WithdrawalOut",
