@@ -16,7 +16,7 @@ from questline.kit.idempotency import IdempotencyRecord
 from questline.kit.jobs import JobRun
 from questline.leaderboards.models import Friendship, LeaderboardArchive, LeaderboardEntry, LeaderboardPeriod
 from questline.ledger.models import Currency, Hold, LedgerAccount, LedgerTransaction, Posting
-from questline.pipeline.models import EventRecord, OutboxMessage
+from questline.pipeline.models import EventRecord, OutboxMessage, PartitionLease, StreamOffset, WorkerMember
 from questline.players.models import Player
 from questline.progression.models import PlayerTrack, XpActivity, XpDaily
 from questline.referrals.models import Referral, ReferralCode, ReferralMilestone
@@ -93,6 +93,7 @@ __all__ = [
     "Participant",
     "Participation",
     "PaymentMethod",
+    "PartitionLease",
     "Player",
     "PlayerAchievement",
     "PlayerPass",
@@ -112,6 +113,7 @@ __all__ = [
     "ShopCounter",
     "ShopOrder",
     "StreakRestDay",
+    "StreamOffset",
     "Streamer",
     "TreasurySettings",
     "WebhookAttempt",
@@ -119,6 +121,7 @@ __all__ = [
     "WebhookEndpoint",
     "WebhookEvent",
     "Withdrawal",
+    "WorkerMember",
     "XpActivity",
     "XpDaily",
     "metadata",
