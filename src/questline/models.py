@@ -26,6 +26,16 @@ from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, Sh
 from questline.sponsors.models import Brand, BrandMember, MarketSettings, Streamer
 from questline.streaks.models import PlayerStreak, StreakRestDay
 from questline.tenancy.models import AdminUser, ApiKey, App, Membership, Organization, PlayerTokenEpoch, RefreshToken
+from questline.treasury.models import (
+    Deposit,
+    ExchangeRate,
+    KycCase,
+    KycDocument,
+    PaymentMethod,
+    TreasurySettings,
+    WebhookEvent,
+    Withdrawal,
+)
 from questline.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 metadata = Base.metadata
@@ -54,9 +64,11 @@ __all__ = [
     "ConflictRule",
     "Currency",
     "Definition",
+    "Deposit",
     "Distribution",
     "Energy",
     "EventRecord",
+    "ExchangeRate",
     "Friendship",
     "GKey",
     "Hold",
@@ -67,6 +79,8 @@ __all__ = [
     "InventoryGrant",
     "InventoryItem",
     "JobRun",
+    "KycCase",
+    "KycDocument",
     "LeaderboardArchive",
     "LeaderboardEntry",
     "LeaderboardPeriod",
@@ -79,6 +93,7 @@ __all__ = [
     "Participant",
     "Participation",
     "PartitionLease",
+    "PaymentMethod",
     "Player",
     "PlayerAchievement",
     "PlayerPass",
@@ -100,9 +115,12 @@ __all__ = [
     "StreakRestDay",
     "StreamOffset",
     "Streamer",
+    "TreasurySettings",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "WebhookEvent",
+    "Withdrawal",
     "WorkerMember",
     "XpActivity",
     "XpDaily",

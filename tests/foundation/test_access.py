@@ -42,6 +42,7 @@ from questline.tenancy.auth import (
 from questline.tenancy.schemas import ROLE_RANK, Role
 from tests.competitions import helpers as competition_makers
 from tests.conftest import AdminLogin, AppKeys, Factory
+from tests.finance import helpers as finance_makers
 from tests.ledger import helpers as ledger_makers
 from tests.market import helpers as market_makers
 
@@ -91,6 +92,8 @@ RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a globa
     "rule_id": (market_makers.make_rule, True),
     "category": (market_makers.make_category, False),
     "platform": (market_makers.make_platform, False),
+    "payment_method_id": (finance_makers.make_payment_method, True),
+    "deposit_id": (finance_makers.make_deposit, True),
 }
 
 

@@ -126,6 +126,14 @@ class Settings(BaseSettings):
     data_key: SecretStr | None = None
     asset_max_bytes: int = Field(default=5 * 1_048_576, ge=1024)
 
+    # Money: the card/PSP-style payment provider (unset: only manual bank transfers), the secret its
+    # webhooks are signed with, and how long a call to it may take.
+    psp_url: str | None = None
+    psp_api_key: SecretStr | None = None
+    psp_webhook_secret: SecretStr | None = None
+    psp_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    psp_webhook_tolerance_seconds: int = Field(default=300, ge=1)
+
     # Scale-out (docs/deployment.md). ``role``: what ``questline serve`` runs in this process.
     role: Literal["all", "api", "worker", "scheduler"] = "all"
     # Apply migrations when ``serve`` starts (roles ``all`` and ``api``). Unset: yes, except in
