@@ -44,6 +44,7 @@ _TITLES = {
     408: "The request body did not arrive in time",
     409: "Conflicts with the current state (or the Idempotency-Key is still in flight)",
     413: "The request body is too large",
+    414: "The URL is too long (path and query beyond QUESTLINE_MAX_URL_BYTES)",
     422: "The request is invalid (validation_failed, idempotency_key_reused, …)",
     429: "Rate limited: retry after Retry-After seconds",
     503: "A dependency (database, Redis) is unavailable or busy: retry after Retry-After seconds",
@@ -127,6 +128,8 @@ def _document(operation: JSON, method: str, access: AccessPolicy | str | None) -
     statuses: set[int] = set()
     if has_params or has_body:
         statuses.add(422)
+    if has_params:  # a path or query value can make the URL longer than the edge takes
+        statuses.add(414)
     if has_path:
         statuses.add(404)
     if has_body:
