@@ -32,6 +32,8 @@ from questline.communities import api as communities_api
 from questline.competitions import api as competitions_api
 from questline.competitions import tasks as competitions_tasks
 from questline.conflicts import api as conflicts_api
+from questline.fulfilment import api as fulfilment_api
+from questline.fulfilment import tasks as fulfilment_tasks
 from questline.gating import api as gating_api
 from questline.gkeys import api as gkeys_api
 from questline.gkeys import tasks as gkeys_tasks
@@ -96,6 +98,7 @@ def _background_loops() -> list[Loop]:
     """Long-running loops (the event worker) that ``serve`` runs in-process; one line per loop."""
     return [
         pipeline_worker.run_worker,
+        fulfilment_tasks.run_fulfilment,
     ]
 
 
@@ -118,6 +121,7 @@ def _routers() -> list[APIRouter]:
         referrals_api.router,
         communities_api.router,
         gating_api.router,
+        fulfilment_api.router,
         streaks_api.router,
         achievements_api.router,
         sponsors_api.router,

@@ -18,7 +18,9 @@ from questline.battlepass.schemas import BattlePassDef, PassXpRuleDef
 from questline.challenges import service as challenges
 from questline.challenges.processor import ChallengeProcessor
 from questline.challenges.schemas import ChallengeDef
+from questline.competitions import service as competitions
 from questline.competitions.processor import CompetitionProcessor
+from questline.fulfilment import service as fulfilment
 from questline.kit.runtime import Runtime
 from questline.leaderboards.processor import LeaderboardProcessor
 from questline.leaderboards.schemas import LeaderboardDef
@@ -85,5 +87,6 @@ def install(runtime: Runtime) -> None:
     """Put the engine's definition kinds and processors on a runtime (app start, CLI, worker)."""
     runtime.extensions.setdefault("rules.registry", KindRegistry(definition_kinds()))
     runtime.extensions.setdefault(PROCESSORS, processors(runtime))
+    fulfilment.listen(runtime, competitions.PRIZE_SOURCE, competitions.on_fulfilment)
 
 

@@ -10,6 +10,7 @@ from questline.communities.models import Community, CommunityMember
 from questline.competitions.models import Activity as CompetitionActivity
 from questline.competitions.models import Competition, Distribution, Participant, Prize, PrizeEvent, Result
 from questline.conflicts.models import ConflictRule
+from questline.fulfilment.models import Fulfilment, FulfilmentTarget
 from questline.gkeys.models import Energy, GKey
 from questline.kit.db import Base
 from questline.kit.idempotency import IdempotencyRecord
@@ -56,6 +57,8 @@ __all__ = [
     "Energy",
     "EventRecord",
     "Friendship",
+    "Fulfilment",
+    "FulfilmentTarget",
     "GKey",
     "Hold",
     "IdempotencyRecord",

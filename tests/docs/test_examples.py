@@ -77,6 +77,10 @@ EXPECTED_REFUSALS: dict[str, list[Refusal]] = {
                 "Challenges: a time_window objective without window_seconds"),
     ],
     "docs/events-and-progression.md": [],
+    "docs/fulfilment.md": [
+        Refusal("POST", r"/v1/fulfilments/[^/]+/fulfil", 409, "fulfilment_already_completed",
+                "A worked example: the hoodie marked with another reference"),
+    ],
     "docs/marketplace.md": [
         Refusal("POST", r"/v1/campaigns/[^/]+/join", 409, "already_joined", "The join chain: Ann joins twice"),
     ],

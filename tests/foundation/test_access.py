@@ -42,6 +42,7 @@ from questline.tenancy.auth import (
 from questline.tenancy.schemas import ROLE_RANK, Role
 from tests.competitions import helpers as competition_makers
 from tests.conftest import AdminLogin, AppKeys, Factory
+from tests.fulfilment import helpers as fulfilment_makers
 from tests.ledger import helpers as ledger_makers
 from tests.market import helpers as market_makers
 
@@ -91,6 +92,8 @@ RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a globa
     "rule_id": (market_makers.make_rule, True),
     "category": (market_makers.make_category, False),
     "platform": (market_makers.make_platform, False),
+    "fulfilment_id": (fulfilment_makers.make_fulfilment, True),
+    "kind": (fulfilment_makers.make_target_kind, False),
 }
 
 
