@@ -50,6 +50,8 @@ from questline.leaderboards import api as leaderboards_api
 from questline.leaderboards import tasks as leaderboards_tasks
 from questline.ledger import api as ledger_api
 from questline.ledger import tasks as ledger_tasks
+from questline.notifications import api as notifications_api
+from questline.notifications import tasks as notifications_tasks
 from questline.ops import api as ops_api
 from questline.pipeline import api as events_api
 from questline.pipeline import worker as pipeline_worker
@@ -91,6 +93,7 @@ def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
         challenges_tasks.register_jobs,
         gkeys_tasks.register_jobs,
         campaigns_tasks.register_jobs,
+        notifications_tasks.register_jobs,
     ]
 
 
@@ -99,6 +102,7 @@ def _background_loops() -> list[Loop]:
     return [
         pipeline_worker.run_worker,
         fulfilment_tasks.run_fulfilment,
+        notifications_tasks.run_notifications,
     ]
 
 
@@ -122,6 +126,7 @@ def _routers() -> list[APIRouter]:
         communities_api.router,
         gating_api.router,
         fulfilment_api.router,
+        notifications_api.router,
         streaks_api.router,
         achievements_api.router,
         sponsors_api.router,

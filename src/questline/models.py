@@ -17,6 +17,8 @@ from questline.kit.idempotency import IdempotencyRecord
 from questline.kit.jobs import JobRun
 from questline.leaderboards.models import Friendship, LeaderboardArchive, LeaderboardEntry, LeaderboardPeriod
 from questline.ledger.models import Currency, Hold, LedgerAccount, LedgerTransaction, Posting
+from questline.notifications.models import Delivery as NotificationDelivery
+from questline.notifications.models import Notification, Preferences, Template
 from questline.pipeline.models import EventRecord, OutboxMessage
 from questline.players.models import Player
 from questline.progression.models import PlayerTrack, XpActivity, XpDaily
@@ -75,6 +77,8 @@ __all__ = [
     "LedgerTransaction",
     "MarketSettings",
     "Membership",
+    "Notification",
+    "NotificationDelivery",
     "Organization",
     "OutboxMessage",
     "Participant",
@@ -87,6 +91,7 @@ __all__ = [
     "PlayerTokenEpoch",
     "PlayerTrack",
     "Posting",
+    "Preferences",
     "Prize",
     "PrizeEvent",
     "Referral",
@@ -98,6 +103,7 @@ __all__ = [
     "ShopOrder",
     "StreakRestDay",
     "Streamer",
+    "Template",
     "XpActivity",
     "XpDaily",
     "metadata",

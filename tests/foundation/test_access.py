@@ -45,6 +45,7 @@ from tests.conftest import AdminLogin, AppKeys, Factory
 from tests.fulfilment import helpers as fulfilment_makers
 from tests.ledger import helpers as ledger_makers
 from tests.market import helpers as market_makers
+from tests.notifications import helpers as notification_makers
 
 OPS_ROUTES = {"/healthz", "/readyz", "/metrics"}
 REFUSED = {401, 403, 404}
@@ -94,6 +95,9 @@ RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a globa
     "platform": (market_makers.make_platform, False),
     "fulfilment_id": (fulfilment_makers.make_fulfilment, True),
     "kind": (fulfilment_makers.make_target_kind, False),
+    "notification_id": (notification_makers.make_notification, True),
+    "type": (notification_makers.make_type, False),
+    "locale": (notification_makers.make_locale, False),
 }
 
 

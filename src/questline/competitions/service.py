@@ -342,6 +342,25 @@ async def _get_fresh(session: AsyncSession, competition_id: str) -> Competition:
 PRIZE_SOURCE = "competition_prize"
 
 
+async def upcoming_edges(session: AsyncSession, now: datetime, within: timedelta) -> list[dict[str, Any]]:
+    """Competitions that start or end within ``within`` of ``now`` (for reminders): one entry per edge."""
+    edges = []
+    for comp in await repo.edges_between(session, now, now + within):
+        for edge, at in (("starting", comp.starts_at), ("ending", comp.ends_at)):
+            if now < at <= now + within and (edge == "ending" or comp.status == UPCOMING):
+                edges.append({"app_id": comp.app_id, "competition_id": comp.id, "name": comp.name, "edge": edge,
+                              "at": at})
+    return edges
+
+
+async def participant_ids(session: AsyncSession, app_id: str, competition_id: str) -> list[str]:
+    """The players who are in a competition (joined, not disqualified): whom its news concerns."""
+    comp = await repo.get_any(session, competition_id)
+    if comp is None or comp.app_id != app_id:
+        return []
+    return [p.player_id for p in await repo.participants(session, competition_id) if p.status == "joined"]
+
+
 async def on_fulfilment(session: AsyncSession, runtime: Runtime, record: Fulfilment) -> None:
     """A prize's fulfilment record changed status: the prize shows it (fulfilment listener)."""
     await repo.set_prize(session, record.source_ref, fulfilment=record.status)
