@@ -211,18 +211,25 @@ async def test_participants_are_reminded_once_before_a_competition_starts_and_en
     for player in ("ann", "ben"):
         assert (await join(client, keys, cid, player)).status_code == 201
 
-    async def remind(at: datetime) -> int:
+    async def remind(at: datetime) -> list[str]:
+        """Run the reminder job's body at ``at``; what ann's inbox holds after it."""
         clock.set(at)
         async with unit_of_work(runtime.sessions) as session:
-            return await notifications.remind(session, runtime, at)
+            await notifications.remind(session, runtime, at)
+        items = (await client.get("/v1/players/ann/notifications", headers=keys.server)).json()["items"]
+        return [n["type"] for n in items]
 
-    assert await remind(datetime(2026, 3, 10, 11, 30, tzinfo=UTC)) == 0  # 90 minutes before: not yet
-    assert await remind(datetime(2026, 3, 10, 12, 15, tzinfo=UTC)) == 2
-    assert await remind(datetime(2026, 3, 10, 12, 16, tzinfo=UTC)) == 0  # once
-    assert await remind(datetime(2026, 3, 10, 14, 30, tzinfo=UTC)) == 2  # the end, within the hour
+    assert await remind(datetime(2026, 3, 10, 11, 30, tzinfo=UTC)) == []  # 90 minutes before: not yet
+    assert await remind(datetime(2026, 3, 10, 12, 15, tzinfo=UTC)) == ["competition_starting_soon"]
+    assert await remind(datetime(2026, 3, 10, 12, 16, tzinfo=UTC)) == ["competition_starting_soon"]  # once
+    assert await remind(datetime(2026, 3, 10, 14, 30, tzinfo=UTC)) == [  # the end, within the hour
+        "competition_ending_soon", "competition_starting_soon"]
     for player in ("ann", "ben"):
         inbox = (await client.get(f"/v1/players/{player}/notifications", headers=keys.server)).json()["items"]
         assert [(n["type"], n["title"]) for n in inbox] == [
             ("competition_ending_soon", "Spring trading cup ends soon"),
             ("competition_starting_soon", "Spring trading cup starts soon")]
         assert inbox[1]["body"] == "Spring trading cup starts at 2026-03-10 13:00 (UTC). Get ready."
+    # Leave nothing scheduled behind (PostgreSQL's database is shared by the tests that follow).
+    assert (await client.post(f"/v1/competitions/{cid}/cancel", headers=keys.server,
+                              json={"reason": "the reminders were checked"})).status_code == 200
