@@ -3,16 +3,13 @@ py-evm), confirmations tracked, and never paid twice across a crash between send
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import vyper
-from eth_account import Account
-from web3 import AsyncWeb3
-from web3.providers.eth_tester import AsyncEthereumTesterProvider
 
 from questline.fulfilment import service as fulfilment
 from questline.fulfilment.chain import Web3Chain
@@ -20,6 +17,16 @@ from questline.kit.clock import ManualClock
 from questline.kit.runtime import Runtime
 from tests.conftest import AppKeys, Factory
 from tests.fulfilment.helpers import records, won
+
+# web3, eth-tester, py-evm and vyper raise the recursion limit of the whole process on import (see
+# fulfilment.chain.load_web3); put it back so the rest of the suite runs at the usual depth.
+_LIMIT = sys.getrecursionlimit()
+import vyper  # noqa: E402
+from eth_account import Account  # noqa: E402
+from web3 import AsyncWeb3  # noqa: E402
+from web3.providers.eth_tester import AsyncEthereumTesterProvider  # noqa: E402
+
+sys.setrecursionlimit(_LIMIT)
 
 TOKEN_SOURCE = """
 # pragma version ~=0.4.0
@@ -153,3 +160,11 @@ async def test_a_player_without_a_wallet_fails_with_the_reason(
     assert (await client.post(f"/v1/fulfilments/{record['id']}/retry", headers=keys.server)).status_code == 200
     await fulfilment.process_due(runtime)
     assert await chain.coins(address) == 5
+
+
+def test_a_chain_leaves_the_recursion_limit_as_it_was() -> None:
+    """web3 and py-evm raise the limit on import; at 100,000 a deeply nested JSON body overflowed the C
+    stack of the server (a segmentation fault) instead of answering 400."""
+    before = sys.getrecursionlimit()
+    Web3Chain.from_url("http://127.0.0.1:9", "0x" + "11" * 32)
+    assert sys.getrecursionlimit() == before

@@ -8,14 +8,12 @@ nonce, one hash). A transfer is therefore never paid twice.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Protocol
 
-from eth_account import Account
-from eth_typing import HexStr
 from eth_utils.address import is_checksum_address, to_checksum_address
-from web3 import AsyncWeb3
-from web3.exceptions import TransactionNotFound
 
 # transfer(address,uint256)
 TRANSFER_SELECTOR = bytes.fromhex("a9059cbb")
@@ -58,6 +56,23 @@ def checksum(address: str) -> str:
     return value
 
 
+def load_web3() -> tuple[ModuleType, ModuleType, ModuleType]:
+    """web3, eth_account and web3.exceptions, imported only when a chain is used.
+
+    Importing them raises the interpreter's recursion limit to 100,000 for the whole process (py-evm
+    and py_ecc do so for the EVM); at that depth a deeply nested JSON body overflows the C stack and
+    kills the server instead of failing with a RecursionError. The limit is put back at once.
+    """
+    limit = sys.getrecursionlimit()
+    try:
+        import eth_account
+        import web3
+        import web3.exceptions
+    finally:
+        sys.setrecursionlimit(limit)
+    return web3, eth_account, web3.exceptions
+
+
 def _transfer_data(to: str, amount: int) -> bytes:
     return TRANSFER_SELECTOR + bytes.fromhex(to[2:].lower()).rjust(32, b"\0") + amount.to_bytes(32, "big")
 
@@ -65,14 +80,18 @@ def _transfer_data(to: str, amount: int) -> bytes:
 class Web3Chain:
     """Signs with a local private key and talks to one JSON-RPC endpoint (or an in-process provider)."""
 
-    def __init__(self, w3: AsyncWeb3[Any], signer_key: str) -> None:
+    def __init__(self, w3: Any, signer_key: str) -> None:
+        web3, eth_account, exceptions = load_web3()
+        self._web3 = web3.AsyncWeb3
+        self._not_found = exceptions.TransactionNotFound
         self._w3 = w3
-        self._account = Account.from_key(signer_key)
+        self._account = eth_account.Account.from_key(signer_key)
         self._chain_id: int | None = None
 
     @classmethod
     def from_url(cls, rpc_url: str, signer_key: str) -> Web3Chain:
-        return cls(AsyncWeb3(AsyncWeb3.AsyncHTTPProvider(rpc_url)), signer_key)
+        web3, _, _ = load_web3()
+        return cls(web3.AsyncWeb3(web3.AsyncWeb3.AsyncHTTPProvider(rpc_url)), signer_key)
 
     @property
     def address(self) -> str:
@@ -91,15 +110,16 @@ class Web3Chain:
         else:
             tx.update(to=checksum(contract), value=0, gas=TOKEN_GAS, data=_transfer_data(checksum(to), amount))
         signed = self._account.sign_transaction(tx)
-        return Signed(raw=AsyncWeb3.to_hex(signed.raw_transaction), hash=AsyncWeb3.to_hex(signed.hash), nonce=nonce)
+        to_hex = self._web3.to_hex
+        return Signed(raw=to_hex(signed.raw_transaction), hash=to_hex(signed.hash), nonce=nonce)
 
     async def broadcast(self, raw: str) -> None:
-        await self._w3.eth.send_raw_transaction(HexStr(raw))
+        await self._w3.eth.send_raw_transaction(raw)
 
     async def receipt(self, tx_hash: str) -> Receipt | None:
         try:
-            found = await self._w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
-        except TransactionNotFound:
+            found = await self._w3.eth.get_transaction_receipt(tx_hash)
+        except self._not_found:
             return None
         return Receipt(ok=found["status"] == 1, block=int(found["blockNumber"]))
 
