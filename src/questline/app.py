@@ -13,6 +13,7 @@ from typing import Any
 import swagger_ui_bundle
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.datastructures import Default
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -67,6 +68,7 @@ from questline.sponsors import api as sponsors_api
 from questline.streaks import api as streaks_api
 from questline.streaks import tasks as streaks_tasks
 from questline.tenancy import api as tenancy_api
+from questline.widgets import api as widgets_api
 
 Loop = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -186,6 +188,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.state.runtime = runtime
     openapi.install(app)
     _mount_docs(app)
+    widgets_api.mount(app)
     install_problem_handlers(app)
     app.add_middleware(EdgeMiddleware, metrics=runtime.metrics, limits=EdgeLimits(
         max_body_bytes=settings.max_body_bytes,
@@ -193,6 +196,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         max_url_bytes=settings.max_url_bytes, max_header_bytes=settings.max_header_bytes,
         body_timeout_seconds=settings.body_timeout_seconds,
     ))
+    origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=origins, allow_credentials=False, allow_methods=["*"], max_age=600,
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Questline-App", "X-Request-ID"],
+            expose_headers=["Retry-After", "RateLimit", "RateLimit-Policy", "X-Request-ID", "Idempotent-Replayed"],
+        )
     for router in _routers():
         app.include_router(router)
     return app

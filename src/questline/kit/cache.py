@@ -104,6 +104,39 @@ class Cache(Generic[K, V]):
                 self._entries.popitem(last=False)
         return loaded
 
+    async def get_many(self, keys: Iterable[K],
+                       load: Callable[[list[K]], Awaitable[dict[K, V]]]) -> dict[K, V]:
+        """The live entries of ``keys``, and ``load(missing)`` for the rest in one call (kept as
+        ``get`` keeps a load; a key ``load`` leaves out is missing: kept as None if ``keep_missing``)."""
+        out: dict[K, V] = {}
+        missing: list[K] = []
+        for key in keys:
+            found, value = self.peek(key)
+            if found:
+                if value is not None:
+                    out[key] = value
+            elif key not in out:
+                missing.append(key)
+        self.hits += len(out)
+        missing = list(dict.fromkeys(missing))
+        if not missing:
+            return out
+        self.misses += len(missing)
+        generation = self._generation
+        loaded = await load(missing)
+        keep = generation == self._generation and self.hub.serving
+        expires = self.hub.monotonic() + self.hub.max_age_seconds
+        for key in missing:
+            value = loaded.get(key)
+            if value is not None:
+                out[key] = value
+            if keep and (value is not None or self.keep_missing):
+                self._entries[key] = (expires, value)  # type: ignore[assignment]
+                self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return out
+
     def drop(self, keys: Iterable[K]) -> None:
         """Forget these keys in this process only (see ``CacheHub.invalidate`` for every process)."""
         self._generation += 1
@@ -136,6 +169,15 @@ class CacheSpec(Generic[K, V]):
         if hub is None:
             return await load()
         return await hub.cache(self).get(key, load)
+
+    async def get_many(self, session: AsyncSession, keys: Iterable[K],
+                       load: Callable[[list[K]], Awaitable[dict[K, V]]]) -> dict[K, V]:
+        """The cached values of ``keys``, loading the missing ones with one ``load(missing)``."""
+        hub = hub_of(session)
+        if hub is None:
+            wanted = list(dict.fromkeys(keys))
+            return {k: v for k, v in (await load(wanted)).items() if v is not None} if wanted else {}
+        return await hub.cache(self).get_many(keys, load)
 
     def invalidate(self, session: AsyncSession, *keys: K) -> None:
         """Once ``session`` commits, drop these keys here and in every process (nothing on rollback)."""

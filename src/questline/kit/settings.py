@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=16_384, ge=1024)
     # The whole request body must arrive within this; a body that stalls is answered 408.
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Origins whose pages may call the API from a browser (widgets, the JS SDK), comma-separated;
+    # "*" for any. Credentials are bearer tokens, never cookies, so no origin gains a caller's rights.
+    cors_origins: str = "*"
     rate_limit_per_key: str = "300000/minute"
     rate_limit_per_player: str = "600/minute"
     # Sign-in attempts per source address, whatever the e-mail (a brake on trying many accounts).

@@ -25,7 +25,7 @@ Two backends with one interface:
   scores lose their last digits' order). ``reached_us`` fits 14 hex digits until the year
   4253; ``seq`` is a 64-bit log position. A hash per board maps player -> (version, partition,
   member) so a player's old member can be removed and their rank read in one script.
-  Keys: ``{ns}:lb:{app}:{board}:{period}:{shape}:`` + ``m`` (the hash), ``r`` (ready: merged
+  Keys: ``{ns}:lb:{app}:{board}:{period}:{shape}:`` + ``m`` (the hash), ``r2`` (ready: merged
   with the database), ``z:{partition}`` (sorted sets). Scripts compute partition keys inside,
   so a board's keys must live on one node (fine for one Redis; use hash tags for Cluster).
 """
@@ -202,6 +202,9 @@ class MemoryIndex:
 # Redis -----------------------------------------------------------------------------------------
 
 _SEP = "\x1f"
+# The ready marker's name. Renamed ("r" -> "r2") when the entries' versions were raised by
+# migration 0601, so every shared index is rebuilt once from the database after that upgrade.
+_READY = "r2"
 _MERGE = """
 local prefix = KEYS[1]
 local h = prefix .. 'm'
@@ -262,7 +265,7 @@ class RedisIndex:
         return f"{self._ns}:lb:{ref.app_id}:{ref.board}:{ref.period_key}:{ref.shape}:"
 
     async def ready(self, ref: BoardRef) -> bool:
-        return bool(await self._redis.exists(self._prefix(ref) + "r"))
+        return bool(await self._redis.exists(self._prefix(ref) + _READY))
 
     async def prepare(self, ref: BoardRef) -> None:
         return None  # writes always land in Redis
@@ -278,10 +281,10 @@ class RedisIndex:
                          "1" if ref.ranked(e.score) else "0"]
             await self._merge(keys=[prefix], args=args)
         if mark_ready:
-            await self._redis.set(prefix + "r", "1")
+            await self._redis.set(prefix + _READY, "1")
 
     async def unready(self, refs: Iterable[BoardRef]) -> None:
-        keys = [self._prefix(ref) + "r" for ref in refs]
+        keys = [self._prefix(ref) + _READY for ref in refs]
         if keys:
             await self._redis.delete(*keys)
 

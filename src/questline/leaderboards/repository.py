@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.kit.db import insert_ignore, upsert
@@ -34,6 +33,8 @@ async def entries_of_players(session: AsyncSession, app_id: str, boards: Iterabl
 
 
 async def save_entries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Write entries as the score keeper computed them, ``version`` included: the rank index keeps
+    only writes newer than what it holds, so a version that did not rise would freeze the index."""
     if not rows:
         return
     stmt = upsert(session, E.__table__)
@@ -41,7 +42,7 @@ async def save_entries(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
         index_elements=["app_id", "board", "period_key", "player_id"],
         set_={"partition": stmt.excluded.partition, "score": stmt.excluded.score,
               "reached_at": stmt.excluded.reached_at, "seq": stmt.excluded.seq,
-              "updated_at": stmt.excluded.updated_at},
+              "version": stmt.excluded.version, "updated_at": stmt.excluded.updated_at},
     )
     await session.execute(stmt, rows)
 
@@ -133,42 +134,6 @@ async def archive_page(session: AsyncSession, app_id: str, board: str, period_ke
 
 
 # Players and friends ---------------------------------------------------------------------------
-
-
-class Privacy(NamedTuple):
-    """What a read needs to know about a player to show them (or not), and how."""
-
-    player_id: str
-    leaderboard_visibility: str
-    display_name_type: str
-    show_on_global_leaderboard: bool
-    display_name: str | None
-    username: str | None
-    real_name: str | None
-
-
-_PRIVACY_COLUMNS = sa.select(Player.player_id, Player.leaderboard_visibility, Player.display_name_type,
-                             Player.show_on_global_leaderboard, Player.display_name, Player.username,
-                             Player.real_name)
-# Built once. PostgreSQL gets one statement text for any number of ids (``= ANY(:ids)``), so its
-# prepared statement is reused; SQLite an expanding IN (compiled once per list length).
-_PRIVACY = {
-    "postgresql": _PRIVACY_COLUMNS.where(
-        Player.app_id == sa.bindparam("app"),
-        Player.player_id == sa.func.any(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String())))),
-    "sqlite": _PRIVACY_COLUMNS.where(
-        Player.app_id == sa.bindparam("app"), Player.player_id.in_(sa.bindparam("ids", expanding=True))),
-}
-
-
-async def privacy_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> dict[str, Privacy]:
-    ids = list(set(player_ids))
-    if not ids:
-        return {}
-    # On the connection: plain rows, without the ORM's result machinery (a hot path of every read).
-    connection = await session.connection()
-    rows = await connection.execute(_PRIVACY[connection.dialect.name], {"app": app_id, "ids": ids})
-    return {row[0]: Privacy(*row) for row in rows}
 
 
 async def traits_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> dict[str, dict[str, Any]]:

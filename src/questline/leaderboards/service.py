@@ -28,6 +28,7 @@ import orjson
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from questline.kit.cache import CacheSpec
 from questline.kit.clock import Clock
 from questline.kit.db import after_commit
 from questline.kit.errors import NotFound, Unprocessable
@@ -40,14 +41,14 @@ from questline.leaderboards.schemas import BoardSummary, FriendsOut, Leaderboard
 from questline.leaderboards.timing import CUSTOM, next_reset, period_key
 from questline.pipeline import repository as event_log
 from questline.players import service as players
-from questline.rules.service import ruleset_cache
+from questline.players.repository import Shown
+from questline.rules.service import RuleSet, ruleset_cache
 
 _log = structlog.get_logger("questline.leaderboards")
 ANONYMOUS = "Anonymous player"
 MAX_FRIENDS = 1000
 MAX_AROUND = 50
 READY_TTL = 5.0  # seconds a process trusts Redis's "this board is built" marker
-INFO_TTL = 1.0  # seconds a process reuses a board's definition for reads (saves a query per read)
 PERIOD_KEY = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 _PERIOD_SHAPE = {"day": re.compile(r"^\d{4}-\d{2}-\d{2}$"), "week": re.compile(r"^\d{4}-W\d{2}$"),
                  "month": re.compile(r"^\d{4}-\d{2}$"), "custom": re.compile(r"^custom$")}
@@ -153,7 +154,6 @@ class Boards:
         self._trusted: dict[BoardRef, float] = {}
         self._stale: set[BoardRef] = set()  # a write failed to reach the index: rebuild before reading
         self._unmarked: set[BoardRef] = set()  # ... and its shared ready marker could not be removed yet
-        self.infos: dict[tuple[str, str], tuple[BoardInfo, float]] = {}
 
     async def _ready(self, ref: BoardRef) -> bool:
         if ref in self._stale:
@@ -230,6 +230,18 @@ def boards_of(runtime: Runtime) -> Boards:
 
 # Privacy ----------------------------------------------------------------------------------------
 
+# Each player's friends, as reads need them (friends boards, ``friends_only`` players): held in
+# process, dropped (here and in every process) when a friendship of theirs begins or ends.
+FRIENDS = CacheSpec[tuple[str, str], tuple[str, ...]]("leaderboards.friends", max_entries=50_000)
+
+
+async def cached_friends(session: AsyncSession, app_id: str, player_id: str) -> tuple[str, ...]:
+    async def load() -> tuple[str, ...]:
+        return tuple(await repo.friends_of(session, app_id, player_id))
+
+    return await FRIENDS.get(session, (app_id, player_id), load)
+
+
 
 @dataclass
 class Lens:
@@ -240,18 +252,19 @@ class Lens:
     viewer: str | None
     scope: str
     _friends: set[str] | None = None
-    _players: dict[str, repo.Privacy] = field(default_factory=dict)
+    _players: dict[str, Shown] = field(default_factory=dict)
 
     async def friends(self) -> set[str]:
         if self._friends is None:
-            self._friends = set(await repo.friends_of(self.session, self.app_id, self.viewer)) if self.viewer else set()
+            self._friends = set(await cached_friends(self.session, self.app_id, self.viewer)) if self.viewer else set()
         return self._friends
 
     async def load(self, player_ids: Sequence[str]) -> None:
+        """How these players are shown (from the process's cache of it; one query for those not in it)."""
         wanted = [*player_ids, self.viewer] if self.viewer and self.viewer not in self._players else player_ids
         missing = [p for p in wanted if p not in self._players]
         if missing:
-            self._players.update(await repo.privacy_of(self.session, self.app_id, missing))
+            self._players.update(await players.shown_of(self.session, self.app_id, missing))
 
     def settled(self, player_id: str) -> bool | None:
         """Whether the viewer may see this player, or None when it depends on their friends."""
@@ -292,20 +305,20 @@ class Lens:
 
 
 async def board_info(session: AsyncSession, runtime: Runtime, app_id: str, key: str) -> BoardInfo:
-    """A board's definition, as reads need it; a process reuses it for ``INFO_TTL`` seconds."""
-    boards = boards_of(runtime)
-    cached = boards.infos.get((app_id, key))
-    if cached is not None and cached[1] > time.monotonic():
-        return cached[0]
+    """A board's definition, as reads need it (compiled once per rule-set version)."""
     ruleset = await ruleset_cache(runtime).get(session, app_id)
-    spec = ruleset.of("leaderboard").get(key)
-    if not isinstance(spec, LeaderboardDef):
+    info = ruleset.memo("leaderboards.infos", _infos).get(key)
+    if info is None:
         raise NotFound(f"leaderboard {key!r} not found", code="leaderboard_not_found")
-    info = BoardInfo.of(key, spec)
-    if len(boards.infos) > 10_000:
-        boards.infos.clear()
-    boards.infos[(app_id, key)] = (info, time.monotonic() + INFO_TTL)
     return info
+
+
+def _infos(ruleset: RuleSet) -> dict[str, BoardInfo]:
+    out = {}
+    for key, spec in ruleset.of("leaderboard").items():
+        assert isinstance(spec, LeaderboardDef)
+        out[key] = BoardInfo.of(key, spec)
+    return out
 
 
 async def list_boards(session: AsyncSession, runtime: Runtime, app_id: str) -> list[BoardSummary]:
@@ -347,7 +360,7 @@ async def open_reading(session: AsyncSession, runtime: Runtime, app_id: str, inf
                             code="viewer_required")
     if info.scope == "partition":
         if partition is None and viewer is not None:
-            traits = (await repo.traits_of(session, app_id, [viewer])).get(viewer, {})
+            traits = await players.cached_traits(session, app_id, viewer)
             value = traits.get(info.partition_attr or "")
             partition = None if value is None or value == "" else (
                 str(value).lower() if isinstance(value, bool) else str(value))
@@ -640,12 +653,14 @@ async def befriend(session: AsyncSession, clock: Clock, app_id: str, player_id: 
             if await repo.count_friends(session, app_id, who) >= MAX_FRIENDS:
                 raise Unprocessable(f"player {who} already has {MAX_FRIENDS} friends", code="too_many_friends")
         await repo.add_friendship(session, app_id, player_id, friend_id, clock.now())
+        FRIENDS.invalidate(session, (app_id, player_id), (app_id, friend_id))
     return await friends_of(session, app_id, player_id)
 
 
 async def unfriend(session: AsyncSession, app_id: str, player_id: str, friend_id: str) -> None:
     await players.get_player(session, app_id, player_id)
     await repo.remove_friendship(session, app_id, player_id, friend_id)
+    FRIENDS.invalidate(session, (app_id, player_id), (app_id, friend_id))
 
 
 async def friends_of(session: AsyncSession, app_id: str, player_id: str) -> FriendsOut:

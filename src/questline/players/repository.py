@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.kit.db import insert_ignore
@@ -61,3 +62,40 @@ async def page(session: AsyncSession, app_id: str, after: str | None, limit: int
     if after is not None:
         stmt = stmt.where(Player.player_id > after)
     return (await session.execute(stmt)).scalars().all()
+
+
+class Shown(NamedTuple):
+    """How a player may be shown to others (on a board): privacy flags and the fields names come from."""
+
+    player_id: str
+    leaderboard_visibility: str
+    display_name_type: str
+    show_on_global_leaderboard: bool
+    display_name: str | None
+    username: str | None
+    real_name: str | None
+
+
+SHOWN_FIELDS = frozenset(Shown._fields) - {"player_id"}
+_SHOWN_COLUMNS = sa.select(Player.player_id, Player.leaderboard_visibility, Player.display_name_type,
+                           Player.show_on_global_leaderboard, Player.display_name, Player.username,
+                           Player.real_name)
+# Built once. PostgreSQL gets one statement text for any number of ids (``= ANY(:ids)``), so its
+# prepared statement is reused; SQLite an expanding IN (compiled once per list length).
+_SHOWN = {
+    "postgresql": _SHOWN_COLUMNS.where(
+        Player.app_id == sa.bindparam("app"),
+        Player.player_id == sa.func.any(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String())))),
+    "sqlite": _SHOWN_COLUMNS.where(
+        Player.app_id == sa.bindparam("app"), Player.player_id.in_(sa.bindparam("ids", expanding=True))),
+}
+
+
+async def shown_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> dict[str, Shown]:
+    ids = list(set(player_ids))
+    if not ids:
+        return {}
+    # On the connection: plain rows, without the ORM's result machinery (a hot path of board reads).
+    connection = await session.connection()
+    rows = await connection.execute(_SHOWN[connection.dialect.name], {"app": app_id, "ids": ids})
+    return {row[0]: Shown(*row) for row in rows}

@@ -6,13 +6,43 @@ from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from questline.kit.cache import CacheSpec
 from questline.kit.clock import Clock
 from questline.kit.errors import Forbidden, NotFound
 from questline.kit.pagination import Page, PageParams, build_page
 from questline.players import repository as repo
 from questline.players.models import Player
+from questline.players.repository import SHOWN_FIELDS, Shown
 from questline.players.schemas import AccountUpdate, ProfileUpdate
 from questline.tenancy import service as tenancy
+
+# How each player is shown on boards (privacy flags, name fields): read on every board read, so
+# held in process; dropped here and in every process when ``upsert_player`` changes one of them.
+SHOWN = CacheSpec[tuple[str, str], Shown | None]("players.shown", max_entries=200_000, keep_missing=False)
+
+
+# A player's traits as board reads need them (the viewer's partition): dropped when they change.
+TRAITS = CacheSpec[tuple[str, str], dict[str, object]]("players.traits", max_entries=100_000)
+
+
+async def cached_traits(session: AsyncSession, app_id: str, player_id: str) -> dict[str, object]:
+    """One player's traits through the process's cache (reads; batches read them with ``traits_of``)."""
+
+    async def load() -> dict[str, object]:
+        return (await repo.traits_of(session, app_id, [player_id])).get(player_id, {})
+
+    return await TRAITS.get(session, (app_id, player_id), load)
+
+
+async def shown_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> dict[str, Shown]:
+    """player_id -> how they may be shown, for the players that exist (cached; one query for the rest)."""
+
+    async def load(keys: list[tuple[str, str]]) -> dict[tuple[str, str], Shown | None]:
+        found = await repo.shown_of(session, app_id, [pid for _, pid in keys])
+        return {(app_id, pid): shown for pid, shown in found.items()}
+
+    cached = await SHOWN.get_many(session, [(app_id, pid) for pid in player_ids], load)
+    return {pid: shown for (_, pid), shown in cached.items() if shown is not None}
 
 
 async def ensure_players(session: AsyncSession, clock: Clock, app_id: str,
@@ -47,6 +77,10 @@ async def upsert_player(session: AsyncSession, clock: Clock, app_id: str, player
     if values:
         values["updated_at"] = clock.now()
         await repo.update(session, app_id, player_id, values)
+        if SHOWN_FIELDS.intersection(values):
+            SHOWN.invalidate(session, (app_id, player_id))
+        if "traits" in values:
+            TRAITS.invalidate(session, (app_id, player_id))
     player = await get_player(session, app_id, player_id)
     await session.refresh(player)
     return player

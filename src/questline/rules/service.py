@@ -209,7 +209,9 @@ class RuleSetCache:
         self._sets: dict[str, RuleSet] = {}
 
     async def get(self, session: AsyncSession, app_id: str) -> RuleSet:
-        app = await tenancy.get_app(session, app_id)
+        # The app's settings come from the process's cache (dropped whenever its config version
+        # moves): a warm request or batch reads no row to learn its rule set is current.
+        app = await tenancy.app_settings(session, app_id)
         cached = self._sets.get(app_id)
         if cached is not None and cached.version == app.config_version:
             return cached
