@@ -61,6 +61,7 @@ from questline.profiles import api as profiles_api
 from questline.progression import api as progression_api
 from questline.progression import tasks as progression_tasks
 from questline.referrals import api as referrals_api
+from questline.relay import tasks as relay_tasks
 from questline.rules import api as rules_api
 from questline.shop import api as shop_api
 from questline.shop import tasks as shop_tasks
@@ -103,6 +104,7 @@ def _background_loops() -> list[Loop]:
     """Long-running loops (the event worker) that ``serve`` runs in-process; one line per loop."""
     return [
         pipeline_worker.run_worker,
+        relay_tasks.run_relay,
         fulfilment_tasks.run_fulfilment,
         notifications_tasks.run_notifications,
     ]

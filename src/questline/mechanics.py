@@ -25,6 +25,7 @@ from questline.kit.runtime import Runtime
 from questline.leaderboards.processor import LeaderboardProcessor
 from questline.leaderboards.schemas import LeaderboardDef
 from questline.ledger import service as ledger
+from questline.notifications.service import NotificationsSubscriber
 from questline.pipeline.batch import Processor
 from questline.pipeline.states import PROCESSORS
 from questline.pipeline.stats import StatsProcessor
@@ -33,6 +34,8 @@ from questline.progression.schemas import CombinedLevelDef, TrackDef, XpRuleDef
 from questline.referrals import service as referrals
 from questline.referrals.processor import ReferralsMetricProcessor
 from questline.referrals.schemas import ReferralProgramDef
+from questline.relay import service as relay
+from questline.relay.service import Subscriber
 from questline.rules.registry import DefinitionKind, KindRegistry
 from questline.rules.schemas import DefinitionBody, StatDef
 from questline.shop import service as shop
@@ -83,10 +86,16 @@ def processors(runtime: Runtime) -> list[Processor]:
             CompetitionProcessor(runtime)]
 
 
+def subscribers(runtime: Runtime) -> list[Subscriber]:
+    """Every consumer of the outbox relay (``questline.relay``); one line per area."""
+    return [NotificationsSubscriber(runtime)]
+
+
 def install(runtime: Runtime) -> None:
     """Put the engine's definition kinds and processors on a runtime (app start, CLI, worker)."""
     runtime.extensions.setdefault("rules.registry", KindRegistry(definition_kinds()))
     runtime.extensions.setdefault(PROCESSORS, processors(runtime))
+    relay.install(runtime, subscribers(runtime))
     fulfilment.listen(runtime, competitions.PRIZE_SOURCE, competitions.on_fulfilment)
 
 

@@ -23,6 +23,7 @@ from questline.pipeline.models import EventRecord, OutboxMessage
 from questline.players.models import Player
 from questline.progression.models import PlayerTrack, XpActivity, XpDaily
 from questline.referrals.models import Referral, ReferralCode, ReferralMilestone
+from questline.relay.models import RelayCursor
 from questline.rules.models import Definition, PlayerStat
 from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, ShopOrder
 from questline.sponsors.models import Brand, BrandMember, MarketSettings, Streamer
@@ -98,6 +99,7 @@ __all__ = [
     "ReferralCode",
     "ReferralMilestone",
     "RefreshToken",
+    "RelayCursor",
     "Result",
     "ShopCounter",
     "ShopOrder",

@@ -12,6 +12,7 @@ from questline.kit.clock import ManualClock
 from questline.kit.db import unit_of_work
 from questline.kit.runtime import Runtime
 from questline.notifications import service as notifications
+from questline.relay import service as relay_service
 from tests.competitions.helpers import competition, create, join, outbox
 from tests.conftest import Factory, problem
 from tests.fulfilment.helpers import won
@@ -233,3 +234,17 @@ async def test_participants_are_reminded_once_before_a_competition_starts_and_en
     # Leave nothing scheduled behind (PostgreSQL's database is shared by the tests that follow).
     assert (await client.post(f"/v1/competitions/{cid}/cancel", headers=keys.server,
                               json={"reason": "the reminders were checked"})).status_code == 200
+
+
+async def test_the_relay_hands_the_outbox_to_notifications_once_per_channel(
+        client: httpx.AsyncClient, factory: Factory, runtime: Runtime, clock: ManualClock) -> None:
+    keys = await factory.app()
+    await won(client, keys, runtime, clock, [{"from_rank": 1, "external": {"sku": "cap"}}], players=("ann",))
+    await relay_service.drain(runtime)
+    first = (await client.get("/v1/players/ann/notifications", headers=keys.server)).json()["items"]
+    assert "prize_awarded" in [n["type"] for n in first]
+    # The relay delivers at least once: the same messages handed over again make nothing new.
+    await relay_outbox(runtime, keys)
+    await relay_service.drain(runtime)
+    again = (await client.get("/v1/players/ann/notifications", headers=keys.server)).json()["items"]
+    assert [n["id"] for n in again] == [n["id"] for n in first]

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     ingest_max_events: int = Field(default=5000, ge=1, le=100_000)
     worker_idle_seconds: float = Field(default=0.05, gt=0)
     scheduler_tick_seconds: float = Field(default=1.0, gt=0)
+    # The outbox relay: how often it looks for rows written outside the worker, and its batch size.
+    relay_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
 
     # Ingest limits for events sent with a publishable client key.
     client_event_max_bytes: int = Field(default=8192, ge=256)

@@ -6,7 +6,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from questline.kit.db import Base, BigInt, JSONType, UTCDateTime
 
@@ -61,8 +64,29 @@ def partition_of(app_id: str, player_id: str, partitions: int) -> int:
     return zlib.crc32(f"{app_id}\x00{player_id}".encode()) % partitions
 
 
+class current_txid(FunctionElement[int]):
+    """The writing transaction's id on PostgreSQL (``pg_current_xact_id``), 0 elsewhere."""
+
+    type = sa.BigInteger()
+    inherit_cache = True
+
+
+@compiles(current_txid)
+def _txid_default(element: current_txid, compiler: SQLCompiler, **kw: Any) -> str:
+    return "0"
+
+
+@compiles(current_txid, "postgresql")
+def _txid_postgres(element: current_txid, compiler: SQLCompiler, **kw: Any) -> str:
+    return "(pg_current_xact_id()::text::bigint)"
+
+
 class OutboxMessage(Base):
-    """Domain events, written in the transaction that caused them, relayed later."""
+    """Domain events, written in the transaction that caused them, relayed later.
+
+    ``txid`` (PostgreSQL) is the writing transaction's id: the relay takes a row only once every
+    transaction older than it has ended, so a row whose ``seq`` was taken before a neighbour's but
+    committed after it is never skipped (see ``questline.relay``)."""
 
     __tablename__ = "outbox"
 
@@ -74,3 +98,4 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    txid: Mapped[int] = mapped_column(sa.BigInteger, server_default=current_txid())

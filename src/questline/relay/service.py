@@ -1,0 +1,176 @@
+"""The outbox relay: every committed outbox row, in order, to every subscriber at least once.
+
+A **subscriber** is anything with a ``name`` and an ``async handle(session, messages)``
+(``Subscriber``); the composition root (``questline.mechanics``) registers them with ``install``.
+For each subscriber the relay keeps a durable cursor (``relay_cursors``) and, in one database
+transaction, locks that cursor, reads the next settled outbox rows after it, calls ``handle``
+with them and advances the cursor. So:
+
+- rows a subscriber writes with the ``session`` it is handed commit together with the progress:
+  database effects happen exactly once, whatever crashes;
+- effects outside the database (an HTTP call, a Redis publish) happen at least once: a relay
+  killed after ``handle`` but before the commit hands the same messages over again. Each
+  ``RelayMessage`` carries a stable ``id`` (``msg_<seq>``) by which consumers deduplicate;
+  ``kit.db.after_commit(session, hook)`` defers an outside effect until the progress has committed;
+- rows are handed over as their transactions commit, a transaction's rows in ``seq`` order, so a
+  player's messages (one partition writer at a time) are never reordered. On PostgreSQL the relay
+  reads only committed transactions' rows (``pg_visible_in_snapshot`` on the row's ``txid``) and
+  its cursor remembers the transactions above the snapshot's xmin it has handed over, so a
+  transaction that drew its ``seq`` early but committed late is never skipped, and an open
+  transaction (of this database or another) holds back no one else's rows. SQLite's writers are
+  serial, so ``seq`` order is commit order;
+- subscribers are independent: a slow or failing one delays only itself;
+- several relays (one per worker process) may run: the cursor row is the lock, so each
+  subscriber's batches are handed over by one relay at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from questline.kit.clock import ensure_utc
+from questline.kit.db import run_after_commit
+from questline.kit.runtime import Runtime
+from questline.relay import repository as repo
+
+SUBSCRIBERS = "relay.subscribers"
+DEFAULT_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RelayMessage:
+    """One outbox row as subscribers see it."""
+
+    id: str  # stable across redeliveries: "msg_<seq>"
+    position: tuple[int, int]  # (txid, seq): the writing transaction (0 on SQLite) and the row
+    seq: int
+    app_id: str
+    type: str
+    player_id: str | None
+    event_seq: int | None  # the log event it follows from, if any
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+class Subscriber(Protocol):
+    """A consumer of the outbox. ``name`` keys its cursor: keep it stable (renaming starts over)."""
+
+    name: str
+
+    async def handle(self, session: AsyncSession, messages: Sequence[RelayMessage]) -> None:
+        """Take a batch, in order. Rows written with ``session`` commit with the relay's progress;
+        raising rolls both back and the batch comes again."""
+        ...
+
+
+def install(runtime: Runtime, subscribers: Sequence[Subscriber]) -> None:
+    """Register subscribers on a runtime (once per name)."""
+    found: dict[str, Subscriber] = runtime.extensions.setdefault(SUBSCRIBERS, {})
+    for subscriber in subscribers:
+        found.setdefault(subscriber.name, subscriber)
+
+
+def subscribers(runtime: Runtime) -> list[Subscriber]:
+    return list(runtime.extensions.get(SUBSCRIBERS, {}).values())
+
+
+def message_of(row: Any) -> RelayMessage:
+    txid, seq, app_id, type_, player_id, event_seq, payload, created_at = row
+    return RelayMessage(id=f"msg_{seq}", position=(int(txid), int(seq)), seq=int(seq), app_id=app_id, type=type_,
+                        player_id=player_id, event_seq=event_seq, payload=payload,
+                        created_at=ensure_utc(created_at))
+
+
+async def prepare(runtime: Runtime, *, from_head: bool = False) -> None:
+    """Make the registered subscribers' cursors (idempotent). A new subscriber starts at the
+    beginning of the outbox, or with ``from_head`` after what is already there."""
+    async with runtime.sessions() as session, session.begin():
+        start = await repo.head(session) if from_head else None
+        await repo.ensure_cursors(session, [s.name for s in subscribers(runtime)], runtime.clock.now(), start)
+
+
+MAX_DONE = 100_000  # transactions remembered above the low mark (a very long transaction holds it back)
+
+
+def advance(cursor: repo.Cursor, rows: Sequence[tuple[Any, ...]], xmin: int | None, full: bool) -> repo.Cursor:
+    """The cursor after handing ``rows`` over (``full``: the batch was cut by its size).
+
+    Rows come by transaction id: a transaction of the batch below its last one was read to its
+    end, and so was every transaction cut earlier (``partial``) below the last one; with a batch not
+    full, everything visible was read. Every transaction below the snapshot's xmin has ended."""
+    if xmin is None:  # SQLite: seq order is commit order
+        return repo.Cursor(seq=int(rows[-1][1]))
+    last_txid, last_seq = int(rows[-1][0]), int(rows[-1][1])
+    done = set(cursor.done) | {int(r[0]) for r in rows}
+    partial = {int(t): s for t, s in cursor.partial.items()}
+    if full:
+        done |= {t for t in partial if t < last_txid}
+        partial = {t: s for t, s in partial.items() if t > last_txid}
+        done.discard(last_txid)
+        partial[last_txid] = last_seq
+        low = min(xmin, last_txid)
+    else:
+        done |= set(partial)
+        partial = {}
+        low = xmin
+    low = max(low, cursor.low)
+    kept = sorted(t for t in done if t >= low)
+    return repo.Cursor(low=low, done=kept[-MAX_DONE:], partial={str(t): s for t, s in partial.items() if t >= low})
+
+
+async def step(runtime: Runtime, subscriber: Subscriber, limit: int = DEFAULT_BATCH) -> int:
+    """Hand the subscriber its next batch in one transaction; returns how many messages (0: none
+    waiting, or another relay holds this subscriber now)."""
+    async with runtime.sessions() as session:
+        async with session.begin():
+            cursor = await repo.claim_cursor(session, subscriber.name)
+            if cursor is None:
+                return 0
+            rows, xmin = await repo.next_rows(session, cursor, limit)
+            if not rows:
+                return 0
+            messages = [message_of(row) for row in rows]
+            await subscriber.handle(session, messages)
+            await repo.save_cursor(session, subscriber.name, advance(cursor, rows, xmin, len(rows) == limit),
+                                   len(messages), runtime.clock.now())
+        await run_after_commit(session)
+    return len(messages)
+
+
+async def behind(runtime: Runtime) -> dict[str, bool]:
+    """Which subscribers have committed messages waiting (a read, no lock)."""
+    out = {}
+    async with runtime.read_sessions() as session:
+        known = await repo.cursors(session)
+        for sub in subscribers(runtime):
+            found = known.get(sub.name)
+            out[sub.name] = found is None or await repo.waiting(session, found[0])
+    return out
+
+
+async def lag(runtime: Runtime) -> dict[str, dict[str, Any]]:
+    """Each subscriber's messages delivered, when it last moved, and whether it is behind."""
+    waiting = await behind(runtime)
+    async with runtime.read_sessions() as session:
+        known = await repo.cursors(session)
+    return {sub.name: {"delivered": known[sub.name][1] if sub.name in known else 0,
+                       "updated_at": known[sub.name][2] if sub.name in known else None,
+                       "behind": waiting[sub.name]} for sub in subscribers(runtime)}
+
+
+async def drain(runtime: Runtime, limit: int = DEFAULT_BATCH) -> int:
+    """Relay until no subscriber has anything waiting (tests, the CLI); returns messages handed over."""
+    await prepare(runtime)
+    total = 0
+    while True:
+        moved = 0
+        for subscriber in subscribers(runtime):
+            moved += await step(runtime, subscriber, limit)
+        total += moved
+        if moved == 0:
+            return total

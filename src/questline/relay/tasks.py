@@ -1,0 +1,60 @@
+"""The relay loop that ``serve`` and ``worker`` run in-process beside the event worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from questline.kit.db import is_busy
+from questline.kit.runtime import Runtime
+from questline.pipeline.ingest import signals
+from questline.relay import service
+
+_log = structlog.get_logger("questline.relay")
+BACKOFF_MAX = 30.0
+
+
+async def run_relay(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Relay the outbox until ``stop``: each subscriber on its own, woken by the worker's batches
+    (or a short poll, for rows written by requests); a failing subscriber backs off alone."""
+    poll = runtime.settings.relay_poll_seconds
+    batch = runtime.settings.relay_batch_size
+    backoff: dict[str, float] = {}
+    retry_at: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+    prepared = False
+    while not stop.is_set():
+        progress = signals(runtime).progress  # taken before the work: a batch done meanwhile wakes us
+        moved = 0
+        try:
+            if not prepared:
+                await service.prepare(runtime)
+                prepared = True
+            waiting = await service.behind(runtime)
+        except Exception as exc:
+            _log.warning("relay_read_failed", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
+            waiting = {}
+        for subscriber in service.subscribers(runtime):
+            if not waiting.get(subscriber.name) or retry_at.get(subscriber.name, 0.0) > loop.time():
+                continue
+            try:
+                moved += await service.step(runtime, subscriber, batch)
+                backoff.pop(subscriber.name, None)
+            except Exception as exc:
+                wait = min(BACKOFF_MAX, max(0.2, backoff.get(subscriber.name, 0.0) * 2))
+                backoff[subscriber.name] = wait
+                retry_at[subscriber.name] = loop.time() + wait
+                if is_busy(exc):
+                    _log.warning("relay_deferred_database_busy", subscriber=subscriber.name, retry_in=wait)
+                else:
+                    _log.exception("relay_subscriber_failed", subscriber=subscriber.name, retry_in=wait)
+        if moved:
+            continue
+        waiter = asyncio.ensure_future(progress.wait())
+        stopper = asyncio.ensure_future(stop.wait())
+        with contextlib.suppress(Exception):
+            await asyncio.wait({waiter, stopper}, timeout=poll, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        stopper.cancel()
