@@ -33,6 +33,7 @@ from questline.communities import api as communities_api
 from questline.competitions import api as competitions_api
 from questline.competitions import tasks as competitions_tasks
 from questline.conflicts import api as conflicts_api
+from questline.console import api as console_api
 from questline.fulfilment import api as fulfilment_api
 from questline.fulfilment import tasks as fulfilment_tasks
 from questline.gating import api as gating_api
@@ -191,6 +192,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     openapi.install(app)
     _mount_docs(app)
     widgets_api.mount(app)
+    console_api.mount(app)
     install_problem_handlers(app)
     app.add_middleware(EdgeMiddleware, metrics=runtime.metrics, limits=EdgeLimits(
         max_body_bytes=settings.max_body_bytes,

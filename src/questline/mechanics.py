@@ -21,7 +21,10 @@ from questline.challenges.schemas import ChallengeDef
 from questline.competitions import service as competitions
 from questline.competitions.processor import CompetitionProcessor
 from questline.fulfilment import service as fulfilment
+from questline.kit.privacy import REGISTRY, PlayerDataArea, PlayerDataRegistry
+from questline.kit.privacy import PlayerColumn as Col
 from questline.kit.runtime import Runtime
+from questline.leaderboards import service as leaderboards
 from questline.leaderboards.processor import LeaderboardProcessor
 from questline.leaderboards.schemas import LeaderboardDef
 from questline.ledger import service as ledger
@@ -86,6 +89,40 @@ def processors(runtime: Runtime) -> list[Processor]:
             CompetitionProcessor(runtime)]
 
 
+def player_data() -> list[PlayerDataArea]:
+    """Where every area keeps a player's data, and what erasure does to it; one entry per area.
+    Export and erasure (``GET /v1/players/{id}/export``, ``DELETE /v1/players/{id}``) walk this."""
+    referral_personal = ("email_hash", "email_domain", "ip", "device_fingerprint")
+    return [
+        PlayerDataArea("players", (
+            Col("players"), Col("player_token_epochs", erase="keep"),  # the epoch keeps revoked tokens dead
+            Col("idempotency_keys", "caller", app_column="scope", prefix="player:"),
+            Col("events"), Col("outbox"), Col("player_stats"))),
+        PlayerDataArea("ledger", (
+            Col("ledger_accounts", "owner_id", erase="anonymize", where={"owner_kind": "player"}),
+            Col("ledger_holds", erase="anonymize"))),
+        PlayerDataArea("progression", (Col("player_tracks"), Col("xp_activities"), Col("xp_daily"))),
+        PlayerDataArea("battlepass", (Col("battle_pass_players"), Col("battle_pass_xp"), Col("battle_pass_xp_daily"),
+                                      Col("battle_pass_claims"))),
+        PlayerDataArea("challenges", (Col("challenge_progress"), Col("challenge_completions"),
+                                      Col("challenge_claims"))),
+        PlayerDataArea("streaks", (Col("player_streaks"), Col("streak_rest_days"))),
+        PlayerDataArea("achievements", (Col("player_achievements"),)),
+        PlayerDataArea("leaderboards", (Col("leaderboard_entries"), Col("leaderboard_archives"),
+                                        Col("player_friends"), Col("player_friends", "friend_id")),
+                       on_erase=leaderboards.forget_player),
+        PlayerDataArea("competitions", (
+            Col("competition_participants"), Col("competition_results"),
+            Col("competition_prizes", erase="anonymize"), Col("competition_prize_history", erase="anonymize"))),
+        PlayerDataArea("shop", (Col("inventory_items"), Col("inventory_grants"), Col("shop_orders"),
+                                Col("shop_counters"))),
+        PlayerDataArea("referrals", (
+            Col("referral_codes"), Col("referral_milestones"),
+            Col("referrals", "referrer_id", erase="anonymize", clear=referral_personal),
+            Col("referrals", "referee_id", erase="anonymize", clear=referral_personal))),
+        PlayerDataArea("communities", (Col("community_members"),)),
+        PlayerDataArea("marketplace", (Col("streamers", erase="anonymize"), Col("participations", erase="anonymize"))),
+    ]
 def subscribers(runtime: Runtime) -> list[Subscriber]:
     """Every consumer of the outbox relay (``questline.relay``); one line per area."""
     return [NotificationsSubscriber(runtime)]
@@ -95,6 +132,7 @@ def install(runtime: Runtime) -> None:
     """Put the engine's definition kinds and processors on a runtime (app start, CLI, worker)."""
     runtime.extensions.setdefault("rules.registry", KindRegistry(definition_kinds()))
     runtime.extensions.setdefault(PROCESSORS, processors(runtime))
+    runtime.extensions.setdefault(REGISTRY, PlayerDataRegistry(player_data()))
     relay.install(runtime, subscribers(runtime))
     fulfilment.listen(runtime, competitions.PRIZE_SOURCE, competitions.on_fulfilment)
 

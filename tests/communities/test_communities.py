@@ -117,9 +117,12 @@ async def test_approval_queue_and_community_admins(client: httpx.AsyncClient, fa
     keys = await factory.app()
     await points(client, keys)
     lead = await factory.player_token(keys, "lead")
-    out = await create(client, lead, slug="raiders", auto_approve=False,
-                       starter_reward={"currency": "points", "amount": 100})
+    out = await create(client, lead, slug="raiders", auto_approve=False)
     assert out["member_count"] == 1  # the creating player administers it
+    # Only the server key (or an app admin) gives the community a starter reward.
+    resp = await client.patch("/v1/communities/raiders", headers=keys.server,
+                              json={"starter_reward": {"currency": "points", "amount": 100}})
+    assert resp.status_code == 200, resp.text
     ana, ben = await factory.player_token(keys, "ana"), await factory.player_token(keys, "ben")
     assert (await join(client, ana, "raiders")).json()["status"] == "pending"
     assert (await join(client, ben, "raiders")).json()["status"] == "pending"
@@ -135,8 +138,11 @@ async def test_approval_queue_and_community_admins(client: httpx.AsyncClient, fa
     assert await balance(client, keys, "ana") == 100
     problem(await client.post("/v1/communities/raiders/members/ana/approve", headers=lead), 409, "not_pending")
 
-    # The lead makes ana an admin; she can moderate now, and rejects ben.
-    assert (await client.put("/v1/communities/raiders/admins/ana", headers=lead)).json()["role"] == "admin"
+    # The lead offers ana the admin role; once she accepts she can moderate, and rejects ben.
+    offered = (await client.put("/v1/communities/raiders/admins/ana", headers=lead)).json()
+    assert offered["role"] == "member" and offered["admin_invited_by"] == "lead"
+    accepted = await client.post("/v1/communities/raiders/admins/ana/accept", headers=ana)
+    assert accepted.json()["role"] == "admin" and accepted.json()["admin_invited_by"] is None
     problem(await client.put("/v1/communities/raiders/admins/ben", headers=lead), 409, "not_an_active_member")
     resp = await client.post("/v1/communities/raiders/members/ben/reject", headers=ana)
     assert resp.json()["status"] == "left"

@@ -90,6 +90,13 @@ EXPECTED_REFUSALS: dict[str, list[Refusal]] = {
         Refusal("POST", r"/v1/fulfilments/[^/]+/fulfil", 409, "fulfilment_already_completed",
                 "A worked example: the hoodie marked with another reference"),
     ],
+    "docs/players.md": [
+        Refusal("POST", r"/v1/communities", 403, "starter_reward_forbidden",
+                "Communities: a player creates a community that pays"),
+        Refusal("PATCH", r"/v1/players/noor/account", 429, "timezone_change_too_soon",
+                "Time zones: Noor moves back within the week"),
+        Refusal("GET", r"/v1/players/zed/export", 404, "player_not_found", "Export and erasure: Zed is gone"),
+    ],
     "docs/marketplace.md": [
         Refusal("POST", r"/v1/campaigns/[^/]+/join", 409, "already_joined", "The join chain: Ann joins twice"),
     ],

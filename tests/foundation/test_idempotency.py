@@ -114,7 +114,7 @@ async def test_a_duplicate_in_flight_is_409(client: httpx.AsyncClient, factory: 
     headers = {**keys.server, **key()}
     body = {"player": "racer", "wait": True}
     first = asyncio.create_task(client.post("/v1/test/slow", headers=headers, json=body))
-    await asyncio.wait_for(gate.entered.wait(), timeout=10)
+    await asyncio.wait_for(gate.entered.wait(), timeout=60)  # generous: a loaded CI box
 
     duplicate = await client.post("/v1/test/slow", headers=headers, json=body)
     problem(duplicate, 409, "idempotency_key_in_flight")
@@ -122,7 +122,7 @@ async def test_a_duplicate_in_flight_is_409(client: httpx.AsyncClient, factory: 
     assert not first.done()
 
     gate.release.set()
-    done = await asyncio.wait_for(first, timeout=10)
+    done = await asyncio.wait_for(first, timeout=60)
     assert done.status_code == 201 and done.json() == {"player": "racer", "call": 1}
     replay = await client.post("/v1/test/slow", headers=headers, json=body)
     assert replay.content == done.content and replay.headers["idempotent-replayed"] == "true"

@@ -48,6 +48,10 @@ class ChallengeCompletion(Base):
     claim_id: Mapped[str | None] = mapped_column(sa.String(40))
     event_id: Mapped[str | None] = mapped_column(sa.String(128))
     completed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The UTC span of the local period it counted for (None for one-time challenges): no later
+    # period that overlaps it completes the challenge again, whatever the player's time zone.
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ChallengeClaim(Base):

@@ -17,18 +17,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.challenges import evaluate as ev
 from questline.challenges import repository as repo
 from questline.challenges import service
-from questline.challenges.schemas import ONCE
+from questline.challenges.schemas import ONCE, PERIOD_OF, ChallengeDef
 from questline.gating import service as gating
+from questline.kit.periods import overlaps, period_span
 from questline.pipeline.batch import Batch, EventView, PlayerState
 from questline.pipeline.models import LIVE, LogEvent
 from questline.progression.processor import AWARD_EVENT
 from questline.rules.service import RuleSet
+
+Span = tuple[datetime, datetime]
+# A month is the longest period: completions whose span ends this long before a batch's first
+# event (or starts this long after its last) cannot overlap a period any of its events fall in.
+SPAN_REACH = timedelta(days=32)
+
+
+def _span(spec: ChallengeDef, period: str, tz: ZoneInfo) -> Span | None:
+    """The UTC span of a challenge's local period (None for one-time and event challenges)."""
+    name = PERIOD_OF[spec.recurrence]
+    return None if name is None or period == ONCE else period_span(name, period, tz)
 
 
 @dataclass
@@ -44,6 +57,7 @@ class Completion:
     challenge: ev.CompiledChallenge
     period: str
     record: LogEvent
+    span: Span | None = None
 
 
 @dataclass
@@ -53,6 +67,12 @@ class PlayerChallenges:
     done: set[tuple[str, str]] = field(default_factory=set)  # (challenge, period or period#round)
     completions: list[Completion] = field(default_factory=list)
     progressed: dict[tuple[str, str], LogEvent] = field(default_factory=dict)
+    # challenge -> (base period, its UTC span) of each completion near this batch's events
+    spans: dict[str, list[tuple[str, Span]]] = field(default_factory=dict)
+
+    def overlapped(self, challenge: str, period: str, span: Span) -> bool:
+        """Whether another period completed already covers part of this one (time zone hopping)."""
+        return any(other != period and overlaps(span, taken) for other, taken in self.spans.get(challenge, ()))
 
 
 def _of(state: PlayerState) -> PlayerChallenges:
@@ -86,6 +106,10 @@ class ChallengeProcessor:
                 row.round, list(row.objectives), row.met_at)
         for done in await repo.completions_in(batch.session, batch.app_id, players, keys, rounds=True):
             _of(batch.players[done.player_id]).done.add((done.challenge, done.period_key))
+        times = [view.record.occurred_at for view in batch.views]
+        for player_id, key, period, start, end in await repo.completion_spans(
+                batch.session, batch.app_id, players, min(times) - SPAN_REACH, max(times) + SPAN_REACH):
+            _of(batch.players[player_id]).spans.setdefault(key, []).append((ev.base_period(period), (start, end)))
 
     def handle(self, batch: Batch, view: EventView, state: PlayerState) -> None:
         entries = service.compiled(batch.ruleset).by_type.get(view.record.type)
@@ -105,6 +129,9 @@ class ChallengeProcessor:
             if spec.gating is not None and not gating.gate_of(batch).allows(spec.gating, state):
                 continue
             period = ev.period_of(spec, view.periods)
+            span = _span(spec, period, state.timezone)
+            if span is not None and mine.overlapped(challenge.key, period, span):
+                continue  # an instant of this period already counted for another one (the time zone moved)
             cell = mine.cells.get((challenge.key, period))
             if cell is None or len(cell.objectives) != len(challenge.objectives):
                 cell = Cell(cell.round if cell else 1, challenge.fresh(), None)
@@ -132,7 +159,7 @@ class ChallengeProcessor:
                 if spec.completion_mode == "claim":
                     cell.met_at = at
                 else:
-                    completed.append(self._complete(mine, challenge, period, cell, view.record))
+                    completed.append(self._complete(mine, challenge, period, cell, view.record, span))
         if completed:
             for done in completed:
                 mine.totals.add(done.challenge.key, done.challenge.spec.category, 1, at)
@@ -141,14 +168,16 @@ class ChallengeProcessor:
 
     @staticmethod
     def _complete(mine: PlayerChallenges, challenge: ev.CompiledChallenge, period: str, cell: Cell,
-                  record: LogEvent) -> Completion:
+                  record: LogEvent, span: Span | None) -> Completion:
         key = ev.round_key(period, cell.round)
         mine.done.add((challenge.key, key))
+        if span is not None:
+            mine.spans.setdefault(challenge.key, []).append((period, span))
         if challenge.spec.repeatable:
             cell.round, cell.objectives, cell.met_at = cell.round + 1, challenge.fresh(), None
         else:
             cell.met_at = record.occurred_at
-        return Completion(challenge, key, record)
+        return Completion(challenge, key, record, span)
 
     async def flush(self, batch: Batch) -> None:
         now = batch.clock.now()
@@ -193,7 +222,8 @@ class ChallengeProcessor:
         rows = [{"app_id": batch.app_id, "player_id": player_id, "challenge": c.challenge.key, "period_key": c.period,
                  "category": c.challenge.spec.category, "source": "auto",
                  "rewards": service.rewards_of(c.challenge.spec), "claim_id": None, "event_id": c.record.event_id,
-                 "completed_at": c.record.occurred_at} for player_id, c in completions]
+                 "completed_at": c.record.occurred_at, "period_start": c.span[0] if c.span else None,
+                 "period_end": c.span[1] if c.span else None} for player_id, c in completions]
         inserted = await repo.insert_completions(batch.session, rows)
         xp_events = []
         now = batch.clock.now()

@@ -82,6 +82,31 @@ async def completions_in(session: AsyncSession, app_id: str, player_ids: Iterabl
     )).scalars().all()
 
 
+async def completion_spans(session: AsyncSession, app_id: str, player_ids: Iterable[str], since: datetime,
+                           until: datetime) -> Sequence[tuple[str, str, str, datetime, datetime]]:
+    """(player, challenge, period key, period start, period end) of completions whose UTC span
+    reaches into ``[since, until)``."""
+    c = ChallengeCompletion
+    rows = await session.execute(
+        sa.select(c.player_id, c.challenge, c.period_key, c.period_start, c.period_end).where(
+            c.app_id == app_id, c.player_id.in_(list(player_ids)), c.period_start.is_not(None),
+            c.period_end > since, c.period_start < until)
+    )
+    return [(p, k, period, start, end) for p, k, period, start, end in rows if start is not None and end is not None]
+
+
+async def overlapping_completion(session: AsyncSession, app_id: str, player_id: str, challenge: str, period: str,
+                                 start: datetime, end: datetime) -> str | None:
+    """The period key of a completion of another period whose span overlaps ``[start, end)``."""
+    c = ChallengeCompletion
+    found = await session.execute(
+        sa.select(c.period_key).where(
+            c.app_id == app_id, c.player_id == player_id, c.challenge == challenge, c.period_key != period,
+            ~c.period_key.like(f"{period}#%"), c.period_start < end, c.period_end > start).limit(1)
+    )
+    return found.scalar_one_or_none()
+
+
 async def insert_completions(session: AsyncSession, rows: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
     """Insert completions, skipping any the unique constraint refuses; returns the inserted
     (player, challenge, period) triples."""

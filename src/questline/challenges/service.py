@@ -22,6 +22,8 @@ from questline.challenges.models import ChallengeClaim, ChallengeCompletion
 from questline.challenges.schemas import (
     GROUP_OF,
     MAX_VERIFICATION_BYTES,
+    ONCE,
+    PERIOD_OF,
     AvailableChallenges,
     ChallengeDef,
     ChallengeView,
@@ -34,7 +36,7 @@ from questline.kit.clock import Clock
 from questline.kit.errors import Conflict, NotFound, ProblemError
 from questline.kit.ids import new_id
 from questline.kit.pagination import Page, PageParams, build_page
-from questline.kit.periods import period_keys, zone
+from questline.kit.periods import period_keys, period_span, zone
 from questline.kit.runtime import Runtime
 from questline.ledger import service as ledger
 from questline.pipeline import ingest as events
@@ -132,9 +134,21 @@ async def _complete_now(session: AsyncSession, runtime: Runtime, *, app_id: str,
     """Record a completion made by a person (approval, support), and pay it; 409 if the period is done."""
     spec = challenge.spec
     now = runtime.clock.now()
+    span = None
+    name = PERIOD_OF[spec.recurrence]
+    if name is not None and period != ONCE:
+        tz = (await players.timezones_of(session, app_id, [player_id])).get(player_id, "UTC")
+        span = period_span(name, ev.base_period(period), zone(tz))
+        other = await repo.overlapping_completion(session, app_id, player_id, challenge.key, ev.base_period(period),
+                                                  *span)
+        if other is not None:
+            raise Conflict(f"challenge {challenge.key!r} is already completed for {other}, which overlaps {period} "
+                           "(the player's time zone changed)", code="already_completed",
+                           extra={"challenge": challenge.key, "period": other})
     row = {"app_id": app_id, "player_id": player_id, "challenge": challenge.key, "period_key": period,
            "category": spec.category, "source": source, "rewards": rewards_of(spec), "claim_id": claim_id,
-           "event_id": None, "completed_at": now}
+           "event_id": None, "completed_at": now, "period_start": span[0] if span else None,
+           "period_end": span[1] if span else None}
     completion_id = await repo.insert_completion(session, row)
     if completion_id is None:
         raise Conflict(f"challenge {challenge.key!r} is already completed for {period}", code="already_completed",

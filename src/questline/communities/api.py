@@ -44,9 +44,11 @@ def _actor(caller: Caller) -> str | None:
 
 
 @router.post("/communities", response_model=CommunityOut, status_code=201,
-             responses={409: {"description": "slug_taken"}})
+             responses={403: {"description": "starter_reward_forbidden"}, 409: {"description": "slug_taken"},
+                        422: {"description": "starter_reward_over_limit, unknown_currency"}})
 async def create(body: CommunityIn, caller: Moderator, session: SessionDep, clock: ClockDep) -> CommunityOut:
-    """Create a community; a player who creates one administers it, with ``admins``."""
+    """Create a community; a player who creates one administers it and offers ``admins`` the role.
+    Only the server key or an app admin sets a ``starter_reward``."""
     return await service.create(session, clock, caller.app, body, creator=caller.identity,
                                 creator_player=_actor(caller))
 
@@ -136,6 +138,8 @@ async def invite(community: Ref, body: InviteIn, caller: Moderator, session: Ses
 @router.put("/communities/{community}/admins/{member}", response_model=MemberOut, responses=_MODERATION)
 async def add_admin(community: Ref, member: MemberId, caller: Moderator, session: SessionDep,
                     clock: ClockDep) -> MemberOut:
+    """The server key and app admins make an active member an admin; a community admin offers the
+    role, and the member becomes an admin when they accept it."""
     return await service.set_admin(session, clock, caller.app, community, member, True,
                                    actor_player=_actor(caller))
 
@@ -145,6 +149,26 @@ async def remove_admin(community: Ref, member: MemberId, caller: Moderator, sess
                        clock: ClockDep) -> MemberOut:
     return await service.set_admin(session, clock, caller.app, community, member, False,
                                    actor_player=_actor(caller))
+
+
+_ANSWER: dict[int | str, dict[str, Any]] = {404: {"description": "community_not_found, member_not_found"},
+                                             409: {"description": "no_admin_invitation, not_an_active_member"}}
+
+
+@router.post("/communities/{community}/admins/{player_id}/accept", response_model=MemberOut, responses=_ANSWER)
+async def accept_admin(community: Ref, player_id: PlayerId, caller: Annotated[Caller, allow(SERVER, PLAYER)],
+                       session: SessionDep, clock: ClockDep) -> MemberOut:
+    """The member accepts the admin role a community admin offered them."""
+    caller.ensure_acts_for(player_id)
+    return await service.answer_admin_invitation(session, clock, caller.app, community, player_id, True)
+
+
+@router.post("/communities/{community}/admins/{player_id}/decline", response_model=MemberOut, responses=_ANSWER)
+async def decline_admin(community: Ref, player_id: PlayerId, caller: Annotated[Caller, allow(SERVER, PLAYER)],
+                        session: SessionDep, clock: ClockDep) -> MemberOut:
+    """The member declines the admin role a community admin offered them."""
+    caller.ensure_acts_for(player_id)
+    return await service.answer_admin_invitation(session, clock, caller.app, community, player_id, False)
 
 
 @router.get("/players/{player_id}/communities", response_model=list[MemberOut])

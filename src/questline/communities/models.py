@@ -52,6 +52,8 @@ class CommunityMember(Base):
     member_metadata: Mapped[dict[str, Any]] = mapped_column(JSONType)
     referred_by: Mapped[str | None] = mapped_column(sa.String(128))
     starter_transaction_id: Mapped[str | None] = mapped_column(sa.String(40))
+    # A community admin offered this member the admin role; it waits for their accept or decline.
+    admin_invited_by: Mapped[str | None] = mapped_column(sa.String(128))
     note: Mapped[str | None] = mapped_column(sa.String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

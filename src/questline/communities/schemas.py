@@ -83,8 +83,12 @@ class CommunityIn(Strict):
     auto_approve: bool = Field(default=True, description="false: joins wait in an approval queue")
     max_members: int | None = Field(default=None, ge=1, le=10_000_000)
     member_schema: MemberSchema = Field(default_factory=MemberSchema)
-    starter_reward: Reward | None = Field(default=None, description="paid through the ledger when a member joins")
-    admins: list[str] = Field(default_factory=list, max_length=20, description="players who administer it")
+    starter_reward: Reward | None = Field(default=None, description="paid through the ledger, once ever, when a "
+                                         "player first becomes an active member; set only by the server key or an "
+                                         "app admin, at most the app's community_starter_reward_max")
+    admins: list[str] = Field(default_factory=list, max_length=20,
+                              description="players who administer it; when a player creates the community, these "
+                              "are invited and offered the admin role, which they accept")
 
     @field_validator("admins")
     @classmethod
@@ -145,6 +149,8 @@ class MemberOut(BaseModel):
     referred_by: str | None
     referral_link: str | None
     starter_transaction_id: str | None
+    admin_invited_by: str | None = Field(description="the community admin who offered this member the admin role; "
+                                         "it waits for the member to accept or decline")
     note: str | None
     joined_at: datetime | None
     updated_at: datetime

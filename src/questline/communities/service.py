@@ -33,6 +33,7 @@ from questline.kit.pagination import Page, PageParams, build_page
 from questline.ledger import service as ledger
 from questline.players import service as players
 from questline.progression.schemas import Reward
+from questline.tenancy import service as tenancy
 
 
 def _link(community: Community) -> str | None:
@@ -59,8 +60,8 @@ def _member_out(member: CommunityMember, community: Community) -> MemberOut:
         community_id=member.community_id, player_id=member.player_id, status=member.status,
         role=member.role, metadata=member.member_metadata, referred_by=member.referred_by,
         referral_link=f"{link}&ref={member.player_id}" if link and member.status == "active" else None,
-        starter_transaction_id=member.starter_transaction_id, note=member.note, joined_at=member.joined_at,
-        updated_at=member.updated_at,
+        starter_transaction_id=member.starter_transaction_id, admin_invited_by=member.admin_invited_by,
+        note=member.note, joined_at=member.joined_at, updated_at=member.updated_at,
     )
 
 
@@ -112,12 +113,31 @@ def validate_metadata(schema: MemberSchema, given: dict[str, str]) -> dict[str, 
 # Communities ----------------------------------------------------------------------------------
 
 
+async def _check_starter_reward(session: AsyncSession, app_id: str, reward: dict[str, Any] | None,
+                                actor_player: str | None) -> None:
+    """Only the server key or an app admin sets a starter reward (``403 starter_reward_forbidden``),
+    and never above the app's ``community_starter_reward_max`` (``422 starter_reward_over_limit``)."""
+    if actor_player is not None:
+        raise Forbidden("only the server key or an app admin sets a community's starter reward",
+                        code="starter_reward_forbidden")
+    if reward is None:
+        return
+    limit = await tenancy.community_starter_reward_max(session, app_id)
+    if int(reward["amount"]) > limit:
+        raise Unprocessable(f"the starter reward {reward['amount']} is above the app's limit of {limit}",
+                            code="starter_reward_over_limit", extra={"limit": limit})
+
+
 async def create(session: AsyncSession, clock: Clock, app_id: str, body: CommunityIn, *, creator: str,
                  creator_player: str | None) -> CommunityOut:
     """Make a community; the creating player (if a player made it) and ``admins`` administer it."""
     now = clock.now()
     community_id = new_id("cmy")
-    admins = sorted(set(body.admins) | ({creator_player} if creator_player else set()))
+    if body.starter_reward is not None:
+        await _check_starter_reward(session, app_id, body.starter_reward.model_dump(), creator_player)
+    # A player who creates a community administers it; the others they name are offered the role.
+    offered = sorted(set(body.admins) - {creator_player}) if creator_player else []
+    admins = [creator_player] if creator_player else sorted(set(body.admins))
     if body.max_members is not None and len(admins) > body.max_members:
         raise Unprocessable("more admins than max_members", code="invalid_community")
     if not await repo.insert_community(session, {
@@ -141,6 +161,14 @@ async def create(session: AsyncSession, clock: Clock, app_id: str, body: Communi
             "created_at": now, "updated_at": now, "joined_at": now,
         })
         await repo.take_seat(session, community_id)
+    if offered:
+        await players.ensure_players(session, clock, app_id, offered)
+    for invitee in offered:  # invited into the community, and offered its admin role once they are in
+        await repo.insert_member(session, {
+            "community_id": community_id, "player_id": invitee, "app_id": app_id, "status": "invited",
+            "role": "member", "member_metadata": {}, "referred_by": None, "starter_transaction_id": None,
+            "admin_invited_by": creator_player, "note": None, "created_at": now, "updated_at": now,
+            "joined_at": None})
     return _out(await _community(session, app_id, community_id))
 
 
@@ -163,6 +191,8 @@ async def update(session: AsyncSession, clock: Clock, app_id: str, ref: str, bod
     community = await _community(session, app_id, ref)
     await _moderator(session, community, actor_player)
     values: dict[str, Any] = body.model_dump(mode="json", exclude_unset=True)
+    if "starter_reward" in values:
+        await _check_starter_reward(session, app_id, values["starter_reward"], actor_player)
     reward = values.get("starter_reward")
     if reward and not await ledger.currency_exists(session, app_id, reward["currency"]):
         raise Unprocessable(f"unknown currency {reward['currency']!r}", code="unknown_currency")
@@ -240,7 +270,8 @@ async def leave(session: AsyncSession, clock: Clock, app_id: str, ref: str, play
     community = await _community(session, app_id, ref)
     was = (await _member(session, community, player_id)).status  # the update below refreshes the object
     if not await repo.move_member(session, community.id, player_id, from_=["invited", "pending", "active"],
-                                  values={"status": "left", "role": "member", "updated_at": clock.now()}):
+                                  values={"status": "left", "role": "member", "admin_invited_by": None,
+                                          "updated_at": clock.now()}):
         raise Conflict(f"player {player_id} is {was}", code="not_a_member", extra={"member_status": was})
     if was == "active":
         await repo.free_seat(session, community.id)
@@ -257,7 +288,7 @@ async def moderate(session: AsyncSession, clock: Clock, app_id: str, ref: str, p
         await players.ensure_players(session, clock, app_id, [player_id])
         found = await repo.member(session, community.id, player_id)
         was = found.status if found is not None else None  # the update below refreshes the object
-        values = {"status": "banned", "role": "member", "note": note, "updated_at": now}
+        values = {"status": "banned", "role": "member", "admin_invited_by": None, "note": note, "updated_at": now}
         if found is None:
             await repo.insert_member(session, {
                 "community_id": community.id, "player_id": player_id, "app_id": app_id, "member_metadata": {},
@@ -304,13 +335,39 @@ async def invite(session: AsyncSession, clock: Clock, app_id: str, ref: str, pla
 
 async def set_admin(session: AsyncSession, clock: Clock, app_id: str, ref: str, player_id: str, admin: bool, *,
                     actor_player: str | None) -> MemberOut:
-    """Make an active member an admin of the community, or an admin a plain member again."""
+    """Make an active member an admin of the community, or an admin a plain member again.
+
+    The server key and app admins grant the role at once; a community admin (a player) only
+    offers it: the member becomes an admin when they accept (``accept_admin``), never without.
+    """
     community = await _community(session, app_id, ref)
     await _moderator(session, community, actor_player)
     found = await _member(session, community, player_id)
-    if not await repo.move_member(session, community.id, player_id, from_=["active"],
-                                  values={"role": "admin" if admin else "member", "updated_at": clock.now()}):
+    values: dict[str, Any] = {"role": "admin" if admin else "member", "admin_invited_by": None,
+                              "updated_at": clock.now()}
+    if admin and actor_player is not None and player_id != actor_player and found.role != "admin":
+        values = {"admin_invited_by": actor_player, "updated_at": clock.now()}
+    if not await repo.move_member(session, community.id, player_id, from_=["active"], values=values):
         raise Conflict(f"player {player_id} is {found.status}; only active members administer",
+                       code="not_an_active_member", extra={"member_status": found.status})
+    return _member_out(await _member(session, community, player_id), community)
+
+
+async def answer_admin_invitation(session: AsyncSession, clock: Clock, app_id: str, ref: str, player_id: str,
+                                  accept: bool) -> MemberOut:
+    """The invited member accepts (becomes an admin) or declines the admin role a community admin
+    offered (``409 no_admin_invitation`` when none waits)."""
+    community = await _community(session, app_id, ref)
+    found = await _member(session, community, player_id)
+    if found.admin_invited_by is None:
+        raise Conflict(f"player {player_id} has no admin invitation in {community.slug!r}",
+                       code="no_admin_invitation")
+    values: dict[str, Any] = {"admin_invited_by": None, "updated_at": clock.now()}
+    if accept:
+        values["role"] = "admin"
+    if not await repo.move_member(session, community.id, player_id, from_=["active"] if accept else
+                                  ["active", "invited", "pending"], values=values):
+        raise Conflict(f"player {player_id} is {found.status}; join the community first, then accept",
                        code="not_an_active_member", extra={"member_status": found.status})
     return _member_out(await _member(session, community, player_id), community)
 

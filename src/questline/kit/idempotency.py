@@ -71,6 +71,17 @@ class StoredResponse:
                         headers={REPLAY_HEADER: "true"})
 
 
+def mark_replayed(response: Response, replayed: bool) -> None:
+    """The one signal that a reply repeats an earlier one: ``Idempotent-Replayed: true``.
+
+    The stored-response replay above sets it; a service that finds its own key already used
+    (a ledger posting whose key posted before, after the HTTP key expired) sets it through this,
+    so callers read one header whichever layer recognised the retry. Bodies never say it.
+    """
+    if replayed:
+        response.headers[REPLAY_HEADER] = "true"
+
+
 def request_fingerprint(method: str, path: str, query: str, body: bytes) -> str:
     """A digest of the request's canonical parts (see ``fingerprint_request``)."""
     digest = hashlib.sha256()

@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     client_event_max_past_seconds: int = Field(default=3600, ge=0)
     client_event_max_future_seconds: int = Field(default=300, ge=0)
     client_event_rate_per_player: str = "120/minute"
+    # How often a player may change their own time zone (the server key and admins are not limited).
+    timezone_change_interval_seconds: int = Field(default=7 * 86_400, ge=0)
 
     # Marketplace: brand and streamer sign-in tokens, the key that seals bank details at rest
     # (32 bytes, base64; derived from the secret key when unset), and campaign creatives.

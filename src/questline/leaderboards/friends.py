@@ -7,7 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from questline.kit.cache import CacheSpec
 from questline.kit.clock import Clock
 from questline.kit.errors import Unprocessable
+from questline.kit.runtime import Runtime
 from questline.leaderboards import repository as repo
+from questline.leaderboards.boards import forget_after_commit
 from questline.leaderboards.schemas import FriendsOut
 from questline.players import service as players
 
@@ -48,3 +50,11 @@ async def unfriend(session: AsyncSession, app_id: str, player_id: str, friend_id
 async def friends_of(session: AsyncSession, app_id: str, player_id: str) -> FriendsOut:
     await players.get_player(session, app_id, player_id)
     return FriendsOut(player_id=player_id, friends=await repo.friends_of(session, app_id, player_id))
+
+
+async def forget_player(session: AsyncSession, runtime: Runtime, app_id: str, player_id: str) -> None:
+    """A player is being erased (called before their rows go): their friends' cached lists and
+    their own are dropped, and once the erasure commits the app's rank index is rebuilt without them."""
+    friends = await repo.friends_of(session, app_id, player_id)
+    FRIENDS.invalidate(session, (app_id, player_id), *[(app_id, friend) for friend in friends])
+    forget_after_commit(session, runtime, app_id)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
+from questline.kit.idempotency import mark_replayed
 from questline.kit.pagination import PageParams, page_params
 from questline.kit.routing import ClockDep, SessionDep, UnitOfWorkRoute
 from questline.ledger import service
@@ -67,36 +68,42 @@ async def list_currencies(caller: AnyAppCaller, session: SessionDep) -> list[Cur
 
 @router.post("/ledger/grants", response_model=TransactionOut, status_code=201)
 async def grant(body: GrantIn, caller: ServerWithKey, session: SessionDep, clock: ClockDep,
-                idempotency_key: RequiredKey) -> TransactionOut:
+                idempotency_key: RequiredKey, response: Response) -> TransactionOut:
     """Give a player currency (server key). The Idempotency-Key makes a retried grant post once."""
-    return await service.credit_player(
+    txn = await service.credit_player(
         session, clock, app_id=caller.app, player_id=body.player_id, currency=body.currency, amount=body.amount,
         idempotency_key=idempotency_key, source=body.source, reference=body.reference,
         description=body.description,
     )
+    mark_replayed(response, txn.replayed)
+    return txn
 
 
 @router.post("/ledger/spends", response_model=TransactionOut, status_code=201,
              responses={409: {"description": "insufficient_funds: {required, current, shortfall}"}})
 async def spend(body: SpendIn, caller: ServerWithKey, session: SessionDep, clock: ClockDep,
-                idempotency_key: RequiredKey) -> TransactionOut:
+                idempotency_key: RequiredKey, response: Response) -> TransactionOut:
     """Take currency from a player (server key); never below zero."""
-    return await service.debit_player(
+    txn = await service.debit_player(
         session, clock, app_id=caller.app, player_id=body.player_id, currency=body.currency, amount=body.amount,
         idempotency_key=idempotency_key, source=body.source, reference=body.reference,
         description=body.description,
     )
+    mark_replayed(response, txn.replayed)
+    return txn
 
 
 @router.post("/ledger/adjustments", response_model=TransactionOut, status_code=201)
 async def adjust(body: AdjustmentIn, caller: AdminWithKey, session: SessionDep, clock: ClockDep,
-                 idempotency_key: RequiredKey) -> TransactionOut:
+                 idempotency_key: RequiredKey, response: Response) -> TransactionOut:
     """Correct a player's balance by hand (app admins); the admin and the reason are recorded."""
     assert caller.admin_id is not None
-    return await service.adjust_player(
+    txn = await service.adjust_player(
         session, clock, app_id=caller.app, player_id=body.player_id, currency=body.currency, amount=body.amount,
         reason=body.reason, actor=caller.admin_id, idempotency_key=idempotency_key,
     )
+    mark_replayed(response, txn.replayed)
+    return txn
 
 
 @router.get("/players/{player_id}/balances", response_model=BalancesOut)

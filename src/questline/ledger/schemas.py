@@ -110,7 +110,9 @@ class TransactionOut(BaseModel):
     actor: str | None
     created_at: datetime
     postings: list[PostingOut]
-    replayed: bool = Field(default=False, description="true when this key had already posted this transaction")
+    # True when this key had already posted this transaction. Not in the body: routes answer it
+    # with the ``Idempotent-Replayed`` header (kit.idempotency.mark_replayed), its one signal.
+    replayed: bool = Field(default=False, exclude=True)
 
     def balance_of(self, owner_kind: OwnerKind, owner_id: str, currency: str) -> int | None:
         """The balance an account was left with by this transaction (None if it took no part)."""

@@ -9,7 +9,15 @@ from fastapi import APIRouter, Depends, Path, status
 from questline.kit.pagination import Page, PageParams, page_params
 from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.players import service
-from questline.players.schemas import PLAYER_ID_PATTERN, AccountUpdate, PlayerOut, PlayerToken, TokenRequest
+from questline.players.schemas import (
+    PLAYER_ID_PATTERN,
+    AccountUpdate,
+    PlayerErasure,
+    PlayerExport,
+    PlayerOut,
+    PlayerToken,
+    TokenRequest,
+)
 from questline.tenancy.auth import (
     SERVER,
     Caller,
@@ -45,6 +53,21 @@ async def revoke_tokens(player_id: PlayerId, caller: ServerOrAdmin, session: Ses
     await service.revoke_tokens(session, clock, caller.app, player_id)
 
 
+@router.get("/{player_id}/export", response_model=PlayerExport, responses={404: {"description": "player_not_found"}})
+async def export(player_id: PlayerId, caller: ServerOrAdmin, session: SessionDep, runtime: RuntimeDep) -> PlayerExport:
+    """Everything the engine holds about the player, as one JSON document (server key or app admin):
+    profile, stats, progress, unlocks, ledger history, inventory, claims, memberships, referrals…"""
+    return await service.export(session, runtime, caller.app, player_id)
+
+
+@router.delete("/{player_id}", response_model=PlayerErasure)
+async def erase(player_id: PlayerId, caller: ServerOrAdmin, session: SessionDep, runtime: RuntimeDep) -> PlayerErasure:
+    """Erase the player (server key or app admin; recorded in the audit log): personal data and
+    events are deleted or anonymized, the ledger keeps a balanced history under an anonymous
+    holder, ranks leave every board. Repeating it changes nothing (``erased: false``)."""
+    return await service.erase(session, runtime, caller.app, player_id)
+
+
 @router.get("", response_model=Page[PlayerOut])
 async def list_players(caller: ServerOrViewer, session: SessionDep,
                        paging: Annotated[PageParams, Depends(page_params)]) -> Page[PlayerOut]:
@@ -66,11 +89,14 @@ async def put_account(player_id: PlayerId, body: AccountUpdate, caller: ServerOr
     return PlayerOut.model_validate(await service.upsert_player(session, clock, caller.app, player_id, body))
 
 
-@router.patch("/{player_id}/account", response_model=PlayerOut)
+@router.patch("/{player_id}/account", response_model=PlayerOut,
+              responses={429: {"description": "timezone_change_too_soon: a player changes their own time zone "
+                                              "once per QUESTLINE_TIMEZONE_CHANGE_INTERVAL_SECONDS"}})
 async def patch_account(player_id: PlayerId, body: AccountUpdate, caller: PlayerOrServerWrite,
-                        session: SessionDep, clock: ClockDep) -> PlayerOut:
+                        session: SessionDep, runtime: RuntimeDep) -> PlayerOut:
     """Change an existing player's settings; a player token may change only its own profile
     (not its traits: 403 traits_not_writable)."""
     caller.ensure_acts_for(player_id)
-    return PlayerOut.model_validate(await service.update_player(session, clock, caller.app, player_id, body,
-                                                                trusted=caller.is_trusted))
+    return PlayerOut.model_validate(await service.update_player(
+        session, runtime.clock, caller.app, player_id, body, trusted=caller.is_trusted,
+        timezone_interval=runtime.settings.timezone_change_interval_seconds))

@@ -29,5 +29,7 @@ class Player(Base):
     # Facts about the player that only the server key or an app admin sets (tier, gym, age bracket):
     # what gates, requirements and partitioned boards read.
     traits: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # When the player last changed their own time zone (rate-limited; trusted changes leave it).
+    timezone_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

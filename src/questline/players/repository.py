@@ -64,6 +64,18 @@ async def page(session: AsyncSession, app_id: str, after: str | None, limit: int
     return (await session.execute(stmt)).scalars().all()
 
 
+async def stamp_timezone_change(session: AsyncSession, app_id: str, player_id: str, was: datetime | None,
+                                now: datetime) -> bool:
+    """Record a player's own time zone change if none was recorded since ``was`` (compare-and-set)."""
+    stamp = Player.timezone_changed_at
+    result = await session.execute(
+        sa.update(Player).where(Player.app_id == app_id, Player.player_id == player_id,
+                                stamp.is_(None) if was is None else stamp == was)
+        .values(timezone_changed_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 class Shown(NamedTuple):
     """How a player may be shown to others (on a board): privacy flags and the fields names come from."""
 

@@ -91,3 +91,19 @@ class PlayerToken(BaseModel):
     token_type: Literal["Bearer"] = "Bearer"
     player_id: str
     expires_at: datetime
+
+
+class PlayerExport(BaseModel):
+    """Everything the engine holds about one player: per area, per table, the rows."""
+
+    player_id: str
+    exported_at: datetime
+    areas: dict[str, dict[str, list[dict[str, Any]]]] = Field(
+        description="area -> table -> rows (a table named table.column when the player is in another column)")
+
+
+class PlayerErasure(BaseModel):
+    player_id: str
+    erased: bool = Field(description="false when there was no such player (already erased, or never seen)")
+    anonymous_id: str | None = Field(description="the anonymous holder the player's ledger history now belongs to")
+    rows: dict[str, int] = Field(description="rows deleted or anonymized, per table")

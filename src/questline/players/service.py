@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
+from math import ceil
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from questline.kit import privacy
 from questline.kit.cache import CacheSpec
 from questline.kit.clock import Clock
-from questline.kit.errors import Forbidden, NotFound
+from questline.kit.errors import Conflict, Forbidden, NotFound, RateLimited
+from questline.kit.ids import new_id
 from questline.kit.pagination import Page, PageParams, build_page
+from questline.kit.runtime import Runtime
 from questline.players import repository as repo
 from questline.players.models import Player
 from questline.players.repository import SHOWN_FIELDS, Shown
-from questline.players.schemas import AccountUpdate, ProfileUpdate
+from questline.players.schemas import AccountUpdate, PlayerErasure, PlayerExport, ProfileUpdate
 from questline.tenancy import service as tenancy
 
 # How each player is shown on boards (privacy flags, name fields): read on every board read, so
@@ -87,13 +92,26 @@ async def upsert_player(session: AsyncSession, clock: Clock, app_id: str, player
 
 
 async def update_player(session: AsyncSession, clock: Clock, app_id: str, player_id: str,
-                        changes: ProfileUpdate, *, trusted: bool) -> Player:
+                        changes: ProfileUpdate, *, trusted: bool, timezone_interval: int = 0) -> Player:
     """Change an existing player. Traits only from a trusted caller (server key, app admin): a
-    player writes their profile, never what gates read."""
+    player writes their profile, never what gates read. A player changes their own time zone at
+    most once per ``timezone_interval`` seconds (``429 timezone_change_too_soon``)."""
     if not trusted and isinstance(changes, AccountUpdate) and "traits" in changes.model_fields_set:
         raise Forbidden("traits are set by the server key or an app admin, not by the player",
                         code="traits_not_writable")
-    await get_player(session, app_id, player_id)
+    player = await get_player(session, app_id, player_id)
+    if not trusted and changes.timezone is not None and changes.timezone != player.timezone:
+        now = clock.now()
+        if player.timezone_changed_at is not None and timezone_interval:
+            allowed_at = player.timezone_changed_at + timedelta(seconds=timezone_interval)
+            if now < allowed_at:
+                raise RateLimited(f"the time zone may change once every {timezone_interval} seconds; next at "
+                                  f"{allowed_at.isoformat()}", code="timezone_change_too_soon",
+                                  retry_after=ceil((allowed_at - now).total_seconds()),
+                                  extra={"allowed_at": allowed_at.isoformat()})
+        # Stamped only if the player's own change is still the one stored (racing changes: one wins).
+        if not await repo.stamp_timezone_change(session, app_id, player_id, player.timezone_changed_at, now):
+            raise Conflict("the time zone was changed meanwhile; read it again", code="timezone_change_conflict")
     return await upsert_player(session, clock, app_id, player_id, changes)
 
 
@@ -111,3 +129,28 @@ async def revoke_tokens(session: AsyncSession, clock: Clock, app_id: str, player
 async def list_players(session: AsyncSession, app_id: str, page: PageParams) -> Page[Player]:
     rows = await repo.page(session, app_id, page.after_str(), page.limit)
     return build_page(list(rows), page.limit, lambda p: [p.player_id])
+
+
+# Export and erasure ------------------------------------------------------------------------------
+
+
+async def export(session: AsyncSession, runtime: Runtime, app_id: str, player_id: str) -> PlayerExport:
+    """Everything the engine holds about the player, area by area (404 for an unknown player)."""
+    await get_player(session, app_id, player_id)
+    areas = await privacy.export_player(session, privacy.registry_of(runtime), app_id, player_id)
+    return PlayerExport(player_id=player_id, exported_at=runtime.clock.now(), areas=areas)
+
+
+async def erase(session: AsyncSession, runtime: Runtime, app_id: str, player_id: str) -> PlayerErasure:
+    """Erase the player: their tokens stop working, every area deletes or anonymizes its rows (the
+    ledger's accounts pass to an anonymous holder, so the books stay balanced), their ranks leave
+    every board. Erasing an unknown (or already erased) player changes nothing."""
+    if await repo.get(session, app_id, player_id) is None:
+        return PlayerErasure(player_id=player_id, erased=False, anonymous_id=None, rows={})
+    await tenancy.revoke_player_tokens(session, runtime.clock, app_id, player_id)
+    anonymous_id = new_id("anon")
+    rows = await privacy.erase_player(session, runtime, privacy.registry_of(runtime), app_id, player_id,
+                                      anonymous_id)
+    SHOWN.invalidate(session, (app_id, player_id))  # here and, once this commits, in every process
+    TRAITS.invalidate(session, (app_id, player_id))
+    return PlayerErasure(player_id=player_id, erased=True, anonymous_id=anonymous_id, rows=rows)

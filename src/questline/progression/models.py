@@ -31,6 +31,10 @@ class XpDaily(Base):
     rule: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     day: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
     earned: Mapped[int] = mapped_column(sa.BigInteger)
+    # The UTC span of the day in the time zone it was first counted in (time zone hopping: another
+    # zone's day overlapping it shares its cap).
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class XpActivity(Base):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from questline.kit.periods import overlaps, period_span
 from questline.ledger import service as ledger
 from questline.pipeline.batch import Batch, EventView, PlayerState
 from questline.pipeline.models import LogEvent
@@ -55,9 +57,16 @@ def compile_progression(ruleset: RuleSet) -> Compiled_:
 @dataclass
 class Pending:
     daily: dict[tuple[str, str], int] = field(default_factory=dict)  # (rule, day) -> earned
+    # (rule, day) -> the UTC span of that local day in the time zone it was first counted in
+    spans: dict[tuple[str, str], tuple[datetime, datetime]] = field(default_factory=dict)
     daily_dirty: set[tuple[str, str]] = field(default_factory=set)
     activities: list[dict[str, Any]] = field(default_factory=list)
     rewards: list[tuple[str, int, TrackDef, LogEvent]] = field(default_factory=list)  # track, level, def, event
+
+
+def _neighbours(day: str) -> tuple[str, ...]:
+    middle = date.fromisoformat(day)
+    return tuple((middle + timedelta(days=shift)).isoformat() for shift in (-1, 0, 1))
 
 
 class ProgressionProcessor:
@@ -74,9 +83,14 @@ class ProgressionProcessor:
             state.levels[row.track] = row.level
         capped = [key for rules in compiled.rules_by_type.values() for key, rule, _ in rules if rule.daily_cap]
         if capped:
-            days = {view.periods["day"] for view in batch.views}
+            # Local days of other time zones that can overlap an event's day: the day itself and
+            # its neighbours (zones are at most 26 hours apart).
+            days = {near for view in batch.views for near in _neighbours(view.periods["day"])}
             for d in await repo.daily_of(batch.session, batch.app_id, batch.players, capped, days):
-                self._pending(batch.players[d.player_id]).daily[(d.rule, d.day)] = d.earned
+                pending = self._pending(batch.players[d.player_id])
+                pending.daily[(d.rule, d.day)] = d.earned
+                if d.starts_at is not None and d.ends_at is not None:
+                    pending.spans[(d.rule, d.day)] = (d.starts_at, d.ends_at)
         for state in batch.players.values():
             self._refresh_combined(compiled, state)
 
@@ -104,7 +118,14 @@ class ProgressionProcessor:
             amount = rule.amount
             if rule.daily_cap is not None:
                 slot = (key, view.periods["day"])
-                amount = min(amount, rule.daily_cap - pending.daily.get(slot, 0))
+                span = pending.spans.setdefault(slot, period_span("day", slot[1], state.timezone))
+                # XP a day of another time zone already counted, where it overlaps this one, uses
+                # this day's cap too: moving time zones never opens a fresh cap for the same hours.
+                used = pending.daily.get(slot, 0) + sum(
+                    earned for (rule_key, day), earned in pending.daily.items()
+                    if rule_key == key and day != slot[1] and (rule_key, day) in pending.spans
+                    and overlaps(span, pending.spans[(rule_key, day)]))
+                amount = min(amount, rule.daily_cap - used)
                 if amount <= 0:
                     continue
                 pending.daily[slot] = pending.daily.get(slot, 0) + amount
@@ -172,7 +193,10 @@ class ProgressionProcessor:
             if pending is None:
                 continue
             daily_rows += [{"app_id": batch.app_id, "player_id": state.player_id, "rule": rule, "day": day,
-                            "earned": pending.daily[(rule, day)]} for rule, day in sorted(pending.daily_dirty)]
+                            "earned": pending.daily[(rule, day)],
+                            "starts_at": pending.spans[(rule, day)][0] if (rule, day) in pending.spans else None,
+                            "ends_at": pending.spans[(rule, day)][1] if (rule, day) in pending.spans else None}
+                           for rule, day in sorted(pending.daily_dirty)]
             activities += pending.activities
             for track, level, spec, record in pending.rewards:
                 self._reward(batch, state.player_id, track, level, spec, record)

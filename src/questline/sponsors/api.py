@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path
+from fastapi import APIRouter, Depends, Header, Path, Response
 
+from questline.kit.idempotency import mark_replayed
 from questline.kit.ids import ID_PATTERN
 from questline.kit.pagination import Page, PageParams, page_params
 from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
@@ -130,13 +131,15 @@ async def brand_wallet(brand_id: BrandId, caller: BrandReader, session: SessionD
 
 @router.post("/brands/{brand_id}/wallet/deposits", response_model=TransactionOut, status_code=201, tags=["wallets"])
 async def deposit(brand_id: BrandId, body: DepositIn, caller: Depositor, session: SessionDep, clock: ClockDep,
-                  idempotency_key: RequiredKey) -> TransactionOut:
+                  idempotency_key: RequiredKey, response: Response) -> TransactionOut:
     """Record money a brand paid in (server key or app admin; ``Idempotency-Key`` required).
 
     A trusted statement that the money arrived; payment providers come later. A retry with the
     same key posts nothing new.
     """
-    return await service.deposit_to_brand(session, clock, caller, brand_id, body, idempotency_key)
+    txn = await service.deposit_to_brand(session, clock, caller, brand_id, body, idempotency_key)
+    mark_replayed(response, txn.replayed)
+    return txn
 
 
 @router.get("/platform/wallet", response_model=WalletOut, tags=["wallets"])

@@ -34,6 +34,9 @@ class PlayerStreak(Base):
     freezes_used: Mapped[int] = mapped_column(sa.Integer, default=0)
     # When the next missed period ends: the break job asks the worker to look then.
     check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The UTC end of the last period counted (in the time zone it was counted in): an instant
+    # before it never counts a new period, and periods wholly before it are neither counted nor missed.
+    covered_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

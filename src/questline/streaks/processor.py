@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,6 +47,7 @@ class StreakCell:
     granted: int = 0
     used: int = 0
     check_at: datetime | None = None
+    covered_until: datetime | None = None  # the UTC end of ``covered`` in the time zone it was counted in
     dirty: bool = False
 
     @property
@@ -100,7 +102,8 @@ class StreaksProcessor:
                 continue
             state = batch.players[row.player_id]
             cell = StreakCell(row.current, row.longest, row.started_period, row.last_period, row.covered_period,
-                              row.freezes_bought, row.freezes_granted, row.freezes_used, row.check_at)
+                              row.freezes_bought, row.freezes_granted, row.freezes_used, row.check_at,
+                              row.covered_until)
             if not all(fits(p, spec.cadence) for p in (cell.started, cell.last, cell.covered) if p is not None):
                 # The cadence was edited: periods of the other kind cannot continue this streak.
                 cell.current, cell.started, cell.last, cell.covered, cell.check_at = 0, None, None, None, None
@@ -146,6 +149,9 @@ class StreaksProcessor:
         now = index_of(period, spec.cadence)
         record = view.record
         kept: dict[str, int] = {}
+        if cell.covered_until is not None and record.occurred_at < cell.covered_until:
+            return  # this instant already lies in a counted period (in whatever time zone it was counted)
+        self._skip_covered(cell, spec, state.timezone)
         if cell.current > 0 and cell.covered is not None:
             covered = index_of(cell.covered, spec.cadence)
             if now <= covered:
@@ -165,6 +171,7 @@ class StreaksProcessor:
             if cell.last is not None and now <= index_of(cell.last, spec.cadence):
                 return  # a late event from before the streak broke does not restart it
             self._start(cell, period)
+        cell.covered_until = starts_at(now + 1, spec.cadence, state.timezone)
         cell.longest = max(cell.longest, cell.current)
         cell.check_at = starts_at(index_of(period, spec.cadence) + 2, spec.cadence, state.timezone)
         cell.dirty = True
@@ -179,6 +186,16 @@ class StreaksProcessor:
                            {"streak": key, "milestone": mark.at, "started_period": cell.started}, record)
                 if mark.reward is not None:
                     mine.rewards.append((key, mark, cell.started, record))
+
+    @staticmethod
+    def _skip_covered(cell: StreakCell, spec: StreakDef, tz: ZoneInfo) -> None:
+        """Periods (in today's time zone) that end before the counted span does were lived through
+        already: they neither count nor are missed (a player who moved east)."""
+        while cell.covered is not None and cell.covered_until is not None:
+            following = index_of(cell.covered, spec.cadence) + 1
+            if starts_at(following + 1, spec.cadence, tz) > cell.covered_until:
+                return
+            cell.covered, cell.dirty = key_at(following, spec.cadence), True
 
     @staticmethod
     def _start(cell: StreakCell, period: str) -> None:
@@ -205,6 +222,7 @@ class StreaksProcessor:
         cell = mine.cells.get(key)
         if cell is None or cell.current == 0 or cell.covered is None:
             return
+        self._skip_covered(cell, spec, state.timezone)
         today = index_of(period_of(view.periods, spec.cadence), spec.cadence)
         covered = index_of(cell.covered, spec.cadence)
         if today <= covered + 1:
@@ -220,6 +238,7 @@ class StreaksProcessor:
         else:
             cell.used += needed
             cell.covered = key_at(today - 1, spec.cadence)
+            cell.covered_until = starts_at(today, spec.cadence, state.timezone)
             cell.check_at = starts_at(today + 1, spec.cadence, state.timezone)
             batch.emit("streak.updated", state.player_id,
                        {"streak": key, "current": cell.current, "longest": cell.longest, "period": cell.covered,
@@ -261,7 +280,8 @@ class StreaksProcessor:
                                  "current": cell.current, "longest": cell.longest, "started_period": cell.started,
                                  "last_period": cell.last, "covered_period": cell.covered,
                                  "freezes_granted": cell.granted, "freezes_used": cell.used,
-                                 "check_at": cell.check_at, "updated_at": now})
+                                 "check_at": cell.check_at, "covered_until": cell.covered_until,
+                                 "updated_at": now})
                     cell.dirty = False
             rewards, mine.rewards = mine.rewards, []
             for key, mark, started, record in rewards:

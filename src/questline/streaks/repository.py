@@ -12,7 +12,7 @@ from questline.streaks.models import PlayerStreak, StreakRestDay
 
 # What the worker writes back; ``freezes_bought`` belongs to purchases and is never overwritten.
 _WORKER_COLUMNS = ("current", "longest", "started_period", "last_period", "covered_period", "freezes_granted",
-                   "freezes_used", "check_at", "updated_at")
+                   "freezes_used", "check_at", "covered_until", "updated_at")
 
 
 async def states_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> Sequence[PlayerStreak]:
@@ -42,7 +42,8 @@ async def save_states(session: AsyncSession, rows: list[dict[str, Any]]) -> None
 async def reset(session: AsyncSession, app_id: str | None) -> None:
     """Forget derived state for a replay; purchased freezes and scheduled rest days are kept."""
     stmt = sa.update(PlayerStreak).values(current=0, longest=0, started_period=None, last_period=None,
-                                          covered_period=None, freezes_granted=0, freezes_used=0, check_at=None)
+                                          covered_period=None, freezes_granted=0, freezes_used=0, check_at=None,
+                                          covered_until=None)
     if app_id is not None:
         stmt = stmt.where(PlayerStreak.app_id == app_id)
     await session.execute(stmt)

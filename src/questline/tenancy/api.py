@@ -16,6 +16,7 @@ from questline.tenancy.schemas import (
     AdminOut,
     AppCreate,
     AppCreated,
+    AppLimits,
     AppOut,
     ClientEventTypes,
     KeyCreate,
@@ -143,6 +144,13 @@ async def set_client_event_types(app_id: AppId, body: ClientEventTypes, caller: 
     """Choose which event types a publishable client key may send."""
     await _app_with_role(session, caller, app_id, Role.ADMIN)
     return AppOut.model_validate(await service.set_client_event_types(session, app_id, body.event_types))
+
+
+@router.put("/apps/{app_id}/limits", response_model=AppOut, tags=["apps"])
+async def set_limits(app_id: AppId, body: AppLimits, caller: AdminAccount, session: SessionDep) -> AppOut:
+    """Bound what the app's definitions may pay: the largest community starter reward."""
+    await _app_with_role(session, caller, app_id, Role.ADMIN)
+    return AppOut.model_validate(await service.set_limits(session, app_id, body.community_starter_reward_max))
 
 
 @router.get("/apps/{app_id}/keys", response_model=Page[KeyOut], tags=["keys"])

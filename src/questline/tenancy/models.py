@@ -26,6 +26,8 @@ class App(Base):
     config_version: Mapped[int] = mapped_column(sa.Integer, default=0)
     # Event types a publishable client key may send; everything else needs the server key.
     client_event_types: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # The largest starter reward a community of the app may pay (minor units; app admins set it).
+    community_starter_reward_max: Mapped[int] = mapped_column(sa.BigInteger, default=1000, server_default="1000")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -65,6 +65,10 @@ async def set_client_event_types(session: AsyncSession, app_id: str, types: list
     await session.execute(sa.update(App).where(App.id == app_id).values(client_event_types=types))
 
 
+async def set_community_starter_reward_max(session: AsyncSession, app_id: str, amount: int) -> None:
+    await session.execute(sa.update(App).where(App.id == app_id).values(community_starter_reward_max=amount))
+
+
 async def get_key(session: AsyncSession, key_id: str) -> ApiKey | None:
     return await session.get(ApiKey, key_id)
 

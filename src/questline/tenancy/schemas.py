@@ -49,12 +49,18 @@ class AppOut(BaseModel):
     name: str
     config_version: int
     client_event_types: list[str]
+    community_starter_reward_max: int = Field(description="the largest starter reward a community may pay")
     created_at: datetime
 
 
 class AppCreated(AppOut):
     server_key: str = Field(description="shown once; store it now")
     client_key: str = Field(description="publishable; safe to ship in a game client")
+
+
+class AppLimits(Strict):
+    community_starter_reward_max: int = Field(ge=0, le=10**12, description="the largest community starter reward "
+                                              "(minor units); 0: communities pay none")
 
 
 class ClientEventTypes(Strict):

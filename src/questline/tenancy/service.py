@@ -170,6 +170,19 @@ async def set_client_event_types(session: AsyncSession, app_id: str, types: list
     return app
 
 
+async def set_limits(session: AsyncSession, app_id: str, community_starter_reward_max: int) -> App:
+    """An app admin bounds what the app's definitions may pay (today: community starter rewards)."""
+    await repo.set_community_starter_reward_max(session, app_id, community_starter_reward_max)
+    APPS.invalidate(session, app_id)
+    app = await get_app(session, app_id)
+    await session.refresh(app)
+    return app
+
+
+async def community_starter_reward_max(session: AsyncSession, app_id: str) -> int:
+    return (await get_app(session, app_id)).community_starter_reward_max
+
+
 async def bump_config_version(session: AsyncSession, app_id: str) -> int:
     version = await repo.bump_config_version(session, app_id)
     APPS.invalidate(session, app_id)

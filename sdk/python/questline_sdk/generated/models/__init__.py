@@ -21,6 +21,7 @@ from .any_condition_input import AnyConditionInput
 from .any_condition_output import AnyConditionOutput
 from .app_create import AppCreate
 from .app_created import AppCreated
+from .app_limits import AppLimits
 from .app_out import AppOut
 from .archive_page import ArchivePage
 from .asset_out import AssetOut
@@ -277,6 +278,12 @@ from .platform_out_verification_status import PlatformOutVerificationStatus
 from .player_achievement_out import PlayerAchievementOut
 from .player_achievement_out_rarity import PlayerAchievementOutRarity
 from .player_achievements import PlayerAchievements
+from .player_erasure import PlayerErasure
+from .player_erasure_rows import PlayerErasureRows
+from .player_export import PlayerExport
+from .player_export_areas import PlayerExportAreas
+from .player_export_areas_additional_property import PlayerExportAreasAdditionalProperty
+from .player_export_areas_additional_property_additional_property_item import PlayerExportAreasAdditionalPropertyAdditionalPropertyItem
 from .player_out import PlayerOut
 from .player_out_display_name_type import PlayerOutDisplayNameType
 from .player_out_leaderboard_visibility import PlayerOutLeaderboardVisibility
@@ -428,6 +435,7 @@ __all__ = (
     "AnyConditionOutput",
     "AppCreate",
     "AppCreated",
+    "AppLimits",
     "AppOut",
     "ArchivePage",
     "AssetOut",
@@ -684,6 +692,12 @@ __all__ = (
     "PlayerAchievementOut",
     "PlayerAchievementOutRarity",
     "PlayerAchievements",
+    "PlayerErasure",
+    "PlayerErasureRows",
+    "PlayerExport",
+    "PlayerExportAreas",
+    "PlayerExportAreasAdditionalProperty",
+    "PlayerExportAreasAdditionalPropertyAdditionalPropertyItem",
     "PlayerOut",
     "PlayerOutDisplayNameType",
     "PlayerOutLeaderboardVisibility",

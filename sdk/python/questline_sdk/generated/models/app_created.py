@@ -30,6 +30,7 @@ class AppCreated:
             name (str):
             config_version (int):
             client_event_types (list[str]):
+            community_starter_reward_max (int): the largest starter reward a community may pay
             created_at (datetime.datetime):
             server_key (str): shown once; store it now
             client_key (str): publishable; safe to ship in a game client
@@ -40,6 +41,7 @@ class AppCreated:
     name: str
     config_version: int
     client_event_types: list[str]
+    community_starter_reward_max: int
     created_at: datetime.datetime
     server_key: str
     client_key: str
@@ -62,6 +64,8 @@ class AppCreated:
 
 
 
+        community_starter_reward_max = self.community_starter_reward_max
+
         created_at = self.created_at.isoformat()
 
         server_key = self.server_key
@@ -77,6 +81,7 @@ class AppCreated:
             "name": name,
             "config_version": config_version,
             "client_event_types": client_event_types,
+            "community_starter_reward_max": community_starter_reward_max,
             "created_at": created_at,
             "server_key": server_key,
             "client_key": client_key,
@@ -100,6 +105,8 @@ class AppCreated:
         client_event_types = cast(list[str], d.pop("client_event_types"))
 
 
+        community_starter_reward_max = d.pop("community_starter_reward_max")
+
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
 
@@ -115,6 +122,7 @@ class AppCreated:
             name=name,
             config_version=config_version,
             client_event_types=client_event_types,
+            community_starter_reward_max=community_starter_reward_max,
             created_at=created_at,
             server_key=server_key,
             client_key=client_key,

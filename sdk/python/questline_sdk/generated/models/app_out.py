@@ -30,6 +30,7 @@ class AppOut:
             name (str):
             config_version (int):
             client_event_types (list[str]):
+            community_starter_reward_max (int): the largest starter reward a community may pay
             created_at (datetime.datetime):
      """
 
@@ -38,6 +39,7 @@ class AppOut:
     name: str
     config_version: int
     client_event_types: list[str]
+    community_starter_reward_max: int
     created_at: datetime.datetime
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -58,6 +60,8 @@ class AppOut:
 
 
 
+        community_starter_reward_max = self.community_starter_reward_max
+
         created_at = self.created_at.isoformat()
 
 
@@ -69,6 +73,7 @@ class AppOut:
             "name": name,
             "config_version": config_version,
             "client_event_types": client_event_types,
+            "community_starter_reward_max": community_starter_reward_max,
             "created_at": created_at,
         })
 
@@ -90,6 +95,8 @@ class AppOut:
         client_event_types = cast(list[str], d.pop("client_event_types"))
 
 
+        community_starter_reward_max = d.pop("community_starter_reward_max")
+
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
 
@@ -101,6 +108,7 @@ class AppOut:
             name=name,
             config_version=config_version,
             client_event_types=client_event_types,
+            community_starter_reward_max=community_starter_reward_max,
             created_at=created_at,
         )
 

@@ -37,6 +37,8 @@ class CommunitiesMemberOut:
             referred_by (None | str):
             referral_link (None | str):
             starter_transaction_id (None | str):
+            admin_invited_by (None | str): the community admin who offered this member the admin role; it waits for the
+                member to accept or decline
             note (None | str):
             joined_at (datetime.datetime | None):
             updated_at (datetime.datetime):
@@ -50,6 +52,7 @@ class CommunitiesMemberOut:
     referred_by: None | str
     referral_link: None | str
     starter_transaction_id: None | str
+    admin_invited_by: None | str
     note: None | str
     joined_at: datetime.datetime | None
     updated_at: datetime.datetime
@@ -80,6 +83,9 @@ class CommunitiesMemberOut:
         starter_transaction_id: None | str
         starter_transaction_id = self.starter_transaction_id
 
+        admin_invited_by: None | str
+        admin_invited_by = self.admin_invited_by
+
         note: None | str
         note = self.note
 
@@ -103,6 +109,7 @@ class CommunitiesMemberOut:
             "referred_by": referred_by,
             "referral_link": referral_link,
             "starter_transaction_id": starter_transaction_id,
+            "admin_invited_by": admin_invited_by,
             "note": note,
             "joined_at": joined_at,
             "updated_at": updated_at,
@@ -159,6 +166,14 @@ class CommunitiesMemberOut:
         starter_transaction_id = _parse_starter_transaction_id(d.pop("starter_transaction_id"))
 
 
+        def _parse_admin_invited_by(data: object) -> None | str:
+            if data is None:
+                return data
+            return cast(None | str, data)
+
+        admin_invited_by = _parse_admin_invited_by(d.pop("admin_invited_by"))
+
+
         def _parse_note(data: object) -> None | str:
             if data is None:
                 return data
@@ -199,6 +214,7 @@ class CommunitiesMemberOut:
             referred_by=referred_by,
             referral_link=referral_link,
             starter_transaction_id=starter_transaction_id,
+            admin_invited_by=admin_invited_by,
             note=note,
             joined_at=joined_at,
             updated_at=updated_at,

@@ -37,8 +37,10 @@ class CommunityIn:
             max_members (int | None | Unset):
             member_schema (MemberSchema | Unset): What a member gives when joining: a wallet address, e-mail, username,
                 Discord name, or custom fields.
-            starter_reward (None | Reward | Unset): paid through the ledger when a member joins
-            admins (list[str] | Unset): players who administer it
+            starter_reward (None | Reward | Unset): paid through the ledger, once ever, when a player first becomes an
+                active member; set only by the server key or an app admin, at most the app's community_starter_reward_max
+            admins (list[str] | Unset): players who administer it; when a player creates the community, these are invited
+                and offered the admin role, which they accept
      """
 
     name: str

@@ -9,7 +9,6 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
-from ..types import UNSET, Unset
 from typing import cast
 import datetime
 
@@ -38,7 +37,6 @@ class TransactionOut:
             actor (None | str):
             created_at (datetime.datetime):
             postings (list[PostingOut]):
-            replayed (bool | Unset): true when this key had already posted this transaction Default: False.
      """
 
     id: str
@@ -50,7 +48,6 @@ class TransactionOut:
     actor: None | str
     created_at: datetime.datetime
     postings: list[PostingOut]
-    replayed: bool | Unset = False
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
 
@@ -89,8 +86,6 @@ class TransactionOut:
 
 
 
-        replayed = self.replayed
-
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -105,8 +100,6 @@ class TransactionOut:
             "created_at": created_at,
             "postings": postings,
         })
-        if replayed is not UNSET:
-            field_dict["replayed"] = replayed
 
         return field_dict
 
@@ -174,8 +167,6 @@ class TransactionOut:
             postings.append(postings_item)
 
 
-        replayed = d.pop("replayed", UNSET)
-
         transaction_out = cls(
             id=id,
             idempotency_key=idempotency_key,
@@ -186,7 +177,6 @@ class TransactionOut:
             actor=actor,
             created_at=created_at,
             postings=postings,
-            replayed=replayed,
         )
 
 

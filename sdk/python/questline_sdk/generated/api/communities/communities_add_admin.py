@@ -133,6 +133,9 @@ def sync_detailed(
 ) -> Response[CommunitiesMemberOut | Problem]:
     """ Add Admin
 
+     The server key and app admins make an active member an admin; a community admin offers the
+    role, and the member becomes an admin when they accept it.
+
     Args:
         community (str): the community's id or slug
         member (str): the member's player id
@@ -170,6 +173,9 @@ def sync(
 ) -> CommunitiesMemberOut | Problem | None:
     """ Add Admin
 
+     The server key and app admins make an active member an admin; a community admin offers the
+    role, and the member becomes an admin when they accept it.
+
     Args:
         community (str): the community's id or slug
         member (str): the member's player id
@@ -201,6 +207,9 @@ async def asyncio_detailed(
 
 ) -> Response[CommunitiesMemberOut | Problem]:
     """ Add Admin
+
+     The server key and app admins make an active member an admin; a community admin offers the
+    role, and the member becomes an admin when they accept it.
 
     Args:
         community (str): the community's id or slug
@@ -238,6 +247,9 @@ async def asyncio(
 
 ) -> CommunitiesMemberOut | Problem | None:
     """ Add Admin
+
+     The server key and app admins make an active member an admin; a community admin offers the
+    role, and the member becomes an admin when they accept it.
 
     Args:
         community (str): the community's id or slug

@@ -154,7 +154,8 @@ def sync_detailed(
 ) -> Response[CommunityOut | Problem]:
     """ Create
 
-     Create a community; a player who creates one administers it, with ``admins``.
+     Create a community; a player who creates one administers it and offers ``admins`` the role.
+    Only the server key or an app admin sets a ``starter_reward``.
 
     Args:
         x_questline_app (str | Unset):
@@ -193,7 +194,8 @@ def sync(
 ) -> CommunityOut | Problem | None:
     """ Create
 
-     Create a community; a player who creates one administers it, with ``admins``.
+     Create a community; a player who creates one administers it and offers ``admins`` the role.
+    Only the server key or an app admin sets a ``starter_reward``.
 
     Args:
         x_questline_app (str | Unset):
@@ -227,7 +229,8 @@ async def asyncio_detailed(
 ) -> Response[CommunityOut | Problem]:
     """ Create
 
-     Create a community; a player who creates one administers it, with ``admins``.
+     Create a community; a player who creates one administers it and offers ``admins`` the role.
+    Only the server key or an app admin sets a ``starter_reward``.
 
     Args:
         x_questline_app (str | Unset):
@@ -266,7 +269,8 @@ async def asyncio(
 ) -> CommunityOut | Problem | None:
     """ Create
 
-     Create a community; a player who creates one administers it, with ``admins``.
+     Create a community; a player who creates one administers it and offers ``admins`` the role.
+    Only the server key or an app admin sets a ``starter_reward``.
 
     Args:
         x_questline_app (str | Unset):
