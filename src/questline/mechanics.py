@@ -122,6 +122,11 @@ def player_data() -> list[PlayerDataArea]:
             Col("referrals", "referee_id", erase="anonymize", clear=referral_personal))),
         PlayerDataArea("communities", (Col("community_members"),)),
         PlayerDataArea("marketplace", (Col("streamers", erase="anonymize"), Col("participations", erase="anonymize"))),
+        PlayerDataArea("fulfilment", (Col("fulfilments", erase="anonymize"),)),
+        PlayerDataArea("notifications", (
+            Col("notification_preferences"),
+            Col("notifications", "recipient_id", where={"recipient_kind": "player"}),
+            Col("notification_deliveries", "recipient_id", where={"recipient_kind": "player"}))),
     ]
 def subscribers(runtime: Runtime) -> list[Subscriber]:
     """Every consumer of the outbox relay (``questline.relay``); one line per area."""
