@@ -56,11 +56,13 @@ from questline.notifications import api as notifications_api
 from questline.notifications import tasks as notifications_tasks
 from questline.ops import api as ops_api
 from questline.pipeline import api as events_api
+from questline.pipeline import replay as pipeline_replay
 from questline.pipeline import worker as pipeline_worker
 from questline.players import api as players_api
 from questline.profiles import api as profiles_api
 from questline.progression import api as progression_api
 from questline.progression import tasks as progression_tasks
+from questline.realtime import api as realtime_api
 from questline.referrals import api as referrals_api
 from questline.relay import tasks as relay_tasks
 from questline.rules import api as rules_api
@@ -70,6 +72,8 @@ from questline.sponsors import api as sponsors_api
 from questline.streaks import api as streaks_api
 from questline.streaks import tasks as streaks_tasks
 from questline.tenancy import api as tenancy_api
+from questline.webhooks import api as webhooks_api
+from questline.webhooks import tasks as webhooks_tasks
 from questline.widgets import api as widgets_api
 
 Loop = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
@@ -77,7 +81,8 @@ Loop = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
 
 def build_scheduler(runtime: Runtime) -> Scheduler:
     """Every scheduled job of every area, registered on one scheduler."""
-    scheduler = Scheduler(runtime.sessions, runtime.clock, worker_name=f"{socket.gethostname()}:{os.getpid()}")
+    scheduler = Scheduler(runtime.sessions, runtime.clock, worker_name=f"{socket.gethostname()}:{os.getpid()}",
+                          held=pipeline_replay.jobs_held)  # no job runs while a replay rebuilds derived state
     scheduler.add(Job("idempotency.sweep", every(3600), IdempotencyStore.sweep))
     for register in _job_registrars():
         register(scheduler, runtime)
@@ -106,6 +111,7 @@ def _background_loops() -> list[Loop]:
     return [
         pipeline_worker.run_worker,
         relay_tasks.run_relay,
+        webhooks_tasks.run_sender,
         fulfilment_tasks.run_fulfilment,
         notifications_tasks.run_notifications,
     ]
@@ -140,6 +146,8 @@ def _routers() -> list[APIRouter]:
         assets_api.router,
         campaigns_api.router,
         audit_api.router,
+        webhooks_api.router,
+        realtime_api.router,
     ]
 
 

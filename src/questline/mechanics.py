@@ -34,6 +34,7 @@ from questline.pipeline.states import PROCESSORS
 from questline.pipeline.stats import StatsProcessor
 from questline.progression.processor import ProgressionProcessor
 from questline.progression.schemas import CombinedLevelDef, TrackDef, XpRuleDef
+from questline.realtime.subscriber import RealtimeSubscriber
 from questline.referrals import service as referrals
 from questline.referrals.processor import ReferralsMetricProcessor
 from questline.referrals.schemas import ReferralProgramDef
@@ -46,6 +47,7 @@ from questline.shop.schemas import ItemDef
 from questline.streaks import service as streaks
 from questline.streaks.processor import StreaksProcessor
 from questline.streaks.schemas import StreakDef
+from questline.webhooks.subscriber import WebhookSubscriber
 
 
 async def _reward_currency_exists(session: AsyncSession, app_id: str, body: DefinitionBody) -> list[str]:
@@ -130,7 +132,11 @@ def player_data() -> list[PlayerDataArea]:
     ]
 def subscribers(runtime: Runtime) -> list[Subscriber]:
     """Every consumer of the outbox relay (``questline.relay``); one line per area."""
-    return [NotificationsSubscriber(runtime)]
+    return [
+        WebhookSubscriber(runtime),
+        RealtimeSubscriber(runtime),
+        NotificationsSubscriber(runtime),
+    ]
 
 
 def install(runtime: Runtime) -> None:

@@ -29,6 +29,7 @@ from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, Sh
 from questline.sponsors.models import Brand, BrandMember, MarketSettings, Streamer
 from questline.streaks.models import PlayerStreak, StreakRestDay
 from questline.tenancy.models import AdminUser, ApiKey, App, Membership, Organization, PlayerTokenEpoch, RefreshToken
+from questline.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 metadata = Base.metadata
 
@@ -106,6 +107,9 @@ __all__ = [
     "StreakRestDay",
     "Streamer",
     "Template",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "XpActivity",
     "XpDaily",
     "metadata",

@@ -140,17 +140,16 @@ async def test_relay_process_killed_mid_batch_loses_nothing(runtime: Runtime, fa
     await relay.prepare(runtime, from_head=True)
     seqs = await _write(runtime, keys.app_id, [f"p{i}" for i in range(20)], 6)
     cmd = [sys.executable, "-m", "tests.delivery.relay_child", runtime.settings.database_url, keys.app_id, str(sink)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     kills = 0
     for delay in (0.6, 0.9, 1.2):
-        child = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-                                                     env={**os.environ, "PYTHONPATH": str(ROOT)})
+        child = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, stdout=asyncio.subprocess.PIPE, env=env)
         await asyncio.sleep(delay)
         if child.returncode is None:
             child.send_signal(signal.SIGKILL)
             kills += 1
         await child.wait()
-    child = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-                                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
+    child = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, stdout=asyncio.subprocess.PIPE, env=env)
     out, _ = await asyncio.wait_for(child.communicate(), timeout=120)
     assert b"drained" in out
     lines = sink.read_text().split()

@@ -52,6 +52,24 @@ class ChallengeCompletion(Base):
     # period that overlaps it completes the challenge again, whatever the player's time zone.
     period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A completion made by a person (claim approval, support): the player's last processed log
+    # position when it was made. Events after it saw it live, so a replay counts it from there.
+    log_seq: Mapped[int | None] = mapped_column(sa.BigInteger)
+
+
+class ReplayedCompletionId(Base):
+    """The ids automatic completions had before a replay reset them, so the replay gives each
+    completion it derives again the id it had (history pages and their order stay as they were).
+    A row is used once and deleted; rows of completions the replay did not derive again stay
+    until the next replay of the app."""
+
+    __tablename__ = "challenge_replay_ids"
+
+    app_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    player_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    challenge: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    period_key: Mapped[str] = mapped_column(sa.String(24), primary_key=True)
+    id: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 class ChallengeClaim(Base):

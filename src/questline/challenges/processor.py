@@ -24,11 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from questline.challenges import evaluate as ev
 from questline.challenges import repository as repo
 from questline.challenges import service
+from questline.challenges.models import ChallengeCompletion
 from questline.challenges.schemas import ONCE, PERIOD_OF, ChallengeDef
 from questline.gating import service as gating
 from questline.kit.periods import overlaps, period_span
 from questline.pipeline.batch import Batch, EventView, PlayerState
-from questline.pipeline.models import LIVE, LogEvent
+from questline.pipeline.models import LIVE, REPLAY, LogEvent
 from questline.progression.processor import AWARD_EVENT
 from questline.rules.service import RuleSet
 
@@ -74,6 +75,20 @@ class PlayerChallenges:
         """Whether another period completed already covers part of this one (time zone hopping)."""
         return any(other != period and overlaps(span, taken) for other, taken in self.spans.get(challenge, ()))
 
+    # Replay: completions made by a person after this point of the log, by log position; they
+    # count from the first event past it, as they did live.
+    later: list[ChallengeCompletion] = field(default_factory=list)
+
+    def catch_up(self, seq: int) -> bool:
+        """Count the person-made completions made before log position ``seq``; True if any."""
+        caught = False
+        while self.later and (self.later[0].log_seq or 0) < seq:
+            done = self.later.pop(0)
+            self.totals.add(done.challenge, done.category, 1, done.completed_at)
+            self.done.add((done.challenge, done.period_key))
+            caught = True
+        return caught
+
 
 def _of(state: PlayerState) -> PlayerChallenges:
     return state.part(PlayerChallenges)
@@ -91,13 +106,16 @@ class ChallengeProcessor:
             return
         players = list(batch.players)
         await gating.batch_gate(batch, (c.spec.gating for c in service.compiled(batch.ruleset).by_key.values()))
-        totals = await service.totals_of(batch.session, batch.app_id, players)
+        later = await self._made_later(batch)
+        totals = await service.totals_of(batch.session, batch.app_id, players, {c.id for c in later})
         for player_id, state in batch.players.items():
             mine = _of(state)
             mine.totals = totals.get(player_id, ev.Totals())
+            mine.later = sorted((c for c in later if c.player_id == player_id), key=lambda c: (c.log_seq, c.id))
             state.metrics.update(mine.totals.metrics())
         if not batch.events:
             return
+        skip = {c.id for c in later}
         keys = {ONCE}
         for view in batch.views:
             keys.update(view.periods[p] for p in ("day", "week", "month"))
@@ -105,13 +123,26 @@ class ChallengeProcessor:
             _of(batch.players[row.player_id]).cells[(row.challenge, row.period_key)] = Cell(
                 row.round, list(row.objectives), row.met_at)
         for done in await repo.completions_in(batch.session, batch.app_id, players, keys, rounds=True):
-            _of(batch.players[done.player_id]).done.add((done.challenge, done.period_key))
+            if done.id not in skip:
+                _of(batch.players[done.player_id]).done.add((done.challenge, done.period_key))
         times = [view.record.occurred_at for view in batch.views]
         for player_id, key, period, start, end in await repo.completion_spans(
                 batch.session, batch.app_id, players, min(times) - SPAN_REACH, max(times) + SPAN_REACH):
             _of(batch.players[player_id]).spans.setdefault(key, []).append((ev.base_period(period), (start, end)))
 
+    @staticmethod
+    async def _made_later(batch: Batch) -> list[ChallengeCompletion]:
+        """In a replay, the person-made completions each player's replayed events come before."""
+        first: dict[str, int] = {}
+        for event in batch.events:
+            if event.pending == REPLAY and event.player_id not in first:
+                first[event.player_id] = event.seq
+        return list(await repo.made_after(batch.session, batch.app_id, first)) if first else []
+
     def handle(self, batch: Batch, view: EventView, state: PlayerState) -> None:
+        waiting = state.part_if_any(PlayerChallenges)
+        if waiting is not None and waiting.later and waiting.catch_up(view.record.seq):
+            state.metrics.update(waiting.totals.metrics())
         entries = service.compiled(batch.ruleset).by_type.get(view.record.type)
         if not entries:
             return
@@ -219,12 +250,21 @@ class ChallengeProcessor:
     async def _record_completions(batch: Batch, completions: list[tuple[str, Completion]]) -> None:
         if not completions:
             return
-        rows = [{"app_id": batch.app_id, "player_id": player_id, "challenge": c.challenge.key, "period_key": c.period,
-                 "category": c.challenge.spec.category, "source": "auto",
-                 "rewards": service.rewards_of(c.challenge.spec), "claim_id": None, "event_id": c.record.event_id,
-                 "completed_at": c.record.occurred_at, "period_start": c.span[0] if c.span else None,
-                 "period_end": c.span[1] if c.span else None} for player_id, c in completions]
+        rows: list[dict[str, Any]] = [
+            {"app_id": batch.app_id, "player_id": player_id, "challenge": c.challenge.key, "period_key": c.period,
+             "category": c.challenge.spec.category, "source": "auto", "rewards": service.rewards_of(c.challenge.spec),
+             "claim_id": None, "event_id": c.record.event_id, "completed_at": c.record.occurred_at,
+             "period_start": c.span[0] if c.span else None, "period_end": c.span[1] if c.span else None}
+            for player_id, c in completions]
+        # A replayed completion gets back the id it had, so history keeps its ids and order.
+        again = {(player_id, c.challenge.key, c.period) for player_id, c in completions if c.record.pending == REPLAY}
+        ids = await repo.replayed_ids(batch.session, batch.app_id, again)
+        for row, (player_id, c) in zip(rows, completions, strict=True):
+            found = ids.get((player_id, c.challenge.key, c.period))
+            if found is not None:
+                row["id"] = found
         inserted = await repo.insert_completions(batch.session, rows)
+        await repo.forget_replayed_ids(batch.session, batch.app_id, set(ids))
         xp_events = []
         now = batch.clock.now()
         for (player_id, c), row in zip(completions, rows, strict=True):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.challenges.models import ChallengeClaim, ChallengeCompletion, ChallengeProgress
+from questline.challenges.models import ChallengeClaim, ChallengeCompletion, ChallengeProgress, ReplayedCompletionId
 from questline.kit.db import insert_ignore, many, upsert
 
 # Progress -------------------------------------------------------------------------------------
@@ -44,28 +44,77 @@ async def trim_progress(session: AsyncSession, before: datetime) -> int:
 
 
 async def reset(session: AsyncSession, app_id: str | None) -> None:
-    """Delete what events derived: progress and automatic completions (claims and manual ones stay)."""
+    """Delete what events derived: progress and automatic completions (claims and manual ones stay).
+
+    The automatic completions' ids are kept aside (``challenge_replay_ids``) for the replay to
+    give back to the completions it derives again."""
     progress = sa.delete(ChallengeProgress)
     completions = sa.delete(ChallengeCompletion).where(ChallengeCompletion.source == "auto")
+    forget_ids = sa.delete(ReplayedCompletionId)
+    auto = sa.select(ChallengeCompletion.app_id, ChallengeCompletion.player_id, ChallengeCompletion.challenge,
+                     ChallengeCompletion.period_key, ChallengeCompletion.id).where(ChallengeCompletion.source == "auto")
     if app_id is not None:
         progress = progress.where(ChallengeProgress.app_id == app_id)
         completions = completions.where(ChallengeCompletion.app_id == app_id)
+        forget_ids = forget_ids.where(ReplayedCompletionId.app_id == app_id)
+        auto = auto.where(ChallengeCompletion.app_id == app_id)
     await session.execute(progress)
+    await session.execute(forget_ids)
+    await session.execute(sa.insert(ReplayedCompletionId).from_select(
+        ["app_id", "player_id", "challenge", "period_key", "id"], auto))
     await session.execute(completions)
+
+
+async def replayed_ids(session: AsyncSession, app_id: str,
+                       keys: Collection[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+    """The ids (player, challenge, period) -> id that these completions had before the replay."""
+    if not keys:
+        return {}
+    players = sorted({player for player, _, _ in keys})
+    rows = await session.execute(
+        sa.select(ReplayedCompletionId.player_id, ReplayedCompletionId.challenge, ReplayedCompletionId.period_key,
+                  ReplayedCompletionId.id)
+        .where(ReplayedCompletionId.app_id == app_id, ReplayedCompletionId.player_id.in_(players)))
+    return {(p, c, k): int(i) for p, c, k, i in rows if (p, c, k) in keys}
+
+
+async def forget_replayed_ids(session: AsyncSession, app_id: str, keys: Collection[tuple[str, str, str]]) -> None:
+    """Drop ids given back (each is used once)."""
+    if keys:
+        await session.execute(sa.delete(ReplayedCompletionId).where(
+            ReplayedCompletionId.app_id == app_id,
+            sa.tuple_(ReplayedCompletionId.player_id, ReplayedCompletionId.challenge,
+                      ReplayedCompletionId.period_key).in_(sorted(keys))))
+
+
+async def made_after(session: AsyncSession, app_id: str,
+                     first_seq: Mapping[str, int]) -> Sequence[ChallengeCompletion]:
+    """Completions made by a person after the player's log position ``first_seq[player]`` (or at
+    it): what a replay reaching that position must not count yet."""
+    if not first_seq:
+        return []
+    rows = (await session.execute(
+        sa.select(ChallengeCompletion).where(
+            ChallengeCompletion.app_id == app_id, ChallengeCompletion.player_id.in_(sorted(first_seq)),
+            ChallengeCompletion.log_seq.is_not(None))
+    )).scalars().all()
+    return [r for r in rows if r.log_seq is not None and r.log_seq >= first_seq[r.player_id]]
 
 
 # Completions ----------------------------------------------------------------------------------
 
 
-async def completion_summary(session: AsyncSession, app_id: str,
-                             player_ids: Iterable[str]) -> Sequence[tuple[str, str, str, int, datetime]]:
-    """(player, challenge, category, completions, last completed_at) for each pair with any."""
-    rows = await session.execute(
-        sa.select(ChallengeCompletion.player_id, ChallengeCompletion.challenge, ChallengeCompletion.category,
-                  sa.func.count(), sa.func.max(ChallengeCompletion.completed_at))
-        .where(ChallengeCompletion.app_id == app_id, ChallengeCompletion.player_id.in_(list(player_ids)))
-        .group_by(ChallengeCompletion.player_id, ChallengeCompletion.challenge, ChallengeCompletion.category)
-    )
+async def completion_summary(session: AsyncSession, app_id: str, player_ids: Iterable[str],
+                             excluding: Collection[int] = ()) -> Sequence[tuple[str, str, str, int, datetime]]:
+    """(player, challenge, category, completions, last completed_at) for each pair with any
+    (leaving out the completions whose ids are in ``excluding``)."""
+    stmt = (sa.select(ChallengeCompletion.player_id, ChallengeCompletion.challenge, ChallengeCompletion.category,
+                      sa.func.count(), sa.func.max(ChallengeCompletion.completed_at))
+            .where(ChallengeCompletion.app_id == app_id, ChallengeCompletion.player_id.in_(list(player_ids)))
+            .group_by(ChallengeCompletion.player_id, ChallengeCompletion.challenge, ChallengeCompletion.category))
+    if excluding:
+        stmt = stmt.where(ChallengeCompletion.id.not_in(sorted(excluding)))
+    rows = await session.execute(stmt)
     return [(p, c, cat, int(n), last) for p, c, cat, n, last in rows]
 
 
@@ -109,14 +158,16 @@ async def overlapping_completion(session: AsyncSession, app_id: str, player_id: 
 
 async def insert_completions(session: AsyncSession, rows: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
     """Insert completions, skipping any the unique constraint refuses; returns the inserted
-    (player, challenge, period) triples."""
-    if not rows:
-        return set()
+    (player, challenge, period) triples. Rows may carry their ``id`` (a replay gives it back)."""
     table = ChallengeCompletion.__table__
-    result = await session.execute(
-        insert_ignore(session, table).returning(table.c.player_id, table.c.challenge, table.c.period_key), rows,
-    )
-    return {(p, c, k) for p, c, k in result}
+    inserted: set[tuple[str, str, str]] = set()
+    for group in ([r for r in rows if "id" in r], [r for r in rows if "id" not in r]):
+        if group:
+            result = await session.execute(
+                insert_ignore(session, table).returning(table.c.player_id, table.c.challenge, table.c.period_key),
+                group)
+            inserted |= {(p, c, k) for p, c, k in result}
+    return inserted
 
 
 async def insert_completion(session: AsyncSession, row: dict[str, Any]) -> int | None:

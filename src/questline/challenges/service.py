@@ -10,6 +10,7 @@ retried or replayed. A completion is unique per player, challenge and period in 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -145,10 +146,12 @@ async def _complete_now(session: AsyncSession, runtime: Runtime, *, app_id: str,
             raise Conflict(f"challenge {challenge.key!r} is already completed for {other}, which overlaps {period} "
                            "(the player's time zone changed)", code="already_completed",
                            extra={"challenge": challenge.key, "period": other})
+    # Where the player's log stood: events after it see this completion, live and in a replay.
+    log_seq = await event_log.last_done_seq(session, app_id, player_id)
     row = {"app_id": app_id, "player_id": player_id, "challenge": challenge.key, "period_key": period,
            "category": spec.category, "source": source, "rewards": rewards_of(spec), "claim_id": claim_id,
            "event_id": None, "completed_at": now, "period_start": span[0] if span else None,
-           "period_end": span[1] if span else None}
+           "period_end": span[1] if span else None, "log_seq": log_seq}
     completion_id = await repo.insert_completion(session, row)
     if completion_id is None:
         raise Conflict(f"challenge {challenge.key!r} is already completed for {period}", code="already_completed",
@@ -175,10 +178,13 @@ async def _complete_now(session: AsyncSession, runtime: Runtime, *, app_id: str,
 # A player's challenges ------------------------------------------------------------------------
 
 
-async def totals_of(session: AsyncSession, app_id: str, player_ids: list[str]) -> dict[str, ev.Totals]:
-    """Each player's completion totals (players without any are left out)."""
+async def totals_of(session: AsyncSession, app_id: str, player_ids: list[str],
+                    excluding: Collection[int] = ()) -> dict[str, ev.Totals]:
+    """Each player's completion totals (players without any are left out), without the
+    completions whose ids are in ``excluding``."""
     found: dict[str, ev.Totals] = {}
-    for player_id, challenge, category, n, last in await repo.completion_summary(session, app_id, player_ids):
+    for player_id, challenge, category, n, last in await repo.completion_summary(session, app_id, player_ids,
+                                                                                 excluding):
         found.setdefault(player_id, ev.Totals()).add(challenge, category, n, last)
     return found
 

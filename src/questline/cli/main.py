@@ -303,7 +303,8 @@ def replay(
     """Rebuild all derived state (stats, XP, levels, progress) by reprocessing the event log.
 
     The ledger is the truth and is not rebuilt: rewards carry deterministic idempotency keys,
-    so reprocessing finds them already posted.
+    so reprocessing finds them already posted. Safe beside a running engine: its worker shares
+    the work, its scheduled jobs wait until the replay is done, its rank index is rebuilt.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -319,7 +320,9 @@ def replay(
             with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                           console=err) as progress:
                 task = progress.add_task("events", total=total)
+                # Counts this process's share; an engine's worker may process the rest.
                 await drain(runtime, lambda n: progress.advance(task, n))
+                progress.update(task, completed=total)
             return total
         finally:
             await runtime.close()

@@ -64,9 +64,17 @@ def every(seconds: float) -> Callable[[datetime], str]:
     return key
 
 
+class _Held(Exception):
+    """A job found the scheduler held (see ``Scheduler``): its claim is rolled back."""
+
+
 class Scheduler:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, *, worker_name: str) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, *, worker_name: str,
+                 held: Callable[[AsyncSession], Awaitable[bool]] | None = None) -> None:
+        """``held``: asked in a job's transaction once it has claimed its run; while it answers
+        True no job runs (the claim is rolled back and the job runs at its first tick after)."""
         self._sessions = sessions
+        self._held = held
         self._clock = clock
         self._worker_name = worker_name
         self._jobs: dict[str, Job] = {}
@@ -119,11 +127,16 @@ class Scheduler:
                     run_id = claimed.scalar_one_or_none()
                     if run_id is None:
                         return False
+                    if self._held is not None and await self._held(session):
+                        raise _Held  # rolls the claim back: the job runs at a tick after the hold
                     result = await job.body(session, now)
                     await session.execute(
                         sa.update(JobRun).where(JobRun.id == run_id).values(result=str(result)[:500])
                     )
                 await run_after_commit(session)
+        except _Held:
+            _log.debug("job_held", job=job.name, period=period)
+            return False
         except Exception as exc:
             if is_busy(exc):
                 wait = min(BUSY_BACKOFF_MAX, 2 * self._busy.get(job.name, (now, 0.5))[1])

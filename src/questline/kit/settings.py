@@ -96,6 +96,21 @@ class Settings(BaseSettings):
     # The outbox relay: how often it looks for rows written outside the worker, and its batch size.
     relay_poll_seconds: float = Field(default=0.2, gt=0, le=60)
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Webhooks: may they call loopback, private and link-local addresses? Unset: yes in development
+    # and test, and never in production (whatever this says). Each call's timeout; calls in flight.
+    webhooks_allow_private: bool | None = None
+    webhooks_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhooks_concurrency: int = Field(default=32, ge=1, le=1000)
+    webhooks_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Live channels: history kept per channel (messages, seconds) for clients that reconnect with
+    # their last offset; heartbeat interval; frames queued per connection before it is dropped as
+    # a slow consumer; channels per connection; how often admin:monitor frames go out.
+    realtime_history_size: int = Field(default=200, ge=0, le=100_000)
+    realtime_history_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    realtime_heartbeat_seconds: float = Field(default=25.0, gt=0, le=3600)
+    realtime_queue_size: int = Field(default=1000, ge=1, le=1_000_000)
+    realtime_max_channels: int = Field(default=64, ge=1, le=10_000)
+    realtime_monitor_seconds: float = Field(default=5.0, gt=0, le=3600)
 
     # Ingest limits for events sent with a publishable client key.
     client_event_max_bytes: int = Field(default=8192, ge=256)
@@ -111,9 +126,8 @@ class Settings(BaseSettings):
     data_key: SecretStr | None = None
     asset_max_bytes: int = Field(default=5 * 1_048_576, ge=1024)
 
-    # Outbound calls (reward fulfilment, webhooks) to loopback, private and link-local addresses:
-    # refused unless allowed; unset means allowed in development and test, never in production.
-    webhooks_allow_private: bool | None = None
+    # Reward fulfilment's outbound calls (signed webhook and in-game calls, chat APIs) follow
+    # ``webhooks_allow_private`` above; this is their timeout.
     outbound_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     # Token rewards: an EVM JSON-RPC endpoint, the signer's private key (hex) and the confirmations
     # a transfer needs before its fulfilment is completed.

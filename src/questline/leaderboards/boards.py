@@ -18,6 +18,7 @@ from questline.kit.db import after_commit
 from questline.kit.runtime import Runtime
 from questline.leaderboards import repository as repo
 from questline.leaderboards.index import BoardRef, Entry, MemoryIndex, RankIndex, RedisIndex, micros
+from questline.pipeline.worker import replay_epochs
 
 _log = structlog.get_logger("questline.leaderboards")
 READY_TTL = 5.0  # seconds a process trusts Redis's "this board is built" marker
@@ -34,6 +35,24 @@ class Boards:
         self._trusted: dict[BoardRef, float] = {}
         self._stale: set[BoardRef] = set()  # a write failed to reach the index: rebuild before reading
         self._unmarked: set[BoardRef] = set()  # ... and its shared ready marker could not be removed yet
+        self._extensions = runtime.extensions
+        # app -> the replay epoch this process's in-memory index holds the app's boards for.
+        self._epochs: dict[str, int] = {}
+
+    async def _replayed(self, app_id: str) -> None:
+        """Forget an in-process index's boards of an app whose derived state a replay rebuilt
+        (in any process) since they were built. The epochs are those this process's worker last
+        read (``pipeline.worker.replay_epochs``), so a read costs no query. A shared index needs
+        no check: the replay's reset dropped its boards there, and every replayed batch writes to it."""
+        if self.shared:
+            return
+        epoch = replay_epochs(self._extensions).get(app_id, 0)
+        known = self._epochs.get(app_id)
+        if known == epoch:
+            return
+        if known is not None:
+            await self.forget(app_id)
+        self._epochs[app_id] = epoch
 
     async def _ready(self, ref: BoardRef) -> bool:
         if ref in self._stale:
@@ -49,6 +68,7 @@ class Boards:
 
     async def ensure(self, session: AsyncSession, ref: BoardRef) -> None:
         """Make sure the index holds this board, rebuilding it from the database if not."""
+        await self._replayed(ref.app_id)
         if await self._ready(ref):
             return
         lock = self._locks.setdefault(ref, asyncio.Lock())

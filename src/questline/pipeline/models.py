@@ -99,3 +99,19 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     txid: Mapped[int] = mapped_column(sa.BigInteger, server_default=current_txid())
+
+
+class ReplayEpoch(Base):
+    """How many times an app's derived state was rebuilt by a replay, counted per replayed batch.
+
+    ``questline replay`` raises it when it resets the app, and every batch of replayed events
+    raises it again in its own transaction, so the batch that replays the last event is the
+    last to raise it. A process holding derived state outside the database (an in-process rank
+    index) compares the epoch it built that state under with this one and rebuilds on a change.
+    """
+
+    __tablename__ = "replay_epochs"
+
+    app_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    epoch: Mapped[int] = mapped_column(sa.BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

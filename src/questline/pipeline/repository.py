@@ -7,8 +7,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import PerDialect, among, insert_ignore
-from questline.pipeline.models import DONE, LIVE, EventRecord, LogEvent, OutboxMessage, partition_of
+from questline.kit.db import PerDialect, among, insert_ignore, upsert
+from questline.pipeline.models import (
+    DONE,
+    LIVE,
+    REPLAY,
+    EventRecord,
+    LogEvent,
+    OutboxMessage,
+    ReplayEpoch,
+    partition_of,
+)
 
 
 async def append(session: AsyncSession, rows: list[dict[str, Any]], *,
@@ -78,10 +87,52 @@ async def mark_done(session: AsyncSession, seqs: Sequence[int]) -> None:
 
 
 async def mark_for_replay(session: AsyncSession, app_id: str | None, flag: int) -> int:
-    stmt = sa.update(EventRecord).values(pending=flag)
+    """Mark processed events (and those of an unfinished replay) for reprocessing. Live events
+    still pending stay live: they come after the rest of their partition and still announce."""
+    stmt = sa.update(EventRecord).where(EventRecord.pending != LIVE).values(pending=flag)
     if app_id is not None:
         stmt = stmt.where(EventRecord.app_id == app_id)
     return int((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+
+async def replaying(session: AsyncSession) -> bool:
+    """Whether some app's log is being replayed (events marked for replay are still pending)."""
+    found = await session.execute(
+        sa.select(EventRecord.seq).where(EventRecord.pending > 0, EventRecord.pending == REPLAY).limit(1))
+    return found.first() is not None
+
+
+async def apps_in_log(session: AsyncSession, app_id: str | None) -> list[str]:
+    """The apps that have events (only ``app_id`` if given)."""
+    stmt = sa.select(EventRecord.app_id).distinct()
+    if app_id is not None:
+        stmt = stmt.where(EventRecord.app_id == app_id)
+    return sorted((await session.execute(stmt)).scalars())
+
+
+async def raise_replay_epochs(session: AsyncSession, app_ids: Sequence[str], at: datetime) -> None:
+    """Move each app's replay epoch on (created at 1)."""
+    if not app_ids:
+        return
+    table = ReplayEpoch.__table__
+    stmt = upsert(session, table)
+    stmt = stmt.on_conflict_do_update(index_elements=["app_id"],
+                                      set_={"epoch": table.c.epoch + 1, "updated_at": stmt.excluded.updated_at})
+    await session.execute(stmt, [{"app_id": app_id, "epoch": 1, "updated_at": at} for app_id in app_ids])
+
+
+async def replay_epochs(session: AsyncSession) -> dict[str, int]:
+    """Every replayed app's replay epoch (apps never replayed have none: 0)."""
+    rows = await session.execute(sa.select(ReplayEpoch.app_id, ReplayEpoch.epoch))
+    return {app_id: int(epoch) for app_id, epoch in rows}
+
+
+async def last_done_seq(session: AsyncSession, app_id: str, player_id: str) -> int:
+    """The log position of the player's last processed event (0 if none)."""
+    found = await session.execute(
+        sa.select(sa.func.max(EventRecord.seq))
+        .where(EventRecord.app_id == app_id, EventRecord.player_id == player_id, EventRecord.pending == DONE))
+    return int(found.scalar_one_or_none() or 0)
 
 
 async def count_all_pending(session: AsyncSession) -> int:

@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Callable
 from itertools import groupby
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -27,7 +28,7 @@ from questline.kit.runtime import Runtime
 from questline.pipeline import repository as event_log
 from questline.pipeline.batch import Batch, PlayerState
 from questline.pipeline.ingest import signals
-from questline.pipeline.models import LogEvent
+from questline.pipeline.models import REPLAY, LogEvent
 from questline.pipeline.states import processors_of
 from questline.players import service as players
 from questline.rules.service import ruleset_cache
@@ -67,6 +68,9 @@ async def process_batch(runtime: Runtime, limit: int | None = None, partition: i
             for app_id, group in groupby(sorted(events, key=lambda e: (e.app_id, e.seq)), key=lambda e: e.app_id):
                 await _process_app(session, runtime, app_id, list(group))
             await event_log.mark_done(session, [e.seq for e in events])
+            # Replayed state changed: processes holding some of it in memory rebuild (see ReplayEpoch).
+            replayed = sorted({e.app_id for e in events if e.pending == REPLAY})
+            await event_log.raise_replay_epochs(session, replayed, runtime.clock.now())
         await run_after_commit(session)
     signals(runtime).announce_progress()
     return len(events)
@@ -129,6 +133,23 @@ async def _timed(runtime: Runtime, sizer: BatchSizer, partition: int | None) -> 
     return done
 
 
+# runtime.extensions key: app -> replay epoch, as this process's worker last read them.
+REPLAY_EPOCHS = "pipeline.replay_epochs"
+
+
+def replay_epochs(extensions: dict[str, Any]) -> dict[str, int]:
+    """The apps' replay epochs as this process last read them (see ``ReplayEpoch``): what holds
+    derived state in memory (a rank index) compares them with those it was built under."""
+    found = extensions.get(REPLAY_EPOCHS)
+    return found if isinstance(found, dict) else {}
+
+
+async def read_replay_epochs(runtime: Runtime) -> None:
+    """Read every app's replay epoch (one small query; the worker does it on every round)."""
+    async with runtime.read_sessions() as session:
+        runtime.extensions[REPLAY_EPOCHS] = await event_log.replay_epochs(session)
+
+
 # A busy database (SQLite's write lock held past the busy timeout, no pooled connection free) is
 # load, not a fault: the worker waits and retries, doubling the wait up to this many seconds.
 BUSY_BACKOFF_MAX = 8.0
@@ -142,6 +163,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     backoff = 0.0
     while not stop.is_set():
         try:
+            await read_replay_epochs(runtime)  # a replay in another process is seen within a round
             done = await process_round(runtime, sizer)
             backoff = 0.0
         except Exception as exc:
@@ -165,11 +187,24 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
 
 
 async def drain(runtime: Runtime, on_progress: Callable[[int], None] | None = None) -> int:
-    """Process until nothing is pending; returns how many events were processed."""
+    """Process until nothing is pending; returns how many events were processed.
+
+    Beside a running engine (its worker, its jobs, its requests) the database may be busy: a
+    batch that meets it busy is retried after a growing pause, as in ``run_worker``."""
     total = 0
     sizer = BatchSizer(runtime.settings.worker_batch_size)
+    backoff = 0.0
     while True:
-        done = await process_round(runtime, sizer)
+        try:
+            done = await process_round(runtime, sizer)
+            backoff = 0.0
+        except Exception as exc:
+            if not is_busy(exc):
+                raise
+            backoff = min(BUSY_BACKOFF_MAX, max(0.1, backoff * 2))
+            _log.warning("batch_deferred_database_busy", retry_in=backoff, error=str(exc).splitlines()[0])
+            await asyncio.sleep(backoff)
+            continue
         if done == 0:
             async with runtime.read_sessions() as session:
                 if await event_log.count_all_pending(session) == 0:

@@ -1,0 +1,1 @@
+"""Live channels: WebSocket and Server-Sent Events, with offsets, bounded history and recovery."""

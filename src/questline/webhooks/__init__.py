@@ -1,0 +1,1 @@
+"""Outbound webhooks by the Standard Webhooks specification: endpoints, signed deliveries, retries."""
