@@ -4,8 +4,7 @@
 (``catalog.py``) it finds the recipients (the player named, a competition's participants, the
 brand or streamer concerned), reads their preferences and, in the relay's transaction:
 
-- adds an inbox entry (unless the player turned in-app off for the type) and a
-  ``notification.created`` outbox message for the player's live channel;
+- adds an inbox entry (unless the player turned in-app off for the type);
 - adds a delivery per outside channel the player turned on and has an address for (traits
   ``email``, ``discord_channel_id``, ``telegram_chat_id``), due now, at the end of the player's
   quiet hours (their time zone), or at their daily digest hour.
@@ -54,7 +53,6 @@ from questline.notifications.schemas import (
     TemplateOut,
     UnreadCount,
 )
-from questline.pipeline import repository as event_log
 from questline.players import service as players
 from questline.sponsors import service as sponsors
 
@@ -163,10 +161,6 @@ async def produce(session: AsyncSession, runtime: Runtime, message: Message) -> 
                     "dedupe_key": key, "created_at": now, "read_at": None, "archived_at": None})
                 if fresh:
                     made += 1
-                    if recipient_kind == "player":
-                        await event_log.add_outbox(session, [event_log.outbox_row(
-                            app_id, "notification.created", recipient,
-                            {"notification_id": entry_id, "type": kind.type, "title": subject, "body": text}, now)])
             if recipient_kind != "player":
                 continue
             for channel in OUTSIDE:

@@ -26,6 +26,7 @@ from .app_out import AppOut
 from .archive_page import ArchivePage
 from .asset_out import AssetOut
 from .asset_out_kind import AssetOutKind
+from .attempt_out import AttemptOut
 from .audience_in import AudienceIn
 from .audience_in_platforms import AudienceInPlatforms
 from .audit_entry_out import AuditEntryOut
@@ -127,12 +128,20 @@ from .custom_output import CustomOutput
 from .decision_in import DecisionIn
 from .definition_out import DefinitionOut
 from .definition_out_body import DefinitionOutBody
+from .delivery_detail import DeliveryDetail
+from .delivery_detail_status import DeliveryDetailStatus
+from .delivery_out import DeliveryOut
+from .delivery_out_status import DeliveryOutStatus
 from .demographics import Demographics
 from .deposit_in import DepositIn
 from .deposit_in_reference_type_0 import DepositInReferenceType0
 from .distribution_out import DistributionOut
 from .effect import Effect
 from .effect_data import EffectData
+from .endpoint_created import EndpointCreated
+from .endpoint_in import EndpointIn
+from .endpoint_out import EndpointOut
+from .endpoint_update import EndpointUpdate
 from .energy_out import EnergyOut
 from .entry_rules import EntryRules
 from .event_out import EventOut
@@ -244,6 +253,8 @@ from .page_community_out import PageCommunityOut
 from .page_competition_out import PageCompetitionOut
 from .page_completion_out import PageCompletionOut
 from .page_definition_out import PageDefinitionOut
+from .page_delivery_out import PageDeliveryOut
+from .page_endpoint_out import PageEndpointOut
 from .page_event_out import PageEventOut
 from .page_fulfilment_out import PageFulfilmentOut
 from .page_key_out import PageKeyOut
@@ -339,6 +350,7 @@ from .referral_summary_by_status import ReferralSummaryByStatus
 from .refresh_request import RefreshRequest
 from .refused_impression import RefusedImpression
 from .rejected import Rejected
+from .requeued import Requeued
 from .requirement import Requirement
 from .requirement_traits import RequirementTraits
 from .rest_days_in import RestDaysIn
@@ -346,6 +358,7 @@ from .review_in import ReviewIn
 from .reward import Reward
 from .rewards import Rewards
 from .role import Role
+from .rotate_in import RotateIn
 from .rule_in import RuleIn
 from .rule_in_applies_on_item import RuleInAppliesOnItem
 from .rule_out import RuleOut
@@ -357,6 +370,7 @@ from .scoring import Scoring
 from .scoring_operator import ScoringOperator
 from .scoring_order import ScoringOrder
 from .season_out import SeasonOut
+from .secret_rotated import SecretRotated
 from .shop_price import ShopPrice
 from .signup_reward import SignupReward
 from .slug_availability import SlugAvailability
@@ -409,6 +423,7 @@ from .verification_in_status import VerificationInStatus
 from .wallet_balance import WalletBalance
 from .wallet_out import WalletOut
 from .wallet_out_owner_kind import WalletOutOwnerKind
+from .webhooks_deliveries_status_type_0 import WebhooksDeliveriesStatusType0
 from .xp_award import XpAward
 from .xp_award_result import XpAwardResult
 from .xp_award_result_points_awarded import XpAwardResultPointsAwarded
@@ -440,6 +455,7 @@ __all__ = (
     "ArchivePage",
     "AssetOut",
     "AssetOutKind",
+    "AttemptOut",
     "AudienceIn",
     "AudienceInPlatforms",
     "AuditEntryOut",
@@ -541,12 +557,20 @@ __all__ = (
     "DecisionIn",
     "DefinitionOut",
     "DefinitionOutBody",
+    "DeliveryDetail",
+    "DeliveryDetailStatus",
+    "DeliveryOut",
+    "DeliveryOutStatus",
     "Demographics",
     "DepositIn",
     "DepositInReferenceType0",
     "DistributionOut",
     "Effect",
     "EffectData",
+    "EndpointCreated",
+    "EndpointIn",
+    "EndpointOut",
+    "EndpointUpdate",
     "EnergyOut",
     "EntryRules",
     "EventOut",
@@ -658,8 +682,10 @@ __all__ = (
     "PageCompetitionOut",
     "PageCompletionOut",
     "PageDefinitionOut",
+    "PageDeliveryOut",
     "PagedictstrAny",
     "PagedictstrAnyItemsItem",
+    "PageEndpointOut",
     "PageEventOut",
     "PageFulfilmentOut",
     "PageKeyOut",
@@ -753,6 +779,7 @@ __all__ = (
     "RefreshRequest",
     "RefusedImpression",
     "Rejected",
+    "Requeued",
     "Requirement",
     "RequirementTraits",
     "RestDaysIn",
@@ -760,6 +787,7 @@ __all__ = (
     "Reward",
     "Rewards",
     "Role",
+    "RotateIn",
     "RuleIn",
     "RuleInAppliesOnItem",
     "RuleOut",
@@ -771,6 +799,7 @@ __all__ = (
     "ScoringOperator",
     "ScoringOrder",
     "SeasonOut",
+    "SecretRotated",
     "ShopPrice",
     "SignupReward",
     "SlugAvailability",
@@ -823,6 +852,7 @@ __all__ = (
     "WalletBalance",
     "WalletOut",
     "WalletOutOwnerKind",
+    "WebhooksDeliveriesStatusType0",
     "XpAward",
     "XpAwardResult",
     "XpAwardResultPointsAwarded",
