@@ -50,6 +50,8 @@ _ = anyio.open_file
 PG_URL = os.environ.get("QUESTLINE_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("QUESTLINE_TEST_REDIS_URL")
 REQUIRE_SERVICES = os.environ.get("QUESTLINE_REQUIRE_SERVICES") == "1"
+# The domain suite on the JetStream event log (nats://…): every test gets streams of its own.
+EVENT_LOG = os.environ.get("QUESTLINE_TEST_EVENT_LOG") or None
 START = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 
@@ -97,7 +99,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    lines = [f"questline backends: sqlite{' + postgres' if PG_URL else ''}{' + redis' if REDIS_URL else ''}"]
+    lines = [f"questline backends: sqlite{' + postgres' if PG_URL else ''}{' + redis' if REDIS_URL else ''}"
+             f"{f'; event log on JetStream at {EVENT_LOG}' if EVENT_LOG else ''}"]
     if not PG_URL:
         lines.append("SKIPPING the PostgreSQL suite: QUESTLINE_TEST_DATABASE_URL is not set")
     if not REDIS_URL:
@@ -164,6 +167,8 @@ def settings(database_url: str, backend: str, tmp_path: Path) -> Settings:
         secret_key="test-secret-key-that-is-long-enough-0123456789",  # type: ignore[arg-type]
         log_json=False,
         media_dir=tmp_path / "media",
+        event_log=EVENT_LOG,
+        event_log_namespace=f"qlt{uuid.uuid4().hex[:10]}",
     )
 
 
@@ -184,6 +189,12 @@ async def runtime(settings: Settings, clock: ManualClock) -> AsyncIterator[Runti
             await session.execute(sa.delete(JobRun))
     yield rt
     await rt.close()
+    if settings.event_log:
+        from questline.pipeline.stream import StreamLog
+
+        log = StreamLog(settings)
+        await log.delete_streams()
+        await log.close()
 
 
 @pytest.fixture

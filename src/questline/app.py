@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 import swagger_ui_bundle
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.datastructures import Default
@@ -18,7 +19,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from questline import __version__, mechanics, openapi
+from questline import __version__, mechanics, migrations, openapi
 from questline.achievements import api as achievements_api
 from questline.achievements import tasks as achievements_tasks
 from questline.assets import api as assets_api
@@ -55,6 +56,7 @@ from questline.ledger import tasks as ledger_tasks
 from questline.notifications import api as notifications_api
 from questline.notifications import tasks as notifications_tasks
 from questline.ops import api as ops_api
+from questline.ops import service as ops_service
 from questline.pipeline import api as events_api
 from questline.pipeline import replay as pipeline_replay
 from questline.pipeline import worker as pipeline_worker
@@ -76,6 +78,7 @@ from questline.webhooks import api as webhooks_api
 from questline.webhooks import tasks as webhooks_tasks
 from questline.widgets import api as widgets_api
 
+_log = structlog.get_logger("questline.app")
 Loop = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
 
 
@@ -117,6 +120,64 @@ def _background_loops() -> list[Loop]:
     ]
 
 
+ROLES = ("all", "api", "worker", "scheduler")
+
+
+def role_loops(runtime: Runtime, role: str, *, worker: bool = True, scheduler: bool = True) -> dict[str, Loop]:
+    """The background loops a role runs, by name (``worker``, ``scheduler``), as the settings allow."""
+    loops: dict[str, Loop] = {}
+    settings = runtime.settings
+    if role in ("all", "scheduler") and scheduler and settings.run_scheduler:
+        built = build_scheduler(runtime)
+
+        async def run_scheduler(rt: Runtime, stop: asyncio.Event) -> None:
+            await built.run_forever(stop, rt.settings.scheduler_tick_seconds)
+
+        loops["scheduler"] = run_scheduler
+    if role in ("all", "worker") and worker and settings.run_worker:
+        for index, loop in enumerate(_background_loops()):
+            loops["worker" if index == 0 else f"worker.{index}"] = loop
+    return loops
+
+
+def install_role(runtime: Runtime, role: str, tasks: dict[str, asyncio.Task[None]]) -> None:
+    """What ``/readyz`` and ``/metrics`` of this role report beyond the database and Redis."""
+    for name in ROLES[1:]:
+        runtime.metrics.role.labels(name).set(1 if role in ("all", name) else 0)
+    for name, task in tasks.items():
+        ops_service.add_ready_check(runtime, name, _alive(task))
+    if role != "scheduler":
+        pipeline_worker.install_checks(runtime, worker=role in ("all", "worker"))
+
+    async def schema() -> str:
+        return await migrations.schema_state(runtime.engine)
+
+    ops_service.add_ready_check(runtime, "schema", schema)
+
+
+def _alive(task: asyncio.Task[None]) -> Callable[[], Coroutine[Any, Any, str]]:
+    async def check() -> str:
+        if not task.done():
+            return "ok"
+        return "stopped" if task.cancelled() or task.exception() is None else f"failed: {task.exception()!r}"
+
+    return check
+
+
+async def stop_loops(tasks: dict[str, asyncio.Task[None]], stop: asyncio.Event, grace: float) -> None:
+    """Ask the loops to stop and give them ``grace`` seconds to finish the batch or job in hand."""
+    stop.set()
+    if not tasks:
+        return
+    _, late = await asyncio.wait(tasks.values(), timeout=grace)
+    for task in late:
+        task.cancel()  # past the grace period: its transaction rolls back, nothing is half-applied
+    for name, task in tasks.items():
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        _log.info("loop_stopped", loop=name, finished=task not in late)
+
+
 def _routers() -> list[APIRouter]:
     """Every area's router; add one line per area."""
     return [
@@ -152,9 +213,16 @@ def _routers() -> list[APIRouter]:
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
-               runtime: Runtime | None = None, background: bool | None = None) -> FastAPI:
-    """``background`` runs the worker and scheduler in-process (default: as the settings say)."""
+               runtime: Runtime | None = None, background: bool | None = None, role: str | None = None) -> FastAPI:
+    """``background`` runs the worker and scheduler in-process (default: as the settings say).
+
+    ``role`` (default: the settings' ``role``): ``all`` is the whole engine in one process; ``api``
+    serves the HTTP API only; ``worker`` and ``scheduler`` run their background loop and serve
+    only ``/healthz``, ``/readyz`` and ``/metrics``."""
     settings = settings or (runtime.settings if runtime else Settings())
+    role = role or settings.role
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
     settings = settings.with_secret_key()  # refuses public or weak secrets; makes the install's own once
     runtime = runtime or Runtime.build(settings, clock)
     if runtime.settings.secret_key is None:
@@ -165,22 +233,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        tasks: list[asyncio.Task[None]] = []
         await runtime.caches.start()  # other processes' cache invalidations (Redis pub/sub)
-        run_scheduler = settings.run_scheduler if background is None else background
-        run_worker = settings.run_worker if background is None else background
-        if run_scheduler:
-            scheduler = build_scheduler(runtime)
-            tasks.append(asyncio.create_task(scheduler.run_forever(stop, settings.scheduler_tick_seconds)))
-        if run_worker:
-            tasks.extend(asyncio.create_task(loop(runtime, stop)) for loop in _background_loops())
+        on = background is not False
+        loops = role_loops(runtime, role, worker=on, scheduler=on)
+        tasks = {name: asyncio.create_task(loop(runtime, stop), name=f"questline.{name}")
+                 for name, loop in loops.items()}
+        install_role(runtime, role, tasks)
         try:
             yield
         finally:
-            stop.set()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(task, timeout=10)
+            await stop_loops(tasks, stop, settings.shutdown_grace_seconds)
             await runtime.close()
 
     app = FastAPI(
@@ -215,7 +277,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Questline-App", "X-Request-ID"],
             expose_headers=["Retry-After", "RateLimit", "RateLimit-Policy", "X-Request-ID", "Idempotent-Replayed"],
         )
-    for router in _routers():
+    for router in _routers() if role in ("all", "api") else [ops_api.router]:
         app.include_router(router)
     return app
 

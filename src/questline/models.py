@@ -19,7 +19,7 @@ from questline.leaderboards.models import Friendship, LeaderboardArchive, Leader
 from questline.ledger.models import Currency, Hold, LedgerAccount, LedgerTransaction, Posting
 from questline.notifications.models import Delivery as NotificationDelivery
 from questline.notifications.models import Notification, Preferences, Template
-from questline.pipeline.models import EventRecord, OutboxMessage
+from questline.pipeline.models import EventRecord, OutboxMessage, PartitionLease, StreamOffset, WorkerMember
 from questline.players.models import Player
 from questline.progression.models import PlayerTrack, XpActivity, XpDaily
 from questline.referrals.models import Referral, ReferralCode, ReferralMilestone
@@ -85,6 +85,7 @@ __all__ = [
     "OutboxMessage",
     "Participant",
     "Participation",
+    "PartitionLease",
     "Player",
     "PlayerAchievement",
     "PlayerPass",
@@ -105,11 +106,13 @@ __all__ = [
     "ShopCounter",
     "ShopOrder",
     "StreakRestDay",
+    "StreamOffset",
     "Streamer",
     "Template",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "WorkerMember",
     "XpActivity",
     "XpDaily",
     "metadata",

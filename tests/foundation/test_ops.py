@@ -35,7 +35,7 @@ async def test_healthz_and_readyz(client: httpx.AsyncClient, settings: Settings)
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    expected = {"database": "ok"} | ({"redis": "ok"} if settings.redis_url else {})
+    expected = {"database": "ok", "schema": "ok"} | ({"redis": "ok"} if settings.redis_url else {})
     assert ready.json() == {"status": "ready", "checks": expected}
 
 

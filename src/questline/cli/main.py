@@ -105,32 +105,87 @@ def migrate(revision: Annotated[str, typer.Argument(help="target revision (defau
     console.print(f"database at [bold]{revision}[/bold]")
 
 
+ROLE_OPTION = typer.Option(help="what this process runs: all (API, worker and scheduler; the default), api, worker, "
+                          "scheduler (env QUESTLINE_ROLE)")
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="bind port")] = None,
+    role: Annotated[str | None, ROLE_OPTION] = None,
     demo: Annotated[bool, typer.Option(help="create demo data on an empty database")] = True,
-    migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate", help="apply migrations first")] = True,
+    migrate_first: Annotated[bool | None, typer.Option(
+        "--migrate/--no-migrate",
+        help="apply migrations first (default: yes outside production; roles all and api only)")] = None,
 ) -> None:
-    """Run the engine: HTTP API, event worker and scheduler in one process."""
-    import uvicorn
+    """Run the engine: HTTP API, event worker and scheduler in one process, or one role of it.
 
-    from questline.app import create_app
-
-    overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    Every role answers /healthz, /readyz (what that role needs) and /metrics on its port; the
+    worker and scheduler roles serve nothing else. Each role scales out: run as many as you need.
+    """
+    overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port, "role": role}.items()
+                                 if v is not None}
     settings = load_settings(signing=True, **overrides)
     configure_logging(settings.log_level, json=settings.log_json)
-    if migrate_first:
+    serves_api = settings.role in ("all", "api")
+    if serves_api and (settings.should_migrate if migrate_first is None else migrate_first):
         migrations.upgrade(settings.database_url)
-    if demo and settings.env != "production":
+    if serves_api and demo and settings.env != "production":
         keys = run_in_session(lambda s, r: bootstrap_demo(s, r.clock), settings)
         if keys is not None:
             Path("questline-demo.json").write_text(json.dumps(keys.__dict__, indent=2))
             print_demo_keys(keys, settings)
+    _serve_http(settings)
+
+
+def _serve_http(settings: Settings) -> None:
+    import uvicorn
+
+    from questline.app import create_app
     from questline.kit.server import http_protocol
 
+    # uvicorn stops accepting on SIGTERM, lets requests in flight finish, then the app's shutdown
+    # gives the background loops ``shutdown_grace_seconds`` to finish the batch in hand.
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                access_log=False, loop="auto", http=http_protocol())
+                access_log=False, loop="auto", http=http_protocol(),
+                timeout_graceful_shutdown=int(settings.shutdown_grace_seconds))
+
+
+def _run_role(role: str, port: int | None, host: str | None) -> None:
+    """A worker or scheduler process: with ``--port`` it serves its health endpoints there;
+    without, it runs headless (several on one host need no ports)."""
+    import signal
+
+    from questline.app import install_role, role_loops, stop_loops
+    from questline.mechanics import install
+
+    overrides: dict[str, Any] = {"role": role} | ({"port": port} if port is not None else {}) \
+        | ({"host": host} if host is not None else {})
+    settings = load_settings(signing=port is not None, **overrides)
+    configure_logging(settings.log_level, json=settings.log_json)
+    if port is not None:
+        _serve_http(settings)
+        return
+
+    async def main() -> None:
+        runtime = Runtime.build(settings)
+        install(runtime)
+        await runtime.caches.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        tasks = {name: asyncio.create_task(body(runtime, stop), name=f"questline.{name}")
+                 for name, body in role_loops(runtime, role).items()}
+        install_role(runtime, role, tasks)
+        try:
+            await stop.wait()
+        finally:
+            await stop_loops(tasks, stop, settings.shutdown_grace_seconds)
+            await runtime.close()
+
+    asyncio.run(main())
 
 
 @orgs_app.command("create")
@@ -270,30 +325,21 @@ def admins_create(
 
 
 @app.command()
-def worker() -> None:
-    """Run only the event worker (for scaled-out deployments; `serve` also runs one in-process)."""
-    import signal
+def worker(
+    port: Annotated[int | None, typer.Option(help="serve /healthz, /readyz and /metrics on this port")] = None,
+    host: Annotated[str | None, typer.Option(help="bind address of those endpoints")] = None,
+) -> None:
+    """Run only the event worker (`serve --role worker`; headless unless --port is given)."""
+    _run_role("worker", port, host)
 
-    from questline.mechanics import install
-    from questline.pipeline.worker import run_worker
 
-    settings = Settings()
-    configure_logging(settings.log_level, json=settings.log_json)
-
-    async def main() -> None:
-        runtime = Runtime.build(settings)
-        install(runtime)
-        await runtime.caches.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await run_worker(runtime, stop)
-        finally:
-            await runtime.close()
-
-    asyncio.run(main())
+@app.command()
+def scheduler(
+    port: Annotated[int | None, typer.Option(help="serve /healthz, /readyz and /metrics on this port")] = None,
+    host: Annotated[str | None, typer.Option(help="bind address of those endpoints")] = None,
+) -> None:
+    """Run only the scheduled jobs (`serve --role scheduler`; headless unless --port is given)."""
+    _run_role("scheduler", port, host)
 
 
 @app.command()

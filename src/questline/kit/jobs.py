@@ -6,6 +6,11 @@ fails the claim rolls back with it and the next tick retries; if another process
 claimed it, the unique key stops this one. In the embedded tier one in-process ticker runs;
 scaled out, every worker ticks and the database decides.
 
+Many schedulers: a claim held uncommitted by another scheduler (its run in progress) is skipped
+after a short wait instead of waited out; a scheduler that dies mid-run (SIGKILL, lost
+connection) takes its uncommitted claim with it, so the next tick anywhere runs the job again
+for the same period.
+
 A busy database (SQLite's write lock held past the busy timeout, the pool out of connections)
 is load, not a fault: the job is retried at a later tick, waiting twice as long each time it
 meets it again, and logged as a warning without a traceback. The scheduler's own
@@ -36,6 +41,20 @@ SWEEP_EVERY_SECONDS = 3600
 SWEEP_MIN_AGE = timedelta(hours=1)
 BUSY_BACKOFF_MAX = 60.0
 JobBody = Callable[[AsyncSession, datetime], Awaitable[object]]
+
+
+# How long a claim waits for another scheduler's uncommitted claim of the same run (PostgreSQL).
+CLAIM_WAIT_MS = 200
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+def _sqlstate_of(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        state = getattr(candidate, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+    return None
 
 
 class JobRun(Base):
@@ -119,6 +138,12 @@ class Scheduler:
         try:
             async with self._sessions() as session:
                 async with session.begin():
+                    postgres = session.get_bind().dialect.name == "postgresql"
+                    if postgres:
+                        # A claim another scheduler holds uncommitted is a run in progress there:
+                        # skip it now instead of waiting for that whole run (it stays this period's
+                        # if it commits; if that scheduler dies, the claim goes and a tick retries).
+                        await session.execute(sa.text(f"SET LOCAL lock_timeout = '{CLAIM_WAIT_MS}ms'"))
                     claimed = await session.execute(
                         insert_ignore(session, table).values(
                             job=job.name, period_key=period, claimed_at=now, claimed_by=self._worker_name,
@@ -127,6 +152,8 @@ class Scheduler:
                     run_id = claimed.scalar_one_or_none()
                     if run_id is None:
                         return False
+                    if postgres:
+                        await session.execute(sa.text("SET LOCAL lock_timeout TO DEFAULT"))
                     if self._held is not None and await self._held(session):
                         raise _Held  # rolls the claim back: the job runs at a tick after the hold
                     result = await job.body(session, now)
@@ -138,6 +165,9 @@ class Scheduler:
             _log.debug("job_held", job=job.name, period=period)
             return False
         except Exception as exc:
+            if _sqlstate_of(exc) == LOCK_NOT_AVAILABLE:
+                _log.debug("job_running_elsewhere", job=job.name, period=period)
+                return False
             if is_busy(exc):
                 wait = min(BUSY_BACKOFF_MAX, 2 * self._busy.get(job.name, (now, 0.5))[1])
                 self._busy[job.name] = (now + timedelta(seconds=wait), wait)

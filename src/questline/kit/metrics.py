@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
 class HttpMetrics:
+    """The engine's metrics: HTTP requests, and the pipeline's (ingest, worker, partitions)."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.requests = Counter(
@@ -17,6 +19,21 @@ class HttpMetrics:
             ["method", "route"], registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
+        self.role = Gauge("questline_role", "The roles this process runs (1 per role)", ["role"], registry=registry)
+        self.events_ingested = Counter("questline_events_ingested_total", "Events accepted into the event log",
+                                       registry=registry)
+        self.events_processed = Counter("questline_events_processed_total", "Events whose effects committed",
+                                        registry=registry)
+        self.batch_seconds = Histogram(
+            "questline_worker_batch_seconds", "Time of one worker batch (load, handle, flush, commit)",
+            registry=registry, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.partition_lag = Gauge("questline_partition_lag_events", "Events not yet applied, per partition",
+                                   ["partition"], registry=registry)
+        self.stream_pending = Gauge("questline_jetstream_pending", "JetStream messages not yet delivered, "
+                                    "per partition consumer", ["partition"], registry=registry)
+        self.partitions_owned = Gauge("questline_partitions_owned", "Partitions this worker holds a lease on",
+                                      registry=registry)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -145,6 +145,21 @@ class Settings(BaseSettings):
     discord_bot_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"
     telegram_bot_token: SecretStr | None = None
+    # Scale-out (docs/deployment.md). ``role``: what ``questline serve`` runs in this process.
+    role: Literal["all", "api", "worker", "scheduler"] = "all"
+    # Apply migrations when ``serve`` starts (roles ``all`` and ``api``). Unset: yes, except in
+    # production, where ``questline migrate`` is its own deployment step.
+    migrate_on_start: bool | None = None
+    # On SIGTERM, background loops finish the batch or job in hand within this, then stop.
+    shutdown_grace_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # The event log: unset = tables in the database; ``nats://host:port`` = NATS JetStream.
+    event_log: str | None = None
+    # Prefix of the JetStream streams, subjects and consumers (engines may share one NATS).
+    event_log_namespace: str = "questline"
+    # How long JetStream keeps events (the database keeps the whole log once applied).
+    event_log_max_age_hours: float = Field(default=72.0, gt=0)
+    # Partition leases: a worker holds each of its partitions this long between renewals.
+    worker_lease_seconds: float = Field(default=10.0, ge=1, le=600)
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -175,6 +190,20 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"{value!r} is not a rate limit such as '600/minute' or '10 per second'") from exc
         return value
+
+    @field_validator("event_log", mode="before")
+    @classmethod
+    def _event_log(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and not value.startswith(("nats://", "tls://")):
+            raise ValueError("event_log must be unset (the database log) or a nats:// address")
+        return value
+
+    @property
+    def should_migrate(self) -> bool:
+        """Whether ``serve`` applies migrations on start (see ``migrate_on_start``)."""
+        return self.migrate_on_start if self.migrate_on_start is not None else self.env != "production"
 
     @cached_property
     def is_sqlite(self) -> bool:

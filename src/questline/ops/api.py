@@ -19,7 +19,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", openapi_extra={"x-access": "anonymous"}, responses={503: {"description": "not ready"}})
 async def readyz(request: Request, runtime: RuntimeDep) -> Response:
-    """The database (and Redis, when configured) answer; 503 problem+json otherwise."""
+    """What this process's roles need answers (the database, Redis when configured, the event log,
+    the background loops, a migrated schema); 503 problem+json otherwise."""
     checks = await service.readiness(runtime)
     if all(v == "ok" for v in checks.values()):
         return JsonResponse({"status": "ready", "checks": checks})
@@ -29,5 +30,6 @@ async def readyz(request: Request, runtime: RuntimeDep) -> Response:
 
 @router.get("/metrics", openapi_extra={"x-access": "anonymous"})
 async def metrics(runtime: RuntimeDep) -> Response:
-    """Prometheus metrics: request counts and latency by route."""
-    return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4")
+    """Prometheus metrics: requests by route, and what this process's roles do (events ingested and
+    processed, batch time, lag per partition, JetStream pending, partitions owned)."""
+    return Response(await service.render_metrics(runtime), media_type="text/plain; version=0.0.4")

@@ -49,7 +49,8 @@ async def send_events(
     ingested = await service.ingest(runtime, caller, body, want_seqs=wait)
     if not wait:
         return _json(ingested.result, 202)
-    done, effects = await service.wait_for_effects(runtime, caller.app, ingested.seqs)
+    done, effects = await service.wait_for_effects(runtime, caller.app, ingested.seqs,
+                                                   event_ids=ingested.event_ids)
     result = ingested.result.model_copy(update={"processed": done, "effects": effects if done else None})
     return _json(result, 200 if done else 202)
 

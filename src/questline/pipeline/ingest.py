@@ -23,9 +23,10 @@ from questline.kit.errors import Unprocessable
 from questline.kit.pagination import Page, PageParams, build_page
 from questline.kit.runtime import Runtime
 from questline.pipeline import repository as repo
-from questline.pipeline.committer import GroupCommitter
-from questline.pipeline.models import LIVE, EventRecord
+from questline.pipeline.committer import GroupCommitter, Key
+from questline.pipeline.models import LIVE, EventRecord, partition_of
 from questline.pipeline.schemas import MAX_BATCH, RESERVED_PREFIX, Effect, EventIn, IngestResult, Rejected
+from questline.pipeline.stream import StreamLog, stream_log
 from questline.players import service as players
 from questline.tenancy import service as tenancy
 from questline.tenancy.auth import CLIENT, PLAYER, Caller
@@ -118,6 +119,7 @@ async def _verdict(runtime: Runtime, caller: Caller, allowed_types: frozenset[st
 class Ingested:
     result: IngestResult
     seqs: list[int]
+    event_ids: list[str] = field(default_factory=list)  # on JetStream: what ``wait_for_effects`` waits for
 
 
 async def ingest(runtime: Runtime, caller: Caller, body: Any, *, source: str | None = None,
@@ -168,9 +170,14 @@ async def ingest(runtime: Runtime, caller: Caller, body: Any, *, source: str | N
     rows = [{"app_id": app_id, "event_id": e.id, "player_id": e.player_id, "type": e.type, "data": e.data,
              "occurred_at": e.timestamp or now, "received_at": now, "source": kind, "pending": LIVE}
             for e in accepted]
-    new = await committer(runtime).append(rows)
+    log = stream_log(runtime)
+    new = await (committer(runtime).append(rows) if log is None else _publish(runtime, log, app_id, rows))
+    runtime.metrics.events_ingested.inc(len(new))
     fresh = [e.id for e in accepted if (app_id, e.id) in new]
     dupes = [e.id for e in accepted if (app_id, e.id) not in new] + duplicates_in_request
+    if log is not None:  # log positions are known once a worker applied them: wait by id
+        return Ingested(IngestResult(accepted=fresh, duplicates=dupes, rejected=rejected), seqs=[],
+                        event_ids=fresh + dupes)
     seqs = set(new.values())
     if want_seqs and dupes:
         async with runtime.read_sessions() as session:
@@ -178,16 +185,40 @@ async def ingest(runtime: Runtime, caller: Caller, body: Any, *, source: str | N
     return Ingested(IngestResult(accepted=fresh, duplicates=dupes, rejected=rejected), seqs=sorted(seqs))
 
 
+async def _publish(runtime: Runtime, log: StreamLog, app_id: str, rows: list[dict[str, Any]]) -> dict[Key, int]:
+    """Ingest on JetStream: ids the database log already holds are duplicates; the rest are
+    published (JetStream dedupes a retried publish by ``Nats-Msg-Id``) and answered once acked.
+    Returns (app, event id) -> 0 for the new ones (their log position comes when applied)."""
+    async with runtime.read_sessions() as session:
+        known = await repo.seqs_of(session, app_id, [row["event_id"] for row in rows])
+    rows = [row for row in rows if row["event_id"] not in known]
+    for row in rows:
+        row["partition"] = partition_of(app_id, row["player_id"], runtime.settings.pipeline_partitions)
+    acked = await log.publish(rows)
+    if acked:
+        signals(runtime).new_events.set()
+    return {key: 0 for key, is_new in acked.items() if is_new}
+
+
 async def wait_for_effects(runtime: Runtime, app_id: str, seqs: Sequence[int],
-                           within: float = 10.0) -> tuple[bool, list[Effect]]:
-    """After commit: wait until the worker has processed these events; return what they caused."""
+                           within: float = 10.0, event_ids: Sequence[str] = ()) -> tuple[bool, list[Effect]]:
+    """After commit: wait until the worker has processed these events; return what they caused.
+
+    ``event_ids`` (the JetStream log): events whose log position is not known yet; they count as
+    pending until a worker has applied them."""
     sig = signals(runtime)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
+    seqs = list(seqs)
+    unplaced = list(event_ids)
     while True:
         progress = sig.progress
         async with runtime.read_sessions() as session:
-            pending = await repo.count_pending(session, seqs)
+            if unplaced:
+                placed = await repo.seqs_of(session, app_id, unplaced)
+                seqs += placed.values()
+                unplaced = [e for e in unplaced if e not in placed]
+            pending = await repo.count_pending(session, seqs) + len(unplaced)
             if pending == 0:
                 rows = await repo.effects_of(session, app_id, seqs)
                 return True, [Effect(event_id=event_id, type=msg.type, player_id=msg.player_id, data=msg.payload)

@@ -115,3 +115,35 @@ class ReplayEpoch(Base):
     app_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     epoch: Mapped[int] = mapped_column(sa.BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StreamOffset(Base):
+    """The last JetStream sequence of a partition's stream whose events are applied.
+
+    Written in the transaction that applies them, so a message is applied once: a redelivery
+    at or below it is skipped, and the next batch must start right after it."""
+
+    __tablename__ = "pipeline_offsets"
+
+    stream: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInt)
+
+
+class PartitionLease(Base):
+    """Which worker applies a partition's stream, until when (renewed while it lives)."""
+
+    __tablename__ = "pipeline_leases"
+
+    stream: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
+    owner: Mapped[str] = mapped_column(sa.String(120))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WorkerMember(Base):
+    """A live worker (heartbeat): the partitions are shared out among the members of a namespace."""
+
+    __tablename__ = "pipeline_members"
+
+    namespace: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
+    worker: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

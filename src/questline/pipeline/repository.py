@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,7 +15,10 @@ from questline.pipeline.models import (
     EventRecord,
     LogEvent,
     OutboxMessage,
+    PartitionLease,
     ReplayEpoch,
+    StreamOffset,
+    WorkerMember,
     partition_of,
 )
 
@@ -79,6 +82,13 @@ async def pending_partitions(session: AsyncSession) -> list[int]:
     """The partitions that have pending events."""
     rows = await session.execute(sa.select(EventRecord.partition).where(EventRecord.pending > 0).distinct())
     return sorted(rows.scalars())
+
+
+async def pending_by_partition(session: AsyncSession) -> dict[int, int]:
+    """How many events are pending in each partition that has any."""
+    rows = await session.execute(sa.select(EventRecord.partition, sa.func.count()).where(EventRecord.pending > 0)
+                                 .group_by(EventRecord.partition))
+    return {int(partition): int(n) for partition, n in rows}
 
 
 async def mark_done(session: AsyncSession, seqs: Sequence[int]) -> None:
@@ -180,6 +190,59 @@ async def outbox_page(session: AsyncSession, app_id: str, after: int | None, lim
     if after is not None:
         stmt = stmt.where(OutboxMessage.seq > after)
     return (await session.execute(stmt)).scalars().all()
+
+
+
+# The JetStream log (``pipeline/stream.py``): offsets applied, partition leases, live workers.
+
+async def stream_offset(session: AsyncSession, stream: str) -> int:
+    """The last sequence of ``stream`` whose events are applied (0: none yet)."""
+    found = await session.execute(sa.select(StreamOffset.seq).where(StreamOffset.stream == stream))
+    return int(found.scalar_one_or_none() or 0)
+
+
+async def set_stream_offset(session: AsyncSession, stream: str, seq: int) -> None:
+    stmt = upsert(session, StreamOffset.__table__).values(stream=stream, seq=seq)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["stream"], set_={"seq": seq}))
+
+
+async def heartbeat(session: AsyncSession, namespace: str, worker: str, now: datetime,
+                    expires_at: datetime) -> list[str]:
+    """Say this worker lives until ``expires_at``; forget the dead; returns the live workers, sorted."""
+    stmt = upsert(session, WorkerMember.__table__).values(namespace=namespace, worker=worker, expires_at=expires_at)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["namespace", "worker"],
+                                                     set_={"expires_at": expires_at}))
+    await session.execute(sa.delete(WorkerMember).where(WorkerMember.namespace == namespace,
+                                                        WorkerMember.expires_at < now))
+    rows = await session.execute(sa.select(WorkerMember.worker).where(WorkerMember.namespace == namespace))
+    return sorted(rows.scalars())
+
+
+async def leave(session: AsyncSession, namespace: str, worker: str) -> None:
+    await session.execute(sa.delete(WorkerMember).where(WorkerMember.namespace == namespace,
+                                                        WorkerMember.worker == worker))
+
+
+async def acquire_lease(session: AsyncSession, stream: str, worker: str, now: datetime,
+                        expires_at: datetime) -> bool:
+    """Take (or renew) the lease of ``stream`` if it is free, expired or already ours."""
+    table = PartitionLease.__table__
+    await session.execute(insert_ignore(session, table).values(stream=stream, owner=worker, expires_at=expires_at))
+    taken = await session.execute(
+        sa.update(PartitionLease)
+        .where(PartitionLease.stream == stream,
+               sa.or_(PartitionLease.owner == worker, PartitionLease.expires_at < now))
+        .values(owner=worker, expires_at=expires_at))
+    return int(taken.rowcount) == 1  # type: ignore[attr-defined]
+
+
+async def release_leases(session: AsyncSession, streams: Sequence[str], worker: str, now: datetime) -> None:
+    """Give up these leases at once (another worker may take them at its next heartbeat)."""
+    if streams:
+        await session.execute(
+            sa.update(PartitionLease)
+            .where(PartitionLease.owner == worker, PartitionLease.stream.in_(list(streams)))
+            .values(expires_at=now - timedelta(seconds=1)))
 
 
 __all__ = ["LIVE"]

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
+import socket
 import time
+import zlib
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any
 
@@ -23,13 +27,16 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.kit.db import is_busy, run_after_commit
+from questline.kit.ids import ulid
 from questline.kit.periods import zone
 from questline.kit.runtime import Runtime
+from questline.ops import service as ops
 from questline.pipeline import repository as event_log
 from questline.pipeline.batch import Batch, PlayerState
 from questline.pipeline.ingest import signals
 from questline.pipeline.models import REPLAY, LogEvent
 from questline.pipeline.states import processors_of
+from questline.pipeline.stream import StreamLog, stream_log
 from questline.players import service as players
 from questline.rules.service import ruleset_cache
 
@@ -62,22 +69,85 @@ async def process_batch(runtime: Runtime, limit: int | None = None, partition: i
         async with session.begin():
             if not await take_lock(session, partition):
                 return 0
-            events = await event_log.next_pending(session, limit, partition)
-            if not events:
+            done = await _apply_pending(session, runtime, limit, partition)
+            if not done:
                 return 0
-            for app_id, group in groupby(sorted(events, key=lambda e: (e.app_id, e.seq)), key=lambda e: e.app_id):
-                await _process_app(session, runtime, app_id, list(group))
-            await event_log.mark_done(session, [e.seq for e in events])
-            # Replayed state changed: processes holding some of it in memory rebuild (see ReplayEpoch).
-            replayed = sorted({e.app_id for e in events if e.pending == REPLAY})
-            await event_log.raise_replay_epochs(session, replayed, runtime.clock.now())
         await run_after_commit(session)
     signals(runtime).announce_progress()
+    return done
+
+
+async def _apply_pending(session: AsyncSession, runtime: Runtime, limit: int, partition: int | None) -> int:
+    """In the caller's transaction: process up to ``limit`` pending events of the partition."""
+    events = await event_log.next_pending(session, limit, partition)
+    if not events:
+        return 0
+    for app_id, group in groupby(sorted(events, key=lambda e: (e.app_id, e.seq)), key=lambda e: e.app_id):
+        await _process_app(session, runtime, app_id, list(group))
+    await event_log.mark_done(session, [e.seq for e in events])
+    # Replayed state changed: processes holding some of it in memory rebuild (see ReplayEpoch).
+    replayed = sorted({e.app_id for e in events if e.pending == REPLAY})
+    await event_log.raise_replay_epochs(session, replayed, runtime.clock.now())
     return len(events)
 
 
-async def process_round(runtime: Runtime, sizer: BatchSizer) -> int:
-    """One batch of every partition that has pending events (one batch in all on SQLite)."""
+async def apply_stream_batch(runtime: Runtime, log: StreamLog, partition: int, limit: int,
+                             wait: float = 0.0) -> int:
+    """Apply the next messages of a partition's JetStream stream, exactly once.
+
+    In one transaction: the partition's writer lock, the last applied stream sequence, the new
+    events appended to the database log and processed, the new sequence recorded. Messages at or
+    below the recorded sequence were applied before (a redelivery): skipped. A batch that does
+    not start right after it, or has a gap, was delivered out of order (another worker, a
+    restart): nothing is applied and the consumer restarts from the recorded position. Acks
+    follow the commit; a lost ack only means a redelivery, which is skipped."""
+    messages = await log.fetch(partition, limit, wait)
+    if not messages:
+        return 0
+    stream = log.stream(partition)
+    restart_at: int | None = None  # out of order: where the consumer must start again
+    locked_out = False
+    done = 0
+    async with runtime.sessions() as session:
+        async with session.begin():
+            if not await take_lock(session, partition):
+                locked_out = True  # another writer is applying this partition (a moving lease)
+            else:
+                expected = max(await event_log.stream_offset(session, stream) + 1, log.floor.get(partition, 0))
+                fresh = [m for m in messages if m.seq >= expected]
+                if [m.seq for m in fresh] != list(range(expected, expected + len(fresh))):
+                    restart_at = expected
+                elif fresh:
+                    await event_log.append(session, [m.row for m in fresh],
+                                           partitions=runtime.settings.pipeline_partitions)
+                    await event_log.set_stream_offset(session, stream, fresh[-1].seq)
+                    done = await _apply_pending(session, runtime, limit + len(fresh), partition)
+                # else: only redeliveries of what is applied
+        await run_after_commit(session)
+    if locked_out:  # handed back at once (not after the ack wait); order is checked when applied
+        for message in messages:
+            if message.msg is not None:
+                with contextlib.suppress(Exception):
+                    await message.msg.nak()
+        return 0
+    if restart_at is not None:
+        _log.info("stream_out_of_order", partition=partition, restart_at=restart_at,
+                  got=[messages[0].seq, messages[-1].seq])
+        await log.reset(partition, restart_at)
+        return 0
+    for message in messages:
+        if message.msg is not None:
+            with contextlib.suppress(Exception):
+                await message.msg.ack()
+    if done:
+        signals(runtime).announce_progress()
+    return max(done, 1)  # redeliveries skipped are progress too
+
+
+async def process_round(runtime: Runtime, sizer: BatchSizer, stop: asyncio.Event | None = None) -> int:
+    """One batch of every partition that has pending events (one batch in all on SQLite).
+
+    ``stop`` set meanwhile ends the round after the batch in hand (graceful shutdown)."""
     if runtime.settings.is_sqlite:
         return await _timed(runtime, sizer, None)
     async with runtime.read_sessions() as session:
@@ -85,6 +155,8 @@ async def process_round(runtime: Runtime, sizer: BatchSizer) -> int:
     random.shuffle(waiting)  # workers racing for partitions spread out instead of queueing in order
     done = 0
     for partition in waiting:
+        if stop is not None and stop.is_set():
+            break
         done += await _timed(runtime, sizer, partition)
     return done
 
@@ -129,7 +201,11 @@ class BatchSizer:
 async def _timed(runtime: Runtime, sizer: BatchSizer, partition: int | None) -> int:
     started = time.perf_counter()
     done = await process_batch(runtime, sizer.size, partition)
-    sizer.observe(done, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    sizer.observe(done, seconds)
+    if done:
+        runtime.metrics.events_processed.inc(done)
+        runtime.metrics.batch_seconds.observe(seconds)
     return done
 
 
@@ -157,14 +233,18 @@ BUSY_BACKOFF_MAX = 8.0
 
 async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     """Process batches until ``stop``; sleeps when idle until woken by ingest (or a short poll)."""
+    if stream_log(runtime) is not None:
+        await run_stream_worker(runtime, stop)
+        return
     sig = signals(runtime)
     idle_poll = max(runtime.settings.worker_idle_seconds, 0.01)
     sizer = BatchSizer(runtime.settings.worker_batch_size)
     backoff = 0.0
+    _log.info("worker_started", partitions=runtime.settings.pipeline_partitions)
     while not stop.is_set():
         try:
             await read_replay_epochs(runtime)  # a replay in another process is seen within a round
-            done = await process_round(runtime, sizer)
+            done = await process_round(runtime, sizer, stop)
             backoff = 0.0
         except Exception as exc:
             done = 0
@@ -186,11 +266,37 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
         stopper.cancel()
 
 
+def install_checks(runtime: Runtime, *, worker: bool) -> None:
+    """What ``/readyz`` and ``/metrics`` report for the pipeline: the event log reachable (on
+    JetStream), and for a worker the lag per partition (events in the database log not yet
+    processed, plus JetStream messages not yet applied)."""
+    log = stream_log(runtime)
+    if log is not None:
+        ops.add_ready_check(runtime, "event_log", log.check)
+    if not worker:
+        return
+
+    async def lag() -> None:
+        async with runtime.read_sessions() as session:
+            counts = await event_log.pending_by_partition(session)
+        for partition in range(runtime.settings.pipeline_partitions):
+            in_stream = 0
+            if log is not None:
+                in_stream = await log.pending(partition)
+                runtime.metrics.stream_pending.labels(str(partition)).set(in_stream)
+            runtime.metrics.partition_lag.labels(str(partition)).set(counts.get(partition, 0) + in_stream)
+
+    ops.add_metrics_refresher(runtime, lag)
+
+
 async def drain(runtime: Runtime, on_progress: Callable[[int], None] | None = None) -> int:
     """Process until nothing is pending; returns how many events were processed.
 
     Beside a running engine (its worker, its jobs, its requests) the database may be busy: a
     batch that meets it busy is retried after a growing pause, as in ``run_worker``."""
+    log = stream_log(runtime)
+    if log is not None:
+        return await _drain_stream(runtime, log, on_progress)
     total = 0
     sizer = BatchSizer(runtime.settings.worker_batch_size)
     backoff = 0.0
@@ -216,3 +322,126 @@ async def drain(runtime: Runtime, on_progress: Callable[[int], None] | None = No
             on_progress(done)
 
 
+
+
+async def _drain_stream(runtime: Runtime, log: StreamLog, on_progress: Callable[[int], None] | None) -> int:
+    """``drain`` on the JetStream log: every partition's stream and its database backlog."""
+    total = 0
+    size = runtime.settings.worker_batch_size
+    while True:
+        round_done = 0
+        for partition in range(runtime.settings.pipeline_partitions):
+            if await log.pending(partition):
+                round_done += await apply_stream_batch(runtime, log, partition, size, wait=1.0)
+        round_done += await process_round(runtime, BatchSizer(size))
+        if round_done:
+            total += round_done
+            if on_progress is not None:
+                on_progress(round_done)
+            continue
+        async with runtime.read_sessions() as session:
+            db_pending = await event_log.count_all_pending(session)
+        stream_pending = [p for p in range(runtime.settings.pipeline_partitions) if await log.pending(p)]
+        if db_pending == 0 and not stream_pending:
+            return total
+        await asyncio.sleep(0.05)  # another writer holds a partition
+
+
+async def run_stream_worker(runtime: Runtime, stop: asyncio.Event) -> None:
+    """The worker on the JetStream log: hold the leases of a fair share of the partitions, one task
+    per partition applying its stream; rebalance as workers join, leave or die."""
+    log = stream_log(runtime)
+    assert log is not None
+    me = f"{socket.gethostname()}:{os.getpid()}:{ulid()[-6:]}"
+    lease = runtime.settings.worker_lease_seconds
+    owned: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
+    _log.info("worker_started", log="jetstream", worker=me, partitions=runtime.settings.pipeline_partitions)
+    try:
+        while not stop.is_set():
+            try:
+                held = await _rebalance(runtime, log, me, lease)
+            except Exception as exc:
+                _log.warning("lease_renewal_failed", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
+                held = set(owned)
+            for partition in sorted(set(owned) - held):
+                task, part_stop = owned.pop(partition)
+                part_stop.set()
+                await asyncio.gather(task, return_exceptions=True)
+                with contextlib.suppress(Exception):
+                    async with runtime.sessions() as session, session.begin():
+                        await event_log.release_leases(session, [log.stream(partition)], me, _now())
+            for partition in sorted(held - set(owned)):
+                part_stop = asyncio.Event()
+                task = asyncio.create_task(_own_partition(runtime, log, partition, part_stop),
+                                           name=f"questline.worker.p{partition}")
+                owned[partition] = (task, part_stop)
+            runtime.metrics.partitions_owned.set(len(owned))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=lease / 3)
+    finally:
+        for _, part_stop in owned.values():
+            part_stop.set()
+        await asyncio.gather(*(task for task, _ in owned.values()), return_exceptions=True)
+        with contextlib.suppress(Exception):
+            async with runtime.sessions() as session, session.begin():
+                await event_log.release_leases(session, [log.stream(p) for p in owned], me, _now())
+                await event_log.leave(session, log.namespace, me)
+        runtime.metrics.partitions_owned.set(0)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)  # leases are about real processes: wall-clock time, not the engine's clock
+
+
+async def _rebalance(runtime: Runtime, log: StreamLog, me: str, lease: float) -> set[int]:
+    """Heartbeat, then hold exactly this worker's share: rendezvous hashing over the live workers,
+    so a worker joining or leaving moves only the partitions it takes or gives."""
+    now = _now()
+    until = now + timedelta(seconds=lease)
+    held: set[int] = set()
+    async with runtime.sessions() as session, session.begin():
+        members = await event_log.heartbeat(session, log.namespace, me, now, until)
+        for partition in range(runtime.settings.pipeline_partitions):
+            owner = _rendezvous(members, partition)
+            stream = log.stream(partition)
+            if owner == me:
+                if await event_log.acquire_lease(session, stream, me, now, until):
+                    held.add(partition)
+            else:
+                await event_log.release_leases(session, [stream], me, now)
+    return held
+
+
+def _rendezvous(members: list[str], partition: int) -> str:
+    return max(members, key=lambda member: zlib.crc32(f"{member}/{partition}".encode()))
+
+
+async def _own_partition(runtime: Runtime, log: StreamLog, partition: int, stop: asyncio.Event) -> None:
+    """Apply one partition's stream (and its database backlog) until ``stop``; the batch in hand finishes."""
+    sizer = BatchSizer(runtime.settings.worker_batch_size)
+    backoff = 0.0
+    positioned = False
+    while not stop.is_set():
+        try:
+            if not positioned:  # a new owner starts right after what is applied, whatever the consumer says
+                async with runtime.read_sessions() as session:
+                    last = await event_log.stream_offset(session, log.stream(partition))
+                await log.reset(partition, last + 1)
+                positioned = True
+            started = time.perf_counter()
+            done = await apply_stream_batch(runtime, log, partition, sizer.size, wait=0.5)
+            if not done:
+                done = await process_batch(runtime, sizer.size, partition)
+            if done:
+                seconds = time.perf_counter() - started
+                sizer.observe(done, seconds)
+                runtime.metrics.events_processed.inc(done)
+                runtime.metrics.batch_seconds.observe(seconds)
+            backoff = 0.0
+        except Exception as exc:
+            backoff = min(BUSY_BACKOFF_MAX, max(0.25, backoff * 2))
+            _log.warning("partition_batch_deferred", partition=partition, retry_in=backoff,
+                         error=str(exc).splitlines()[0] if str(exc) else repr(exc))
+            positioned = False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=backoff)

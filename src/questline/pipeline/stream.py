@@ -1,0 +1,259 @@
+"""The event log on NATS JetStream (``QUESTLINE_EVENT_LOG=nats://…``).
+
+One stream per partition (``<NS>_EVENTS_<p>``, subjects ``<ns>.events.<p>.<app>``: a subject per
+app and partition), so a partition's stream sequence counts 1, 2, 3… with no gaps. Ingest
+publishes each accepted event with ``Nats-Msg-Id`` = app and event id (a retried publish is
+deduplicated by the server) and answers once JetStream has acknowledged every one. Workers read
+each partition through a durable pull consumer; what they apply, and the stream sequence it
+reached, commit in one database transaction (``pipeline_offsets``), and a batch is applied only
+when it starts right after that sequence and has no gap: a redelivery is skipped, an
+out-of-order delivery (a zombie worker, a restart) resets the consumer to the recorded position.
+So effects are exactly once whatever JetStream redelivers, and acknowledgements to JetStream
+are only housekeeping.
+
+The applied events are also written to the database's ``events`` table (the worker's reads,
+``replay`` and the log's audit need them there); the database log stays the embedded default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import nats
+import orjson
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js import api as js_api
+from nats.js.errors import NotFoundError
+
+from questline.kit.errors import ServiceUnavailable
+from questline.kit.runtime import Runtime
+from questline.kit.settings import Settings
+
+_log = structlog.get_logger("questline.stream")
+Key = tuple[str, str]  # (app_id, event_id)
+PUBLISH_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 3.0
+DUPLICATE_WINDOW_SECONDS = 3600.0
+ACK_WAIT_SECONDS = 30.0
+
+
+class EventLogUnavailable(ServiceUnavailable):
+    status, code, title = 503, "event_log_unavailable", "Service unavailable"
+
+
+@dataclass(slots=True)
+class StreamEvent:
+    """One message of a partition's stream, decoded."""
+
+    seq: int
+    row: dict[str, Any]
+    msg: Msg | None = None
+
+
+def _token(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text)
+
+
+class StreamLog:
+    """A connection to JetStream and the streams and consumers of one namespace."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.url = settings.event_log or ""
+        self.namespace = _token(settings.event_log_namespace)
+        self.partitions = settings.pipeline_partitions
+        self.max_age = settings.event_log_max_age_hours * 3600
+        self.durable = f"{self.namespace}-worker"
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._ready: set[int] = set()
+        self._subs: dict[int, JetStreamContext.PullSubscription] = {}
+        self._lock = asyncio.Lock()
+        # Per partition: the first sequence the stream still holds, when events expired unapplied.
+        self.floor: dict[int, int] = {}
+
+    def stream(self, partition: int) -> str:
+        return f"{self.namespace.upper()}_EVENTS_{partition}"
+
+    def subject(self, app_id: str, partition: int) -> str:
+        return f"{self.namespace}.events.{partition}.{_token(app_id)}"
+
+    async def js(self) -> JetStreamContext:
+        """The JetStream context, connecting on first use; 503 ``event_log_unavailable`` if NATS is not there."""
+        if self._js is not None and self._nc is not None and not self._nc.is_closed:
+            return self._js
+        async with self._lock:
+            if self._js is None or self._nc is None or self._nc.is_closed:
+                try:
+                    # Once connected, reconnect forever (a NATS restart is an outage, not an end);
+                    # the first connection is bounded, so a request waits seconds, not forever.
+                    async with asyncio.timeout(CONNECT_TIMEOUT):
+                        self._nc = await nats.connect(self.url, connect_timeout=2, max_reconnect_attempts=-1,
+                                                      reconnect_time_wait=0.5, allow_reconnect=True,
+                                                      error_cb=_quiet, disconnected_cb=_disconnected,
+                                                      reconnected_cb=_reconnected)
+                except Exception as exc:
+                    raise EventLogUnavailable("the event log (NATS JetStream) is unreachable; retry shortly",
+                                              retry_after=2) from exc
+                self._js = self._nc.jetstream(timeout=PUBLISH_TIMEOUT)
+                self._ready.clear()
+                self._subs.clear()
+        assert self._js is not None
+        return self._js
+
+    async def ensure(self, partition: int) -> None:
+        """The partition's stream and durable consumer exist (made once per process)."""
+        if partition in self._ready:
+            return
+        js = await self.js()
+        config = js_api.StreamConfig(
+            name=self.stream(partition), subjects=[f"{self.namespace}.events.{partition}.>"],
+            retention=js_api.RetentionPolicy.LIMITS, storage=js_api.StorageType.FILE, max_age=self.max_age,
+            duplicate_window=min(DUPLICATE_WINDOW_SECONDS, self.max_age),
+        )
+        try:
+            await js.stream_info(config.name or "")
+        except NotFoundError:
+            with contextlib.suppress(nats.js.errors.BadRequestError):  # another process made it meanwhile
+                await js.add_stream(config)
+        try:
+            await js.consumer_info(self.stream(partition), self.durable)
+        except NotFoundError:
+            await self._add_consumer(js, partition, None)
+        self._ready.add(partition)
+
+    async def _add_consumer(self, js: JetStreamContext, partition: int, start: int | None) -> None:
+        policy = js_api.DeliverPolicy.ALL if start is None else js_api.DeliverPolicy.BY_START_SEQUENCE
+        await js.add_consumer(self.stream(partition), js_api.ConsumerConfig(
+            durable_name=self.durable, deliver_policy=policy, opt_start_seq=start,
+            ack_policy=js_api.AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_SECONDS, max_ack_pending=-1,
+        ))
+
+    async def publish(self, rows: list[dict[str, Any]]) -> dict[Key, bool]:
+        """Publish rows (each with its ``partition``); returns (app, event id) -> True if new, False if
+        JetStream already had it. Raises ``EventLogUnavailable`` unless every row is acknowledged."""
+        if not rows:
+            return {}
+        try:
+            js = await self.js()
+            for partition in {row["partition"] for row in rows}:
+                await self.ensure(partition)
+            futures = []
+            for row in rows:
+                headers = {"Nats-Msg-Id": f"{row['app_id']}:{row['event_id']}"}
+                futures.append(await js.publish_async(self.subject(row["app_id"], row["partition"]),
+                                                      orjson.dumps(row, default=_default), headers=headers,
+                                                      wait_stall=PUBLISH_TIMEOUT))
+            async with asyncio.timeout(PUBLISH_TIMEOUT):
+                acks = await asyncio.gather(*futures)
+        except EventLogUnavailable:
+            raise
+        except Exception as exc:
+            _log.warning("event_log_publish_failed", events=len(rows), error=repr(exc))
+            raise EventLogUnavailable("the event log (NATS JetStream) did not acknowledge; retry shortly",
+                                      retry_after=2) from exc
+        return {(row["app_id"], row["event_id"]): not ack.duplicate for row, ack in zip(rows, acks, strict=True)}
+
+    async def fetch(self, partition: int, batch: int, wait: float) -> list[StreamEvent]:
+        """Up to ``batch`` messages of the partition's durable consumer (waiting up to ``wait`` seconds for one)."""
+        await self.ensure(partition)
+        sub = self._subs.get(partition)
+        if sub is None:
+            js = await self.js()
+            sub = self._subs[partition] = await js.pull_subscribe_bind(self.durable, stream=self.stream(partition))
+        try:
+            msgs = await sub.fetch(batch, timeout=wait)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+        out = []
+        for msg in msgs:
+            row = orjson.loads(msg.data)
+            for name in ("occurred_at", "received_at"):
+                row[name] = datetime.fromisoformat(row[name])
+            out.append(StreamEvent(msg.metadata.sequence.stream, row, msg))
+        return out
+
+    async def reset(self, partition: int, start: int) -> None:
+        """Deliver the partition's stream again from ``start`` (the next sequence to apply)."""
+        js = await self.js()
+        await self.ensure(partition)
+        sub = self._subs.pop(partition, None)
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        with contextlib.suppress(NotFoundError):
+            await js.delete_consumer(self.stream(partition), self.durable)
+        info = await js.stream_info(self.stream(partition))
+        first = int(info.state.first_seq or 1)
+        if first > start and info.state.messages:
+            # Events expired from the stream before any worker applied them: say so loudly.
+            _log.error("event_log_expired_unapplied", partition=partition, from_seq=start, to_seq=first - 1)
+            self.floor[partition] = first
+        with contextlib.suppress(nats.js.errors.BadRequestError):  # another owner reset it at once
+            await self._add_consumer(js, partition, max(start, first))
+
+    async def pending(self, partition: int) -> int:
+        """Messages of the partition not yet delivered or not yet acknowledged."""
+        await self.ensure(partition)
+        js = await self.js()
+        info = await js.consumer_info(self.stream(partition), self.durable)
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+    async def check(self) -> str:
+        if self._nc is not None and not self._nc.is_connected:
+            return "unreachable: reconnecting"
+        js = await self.js()
+        await js.account_info()
+        return "ok"
+
+    async def delete_streams(self) -> None:
+        """Remove this namespace's streams (tests, and tearing an install down)."""
+        js = await self.js()
+        for partition in range(self.partitions):
+            with contextlib.suppress(NotFoundError):
+                await js.delete_stream(self.stream(partition))
+        self._ready.clear()
+        self._subs.clear()
+
+    async def close(self) -> None:
+        if self._nc is not None and not self._nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self._nc.close()
+        self._nc = self._js = None
+
+
+def _default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+async def _quiet(exc: Exception) -> None:
+    _log.warning("event_log_connection_error", error=repr(exc))
+
+
+async def _disconnected() -> None:
+    _log.warning("event_log_disconnected")
+
+
+async def _reconnected() -> None:
+    _log.info("event_log_reconnected")
+
+
+def stream_log(runtime: Runtime) -> StreamLog | None:
+    """The runtime's JetStream log, or None when the log is the database's (made on first use)."""
+    if not runtime.settings.event_log:
+        return None
+    found = runtime.extensions.get("pipeline.stream")
+    if found is None:
+        found = runtime.extensions["pipeline.stream"] = StreamLog(runtime.settings)
+        runtime.on_close(found.close)
+    assert isinstance(found, StreamLog)
+    return found
