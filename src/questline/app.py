@@ -74,6 +74,8 @@ from questline.sponsors import api as sponsors_api
 from questline.streaks import api as streaks_api
 from questline.streaks import tasks as streaks_tasks
 from questline.tenancy import api as tenancy_api
+from questline.treasury import api as treasury_api
+from questline.treasury import tasks as treasury_tasks
 from questline.webhooks import api as webhooks_api
 from questline.webhooks import tasks as webhooks_tasks
 from questline.widgets import api as widgets_api
@@ -104,6 +106,7 @@ def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
         achievements_tasks.register_jobs,
         challenges_tasks.register_jobs,
         gkeys_tasks.register_jobs,
+        treasury_tasks.register_jobs,
         campaigns_tasks.register_jobs,
         notifications_tasks.register_jobs,
     ]
@@ -206,6 +209,7 @@ def _routers() -> list[APIRouter]:
         conflicts_api.router,
         assets_api.router,
         campaigns_api.router,
+        treasury_api.router,
         audit_api.router,
         webhooks_api.router,
         realtime_api.router,

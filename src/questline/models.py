@@ -29,6 +29,16 @@ from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, Sh
 from questline.sponsors.models import Brand, BrandMember, MarketSettings, Streamer
 from questline.streaks.models import PlayerStreak, StreakRestDay
 from questline.tenancy.models import AdminUser, ApiKey, App, Membership, Organization, PlayerTokenEpoch, RefreshToken
+from questline.treasury.models import (
+    Deposit,
+    ExchangeRate,
+    KycCase,
+    KycDocument,
+    PaymentMethod,
+    TreasurySettings,
+    WebhookEvent,
+    Withdrawal,
+)
 from questline.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 metadata = Base.metadata
@@ -57,9 +67,11 @@ __all__ = [
     "ConflictRule",
     "Currency",
     "Definition",
+    "Deposit",
     "Distribution",
     "Energy",
     "EventRecord",
+    "ExchangeRate",
     "Friendship",
     "Fulfilment",
     "FulfilmentTarget",
@@ -72,6 +84,8 @@ __all__ = [
     "InventoryGrant",
     "InventoryItem",
     "JobRun",
+    "KycCase",
+    "KycDocument",
     "LeaderboardArchive",
     "LeaderboardEntry",
     "LeaderboardPeriod",
@@ -86,6 +100,7 @@ __all__ = [
     "Participant",
     "Participation",
     "PartitionLease",
+    "PaymentMethod",
     "Player",
     "PlayerAchievement",
     "PlayerPass",
@@ -109,9 +124,12 @@ __all__ = [
     "StreamOffset",
     "Streamer",
     "Template",
+    "TreasurySettings",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "WebhookEvent",
+    "Withdrawal",
     "WorkerMember",
     "XpActivity",
     "XpDaily",

@@ -100,6 +100,12 @@ EXPECTED_REFUSALS: dict[str, list[Refusal]] = {
     "docs/marketplace.md": [
         Refusal("POST", r"/v1/campaigns/[^/]+/join", 409, "already_joined", "The join chain: Ann joins twice"),
     ],
+    "docs/finance.md": [
+        Refusal("POST", r"/v1/streamers/[^/]+/withdrawals", 409, "kyc_required",
+                "Withdrawals: Ann asks for $60 before her identity is verified"),
+        Refusal("POST", r"/v1/streamers/[^/]+/withdrawals", 422, "withdrawal_out_of_bounds",
+                "Withdrawals: Ann asks for more than the per-request maximum"),
+    ],
     "docs/api-contract.md": [
         Refusal("GET", r"/v1/audit", 403, "caller_not_allowed", "The audit log: a server key may not read it"),
         Refusal("POST", r"/v1/ledger/grants", 422, "validation_failed", "Seeing it work: an integer beyond 64 bits"),

@@ -42,6 +42,7 @@ from questline.tenancy.auth import (
 from questline.tenancy.schemas import ROLE_RANK, Role
 from tests.competitions import helpers as competition_makers
 from tests.conftest import AdminLogin, AppKeys, Factory
+from tests.finance import helpers as finance_makers
 from tests.fulfilment import helpers as fulfilment_makers
 from tests.ledger import helpers as ledger_makers
 from tests.market import helpers as market_makers
@@ -98,6 +99,8 @@ RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a globa
     "notification_id": (notification_makers.make_notification, True),
     "type": (notification_makers.make_type, False),
     "locale": (notification_makers.make_locale, False),
+    "payment_method_id": (finance_makers.make_payment_method, True),
+    "deposit_id": (finance_makers.make_deposit, True),
 }
 
 

@@ -10,6 +10,8 @@ their own log; minting player tokens; read-only checks sent as POST).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import orjson
 from fastapi import Request
 from fastapi.routing import APIRoute
@@ -75,3 +77,18 @@ async def entries(session: AsyncSession, caller: Caller, *, actor: str | None, a
     rows = await repo.page(session, caller.app, caller.org_id, actor=actor, action=action,
                            before=paging.after_int(), limit=paging.limit)
     return build_page(list(rows), paging.limit, lambda entry: [entry.id])
+
+
+async def record_step(session: AsyncSession, *, app_id: str, actor_kind: str, actor_id: str, action: str,
+                      target: dict[str, str], now: datetime) -> None:
+    """Record a domain step (e.g. ``withdrawal.requested``) in the audit log, in the caller's transaction.
+
+    For steps no trusted request records by itself (a streamer's request, a provider's webhook) and for
+    the business meaning of those that one does.
+    """
+    app = await tenancy.find_app(session, app_id)
+    await repo.insert(session, {
+        "app_id": app_id, "org_id": app.org_id if app is not None else None, "actor_kind": actor_kind[:16],
+        "actor_id": actor_id[:64], "action": action[:100], "target": target, "status": 200, "address": None,
+        "request_id": "", "created_at": now,
+    })

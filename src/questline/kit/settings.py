@@ -145,6 +145,14 @@ class Settings(BaseSettings):
     discord_bot_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"
     telegram_bot_token: SecretStr | None = None
+    # Money: the card/PSP-style payment provider (unset: only manual bank transfers), the secret its
+    # webhooks are signed with, and how long a call to it may take.
+    psp_url: str | None = None
+    psp_api_key: SecretStr | None = None
+    psp_webhook_secret: SecretStr | None = None
+    psp_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    psp_webhook_tolerance_seconds: int = Field(default=300, ge=1)
+
     # Scale-out (docs/deployment.md). ``role``: what ``questline serve`` runs in this process.
     role: Literal["all", "api", "worker", "scheduler"] = "all"
     # Apply migrations when ``serve`` starts (roles ``all`` and ``api``). Unset: yes, except in

@@ -449,3 +449,38 @@ async def totals(session: AsyncSession, app_id: str | None) -> Sequence[Any]:
         .order_by(acc.app_id, acc.currency)
     )
     return (await session.execute(_scoped(stmt, acc.app_id, app_id))).all()
+
+
+# Statements -----------------------------------------------------------------------------------
+
+
+async def account_of(session: AsyncSession, app_id: str, ref: AccountRef) -> LedgerAccount | None:
+    return (await session.execute(
+        sa.select(LedgerAccount).where(
+            LedgerAccount.app_id == app_id, LedgerAccount.owner_kind == ref.owner_kind,
+            LedgerAccount.owner_id == ref.owner_id, LedgerAccount.currency == ref.currency,
+            LedgerAccount.sub == ref.sub)
+    )).scalar_one_or_none()
+
+
+async def sum_before(session: AsyncSession, account_id: int, start: datetime) -> int:
+    """What an account's postings of transactions made before ``start`` add up to (its opening balance)."""
+    return int((await session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(Posting.amount), 0))
+        .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)
+        .where(Posting.account_id == account_id, LedgerTransaction.created_at < start)
+    )).scalar_one())
+
+
+async def postings_between(session: AsyncSession, account_id: int, start: datetime, end: datetime,
+                           limit: int) -> Sequence[Any]:
+    """An account's postings of transactions made in ``[start, end)``, oldest first (at most ``limit``)."""
+    return (await session.execute(
+        sa.select(Posting.transaction_id, Posting.amount, Posting.account_seq, LedgerTransaction.kind,
+                  LedgerTransaction.source, LedgerTransaction.description, LedgerTransaction.reference,
+                  LedgerTransaction.created_at)
+        .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)
+        .where(Posting.account_id == account_id, LedgerTransaction.created_at >= start,
+               LedgerTransaction.created_at < end)
+        .order_by(LedgerTransaction.created_at, Posting.account_seq).limit(limit)
+    )).all()

@@ -269,3 +269,31 @@ class DepositIn(Strict):
     amount: PositiveAmount = Field(description="in minor units (cents for USD)")
     reference: Reference = None
     description: str | None = Field(default=None, max_length=500)
+
+
+# Statements -----------------------------------------------------------------------------------
+
+class StatementLine(BaseModel):
+    transaction_id: str
+    created_at: datetime
+    kind: str
+    source: str
+    description: str | None
+    reference: dict[str, Any] | None
+    amount: int = Field(description="in minor units: positive came in, negative went out")
+    balance: int = Field(description="the running balance after this movement, in minor units")
+
+
+class StatementOut(BaseModel):
+    owner_kind: WalletOwnerKind
+    owner_id: str
+    currency: str
+    exponent: int
+    sub: str = Field(description="the sub-account: empty for available money, pending, or hold:<ref>")
+    start: datetime
+    end: datetime
+    opening_balance: int
+    total_in: int
+    total_out: int
+    closing_balance: int = Field(description="opening_balance + total_in - total_out, to the minor unit")
+    movements: list[StatementLine]

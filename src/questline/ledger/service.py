@@ -26,7 +26,8 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import orjson
@@ -59,6 +60,8 @@ from questline.ledger.schemas import (
     HistorySummary,
     HoldOut,
     PostingOut,
+    StatementLine,
+    StatementOut,
     TransactionOut,
     Violation,
     WalletBalance,
@@ -69,18 +72,21 @@ from questline.players import service as players
 from questline.players.schemas import PLAYER_ID_PATTERN
 
 __all__ = [
-    "EXTERNAL", "HOLDS", "ISO_4217", "ISSUANCE", "PENDING", "PLATFORM_REVENUE", "SINK", "Credit", "adjust_player",
-    "balances_of",
-    "commit_hold", "create_hold", "credit_player", "currency_exists", "debit_player", "deposit", "ensure_currency",
-    "get_hold", "hold_funds", "hold_sub", "ledger_totals", "list_currencies", "lock_accounts", "pay_from_hold",
-    "player_balances", "player_history", "post_credits", "put_currency", "release_expired_holds", "release_held",
-    "release_hold", "release_pending", "transfer", "verify", "wallet_balance", "wallet_of",
+    "EXCHANGE", "EXTERNAL", "HOLDS", "ISO_4217", "ISSUANCE", "PENDING", "PLATFORM_REVENUE", "SINK", "Credit",
+    "adjust_player", "balances_of", "commit_hold", "convert", "create_hold", "credit_player", "currency_exists",
+    "debit_player", "deposit", "ensure_currency", "get_hold", "hold_funds", "hold_sub", "ledger_totals",
+    "list_currencies", "lock_accounts", "pay_from_hold", "player_balances", "player_history", "post_credits",
+    "put_currency", "release_expired_holds", "release_held", "release_hold", "release_pending", "statement",
+    "transfer", "verify", "wallet_balance", "wallet_of",
 ]
 
 _log = structlog.get_logger("questline.ledger")
 ISSUANCE, SINK, HOLDS, EXTERNAL = "issuance", "sink", "holds", "external"
-# May go below zero: points are issued from ``issuance``; fiat comes in from (and goes out to) ``external``.
-_NEGATIVE_ALLOWED = frozenset({ISSUANCE, EXTERNAL})
+# Conversions between currencies pass through it: it takes one currency and pays out the other.
+EXCHANGE = "exchange"
+# May go below zero: points are issued from ``issuance``; fiat comes in from (and goes out to) ``external``;
+# ``exchange`` is the platform's position per currency after conversions (short in what it paid out).
+_NEGATIVE_ALLOWED = frozenset({ISSUANCE, EXTERNAL, EXCHANGE})
 PENDING = "pending"
 PLATFORM_REVENUE = "revenue"
 WALLET_KINDS = frozenset({"brand", "streamer", "platform"})
@@ -781,6 +787,102 @@ async def wallet_of(session: AsyncSession, app_id: str, owner_kind: WalletOwnerK
     return WalletOut(owner_kind=owner_kind, owner_id=owner_id, balances=[
         WalletBalance(currency=code, exponent=exponents.get(code, 0), **sums) for code, sums in sorted(totals.items())
     ])
+
+
+MAX_STATEMENT_LINES = 10_000
+MAX_RATE_DIGITS = 18
+
+
+async def statement(session: AsyncSession, *, app_id: str, owner_kind: WalletOwnerKind, owner_id: str,
+                    currency: str, start: datetime, end: datetime, sub: str = "") -> StatementOut:
+    """One wallet account over ``[start, end)``: the opening balance, every movement, the closing balance.
+
+    A movement belongs to the period its transaction was made in; the opening balance is what every
+    earlier movement adds up to, so ``opening + movements = closing`` to the minor unit, and a period
+    that reaches the present closes on the account's balance.
+    """
+    ref = _wallet(owner_kind, owner_id, currency, sub)
+    _check_ref(ref)
+    if start.tzinfo is None or end.tzinfo is None:
+        raise Unprocessable("a statement's period needs times with a time zone (e.g. 2026-11-01T00:00:00Z)",
+                            code="invalid_period")
+    try:
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+    except OverflowError as exc:
+        raise Unprocessable("a statement's period must lie within the years 1 to 9999 in UTC",
+                            code="invalid_period") from exc
+    if end <= start:
+        raise Unprocessable("a statement's period must end after it starts", code="invalid_period")
+    known = await repo.get_currency(session, app_id, currency)
+    if known is None:
+        raise Unprocessable(f"currency {currency!r} is not defined for this app", code="unknown_currency",
+                            extra={"currency": currency})
+    account = await repo.account_of(session, app_id, ref)
+    opening, rows = 0, []
+    if account is not None:
+        opening = await repo.sum_before(session, account.id, start)
+        rows = list(await repo.postings_between(session, account.id, start, end, MAX_STATEMENT_LINES + 1))
+    if len(rows) > MAX_STATEMENT_LINES:
+        raise Unprocessable(f"the period holds more than {MAX_STATEMENT_LINES:,} movements; ask for a shorter one",
+                            code="statement_too_large")
+    running = opening
+    lines = []
+    for row in rows:
+        running += row.amount
+        lines.append(StatementLine(transaction_id=row.transaction_id, created_at=row.created_at, kind=row.kind,
+                                   source=row.source, description=row.description, reference=row.reference,
+                                   amount=row.amount, balance=running))
+    return StatementOut(owner_kind=owner_kind, owner_id=owner_id, currency=currency, exponent=known.exponent,
+                        sub=sub, start=start, end=end, opening_balance=opening,
+                        total_in=sum(r.amount for r in rows if r.amount > 0),
+                        total_out=-sum(r.amount for r in rows if r.amount < 0), closing_balance=running,
+                        movements=lines)
+
+
+def parse_rate(rate: str) -> Decimal:
+    """A positive exchange rate given as a decimal string ("0.9215"); floats never carry money here."""
+    try:
+        value = Decimal(rate)
+    except (ArithmeticError, ValueError, TypeError):
+        value = Decimal(0)
+    digits = value.as_tuple()
+    if (not value.is_finite() or value <= 0 or len(digits.digits) > MAX_RATE_DIGITS
+            or not isinstance(digits.exponent, int) or digits.exponent < -12):
+        raise Unprocessable(f"{rate!r} is not a rate: a positive decimal string of at most {MAX_RATE_DIGITS} digits "
+                            "and 12 decimal places, e.g. \"0.9215\"", code="invalid_rate")
+    return value
+
+
+async def convert(session: AsyncSession, clock: Clock, *, app_id: str, owner_kind: WalletOwnerKind, owner_id: str,
+                  source: str, target: str, amount: int, rate: str, idempotency_key: str,
+                  reference: dict[str, Any] | None = None, actor: str | None = None) -> TransactionOut:
+    """Exchange ``amount`` of the owner's available ``source`` money into ``target`` at ``rate``.
+
+    One transaction through the ``exchange`` account: the owner pays ``amount`` in, the exchange pays
+    ``floor(amount × rate)`` out (in the target's minor units; the fraction stays with the platform).
+    The rate is recorded on the transaction. ``409 insufficient_funds`` if the owner lacks the money.
+    """
+    _check_amount(amount)
+    if source == target:
+        raise Unprocessable("a conversion needs two different currencies", code="same_currency")
+    await _fiat(session, clock, app_id, source)
+    await _fiat(session, clock, app_id, target)
+    value = parse_rate(rate)
+    exponents = {c.code: c.exponent for c in await repo.list_currencies(session, app_id)}
+    scaled = Decimal(amount) * value * (Decimal(10) ** (exponents[target] - exponents[source]))
+    converted = int(scaled.to_integral_value(rounding=ROUND_DOWN))
+    if converted <= 0:
+        raise Unprocessable(f"{amount} {source} (minor units) buys nothing at {rate}", code="amount_too_small")
+    _check_amount(converted)
+    recorded = {**(reference or {}), "rate": str(value), "from": source, "to": target, "paid": amount,
+                "received": converted}
+    return await _post(session, clock, app_id=app_id, idempotency_key=idempotency_key, kind="conversion",
+                       source="exchange", entries=[
+                           (_wallet(owner_kind, owner_id, source), -amount),
+                           (AccountRef.system(EXCHANGE, source), amount),
+                           (AccountRef.system(EXCHANGE, target), -converted),
+                           (_wallet(owner_kind, owner_id, target), converted)],
+                       reference=recorded, description=None, actor=actor)
 
 
 # Verification ---------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from .app_create import AppCreate
 from .app_created import AppCreated
 from .app_limits import AppLimits
 from .app_out import AppOut
+from .approval_out import ApprovalOut
 from .archive_page import ArchivePage
 from .asset_out import AssetOut
 from .asset_out_kind import AssetOutKind
@@ -36,6 +37,7 @@ from .available_challenges import AvailableChallenges
 from .badge import Badge
 from .balance_out import BalanceOut
 from .balances_out import BalancesOut
+from .bank_account_in import BankAccountIn
 from .bank_details_in import BankDetailsIn
 from .bank_details_in_preferred_payment_method import BankDetailsInPreferredPaymentMethod
 from .bank_details_out import BankDetailsOut
@@ -50,6 +52,8 @@ from .board_page_order import BoardPageOrder
 from .board_summary import BoardSummary
 from .body_achievements_upload_badge import BodyAchievementsUploadBadge
 from .body_campaigns_upload_asset import BodyCampaignsUploadAsset
+from .body_treasury_add_kyc_document import BodyTreasuryAddKycDocument
+from .body_treasury_add_kyc_document_kind import BodyTreasuryAddKycDocumentKind
 from .boost_in import BoostIn
 from .brand_in import BrandIn
 from .brand_out import BrandOut
@@ -117,8 +121,11 @@ from .completion_out import CompletionOut
 from .completion_out_rewards import CompletionOutRewards
 from .completion_run import CompletionRun
 from .completion_status import CompletionStatus
+from .confirm_in import ConfirmIn
 from .consume_in import ConsumeIn
 from .contact_person import ContactPerson
+from .conversion_in import ConversionIn
+from .conversion_in_reference_type_0 import ConversionInReferenceType0
 from .criteria import Criteria
 from .currency_in import CurrencyIn
 from .currency_out import CurrencyOut
@@ -135,6 +142,11 @@ from .delivery_out_status import DeliveryOutStatus
 from .demographics import Demographics
 from .deposit_in import DepositIn
 from .deposit_in_reference_type_0 import DepositInReferenceType0
+from .deposit_out import DepositOut
+from .deposit_out_instructions_type_0 import DepositOutInstructionsType0
+from .deposit_out_status import DepositOutStatus
+from .deposit_request_in import DepositRequestIn
+from .deposit_request_in_provider import DepositRequestInProvider
 from .distribution_out import DistributionOut
 from .effect import Effect
 from .effect_data import EffectData
@@ -146,6 +158,7 @@ from .energy_out import EnergyOut
 from .entry_rules import EntryRules
 from .event_out import EventOut
 from .event_out_data import EventOutData
+from .fail_in import FailIn
 from .fee import Fee
 from .field_condition import FieldCondition
 from .field_condition_op import FieldConditionOp
@@ -200,6 +213,17 @@ from .keys_out import KeysOut
 from .keys_summary import KeysSummary
 from .kind_out import KindOut
 from .kind_out_json_schema import KindOutJsonSchema
+from .kyc_case_out import KycCaseOut
+from .kyc_case_out_status import KycCaseOutStatus
+from .kyc_decision_in import KycDecisionIn
+from .kyc_decision_in_verdict import KycDecisionInVerdict
+from .kyc_document_out import KycDocumentOut
+from .kyc_out import KycOut
+from .kyc_out_status import KycOutStatus
+from .kyc_report import KycReport
+from .kyc_report_by_status import KycReportByStatus
+from .kyc_rules import KycRules
+from .kyc_submit_in import KycSubmitIn
 from .ledger_grant_in import LedgerGrantIn
 from .ledger_grant_in_reference_type_0 import LedgerGrantInReferenceType0
 from .level_condition import LevelCondition
@@ -254,10 +278,12 @@ from .page_competition_out import PageCompetitionOut
 from .page_completion_out import PageCompletionOut
 from .page_definition_out import PageDefinitionOut
 from .page_delivery_out import PageDeliveryOut
+from .page_deposit_out import PageDepositOut
 from .page_endpoint_out import PageEndpointOut
 from .page_event_out import PageEventOut
 from .page_fulfilment_out import PageFulfilmentOut
 from .page_key_out import PageKeyOut
+from .page_kyc_case_out import PageKycCaseOut
 from .page_member_out import PageMemberOut
 from .page_notification_out import PageNotificationOut
 from .page_order_out import PageOrderOut
@@ -269,14 +295,18 @@ from .page_prize_out import PagePrizeOut
 from .page_referral_out import PageReferralOut
 from .page_rule_out import PageRuleOut
 from .page_streamer_out import PageStreamerOut
+from .page_withdrawal_out import PageWithdrawalOut
 from .pagedictstr_any import PagedictstrAny
 from .pagedictstr_any_items_item import PagedictstrAnyItemsItem
+from .paid_in import PaidIn
 from .participant_out import ParticipantOut
 from .participants import Participants
 from .participation_out import ParticipationOut
 from .participation_out_status import ParticipationOutStatus
 from .pass_out import PassOut
 from .pass_out_premium_source_type_0 import PassOutPremiumSourceType0
+from .payment_method_out import PaymentMethodOut
+from .paypal_in import PaypalIn
 from .performance import Performance
 from .platform_exclusivity import PlatformExclusivity
 from .platform_exclusivity_platforms_item import PlatformExclusivityPlatformsItem
@@ -338,8 +368,11 @@ from .progress_out import ProgressOut
 from .progress_out_claimable import ProgressOutClaimable
 from .progress_out_premium_source_type_0 import ProgressOutPremiumSourceType0
 from .progression_activity_response_200_item import ProgressionActivityResponse200Item
+from .psp_token_in import PspTokenIn
 from .quiet_hours import QuietHours
 from .ranked_entry import RankedEntry
+from .rate_in import RateIn
+from .rate_out import RateOut
 from .reason import Reason
 from .referral_out import ReferralOut
 from .referral_out_attribution_type_0 import ReferralOutAttributionType0
@@ -357,6 +390,7 @@ from .rest_days_in import RestDaysIn
 from .review_in import ReviewIn
 from .reward import Reward
 from .rewards import Rewards
+from .risk_factor import RiskFactor
 from .role import Role
 from .rotate_in import RotateIn
 from .rule_in import RuleIn
@@ -382,6 +416,10 @@ from .sponsors_verify_platform_platform import SponsorsVerifyPlatformPlatform
 from .stat_condition import StatCondition
 from .stat_condition_op import StatConditionOp
 from .stat_condition_period import StatConditionPeriod
+from .statement_line import StatementLine
+from .statement_line_reference_type_0 import StatementLineReferenceType0
+from .statement_out import StatementOut
+from .statement_out_owner_kind import StatementOutOwnerKind
 from .status_in import StatusIn
 from .status_in_status import StatusInStatus
 from .streak_out import StreakOut
@@ -413,6 +451,13 @@ from .track_in_attribution_type_0 import TrackInAttributionType0
 from .track_in_status import TrackInStatus
 from .transaction_out import TransactionOut
 from .transaction_out_reference_type_0 import TransactionOutReferenceType0
+from .treasury_brand_statement_format import TreasuryBrandStatementFormat
+from .treasury_kyc_queue_status_type_0 import TreasuryKycQueueStatusType0
+from .treasury_list_withdrawals_status_type_0 import TreasuryListWithdrawalsStatusType0
+from .treasury_platform_statement_format import TreasuryPlatformStatementFormat
+from .treasury_settings_body import TreasurySettingsBody
+from .treasury_settings_body_limits import TreasurySettingsBodyLimits
+from .treasury_streamer_statement_format import TreasuryStreamerStatementFormat
 from .unlock_out import UnlockOut
 from .unlock_out_previous_status_type_0 import UnlockOutPreviousStatusType0
 from .unread_count import UnreadCount
@@ -423,7 +468,12 @@ from .verification_in_status import VerificationInStatus
 from .wallet_balance import WalletBalance
 from .wallet_out import WalletOut
 from .wallet_out_owner_kind import WalletOutOwnerKind
+from .webhook_out import WebhookOut
 from .webhooks_deliveries_status_type_0 import WebhooksDeliveriesStatusType0
+from .withdrawal_in import WithdrawalIn
+from .withdrawal_limits import WithdrawalLimits
+from .withdrawal_out import WithdrawalOut
+from .withdrawal_out_status import WithdrawalOutStatus
 from .xp_award import XpAward
 from .xp_award_result import XpAwardResult
 from .xp_award_result_points_awarded import XpAwardResultPointsAwarded
@@ -452,6 +502,7 @@ __all__ = (
     "AppCreated",
     "AppLimits",
     "AppOut",
+    "ApprovalOut",
     "ArchivePage",
     "AssetOut",
     "AssetOutKind",
@@ -465,6 +516,7 @@ __all__ = (
     "Badge",
     "BalanceOut",
     "BalancesOut",
+    "BankAccountIn",
     "BankDetailsIn",
     "BankDetailsInPreferredPaymentMethod",
     "BankDetailsOut",
@@ -479,6 +531,8 @@ __all__ = (
     "BoardSummary",
     "BodyAchievementsUploadBadge",
     "BodyCampaignsUploadAsset",
+    "BodyTreasuryAddKycDocument",
+    "BodyTreasuryAddKycDocumentKind",
     "BoostIn",
     "BrandIn",
     "BrandOut",
@@ -546,8 +600,11 @@ __all__ = (
     "CompletionOutRewards",
     "CompletionRun",
     "CompletionStatus",
+    "ConfirmIn",
     "ConsumeIn",
     "ContactPerson",
+    "ConversionIn",
+    "ConversionInReferenceType0",
     "Criteria",
     "CurrencyIn",
     "CurrencyOut",
@@ -564,6 +621,11 @@ __all__ = (
     "Demographics",
     "DepositIn",
     "DepositInReferenceType0",
+    "DepositOut",
+    "DepositOutInstructionsType0",
+    "DepositOutStatus",
+    "DepositRequestIn",
+    "DepositRequestInProvider",
     "DistributionOut",
     "Effect",
     "EffectData",
@@ -575,6 +637,7 @@ __all__ = (
     "EntryRules",
     "EventOut",
     "EventOutData",
+    "FailIn",
     "Fee",
     "FieldCondition",
     "FieldConditionOp",
@@ -629,6 +692,17 @@ __all__ = (
     "KeysSummary",
     "KindOut",
     "KindOutJsonSchema",
+    "KycCaseOut",
+    "KycCaseOutStatus",
+    "KycDecisionIn",
+    "KycDecisionInVerdict",
+    "KycDocumentOut",
+    "KycOut",
+    "KycOutStatus",
+    "KycReport",
+    "KycReportByStatus",
+    "KycRules",
+    "KycSubmitIn",
     "LedgerGrantIn",
     "LedgerGrantInReferenceType0",
     "LevelCondition",
@@ -683,12 +757,14 @@ __all__ = (
     "PageCompletionOut",
     "PageDefinitionOut",
     "PageDeliveryOut",
+    "PageDepositOut",
     "PagedictstrAny",
     "PagedictstrAnyItemsItem",
     "PageEndpointOut",
     "PageEventOut",
     "PageFulfilmentOut",
     "PageKeyOut",
+    "PageKycCaseOut",
     "PageMemberOut",
     "PageNotificationOut",
     "PageOrderOut",
@@ -700,12 +776,16 @@ __all__ = (
     "PageReferralOut",
     "PageRuleOut",
     "PageStreamerOut",
+    "PageWithdrawalOut",
+    "PaidIn",
     "ParticipantOut",
     "Participants",
     "ParticipationOut",
     "ParticipationOutStatus",
     "PassOut",
     "PassOutPremiumSourceType0",
+    "PaymentMethodOut",
+    "PaypalIn",
     "Performance",
     "PlatformExclusivity",
     "PlatformExclusivityPlatformsItem",
@@ -767,8 +847,11 @@ __all__ = (
     "ProgressOut",
     "ProgressOutClaimable",
     "ProgressOutPremiumSourceType0",
+    "PspTokenIn",
     "QuietHours",
     "RankedEntry",
+    "RateIn",
+    "RateOut",
     "Reason",
     "ReferralOut",
     "ReferralOutAttributionType0",
@@ -786,6 +869,7 @@ __all__ = (
     "ReviewIn",
     "Reward",
     "Rewards",
+    "RiskFactor",
     "Role",
     "RotateIn",
     "RuleIn",
@@ -811,6 +895,10 @@ __all__ = (
     "StatCondition",
     "StatConditionOp",
     "StatConditionPeriod",
+    "StatementLine",
+    "StatementLineReferenceType0",
+    "StatementOut",
+    "StatementOutOwnerKind",
     "StatusIn",
     "StatusInStatus",
     "StreakOut",
@@ -842,6 +930,13 @@ __all__ = (
     "TrackInStatus",
     "TransactionOut",
     "TransactionOutReferenceType0",
+    "TreasuryBrandStatementFormat",
+    "TreasuryKycQueueStatusType0",
+    "TreasuryListWithdrawalsStatusType0",
+    "TreasuryPlatformStatementFormat",
+    "TreasurySettingsBody",
+    "TreasurySettingsBodyLimits",
+    "TreasuryStreamerStatementFormat",
     "UnlockOut",
     "UnlockOutPreviousStatusType0",
     "UnreadCount",
@@ -852,7 +947,12 @@ __all__ = (
     "WalletBalance",
     "WalletOut",
     "WalletOutOwnerKind",
+    "WebhookOut",
     "WebhooksDeliveriesStatusType0",
+    "WithdrawalIn",
+    "WithdrawalLimits",
+    "WithdrawalOut",
+    "WithdrawalOutStatus",
     "XpAward",
     "XpAwardResult",
     "XpAwardResultPointsAwarded",

@@ -57,7 +57,8 @@ def sync_detailed(
 ) -> Response[Any]:
     """ Metrics
 
-     Prometheus metrics: request counts and latency by route.
+     Prometheus metrics: requests by route, and what this process's roles do (events ingested and
+    processed, batch time, lag per partition, JetStream pending, partitions owned).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -86,7 +87,8 @@ async def asyncio_detailed(
 ) -> Response[Any]:
     """ Metrics
 
-     Prometheus metrics: request counts and latency by route.
+     Prometheus metrics: requests by route, and what this process's roles do (events ingested and
+    processed, batch time, lag per partition, JetStream pending, partitions owned).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -67,7 +67,8 @@ def sync_detailed(
 ) -> Response[Any | Problem]:
     """ Readyz
 
-     The database (and Redis, when configured) answer; 503 problem+json otherwise.
+     What this process's roles need answers (the database, Redis when configured, the event log,
+    the background loops, a migrated schema); 503 problem+json otherwise.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -95,7 +96,8 @@ def sync(
 ) -> Any | Problem | None:
     """ Readyz
 
-     The database (and Redis, when configured) answer; 503 problem+json otherwise.
+     What this process's roles need answers (the database, Redis when configured, the event log,
+    the background loops, a migrated schema); 503 problem+json otherwise.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -118,7 +120,8 @@ async def asyncio_detailed(
 ) -> Response[Any | Problem]:
     """ Readyz
 
-     The database (and Redis, when configured) answer; 503 problem+json otherwise.
+     What this process's roles need answers (the database, Redis when configured, the event log,
+    the background loops, a migrated schema); 503 problem+json otherwise.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -146,7 +149,8 @@ async def asyncio(
 ) -> Any | Problem | None:
     """ Readyz
 
-     The database (and Redis, when configured) answer; 503 problem+json otherwise.
+     What this process's roles need answers (the database, Redis when configured, the event log,
+    the background loops, a migrated schema); 503 problem+json otherwise.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
