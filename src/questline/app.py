@@ -35,6 +35,8 @@ from questline.competitions import api as competitions_api
 from questline.competitions import tasks as competitions_tasks
 from questline.conflicts import api as conflicts_api
 from questline.console import api as console_api
+from questline.fulfilment import api as fulfilment_api
+from questline.fulfilment import tasks as fulfilment_tasks
 from questline.gating import api as gating_api
 from questline.gkeys import api as gkeys_api
 from questline.gkeys import tasks as gkeys_tasks
@@ -51,6 +53,8 @@ from questline.leaderboards import api as leaderboards_api
 from questline.leaderboards import tasks as leaderboards_tasks
 from questline.ledger import api as ledger_api
 from questline.ledger import tasks as ledger_tasks
+from questline.notifications import api as notifications_api
+from questline.notifications import tasks as notifications_tasks
 from questline.ops import api as ops_api
 from questline.ops import service as ops_service
 from questline.pipeline import api as events_api
@@ -104,6 +108,7 @@ def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
         gkeys_tasks.register_jobs,
         treasury_tasks.register_jobs,
         campaigns_tasks.register_jobs,
+        notifications_tasks.register_jobs,
     ]
 
 
@@ -113,6 +118,8 @@ def _background_loops() -> list[Loop]:
         pipeline_worker.run_worker,
         relay_tasks.run_relay,
         webhooks_tasks.run_sender,
+        fulfilment_tasks.run_fulfilment,
+        notifications_tasks.run_notifications,
     ]
 
 
@@ -193,6 +200,8 @@ def _routers() -> list[APIRouter]:
         referrals_api.router,
         communities_api.router,
         gating_api.router,
+        fulfilment_api.router,
+        notifications_api.router,
         streaks_api.router,
         achievements_api.router,
         sponsors_api.router,

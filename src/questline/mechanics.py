@@ -18,7 +18,9 @@ from questline.battlepass.schemas import BattlePassDef, PassXpRuleDef
 from questline.challenges import service as challenges
 from questline.challenges.processor import ChallengeProcessor
 from questline.challenges.schemas import ChallengeDef
+from questline.competitions import service as competitions
 from questline.competitions.processor import CompetitionProcessor
+from questline.fulfilment import service as fulfilment
 from questline.kit.privacy import REGISTRY, PlayerDataArea, PlayerDataRegistry
 from questline.kit.privacy import PlayerColumn as Col
 from questline.kit.runtime import Runtime
@@ -26,6 +28,7 @@ from questline.leaderboards import service as leaderboards
 from questline.leaderboards.processor import LeaderboardProcessor
 from questline.leaderboards.schemas import LeaderboardDef
 from questline.ledger import service as ledger
+from questline.notifications.service import NotificationsSubscriber
 from questline.pipeline.batch import Processor
 from questline.pipeline.states import PROCESSORS
 from questline.pipeline.stats import StatsProcessor
@@ -121,12 +124,18 @@ def player_data() -> list[PlayerDataArea]:
             Col("referrals", "referee_id", erase="anonymize", clear=referral_personal))),
         PlayerDataArea("communities", (Col("community_members"),)),
         PlayerDataArea("marketplace", (Col("streamers", erase="anonymize"), Col("participations", erase="anonymize"))),
+        PlayerDataArea("fulfilment", (Col("fulfilments", erase="anonymize"),)),
+        PlayerDataArea("notifications", (
+            Col("notification_preferences"),
+            Col("notifications", "recipient_id", where={"recipient_kind": "player"}),
+            Col("notification_deliveries", "recipient_id", where={"recipient_kind": "player"}))),
     ]
 def subscribers(runtime: Runtime) -> list[Subscriber]:
     """Every consumer of the outbox relay (``questline.relay``); one line per area."""
     return [
         WebhookSubscriber(runtime),
         RealtimeSubscriber(runtime),
+        NotificationsSubscriber(runtime),
     ]
 
 
@@ -136,5 +145,6 @@ def install(runtime: Runtime) -> None:
     runtime.extensions.setdefault(PROCESSORS, processors(runtime))
     runtime.extensions.setdefault(REGISTRY, PlayerDataRegistry(player_data()))
     relay.install(runtime, subscribers(runtime))
+    fulfilment.listen(runtime, competitions.PRIZE_SOURCE, competitions.on_fulfilment)
 
 

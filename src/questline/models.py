@@ -10,12 +10,15 @@ from questline.communities.models import Community, CommunityMember
 from questline.competitions.models import Activity as CompetitionActivity
 from questline.competitions.models import Competition, Distribution, Participant, Prize, PrizeEvent, Result
 from questline.conflicts.models import ConflictRule
+from questline.fulfilment.models import Fulfilment, FulfilmentTarget
 from questline.gkeys.models import Energy, GKey
 from questline.kit.db import Base
 from questline.kit.idempotency import IdempotencyRecord
 from questline.kit.jobs import JobRun
 from questline.leaderboards.models import Friendship, LeaderboardArchive, LeaderboardEntry, LeaderboardPeriod
 from questline.ledger.models import Currency, Hold, LedgerAccount, LedgerTransaction, Posting
+from questline.notifications.models import Delivery as NotificationDelivery
+from questline.notifications.models import Notification, Preferences, Template
 from questline.pipeline.models import EventRecord, OutboxMessage, PartitionLease, StreamOffset, WorkerMember
 from questline.players.models import Player
 from questline.progression.models import PlayerTrack, XpActivity, XpDaily
@@ -70,6 +73,8 @@ __all__ = [
     "EventRecord",
     "ExchangeRate",
     "Friendship",
+    "Fulfilment",
+    "FulfilmentTarget",
     "GKey",
     "Hold",
     "IdempotencyRecord",
@@ -88,6 +93,8 @@ __all__ = [
     "LedgerTransaction",
     "MarketSettings",
     "Membership",
+    "Notification",
+    "NotificationDelivery",
     "Organization",
     "OutboxMessage",
     "Participant",
@@ -102,6 +109,7 @@ __all__ = [
     "PlayerTokenEpoch",
     "PlayerTrack",
     "Posting",
+    "Preferences",
     "Prize",
     "PrizeEvent",
     "Referral",
@@ -115,6 +123,7 @@ __all__ = [
     "StreakRestDay",
     "StreamOffset",
     "Streamer",
+    "Template",
     "TreasurySettings",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -75,13 +75,15 @@ async def test_cup_from_entry_to_prizes_rollback_and_redistribution(
     await tick(runtime, clock, at(15, 0, 5))
     done = (await client.get(f"/v1/competitions/{cid}", headers=keys.server)).json()
     assert done["status"] == "completed" and done["distribution_status"] == "distributed" and done["pool"] == 1300
-    # 50% and 30% of 1300; the trophy is recorded for fulfilment.
+    # 50% and 30% of 1300; the trophy goes into carol's inventory through the shop's grant path.
     assert [await balance(client, keys, p) for p in ("bob", "alice", "carol")] == [1050, 790, 400]
     dists = (await client.get(f"/v1/competitions/{cid}/distributions", headers=keys.server)).json()
     assert len(dists) == 1
     prizes = {p["rank"]: p for p in dists[0]["prizes"]}
     assert (prizes[1]["player_id"], prizes[1]["amount"], prizes[1]["status"]) == ("bob", 650, "claimed")
-    assert (prizes[3]["kind"], prizes[3]["item"], prizes[3]["fulfilment"]) == ("item", "trophy", "pending")
+    assert (prizes[3]["kind"], prizes[3]["item"], prizes[3]["fulfilment"]) == ("item", "trophy", "completed")
+    inventory = (await client.get("/v1/players/carol/inventory", headers=keys.server)).json()
+    assert [(i["item"], i["quantity"]) for i in inventory["items"]] == [("trophy", 1)]
 
     # Again (a second tick, an admin retry): nothing is paid twice.
     await tick(runtime, clock, at(15, 1))

@@ -82,6 +82,14 @@ EXPECTED_REFUSALS: dict[str, list[Refusal]] = {
                 "a time_window objective without window_seconds"),
     ],
     "docs/events-and-progression.md": [],
+    "docs/notifications.md": [
+        Refusal("PUT", r"/v1/players/nia-[0-9a-f]+/notification-preferences", 422, "validation_failed",
+                "A worked example: a channel that does not exist"),
+    ],
+    "docs/fulfilment.md": [
+        Refusal("POST", r"/v1/fulfilments/[^/]+/fulfil", 409, "fulfilment_already_completed",
+                "A worked example: the hoodie marked with another reference"),
+    ],
     "docs/players.md": [
         Refusal("POST", r"/v1/communities", 403, "starter_reward_forbidden",
                 "Communities: a player creates a community that pays"),

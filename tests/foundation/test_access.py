@@ -43,8 +43,10 @@ from questline.tenancy.schemas import ROLE_RANK, Role
 from tests.competitions import helpers as competition_makers
 from tests.conftest import AdminLogin, AppKeys, Factory
 from tests.finance import helpers as finance_makers
+from tests.fulfilment import helpers as fulfilment_makers
 from tests.ledger import helpers as ledger_makers
 from tests.market import helpers as market_makers
+from tests.notifications import helpers as notification_makers
 
 OPS_ROUTES = {"/healthz", "/readyz", "/metrics"}
 REFUSED = {401, 403, 404}
@@ -92,6 +94,11 @@ RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a globa
     "rule_id": (market_makers.make_rule, True),
     "category": (market_makers.make_category, False),
     "platform": (market_makers.make_platform, False),
+    "fulfilment_id": (fulfilment_makers.make_fulfilment, True),
+    "kind": (fulfilment_makers.make_target_kind, False),
+    "notification_id": (notification_makers.make_notification, True),
+    "type": (notification_makers.make_type, False),
+    "locale": (notification_makers.make_locale, False),
     "payment_method_id": (finance_makers.make_payment_method, True),
     "deposit_id": (finance_makers.make_deposit, True),
 }

@@ -62,6 +62,15 @@ async def due_to_start(session: AsyncSession, now: datetime, limit: int = 200) -
     return [r[0] for r in rows]
 
 
+async def edges_between(session: AsyncSession, start: datetime, end: datetime,
+                        limit: int = 500) -> Sequence[Competition]:
+    """Competitions that start, or end, in ``(start, end]`` and have not yet done so."""
+    return (await session.execute(sa.select(C).where(sa.or_(
+        sa.and_(C.status == UPCOMING, C.starts_at > start, C.starts_at <= end),
+        sa.and_(C.status.in_(OPEN), C.ends_at > start, C.ends_at <= end),
+    )).order_by(C.id).limit(limit))).scalars().all()
+
+
 async def due_to_end(session: AsyncSession, now: datetime, limit: int = 200) -> Sequence[str]:
     rows = await session.execute(
         sa.select(C.id).where(C.status.in_(OPEN), C.ends_at <= now).order_by(C.ends_at).limit(limit))

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from questline.fulfilment.schemas import InGameReward, TokenReward
 from questline.gating.schemas import Requirement
 from questline.kit.jsonvalue import JsonObject
 from questline.leaderboards.schemas import Scoring
@@ -39,6 +40,9 @@ class EntryRules(Strict):
                                                                  "completed challenges, traits); others get 403 gated")
 
 
+REWARD_FIELDS = ("points", "percent", "item", "external", "webhook", "in_game", "token")
+
+
 class PrizeTier(Strict):
     """What each rank from ``from_rank`` to ``to_rank`` wins: exactly one of the reward fields."""
 
@@ -49,13 +53,20 @@ class PrizeTier(Strict):
                                     description="a share of the pool (fees collected + sponsor amount), per rank")
     item: str | None = Field(default=None, min_length=1, max_length=128, description="an item, fulfilled later")
     quantity: int = Field(default=1, ge=1, le=1_000_000)
-    external: JsonObject | None = Field(default=None, description="an external reward, fulfilled later")
+    external: JsonObject | None = Field(default=None, description="an external reward: a fulfilment record that "
+                                                                  "an admin marks fulfilled with a reference")
+    webhook: JsonObject | None = Field(default=None, description="a reward your server delivers: sent to the app's "
+                                                                 "webhook fulfilment target, signed")
+    in_game: InGameReward | None = Field(default=None, description="an item the game server grants: a signed call "
+                                                                   "to the app's in_game fulfilment target")
+    token: TokenReward | None = Field(default=None, description="a transfer of a native coin or an ERC-20 token to "
+                                                                "the player's address")
 
     @model_validator(mode="after")
     def _one_reward(self) -> PrizeTier:
-        given = [n for n in ("points", "percent", "item", "external") if getattr(self, n) is not None]
+        given = [n for n in REWARD_FIELDS if getattr(self, n) is not None]
         if len(given) != 1:
-            raise ValueError("a prize tier has exactly one of: points, percent, item, external")
+            raise ValueError(f"a prize tier has exactly one of: {', '.join(REWARD_FIELDS)}")
         if self.to_rank is not None and self.to_rank < self.from_rank:
             raise ValueError("to_rank must not be below from_rank")
         return self
@@ -68,7 +79,15 @@ class PrizeTier(Strict):
     def kind(self) -> str:
         if self.points is not None or self.percent is not None:
             return "points"
-        return "item" if self.item is not None else "external"
+        return next(n for n in REWARD_FIELDS[2:] if getattr(self, n) is not None)
+
+    def reward_data(self) -> dict[str, Any] | None:
+        """What a fulfilled prize delivers (kept on the prize as ``data``)."""
+        if self.in_game is not None:
+            return self.in_game.model_dump()
+        if self.token is not None:
+            return self.token.model_dump()
+        return self.external if self.external is not None else self.webhook
 
 
 class PrizeRules(Strict):

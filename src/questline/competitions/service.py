@@ -38,6 +38,8 @@ from questline.competitions.schemas import (
     PrizeOut,
     PrizeRules,
 )
+from questline.fulfilment import service as fulfilment
+from questline.fulfilment.models import Fulfilment
 from questline.gating import service as gating
 from questline.gating.schemas import Requirement
 from questline.kit.errors import Conflict, Forbidden, NotFound, ProblemError, Unprocessable
@@ -51,6 +53,7 @@ from questline.pipeline import repository as event_log
 from questline.players import service as players
 from questline.progression import repository as progression
 from questline.rules import service as definitions
+from questline.shop import service as shop
 
 BOARD_PREFIX = "@"
 PERIOD = "custom"
@@ -336,6 +339,33 @@ async def _get_fresh(session: AsyncSession, competition_id: str) -> Competition:
 
 # Prizes -------------------------------------------------------------------------------------------
 
+PRIZE_SOURCE = "competition_prize"
+
+
+async def upcoming_edges(session: AsyncSession, now: datetime, within: timedelta) -> list[dict[str, Any]]:
+    """Competitions that start or end within ``within`` of ``now`` (for reminders): one entry per edge."""
+    edges = []
+    for comp in await repo.edges_between(session, now, now + within):
+        for edge, at in (("starting", comp.starts_at), ("ending", comp.ends_at)):
+            if now < at <= now + within and (edge == "ending" or comp.status == UPCOMING):
+                edges.append({"app_id": comp.app_id, "competition_id": comp.id, "name": comp.name, "edge": edge,
+                              "at": at})
+    return edges
+
+
+async def participant_ids(session: AsyncSession, app_id: str, competition_id: str) -> list[str]:
+    """The players who are in a competition (joined, not disqualified): whom its news concerns."""
+    comp = await repo.get_any(session, competition_id)
+    if comp is None or comp.app_id != app_id:
+        return []
+    return [p.player_id for p in await repo.participants(session, competition_id) if p.status == "joined"]
+
+
+async def on_fulfilment(session: AsyncSession, runtime: Runtime, record: Fulfilment) -> None:
+    """A prize's fulfilment record changed status: the prize shows it (fulfilment listener)."""
+    await repo.set_prize(session, record.source_ref, fulfilment=record.status)
+
+
 
 def _key(comp_id: str, rank: int, player_id: str, batch: int, prefix: str = "prize") -> str:
     base = f"{prefix}:{comp_id}:{rank}:{player_id}"
@@ -359,14 +389,17 @@ def plan_prizes(rules: PrizeRules, standings: Sequence[tuple[int, str]], pool: i
                     continue
             elif tier.points is not None:
                 amount = tier.points
+            elif tier.item is not None:
+                amount = tier.quantity
             else:
-                amount = tier.quantity if tier.item is not None else 1
+                amount = tier.in_game.quantity if tier.in_game is not None else 1
             kind = tier.kind
             if kind == "points":
                 total += amount
             planned.append({"rank": rank, "player_id": player, "kind": kind, "amount": amount,
                             "currency": rules.currency if kind == "points" else None,
-                            "item": tier.item, "data": tier.external})
+                            "item": tier.item if tier.in_game is None else tier.in_game.item,
+                            "data": tier.reward_data()})
     if total > pool:
         raise Conflict(f"the prizes add up to {total} {rules.currency} but the pool holds {pool}",
                        code="prizes_exceed_pool", extra={"total": total, "pool": pool})
@@ -428,7 +461,8 @@ def _event(comp: Competition, prize_id: str, player_id: str, action: str, actor:
 
 async def _pay(session: AsyncSession, runtime: Runtime, comp: Competition, prize_id: str, now: datetime,
                actor: str | None) -> Prize:
-    """Turn a claimable prize into a claimed one: points through the ledger, items queued for fulfilment."""
+    """Turn a claimable prize into a claimed one: points through the ledger, items into the inventory, other
+    rewards into fulfilment records (webhook, in-game, token, external)."""
     prize = await repo.prize(session, prize_id)
     assert prize is not None
     if not await repo.set_prize(session, prize_id, expect=["claimable"], before=now, status="claimed",
@@ -443,6 +477,17 @@ async def _pay(session: AsyncSession, runtime: Runtime, comp: Competition, prize
                                                    "prize_id": prize.id},
             description=f"prize for rank {prize.rank}: {comp.name}"[:500], actor=actor)
         await repo.set_prize(session, prize_id, transaction_id=txn.id)
+    elif prize.kind == "item":
+        assert prize.item is not None
+        await shop.grant_item(session, runtime.clock, app_id=comp.app_id, player_id=prize.player_id, item=prize.item,
+                              quantity=prize.amount, key=_key(comp.id, prize.rank, prize.player_id, prize.batch,
+                                                              "prize-item"),
+                              source="competition_prize", reference={"competition_id": comp.id, "rank": prize.rank,
+                                                                     "prize_id": prize.id})
+        await repo.set_prize(session, prize_id, fulfilment="completed")
+    else:
+        await fulfilment.create(session, runtime, app_id=comp.app_id, player_id=prize.player_id, kind=prize.kind,
+                                source=PRIZE_SOURCE, source_ref=prize.id, spec=dict(prize.data or {}))
     await repo.add_history(session, [_event(comp, prize_id, prize.player_id, "claimed", actor, now)])
     await _announce(session, comp, "prize.claimed", prize.player_id,
                     {"prize_id": prize.id, "kind": prize.kind, "amount": prize.amount, "currency": prize.currency},
@@ -522,6 +567,15 @@ async def roll_back(session: AsyncSession, runtime: Runtime, app_id: str, compet
         if prize.status in ("expired", "rolled_back"):
             continue
         txn_id = None
+        withdrawn = prize.fulfilment
+        if prize.status == "claimed" and prize.kind == "item" and prize.item is not None:
+            await shop.consume_item(session, runtime.clock, app_id=app_id, player_id=prize.player_id, item=prize.item,
+                                    quantity=prize.amount, key=_key(comp.id, prize.rank, prize.player_id, batch,
+                                                                    "prize-item-rollback"),
+                                    reason=f"prize withdrawn: {reason}"[:200])
+            withdrawn = "cancelled"
+        elif prize.status == "claimed" and prize.kind not in ("points", "item"):
+            await fulfilment.cancel(session, runtime, app_id, PRIZE_SOURCE, prize.id)
         if prize.status == "claimed" and prize.kind == "points" and prize.transaction_id is not None:
             assert prize.currency is not None
             txn = await ledger.debit_player(
@@ -531,8 +585,11 @@ async def roll_back(session: AsyncSession, runtime: Runtime, app_id: str, compet
                 source="competition_prize_rollback", reference={"competition_id": comp.id, "prize_id": prize.id},
                 description=f"prize withdrawn: {reason}"[:500], actor=actor)
             txn_id = txn.id
+        if prize.status != "claimed" and withdrawn == "pending":
+            withdrawn = "cancelled"
+        kept = prize.kind not in ("points", "item") and prize.status == "claimed"  # the listener has set it
         await repo.set_prize(session, prize.id, status="rolled_back", rollback_transaction_id=txn_id,
-                             fulfilment="cancelled" if prize.fulfilment == "pending" else prize.fulfilment)
+                             fulfilment=(await _reload(session, prize)).fulfilment if kept else withdrawn)
         await repo.add_history(session, [_event(comp, prize.id, prize.player_id, "rolled_back", actor, now)])
     await repo.update(session, comp.id, distribution_status="rolled_back")
     await _announce(session, comp, "competition.prizes_rolled_back", None, {"batch": batch, "reason": reason}, now)

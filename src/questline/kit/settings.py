@@ -126,6 +126,25 @@ class Settings(BaseSettings):
     data_key: SecretStr | None = None
     asset_max_bytes: int = Field(default=5 * 1_048_576, ge=1024)
 
+    # Reward fulfilment's outbound calls (signed webhook and in-game calls, chat APIs) follow
+    # ``webhooks_allow_private`` above; this is their timeout.
+    outbound_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Token rewards: an EVM JSON-RPC endpoint, the signer's private key (hex) and the confirmations
+    # a transfer needs before its fulfilment is completed.
+    token_rpc_url: str | None = None
+    token_signer_key: SecretStr | None = None
+    token_confirmations: int = Field(default=1, ge=1, le=1000)
+    # Notifications: SMTP for e-mail; Discord and Telegram bot tokens, and their API base URLs.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "questline@localhost"
+    discord_api_url: str = "https://discord.com/api/v10"
+    discord_bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_bot_token: SecretStr | None = None
     # Money: the card/PSP-style payment provider (unset: only manual bank transfers), the secret its
     # webhooks are signed with, and how long a call to it may take.
     psp_url: str | None = None
@@ -197,6 +216,13 @@ class Settings(BaseSettings):
     @cached_property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def outbound_private_allowed(self) -> bool:
+        """Whether outbound calls may reach loopback and private addresses (never in production)."""
+        if self.env == "production":
+            return False
+        return True if self.webhooks_allow_private is None else self.webhooks_allow_private
 
     def check_safe_for_production(self) -> None:
         """Refuse the public development secret anywhere, and a missing or short one in production."""

@@ -166,6 +166,13 @@ from .force_complete_in import ForceCompleteIn
 from .forecast import Forecast
 from .freeze_purchase import FreezePurchase
 from .friends_out import FriendsOut
+from .fulfil_in import FulfilIn
+from .fulfilment_list_fulfilments_kind_type_0 import FulfilmentListFulfilmentsKindType0
+from .fulfilment_list_fulfilments_status_type_0 import FulfilmentListFulfilmentsStatusType0
+from .fulfilment_out import FulfilmentOut
+from .fulfilment_out_result_type_0 import FulfilmentOutResultType0
+from .fulfilment_out_spec import FulfilmentOutSpec
+from .fulfilment_set_target_kind import FulfilmentSetTargetKind
 from .gating_check_in import GatingCheckIn
 from .gating_check_out import GatingCheckOut
 from .gating_min_level import GatingMinLevel
@@ -187,6 +194,7 @@ from .impression_batch import ImpressionBatch
 from .impression_in import ImpressionIn
 from .impression_result import ImpressionResult
 from .impression_result_campaign_status import ImpressionResultCampaignStatus
+from .in_game_reward import InGameReward
 from .ingest_result import IngestResult
 from .inventory_entry import InventoryEntry
 from .inventory_out import InventoryOut
@@ -223,6 +231,7 @@ from .level_condition_op import LevelConditionOp
 from .level_info import LevelInfo
 from .login import Login
 from .login_in import LoginIn
+from .marked import Marked
 from .market_settings import MarketSettings
 from .marketing_preferences import MarketingPreferences
 from .member_add import MemberAdd
@@ -242,6 +251,11 @@ from .moderation_in import ModerationIn
 from .month_performance import MonthPerformance
 from .not_condition_input import NotConditionInput
 from .not_condition_output import NotConditionOutput
+from .notification_out import NotificationOut
+from .notification_out_data import NotificationOutData
+from .notifications_brand_inbox_status_type_0 import NotificationsBrandInboxStatusType0
+from .notifications_player_inbox_status_type_0 import NotificationsPlayerInboxStatusType0
+from .notifications_streamer_inbox_status_type_0 import NotificationsStreamerInboxStatusType0
 from .objective_progress import ObjectiveProgress
 from .objective_progress_type import ObjectiveProgressType
 from .ops_healthz_response_ops_healthz import OpsHealthzResponseOpsHealthz
@@ -267,9 +281,11 @@ from .page_delivery_out import PageDeliveryOut
 from .page_deposit_out import PageDepositOut
 from .page_endpoint_out import PageEndpointOut
 from .page_event_out import PageEventOut
+from .page_fulfilment_out import PageFulfilmentOut
 from .page_key_out import PageKeyOut
 from .page_kyc_case_out import PageKycCaseOut
 from .page_member_out import PageMemberOut
+from .page_notification_out import PageNotificationOut
 from .page_order_out import PageOrderOut
 from .page_participant_out import PageParticipantOut
 from .page_participation_out import PageParticipationOut
@@ -320,6 +336,16 @@ from .points_reward import PointsReward
 from .points_summary import PointsSummary
 from .posting_out import PostingOut
 from .posting_out_owner_kind import PostingOutOwnerKind
+from .preferences_in import PreferencesIn
+from .preferences_in_defaults import PreferencesInDefaults
+from .preferences_in_digest import PreferencesInDigest
+from .preferences_in_types import PreferencesInTypes
+from .preferences_in_types_additional_property import PreferencesInTypesAdditionalProperty
+from .preferences_out import PreferencesOut
+from .preferences_out_defaults import PreferencesOutDefaults
+from .preferences_out_digest import PreferencesOutDigest
+from .preferences_out_types import PreferencesOutTypes
+from .preferences_out_types_additional_property import PreferencesOutTypesAdditionalProperty
 from .premium_in import PremiumIn
 from .prize_event_out import PrizeEventOut
 from .prize_out import PrizeOut
@@ -328,6 +354,7 @@ from .prize_rules import PrizeRules
 from .prize_rules_claim import PrizeRulesClaim
 from .prize_tier import PrizeTier
 from .prize_tier_external_type_0 import PrizeTierExternalType0
+from .prize_tier_webhook_type_0 import PrizeTierWebhookType0
 from .problem import Problem
 from .problem_error import ProblemError
 from .profile import Profile
@@ -342,6 +369,7 @@ from .progress_out_claimable import ProgressOutClaimable
 from .progress_out_premium_source_type_0 import ProgressOutPremiumSourceType0
 from .progression_activity_response_200_item import ProgressionActivityResponse200Item
 from .psp_token_in import PspTokenIn
+from .quiet_hours import QuietHours
 from .ranked_entry import RankedEntry
 from .rate_in import RateIn
 from .rate_out import RateOut
@@ -400,8 +428,12 @@ from .streaks_price import StreaksPrice
 from .streamer_in import StreamerIn
 from .streamer_out import StreamerOut
 from .streamer_patch import StreamerPatch
+from .target_in import TargetIn
+from .target_out import TargetOut
 from .targeting import Targeting
 from .targeting_platforms_item import TargetingPlatformsItem
+from .template_in import TemplateIn
+from .template_out import TemplateOut
 from .tenancy_key_out import TenancyKeyOut
 from .tenancy_key_out_kind import TenancyKeyOutKind
 from .tier_reward import TierReward
@@ -413,6 +445,7 @@ from .title_out import TitleOut
 from .title_out_source import TitleOutSource
 from .token_pair import TokenPair
 from .token_request import TokenRequest
+from .token_reward import TokenReward
 from .track_in import TrackIn
 from .track_in_attribution_type_0 import TrackInAttributionType0
 from .track_in_status import TrackInStatus
@@ -427,6 +460,7 @@ from .treasury_settings_body_limits import TreasurySettingsBodyLimits
 from .treasury_streamer_statement_format import TreasuryStreamerStatementFormat
 from .unlock_out import UnlockOut
 from .unlock_out_previous_status_type_0 import UnlockOutPreviousStatusType0
+from .unread_count import UnreadCount
 from .verdict import Verdict
 from .verdict_kind import VerdictKind
 from .verification_in import VerificationIn
@@ -611,6 +645,13 @@ __all__ = (
     "Forecast",
     "FreezePurchase",
     "FriendsOut",
+    "FulfilIn",
+    "FulfilmentListFulfilmentsKindType0",
+    "FulfilmentListFulfilmentsStatusType0",
+    "FulfilmentOut",
+    "FulfilmentOutResultType0",
+    "FulfilmentOutSpec",
+    "FulfilmentSetTargetKind",
     "GatingCheckIn",
     "GatingCheckOut",
     "GatingMinLevel",
@@ -632,6 +673,7 @@ __all__ = (
     "ImpressionIn",
     "ImpressionResult",
     "ImpressionResultCampaignStatus",
+    "InGameReward",
     "IngestResult",
     "InventoryEntry",
     "InventoryOut",
@@ -668,6 +710,7 @@ __all__ = (
     "LevelInfo",
     "Login",
     "LoginIn",
+    "Marked",
     "MarketingPreferences",
     "MarketSettings",
     "MemberAdd",
@@ -687,6 +730,11 @@ __all__ = (
     "MonthPerformance",
     "NotConditionInput",
     "NotConditionOutput",
+    "NotificationOut",
+    "NotificationOutData",
+    "NotificationsBrandInboxStatusType0",
+    "NotificationsPlayerInboxStatusType0",
+    "NotificationsStreamerInboxStatusType0",
     "ObjectiveProgress",
     "ObjectiveProgressType",
     "OpsHealthzResponseOpsHealthz",
@@ -714,9 +762,11 @@ __all__ = (
     "PagedictstrAnyItemsItem",
     "PageEndpointOut",
     "PageEventOut",
+    "PageFulfilmentOut",
     "PageKeyOut",
     "PageKycCaseOut",
     "PageMemberOut",
+    "PageNotificationOut",
     "PageOrderOut",
     "PageParticipantOut",
     "PageParticipationOut",
@@ -765,6 +815,16 @@ __all__ = (
     "PointsSummary",
     "PostingOut",
     "PostingOutOwnerKind",
+    "PreferencesIn",
+    "PreferencesInDefaults",
+    "PreferencesInDigest",
+    "PreferencesInTypes",
+    "PreferencesInTypesAdditionalProperty",
+    "PreferencesOut",
+    "PreferencesOutDefaults",
+    "PreferencesOutDigest",
+    "PreferencesOutTypes",
+    "PreferencesOutTypesAdditionalProperty",
     "PremiumIn",
     "PrizeEventOut",
     "PrizeOut",
@@ -773,6 +833,7 @@ __all__ = (
     "PrizeRulesClaim",
     "PrizeTier",
     "PrizeTierExternalType0",
+    "PrizeTierWebhookType0",
     "Problem",
     "ProblemError",
     "Profile",
@@ -787,6 +848,7 @@ __all__ = (
     "ProgressOutClaimable",
     "ProgressOutPremiumSourceType0",
     "PspTokenIn",
+    "QuietHours",
     "RankedEntry",
     "RateIn",
     "RateOut",
@@ -845,8 +907,12 @@ __all__ = (
     "StreamerIn",
     "StreamerOut",
     "StreamerPatch",
+    "TargetIn",
     "Targeting",
     "TargetingPlatformsItem",
+    "TargetOut",
+    "TemplateIn",
+    "TemplateOut",
     "TenancyKeyOut",
     "TenancyKeyOutKind",
     "TierReward",
@@ -858,6 +924,7 @@ __all__ = (
     "TitleOutSource",
     "TokenPair",
     "TokenRequest",
+    "TokenReward",
     "TrackIn",
     "TrackInAttributionType0",
     "TrackInStatus",
@@ -872,6 +939,7 @@ __all__ = (
     "TreasuryStreamerStatementFormat",
     "UnlockOut",
     "UnlockOutPreviousStatusType0",
+    "UnreadCount",
     "Verdict",
     "VerdictKind",
     "VerificationIn",

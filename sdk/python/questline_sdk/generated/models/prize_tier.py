@@ -13,7 +13,10 @@ from ..types import UNSET, Unset
 from typing import cast
 
 if TYPE_CHECKING:
+  from ..models.in_game_reward import InGameReward
   from ..models.prize_tier_external_type_0 import PrizeTierExternalType0
+  from ..models.prize_tier_webhook_type_0 import PrizeTierWebhookType0
+  from ..models.token_reward import TokenReward
 
 
 
@@ -34,7 +37,13 @@ class PrizeTier:
             percent (float | None | str | Unset): a share of the pool (fees collected + sponsor amount), per rank
             item (None | str | Unset): an item, fulfilled later
             quantity (int | Unset):  Default: 1.
-            external (None | PrizeTierExternalType0 | Unset): an external reward, fulfilled later
+            external (None | PrizeTierExternalType0 | Unset): an external reward: a fulfilment record that an admin marks
+                fulfilled with a reference
+            webhook (None | PrizeTierWebhookType0 | Unset): a reward your server delivers: sent to the app's webhook
+                fulfilment target, signed
+            in_game (InGameReward | None | Unset): an item the game server grants: a signed call to the app's in_game
+                fulfilment target
+            token (None | TokenReward | Unset): a transfer of a native coin or an ERC-20 token to the player's address
      """
 
     from_rank: int
@@ -44,13 +53,19 @@ class PrizeTier:
     item: None | str | Unset = UNSET
     quantity: int | Unset = 1
     external: None | PrizeTierExternalType0 | Unset = UNSET
+    webhook: None | PrizeTierWebhookType0 | Unset = UNSET
+    in_game: InGameReward | None | Unset = UNSET
+    token: None | TokenReward | Unset = UNSET
 
 
 
 
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.in_game_reward import InGameReward # noqa: PLC0415
         from ..models.prize_tier_external_type_0 import PrizeTierExternalType0 # noqa: PLC0415
+        from ..models.prize_tier_webhook_type_0 import PrizeTierWebhookType0 # noqa: PLC0415
+        from ..models.token_reward import TokenReward # noqa: PLC0415
         from_rank = self.from_rank
 
         to_rank: int | None | Unset
@@ -87,6 +102,30 @@ class PrizeTier:
         else:
             external = self.external
 
+        webhook: dict[str, Any] | None | Unset
+        if isinstance(self.webhook, Unset):
+            webhook = UNSET
+        elif isinstance(self.webhook, PrizeTierWebhookType0):
+            webhook = self.webhook.to_dict()
+        else:
+            webhook = self.webhook
+
+        in_game: dict[str, Any] | None | Unset
+        if isinstance(self.in_game, Unset):
+            in_game = UNSET
+        elif isinstance(self.in_game, InGameReward):
+            in_game = self.in_game.to_dict()
+        else:
+            in_game = self.in_game
+
+        token: dict[str, Any] | None | Unset
+        if isinstance(self.token, Unset):
+            token = UNSET
+        elif isinstance(self.token, TokenReward):
+            token = self.token.to_dict()
+        else:
+            token = self.token
+
 
         field_dict: dict[str, Any] = {}
 
@@ -105,6 +144,12 @@ class PrizeTier:
             field_dict["quantity"] = quantity
         if external is not UNSET:
             field_dict["external"] = external
+        if webhook is not UNSET:
+            field_dict["webhook"] = webhook
+        if in_game is not UNSET:
+            field_dict["in_game"] = in_game
+        if token is not UNSET:
+            field_dict["token"] = token
 
         return field_dict
 
@@ -112,7 +157,10 @@ class PrizeTier:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.in_game_reward import InGameReward # noqa: PLC0415
         from ..models.prize_tier_external_type_0 import PrizeTierExternalType0 # noqa: PLC0415
+        from ..models.prize_tier_webhook_type_0 import PrizeTierWebhookType0 # noqa: PLC0415
+        from ..models.token_reward import TokenReward # noqa: PLC0415
         d = dict(src_dict)
         from_rank = d.pop("from_rank")
 
@@ -178,6 +226,66 @@ class PrizeTier:
         external = _parse_external(d.pop("external", UNSET))
 
 
+        def _parse_webhook(data: object) -> None | PrizeTierWebhookType0 | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                webhook_type_0 = PrizeTierWebhookType0.from_dict(data)
+
+
+
+                return webhook_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | PrizeTierWebhookType0 | Unset, data)
+
+        webhook = _parse_webhook(d.pop("webhook", UNSET))
+
+
+        def _parse_in_game(data: object) -> InGameReward | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                in_game_type_0 = InGameReward.from_dict(data)
+
+
+
+                return in_game_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(InGameReward | None | Unset, data)
+
+        in_game = _parse_in_game(d.pop("in_game", UNSET))
+
+
+        def _parse_token(data: object) -> None | TokenReward | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                token_type_0 = TokenReward.from_dict(data)
+
+
+
+                return token_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | TokenReward | Unset, data)
+
+        token = _parse_token(d.pop("token", UNSET))
+
+
         prize_tier = cls(
             from_rank=from_rank,
             to_rank=to_rank,
@@ -186,6 +294,9 @@ class PrizeTier:
             item=item,
             quantity=quantity,
             external=external,
+            webhook=webhook,
+            in_game=in_game,
+            token=token,
         )
 
         return prize_tier

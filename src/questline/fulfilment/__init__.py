@@ -1,0 +1,1 @@
+"""Reward fulfilment: rewards delivered outside the ledger (webhook, in-game callback, token transfer, by hand)."""

@@ -1,0 +1,1 @@
+"""Notifications: an in-app inbox per player and per brand or streamer account, e-mail, Discord and Telegram."""
