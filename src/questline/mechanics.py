@@ -107,7 +107,7 @@ def player_data() -> list[PlayerDataArea]:
         PlayerDataArea("battlepass", (Col("battle_pass_players"), Col("battle_pass_xp"), Col("battle_pass_xp_daily"),
                                       Col("battle_pass_claims"))),
         PlayerDataArea("challenges", (Col("challenge_progress"), Col("challenge_completions"),
-                                      Col("challenge_claims"))),
+                                      Col("challenge_claims"), Col("challenge_replay_ids"))),
         PlayerDataArea("streaks", (Col("player_streaks"), Col("streak_rest_days"))),
         PlayerDataArea("achievements", (Col("player_achievements"),)),
         PlayerDataArea("leaderboards", (Col("leaderboard_entries"), Col("leaderboard_archives"),

@@ -27,6 +27,11 @@ from questline.kit.runtime import Runtime
 Erasure = Literal["delete", "anonymize", "keep"]
 # Column names that name a player, whatever the table (the coverage test looks for these).
 PLAYER_COLUMNS = frozenset({"player_id", "owner_id", "friend_id", "referrer_id", "referee_id"})
+# Columns named like a player's that hold another kind of id: the treasury's owners are brand and
+# streamer accounts (a streamer's player is anonymized with the streamer row; the money records
+# stay for the books).
+NOT_PLAYER_COLUMNS = frozenset({("treasury_deposits", "owner_id"), ("treasury_withdrawals", "owner_id"),
+                                ("treasury_payment_methods", "owner_id")})
 REGISTRY = "players.data"
 
 
