@@ -93,6 +93,7 @@ export class Questline {
   flush(): Promise<FlushResult>;
   startAutoFlush(intervalMs?: number): void;
   stopAutoFlush(): void;
+  live(options?: LiveOptions): LiveConnection;
   profile(playerId?: string): Promise<Json>;
   balances(playerId?: string): Promise<Json>;
   transactions(playerId?: string, query?: RequestOptions["query"]): Promise<Json>;
@@ -104,4 +105,26 @@ export class Questline {
   catalog(): Promise<Json>;
   leaderboard(key: string, query?: RequestOptions["query"]): Promise<Json>;
   rank(key: string, playerId?: string, query?: { around?: number } & RequestOptions["query"]): Promise<Json>;
+}
+
+export interface LiveOptions {
+  /** A WebSocket class where the platform has none (Node 20 has one with --experimental-websocket). */
+  WebSocket?: typeof WebSocket;
+  maxBackoffMs?: number;
+  onState?: (state: "open" | "closed") => void;
+}
+
+export interface LiveMessage {
+  id: string;
+  type: string;
+  at: string;
+  data: Record<string, unknown>;
+}
+
+export class LiveConnection {
+  subscribe(channel: string, onMessage: (message: LiveMessage, frame: Json) => void,
+            options?: { onResync?: (frame: Json) => void; offset?: number; epoch?: string }): () => void;
+  unsubscribe(channel: string): void;
+  positions(): Record<string, { offset: number | null; epoch: string | null }>;
+  close(): void;
 }

@@ -210,6 +210,16 @@ export class Questline {
     this._online = null;
   }
 
+  // -- live channels ------------------------------------------------------------------------
+
+  /**
+   * Follow channels over the engine's WebSocket (`/v1/realtime`), reconnecting with backoff and
+   * resuming each channel from the last offset seen, so nothing is missed across a disconnect;
+   * when the engine cannot replay that far it sends `resync` (re-read the state over HTTP).
+   * Returns a LiveConnection: `subscribe(channel, onMessage, {onResync})`, `close()`.
+   */
+  live(options = {}) { return new LiveConnection(this, options); }
+
   // -- reads ----------------------------------------------------------------------------------
 
   _player(playerId) {
@@ -235,5 +245,101 @@ export class Questline {
   rank(key, playerId, { around = 5, ...query } = {}) {
     return this.request("GET", `/v1/leaderboards/${encodeURIComponent(key)}/players/${this._player(playerId)}`,
       { query: { around, ...query } });
+  }
+}
+
+export class LiveConnection {
+  constructor(client, { WebSocket: Socket, maxBackoffMs = 15000, onState } = {}) {
+    this.client = client;
+    this.Socket = Socket || globalThis.WebSocket;
+    if (!this.Socket) throw new TypeError("no WebSocket here: pass {WebSocket} (Node 20: --experimental-websocket)");
+    this.maxBackoffMs = maxBackoffMs;
+    this.onState = onState || (() => {});
+    this.channels = new Map(); // channel -> {onMessage, onResync, offset, epoch}
+    this.closed = false;
+    this.attempt = 0;
+    this.socket = null;
+    this._connect();
+  }
+
+  subscribe(channel, onMessage, { onResync, offset, epoch } = {}) {
+    this.channels.set(channel, { onMessage, onResync: onResync || null, offset: offset ?? null, epoch: epoch ?? null });
+    this._send(this._subscribeFrame(channel));
+    return () => this.unsubscribe(channel);
+  }
+
+  unsubscribe(channel) {
+    this.channels.delete(channel);
+    this._send({ type: "unsubscribe", channel });
+  }
+
+  /** The last offset and epoch seen per channel: keep them to resume after a reload. */
+  positions() {
+    return Object.fromEntries([...this.channels].map(([name, c]) => [name, { offset: c.offset, epoch: c.epoch }]));
+  }
+
+  close() {
+    this.closed = true;
+    if (this.socket) this.socket.close();
+  }
+
+  _subscribeFrame(channel) {
+    const state = this.channels.get(channel);
+    const frame = { type: "subscribe", channel };
+    if (state && state.offset !== null) frame.offset = state.offset;
+    if (state && state.epoch !== null) frame.epoch = state.epoch;
+    return frame;
+  }
+
+  _send(frame) {
+    if (this.socket && this.socket.readyState === 1) this.socket.send(JSON.stringify(frame));
+  }
+
+  async _connect() {
+    if (this.closed) return;
+    const token = this.client.getToken && !this.client.token ? await this.client.getToken() : this.client.token;
+    const url = new URL(this.client.baseUrl.replace(/^http/, "ws") + "/v1/realtime");
+    if (token) url.searchParams.set("token", token);
+    if (this.client.app) url.searchParams.set("app", this.client.app);
+    const socket = new this.Socket(url.toString());
+    this.socket = socket;
+    socket.onopen = () => {
+      this.attempt = 0;
+      this.onState("open");
+      for (const channel of this.channels.keys()) this._send(this._subscribeFrame(channel));
+    };
+    socket.onmessage = (event) => this._frame(event.data);
+    socket.onclose = () => {
+      this.onState("closed");
+      if (this.closed) return;
+      const delay = Math.min(this.maxBackoffMs, 250 * 2 ** this.attempt) * (0.5 + Math.random() / 2);
+      this.attempt += 1;
+      setTimeout(() => this._connect(), delay);
+    };
+    socket.onerror = () => {};
+  }
+
+  _frame(raw) {
+    let frame;
+    try { frame = JSON.parse(raw); } catch { return; }
+    if (frame.type === "ping") { this._send({ type: "pong" }); return; }
+    const state = this.channels.get(frame.channel);
+    if (!state) return;
+    if (frame.type === "subscribed" || frame.type === "resync") {
+      if (frame.epoch !== undefined) state.epoch = frame.epoch;
+      if (frame.type === "resync") {
+        state.offset = frame.offset ?? null;
+        if (state.onResync) state.onResync(frame);
+      } else if (state.offset === null) {
+        state.offset = frame.offset ?? null;
+      }
+      return;
+    }
+    if (frame.type === "message") {
+      if (state.offset !== null && frame.offset <= state.offset && frame.epoch === state.epoch) return; // seen
+      state.offset = frame.offset;
+      state.epoch = frame.epoch;
+      state.onMessage(frame.data, frame);
+    }
   }
 }

@@ -155,3 +155,37 @@ test("reads: the catalog, a board and a player's rank", async () => {
   const catalog = await new Questline({ baseUrl: base, token: demo.client_key }).catalog();
   assert.ok(catalog.achievements.length >= 25); // the demo game's achievements, secrets left out
 });
+
+test("live channels: a player's messages arrive in order and none is lost across a reconnect", async () => {
+  const token = await mintToken("js-gil");
+  const client = new Questline({ baseUrl: base, token, playerId: "js-gil", storage: new MemoryStorage() });
+  const live = client.live();
+  const offsets = [];
+  const states = [];
+  live.onState = (state) => states.push(state);
+  live.subscribe("player:js-gil", (message, frame) => offsets.push(frame.offset));
+  const waitFor = async (check, what) => {
+    const deadline = Date.now() + 30_000;
+    while (!check()) {
+      assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const send = (id) => asServer().request("POST", "/v1/events", { query: { wait: true },
+    body: { id, player_id: "js-gil", type: "workout.completed", data: { minutes: 30 } } });
+  await waitFor(() => states.includes("open"), "the socket to open");
+  await new Promise((r) => setTimeout(r, 300)); // the subscribe frame is on its way
+  await send("gil-1");
+  await waitFor(() => offsets.length >= 1, "the first message");
+  const beforeDrop = offsets.length;
+
+  live.socket.close(); // the network drops; the connection comes back by itself
+  await send("gil-2");
+  await send("gil-3");
+  await waitFor(() => states.filter((s) => s === "open").length >= 2, "the reconnect");
+  await waitFor(() => offsets.length >= beforeDrop + 2, "the missed messages");
+  await new Promise((r) => setTimeout(r, 1000));
+  live.close();
+  for (let i = 1; i < offsets.length; i += 1) assert.equal(offsets[i], offsets[i - 1] + 1, `gap at ${i}: ${offsets}`);
+  assert.ok(offsets.length > beforeDrop);
+});
