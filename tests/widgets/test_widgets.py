@@ -96,13 +96,31 @@ def setup_world(base: str, cwd: Path) -> dict[str, str]:
         ]})
         assert sent.json()["processed"] is True, sent.text
         token = api.post("/v1/players/wendy/tokens", json={"ttl_seconds": 3600}).json()["token"]
-    return {"token": token, "server_key": demo["server_key"]}
+        cup = api.post("/v1/competitions", headers={"Idempotency-Key": "cup-1"}, json={
+            "name": "Step cup", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z",
+            "scoring": {"event_type": "steps.logged", "field": "data.steps", "operator": "sum"}})
+        assert cup.status_code == 201, cup.text
+        for who in ("wendy", "max"):
+            assert api.post(f"/v1/competitions/{cup.json()['id']}/participants/{who}").is_success
+        assert api.post("/v1/events?wait=true", json={"events": [
+            {"id": "c-1", "player_id": "max", "type": "steps.logged", "data": {"steps": 100}},
+            {"id": "c-2", "player_id": "wendy", "type": "steps.logged", "data": {"steps": 50}}]}).json()["processed"]
+    client = {"Authorization": f"Bearer {demo['client_key']}"}
+    with httpx.Client(base_url=base, headers=client, timeout=30) as api:
+        account = {"email": "sia@stream.example", "password": "correct horse battery staple"}
+        streamer = api.post("/v1/streamers", json={**account, "display_name": "Sia",
+                                                   "content_categories": ["gaming"],
+                                                   "platforms": [{"name": "twitch", "username": "sia"}]})
+        assert streamer.status_code == 201, streamer.text
+        streamer_token = api.post("/v1/streamers/login", json=account).json()["token"]
+    return {"token": token, "server_key": demo["server_key"], "competition": cup.json()["id"],
+            "streamer": streamer.json()["id"], "streamer_token": streamer_token}
 
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Host</title></head><body>
 <h1>My game</h1>
 <div id="leaderboard"></div><div id="xp"></div><div id="streak"></div>
-<div id="challenges"></div><div id="battlepass"></div>
+<div id="challenges"></div><div id="battlepass"></div><div id="competition"></div><div id="gkeys"></div>
 <script src="/before.js"></script>
 <script src="__ENGINE__/widgets/questline.js"></script>
 <script src="/page.js"></script>
@@ -117,6 +135,10 @@ for (const [id, extra] of Object.entries({
   streak: {kind: "streak"}, challenges: {kind: "challenges", limit: 3}, battlepass: {kind: "battlepass"}})) {
   QuestlineWidgets.mount(document.getElementById(id), Object.assign({}, opts, extra));
 }
+QuestlineWidgets.mount(document.getElementById("competition"),
+  Object.assign({}, opts, {kind: "competition", competition: "__CUP__"}));
+QuestlineWidgets.mount(document.getElementById("gkeys"),
+  {baseUrl: "__ENGINE__", kind: "gkeys", streamer: "__STREAMER__", token: "__STREAMER_TOKEN__"});
 window.__violations = [];
 document.addEventListener("securitypolicyviolation", (e) => window.__violations.push(e.violatedDirective));
 """
@@ -135,7 +157,8 @@ def test_every_widget_renders_live_and_safely_under_a_strict_csp(engine_process:
         "/before.js": ("text/javascript", BEFORE.encode()),
         "/favicon.ico": ("image/x-icon", b""),
         "/page.js": ("text/javascript", MOUNT.replace("__ENGINE__", engine).replace("__TOKEN__", world["token"])
-                     .encode()),
+                     .replace("__CUP__", world["competition"]).replace("__STREAMER__", world["streamer"])
+                     .replace("__STREAMER_TOKEN__", world["streamer_token"]).encode()),
     }
     errors: list[str] = []
     with sync_playwright() as playwright:
@@ -147,7 +170,7 @@ def test_every_widget_renders_live_and_safely_under_a_strict_csp(engine_process:
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(host + "/")
-            for widget in ("leaderboard", "xp", "streak", "challenges", "battlepass"):
+            for widget in ("leaderboard", "xp", "streak", "challenges", "battlepass", "competition", "gkeys"):
                 page.wait_for_selector(f"#{widget} .questline-widget[data-state=ready]", timeout=30_000)
 
             rows = page.eval_on_selector_all("#leaderboard .ql-row", "rs => rs.map(r => r.innerText.split('\\n'))")
@@ -156,8 +179,12 @@ def test_every_widget_renders_live_and_safely_under_a_strict_csp(engine_process:
             assert page.eval_on_selector_all("#leaderboard img", "n => n.length") == 0  # ...never markup
             assert page.evaluate("window.pwned") is None
             assert "Level" in page.inner_text("#xp")
-            assert page.inner_text("#battlepass .ql-level").startswith("Tier 1")
+            assert page.inner_text("#battlepass .ql-level") == "Tier 3"  # 300 pass XP at 100 a tier
             assert page.eval_on_selector_all("#challenges .ql-challenge", "n => n.length") >= 1
+            standings = page.eval_on_selector_all("#competition .ql-row .ql-name", "ns => ns.map(n => n.textContent)")
+            assert standings == [HOSTILE, "Wendy"]  # the cup counts from entry: Max 100, Wendy 50
+            assert page.inner_text("#gkeys .ql-level") == "Energy 10 / 10"
+            assert page.eval_on_selector_all("#gkeys .ql-key.ql-available", "n => n.length") == 5
             added = page.evaluate("Object.keys(window).filter(k => !window.__globalsBefore.includes(k))")
             assert set(added) - {"__violations", "__globalsBefore"} == {"QuestlineWidgets"}
 
@@ -168,7 +195,7 @@ def test_every_widget_renders_live_and_safely_under_a_strict_csp(engine_process:
                                                        "data": {"steps": 4000}})
             expect = importlib.import_module("playwright.sync_api").expect  # locators: no eval under the CSP
             expect(page.locator("#leaderboard .ql-row .ql-name").first).to_have_text("Wendy", timeout=30_000)
-            assert page.inner_text("#leaderboard .ql-row .ql-score") == "9000"
+            assert page.inner_text("#leaderboard .ql-row .ql-score") == "9050"  # 5000 + 50 + 4000
             assert page.evaluate("window.__violations") == []
             shots = os.environ.get("QUESTLINE_SCREENSHOTS")
             page.screenshot(path=str(Path(shots) / "widgets.png" if shots else tmp_path / "widgets.png"),
