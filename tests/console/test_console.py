@@ -118,9 +118,34 @@ def test_an_admin_signs_in_makes_a_key_edits_a_definition_and_approves_a_claim(e
             page.goto(f"{base}/console/apps/{secrets['app_id']}/players/kai")
             page.screenshot(path=str(Path(shots) / "console.png" if shots else tmp_path / "console.png"),
                             full_page=True)
+            assert balance(base, secrets["server_key"], "kai") == before + 40
+
+            # An adjustment with its reason; a refused one shows the API's reason and changes nothing.
+            page.fill("input[name=amount]", "-1000000")
+            page.fill("input[name=reason]", "too much")
+            page.click("button:has-text('Adjust')")
+            expect(page.locator(".error")).to_contain_text("insufficient_funds")
+            page.fill("input[name=amount]", "10")
+            page.fill("input[name=reason]", "goodwill after an outage")
+            page.click("button:has-text('Adjust')")
+            expect(page.locator(".ok")).to_have_text("Player adjusted.")
+            assert balance(base, secrets["server_key"], "kai") == before + 50
+            with page.expect_download() as download:
+                page.click("text=Export everything")
+            exported = json.loads(Path(download.value.path()).read_text())
+            assert "kai" in json.dumps(exported)
+
+            # Erasure needs the id typed again.
+            page.fill("input[name=confirm]", "not-kai")
+            page.click("button.danger:has-text('Erase')")
+            expect(page.locator(".error")).to_contain_text("not_confirmed")
+            page.fill("input[name=confirm]", "kai")
+            page.click("button.danger:has-text('Erase')")
+            expect(page.locator(".ok")).to_have_text("Player erased.")
         finally:
             browser.close()
-    assert balance(base, secrets["server_key"], "kai") == before + 40
+    erased = httpx.get(f"{base}/v1/players/kai/export", headers={"Authorization": f"Bearer {secrets['server_key']}"})
+    assert erased.status_code == 404 or "Kai" not in erased.text
 
 
 def test_pages_need_a_session_and_forms_need_their_csrf_token(engine_process: Served) -> None:

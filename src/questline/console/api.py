@@ -222,6 +222,54 @@ async def player_page(request: Request) -> Response:
     }, player_id=player_id)
 
 
+async def player_action(request: Request) -> Response:
+    """A balance adjustment with its reason, or the player's erasure (the id typed again to confirm)."""
+    app_id = str(request.path_params["app_id"])
+    player_id = str(request.path_params["player_id"])
+    form = await _form(request)
+    if form is None:
+        return _forbidden(request)
+    pid = quote(player_id, safe="")
+    async with _api(request, app_id) as api:
+        if form.get("action") == "erase":
+            if form.get("confirm") != player_id:
+                done = Answer(422, {"code": "not_confirmed", "detail": "type the player's id to confirm erasure"})
+            else:
+                done = await api.call("DELETE", f"/v1/players/{pid}")
+        else:
+            try:
+                amount = int(form.get("amount", ""))
+            except ValueError:
+                amount = 0
+            done = await api.call("POST", "/v1/ledger/adjustments", json={
+                "player_id": player_id, "currency": form.get("currency", ""), "amount": amount,
+                "reason": form.get("reason", "")})
+    if not done.ok:
+        response = await player_page(request)
+        return _page(request, "player.html", done.status, **_context_of(response), error=done.problem)
+    note = "erased" if form.get("action") == "erase" else "adjusted"
+    return RedirectResponse(f"/console/apps/{app_id}/players/{pid}?done={note}", status_code=303)
+
+
+def _context_of(response: Response) -> dict[str, Any]:
+    context: dict[str, Any] = getattr(response, "context", {})
+    return {k: v for k, v in context.items() if k not in ("request", "csrf")}
+
+
+async def player_export(request: Request) -> Response:
+    app_id = str(request.path_params["app_id"])
+    player_id = str(request.path_params["player_id"])
+    async with _api(request, app_id) as api:
+        found = await api.call("GET", f"/v1/players/{quote(player_id, safe='')}/export")
+    if found.status == 401:
+        return _to_login(request)
+    if not found.ok:
+        return _page(request, "error.html", found.status, message=found.problem)
+    return Response(json.dumps(found.body, indent=2), media_type="application/json", headers={
+        "Content-Disposition": f'attachment; filename="player-{quote(player_id, safe="")}.json"',
+        "Cache-Control": "no-store"})
+
+
 async def claims_page(request: Request) -> Response:
     app_id = str(request.path_params["app_id"])
     return await _app_page(request, app_id, "claims.html", {
@@ -262,6 +310,8 @@ ROUTES = [
     ("POST", "/console/apps/{app_id}/definitions/{kind}/{key}", save_definition),
     ("GET", "/console/apps/{app_id}/players", players_page),
     ("GET", "/console/apps/{app_id}/players/{player_id}", player_page),
+    ("POST", "/console/apps/{app_id}/players/{player_id}", player_action),
+    ("GET", "/console/apps/{app_id}/players/{player_id}/export", player_export),
     ("GET", "/console/apps/{app_id}/claims", claims_page),
     ("POST", "/console/apps/{app_id}/claims/{claim_id}", decide_claim),
     ("GET", "/console/apps/{app_id}/audit", audit_page),
