@@ -115,7 +115,7 @@ async def home(request: Request) -> Response:
 
 
 async def _app_page(request: Request, app_id: str, template: str, calls: dict[str, tuple[str, str, Any]],
-                    **context: Any) -> Response:
+                    status: int = 200, **context: Any) -> Response:
     answers: dict[str, Answer] = {}
     async with _api(request, app_id) as api:
         for name, (method, path, params) in calls.items():
@@ -123,7 +123,7 @@ async def _app_page(request: Request, app_id: str, template: str, calls: dict[st
             if answers[name].status == 401:
                 return _to_login(request)
     values: dict[str, Any] = {"app_id": app_id, **answers, **context}
-    return _page(request, template, **values)
+    return _page(request, template, status, **values)
 
 
 async def app_home(request: Request) -> Response:
@@ -210,7 +210,7 @@ async def players_page(request: Request) -> Response:
     })
 
 
-async def player_page(request: Request) -> Response:
+async def player_page(request: Request, status: int = 200, error: str = "") -> Response:
     app_id = str(request.path_params["app_id"])
     player_id = str(request.path_params["player_id"])
     pid = quote(player_id, safe="")
@@ -219,7 +219,7 @@ async def player_page(request: Request) -> Response:
         "transactions": ("GET", f"/v1/players/{pid}/transactions", {"limit": 20}),
         "achievements": ("GET", f"/v1/players/{pid}/achievements", None),
         "inventory": ("GET", f"/v1/players/{pid}/inventory", None),
-    }, player_id=player_id)
+    }, status, player_id=player_id, error=error)
 
 
 async def player_action(request: Request) -> Response:
@@ -245,15 +245,9 @@ async def player_action(request: Request) -> Response:
                 "player_id": player_id, "currency": form.get("currency", ""), "amount": amount,
                 "reason": form.get("reason", "")})
     if not done.ok:
-        response = await player_page(request)
-        return _page(request, "player.html", done.status, **_context_of(response), error=done.problem)
+        return await player_page(request, done.status, done.problem)
     note = "erased" if form.get("action") == "erase" else "adjusted"
     return RedirectResponse(f"/console/apps/{app_id}/players/{pid}?done={note}", status_code=303)
-
-
-def _context_of(response: Response) -> dict[str, Any]:
-    context: dict[str, Any] = getattr(response, "context", {})
-    return {k: v for k, v in context.items() if k not in ("request", "csrf")}
 
 
 async def player_export(request: Request) -> Response:
