@@ -26,6 +26,8 @@ from questline.assets import api as assets_api
 from questline.audit import api as audit_api
 from questline.audit import service as audit
 from questline.battlepass import api as battlepass_api
+from questline.billing import api as billing_api
+from questline.billing import tasks as billing_tasks
 from questline.campaigns import api as campaigns_api
 from questline.campaigns import tasks as campaigns_tasks
 from questline.challenges import api as challenges_api
@@ -107,6 +109,7 @@ def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
         challenges_tasks.register_jobs,
         gkeys_tasks.register_jobs,
         treasury_tasks.register_jobs,
+        billing_tasks.register_jobs,
         campaigns_tasks.register_jobs,
         notifications_tasks.register_jobs,
     ]
@@ -210,6 +213,7 @@ def _routers() -> list[APIRouter]:
         assets_api.router,
         campaigns_api.router,
         treasury_api.router,
+        billing_api.router,
         audit_api.router,
         webhooks_api.router,
         realtime_api.router,

@@ -40,6 +40,7 @@ from questline.tenancy.auth import (
     undeclared_routes,
 )
 from questline.tenancy.schemas import ROLE_RANK, Role
+from tests.billing import helpers as billing_makers
 from tests.competitions import helpers as competition_makers
 from tests.conftest import AdminLogin, AppKeys, Factory
 from tests.finance import helpers as finance_makers
@@ -101,6 +102,8 @@ RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a globa
     "locale": (notification_makers.make_locale, False),
     "payment_method_id": (finance_makers.make_payment_method, True),
     "deposit_id": (finance_makers.make_deposit, True),
+    "invoice_id": (billing_makers.make_invoice, True),
+    "plan_id": (billing_makers.make_plan, True),
 }
 
 

@@ -18,11 +18,12 @@ from fastapi import FastAPI
 from questline.kit.routing import exposed_api_routes
 from questline.kit.runtime import Runtime
 from questline.tenancy.auth import ANONYMOUS, BRAND, STREAMER, AccessPolicy, route_access
+from tests.billing.helpers import victim_invoice
 from tests.conftest import Factory
 from tests.market.helpers import Market, idem
 from tests.market.test_assets import image, upload
 
-BRAND_IDS = {"brand_id", "campaign_id", "asset_id", "member_id"}
+BRAND_IDS = {"brand_id", "campaign_id", "asset_id", "member_id", "invoice_id"}
 # What another streamer of the same app may legitimately do with the victim brand's campaign.
 OPEN_TO_STREAMERS = {("GET", "/v1/campaigns/{campaign_id}"), ("POST", "/v1/campaigns/{campaign_id}/join")}
 
@@ -43,7 +44,8 @@ async def test_marketplace_tokens_reach_only_their_own(client: httpx.AsyncClient
     assert (await market.join(campaign["id"], streamer)).status_code == 201
     values = {"brand_id": victim.id, "campaign_id": campaign["id"], "asset_id": asset["id"],
               "member_id": member["id"], "streamer_id": streamer.id, "category": "gaming", "platform": "twitch",
-              "rule_id": "cfr_00000000000000000000000000", "token": "not-a-token-0000000000"}
+              "rule_id": "cfr_00000000000000000000000000", "token": "not-a-token-0000000000",
+              "invoice_id": await victim_invoice(market, victim)}
 
     other_brand, other_streamer = await market.brand(), await market.streamer()
     elsewhere = Market(client, await factory.app())

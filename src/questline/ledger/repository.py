@@ -484,3 +484,33 @@ async def postings_between(session: AsyncSession, account_id: int, start: dateti
                LedgerTransaction.created_at < end)
         .order_by(LedgerTransaction.created_at, Posting.account_seq).limit(limit)
     )).all()
+
+
+async def hold_spending(session: AsyncSession, app_id: str, owner_kind: str, owner_id: str | None, start: datetime,
+                        end: datetime, kind: str, revenue_owner: str) -> Sequence[Any]:
+    """Per (owner, hold account): what ``kind`` transactions made in ``[start, end)`` took from it, and
+    what those same transactions paid to the platform's revenue account."""
+    hold = sa.orm.aliased(LedgerAccount)
+    revenue = (
+        sa.select(Posting.transaction_id.label("txn"), Posting.amount.label("amount"))
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(LedgerAccount.app_id == app_id, LedgerAccount.owner_kind == "platform",
+               LedgerAccount.owner_id == revenue_owner, LedgerAccount.sub == "")
+        .subquery()
+    )
+    stmt = (
+        sa.select(hold.owner_id, hold.sub, hold.currency, sa.func.sum(-Posting.amount),
+                  sa.func.coalesce(sa.func.sum(revenue.c.amount), 0), sa.func.count())
+        .select_from(Posting)
+        .join(hold, hold.id == Posting.account_id)
+        .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)
+        .outerjoin(revenue, revenue.c.txn == Posting.transaction_id)
+        .where(hold.app_id == app_id, hold.owner_kind == owner_kind, hold.sub.like("hold:%"),
+               LedgerTransaction.app_id == app_id, LedgerTransaction.kind == kind,
+               LedgerTransaction.created_at >= start, LedgerTransaction.created_at < end)
+        .group_by(hold.owner_id, hold.sub, hold.currency)
+        .order_by(hold.owner_id, hold.sub, hold.currency)
+    )
+    if owner_id is not None:
+        stmt = stmt.where(hold.owner_id == owner_id)
+    return (await session.execute(stmt)).all()

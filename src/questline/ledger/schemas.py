@@ -221,6 +221,21 @@ class HoldOut(BaseModel):
     player_balance: int | None = Field(default=None, description="the player's balance after this step")
 
 
+# Spending from holds ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HoldSpending:
+    """What an owner's hold (e.g. a campaign's budget) paid out in a period: ``gross`` left the hold,
+    ``fee`` of it went to the platform's revenue, in ``transactions`` earning transactions."""
+
+    owner_id: str
+    hold: str
+    currency: str
+    gross: int
+    fee: int
+    transactions: int
+
+
 # Verification ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

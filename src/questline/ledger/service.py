@@ -59,6 +59,7 @@ from questline.ledger.schemas import (
     HistoryOut,
     HistorySummary,
     HoldOut,
+    HoldSpending,
     PostingOut,
     StatementLine,
     StatementOut,
@@ -72,12 +73,46 @@ from questline.players import service as players
 from questline.players.schemas import PLAYER_ID_PATTERN
 
 __all__ = [
-    "EXCHANGE", "EXTERNAL", "HOLDS", "ISO_4217", "ISSUANCE", "PENDING", "PLATFORM_REVENUE", "SINK", "Credit",
-    "adjust_player", "balances_of", "commit_hold", "convert", "create_hold", "credit_player", "currency_exists",
-    "debit_player", "deposit", "ensure_currency", "get_hold", "hold_funds", "hold_sub", "ledger_totals",
-    "list_currencies", "lock_accounts", "pay_from_hold", "player_balances", "player_history", "post_credits",
-    "put_currency", "release_expired_holds", "release_held", "release_hold", "release_pending", "statement",
-    "transfer", "verify", "wallet_balance", "wallet_of",
+    "EXCHANGE",
+    "EXTERNAL",
+    "HOLDS",
+    "ISO_4217",
+    "ISSUANCE",
+    "PENDING",
+    "PLATFORM_REVENUE",
+    "SINK",
+    "Credit",
+    "adjust_player",
+    "balances_of",
+    "commit_hold",
+    "convert",
+    "create_hold",
+    "credit_player",
+    "currency_exists",
+    "debit_player",
+    "deposit",
+    "ensure_currency",
+    "get_hold",
+    "hold_funds",
+    "hold_spending",
+    "hold_sub",
+    "ledger_totals",
+    "list_currencies",
+    "lock_accounts",
+    "pay_from_hold",
+    "player_balances",
+    "player_history",
+    "post_credits",
+    "put_currency",
+    "release_expired_holds",
+    "release_held",
+    "release_hold",
+    "release_pending",
+    "statement",
+    "transfer",
+    "verify",
+    "wallet_balance",
+    "wallet_of",
 ]
 
 _log = structlog.get_logger("questline.ledger")
@@ -883,6 +918,17 @@ async def convert(session: AsyncSession, clock: Clock, *, app_id: str, owner_kin
                            (AccountRef.system(EXCHANGE, target), -converted),
                            (_wallet(owner_kind, owner_id, target), converted)],
                        reference=recorded, description=None, actor=actor)
+
+
+async def hold_spending(session: AsyncSession, *, app_id: str, owner_kind: WalletOwnerKind, start: datetime,
+                        end: datetime, owner_id: str | None = None) -> list[HoldSpending]:
+    """What the owners' holds paid out (``pay_from_hold``: campaign earnings) in ``[start, end)``, per
+    owner, hold and currency, with the platform's fee in it. A payment belongs to the period its
+    transaction was made in, as on statements."""
+    rows = await repo.hold_spending(session, app_id, owner_kind, owner_id, start.astimezone(UTC),
+                                    end.astimezone(UTC), "earning", PLATFORM_REVENUE)
+    return [HoldSpending(owner_id=owner, hold=sub.removeprefix("hold:"), currency=currency, gross=int(gross),
+                         fee=int(fee), transactions=int(n)) for owner, sub, currency, gross, fee, n in rows]
 
 
 # Verification ---------------------------------------------------------------------------------

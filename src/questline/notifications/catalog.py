@@ -68,6 +68,12 @@ CATALOG: tuple[Kind, ...] = (
          Wording("Campaign approved", "Your campaign {{ campaign_title or campaign_id }} was approved.")),
     Kind("campaign_completed", "campaign.completed", "brand",
          Wording("Campaign completed", "Your campaign {{ campaign_title or campaign_id }} is complete.")),
+    Kind("invoice_issued", "invoice.finalized", "brand",
+         Wording("Invoice {{ number }}", "Invoice {{ number }} is issued: {{ amount_due }} {{ currency }} "
+                 "(minor units) due by {{ due_at }}.")),
+    Kind("invoice_reminder", "invoice.reminder", "brand",
+         Wording("Reminder: invoice {{ number }} is overdue", "Invoice {{ number }} was due on {{ due_at }}; "
+                 "{{ amount_due }} {{ currency }} (minor units) is still owed.")),
     Kind("payout", "campaign.earnings", "streamer",
          Wording("You earned {{ amount }}", "You earned {{ amount }} {{ currency }} from {{ campaign_title or "
                  "'a campaign' }}.")),
