@@ -105,6 +105,12 @@ EXPECTED_REFUSALS: dict[str, list[Refusal]] = {
                 "Withdrawals: Ann asks for $60 before her identity is verified"),
         Refusal("POST", r"/v1/streamers/[^/]+/withdrawals", 422, "withdrawal_out_of_bounds",
                 "Withdrawals: Ann asks for more than the per-request maximum"),
+        Refusal("POST", r"/v1/billing/invoices/[^/]+/finalize", 409, "invoice_transition_not_allowed",
+                "Billing: the invoice is finalized a second time"),
+        Refusal("POST", r"/v1/billing/invoices/[^/]+/credit-notes", 422, "credit_exceeds_due",
+                "Billing: a credit note for more than is owed"),
+        Refusal("POST", r"/v1/billing/invoices/generate", 422, "period_not_over",
+                "Billing: the current month is asked for before it is over"),
     ],
     "docs/api-contract.md": [
         Refusal("GET", r"/v1/audit", 403, "caller_not_allowed", "The audit log: a server key may not read it"),
