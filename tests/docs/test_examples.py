@@ -111,6 +111,10 @@ EXPECTED_REFUSALS: dict[str, list[Refusal]] = {
                 "Billing: a credit note for more than is owed"),
         Refusal("POST", r"/v1/billing/invoices/generate", 422, "period_not_over",
                 "Billing: the current month is asked for before it is over"),
+        Refusal("POST", r"/v1/disputes/[^/]+/decision", 403, "caller_not_allowed",
+                "Disputes: the server key may not decide"),
+        Refusal("POST", r"/v1/disputes/[^/]+/decision", 409, "dispute_already_decided",
+                "Disputes: a second decision refunds nothing more"),
     ],
     "docs/api-contract.md": [
         Refusal("GET", r"/v1/audit", 403, "caller_not_allowed", "The audit log: a server key may not read it"),
