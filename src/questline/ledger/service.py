@@ -75,8 +75,9 @@ from questline.players.schemas import PLAYER_ID_PATTERN
 __all__ = [
     "EXCHANGE", "EXTERNAL", "HOLDS", "ISO_4217", "ISSUANCE", "PENDING", "PLATFORM_REVENUE", "SINK", "Credit",
     "adjust_player", "balances_of", "commit_hold", "convert", "create_hold", "credit_player", "currency_exists",
-    "debit_player", "deposit", "ensure_currency", "get_hold", "hold_funds", "hold_spending", "hold_sub", "ledger_totals",
-    "list_currencies", "lock_accounts", "movements", "pay_from_hold", "player_balances", "player_history",
+    "debit_player", "deposit", "ensure_currency", "get_hold", "hold_funds", "hold_spending", "hold_sub",
+    "ledger_totals", "list_currencies", "lock_accounts", "movements", "pay_from_hold", "player_balances",
+    "player_history",
     "post_credits", "put_currency", "release_expired_holds", "release_held", "release_hold", "release_pending",
     "statement", "transfer", "verify", "wallet_balance", "wallet_of",
 ]
