@@ -393,6 +393,7 @@ from .rest_days_in import RestDaysIn
 from .review_in import ReviewIn
 from .reward import Reward
 from .rewards import Rewards
+from .rewards_webhook_type_0 import RewardsWebhookType0
 from .risk_factor import RiskFactor
 from .role import Role
 from .rotate_in import RotateIn
@@ -441,6 +442,7 @@ from .tenancy_key_out import TenancyKeyOut
 from .tenancy_key_out_kind import TenancyKeyOutKind
 from .tier_reward import TierReward
 from .tier_reward_out import TierRewardOut
+from .tier_reward_webhook_type_0 import TierRewardWebhookType0
 from .time_overlap import TimeOverlap
 from .time_overlap_competitors import TimeOverlapCompetitors
 from .timeline_point import TimelinePoint
@@ -875,6 +877,7 @@ __all__ = (
     "ReviewIn",
     "Reward",
     "Rewards",
+    "RewardsWebhookType0",
     "RiskFactor",
     "Role",
     "RotateIn",
@@ -923,6 +926,7 @@ __all__ = (
     "TenancyKeyOutKind",
     "TierReward",
     "TierRewardOut",
+    "TierRewardWebhookType0",
     "TimelinePoint",
     "TimeOverlap",
     "TimeOverlapCompetitors",
