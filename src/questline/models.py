@@ -25,6 +25,7 @@ from questline.progression.models import PlayerTrack, XpActivity, XpDaily
 from questline.referrals.models import Referral, ReferralCode, ReferralMilestone
 from questline.relay.models import RelayCursor
 from questline.rules.models import Definition, PlayerStat
+from questline.sharecards.models import ShareCard, ShareSettings
 from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, ShopOrder
 from questline.sponsors.models import Brand, BrandMember, MarketSettings, Streamer
 from questline.streaks.models import PlayerStreak, StreakRestDay
@@ -118,6 +119,8 @@ __all__ = [
     "RefreshToken",
     "RelayCursor",
     "Result",
+    "ShareCard",
+    "ShareSettings",
     "ShopCounter",
     "ShopOrder",
     "StreakRestDay",

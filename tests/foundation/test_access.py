@@ -47,6 +47,7 @@ from tests.fulfilment import helpers as fulfilment_makers
 from tests.ledger import helpers as ledger_makers
 from tests.market import helpers as market_makers
 from tests.notifications import helpers as notification_makers
+from tests.sharecards import helpers as sharecard_makers
 
 OPS_ROUTES = {"/healthz", "/readyz", "/metrics"}
 REFUSED = {401, 403, 404}
@@ -101,6 +102,7 @@ RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a globa
     "locale": (notification_makers.make_locale, False),
     "payment_method_id": (finance_makers.make_payment_method, True),
     "deposit_id": (finance_makers.make_deposit, True),
+    "card_id": (sharecard_makers.make_card, True),
 }
 
 
