@@ -133,6 +133,7 @@ def player_data() -> list[PlayerDataArea]:
             Col("notification_preferences"),
             Col("notifications", "recipient_id", where={"recipient_kind": "player"}),
             Col("notification_deliveries", "recipient_id", where={"recipient_kind": "player"}))),
+        PlayerDataArea("sharecards", (Col("share_cards"), Col("share_card_settings"))),
     ]
 def subscribers(runtime: Runtime) -> list[Subscriber]:
     """Every consumer of the outbox relay (``questline.relay``); one line per area."""

@@ -47,6 +47,7 @@ from tests.fulfilment import helpers as fulfilment_makers
 from tests.ledger import helpers as ledger_makers
 from tests.market import helpers as market_makers
 from tests.notifications import helpers as notification_makers
+from tests.sharecards import helpers as sharecard_makers
 
 OPS_ROUTES = {"/healthz", "/readyz", "/metrics"}
 REFUSED = {401, 403, 404}
@@ -104,6 +105,7 @@ RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a globa
     "deposit_id": (finance_makers.make_deposit, True),
     "dispute_id": (finance_makers.make_dispute, True),
     "review_id": (finance_makers.make_review, True),
+    "card_id": (sharecard_makers.make_card, True),
 }
 
 

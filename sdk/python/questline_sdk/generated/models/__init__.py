@@ -443,6 +443,13 @@ from .scoring_operator import ScoringOperator
 from .scoring_order import ScoringOrder
 from .season_out import SeasonOut
 from .secret_rotated import SecretRotated
+from .share_card_in import ShareCardIn
+from .share_card_in_kind import ShareCardInKind
+from .share_card_out import ShareCardOut
+from .share_card_out_kind import ShareCardOutKind
+from .share_cards import ShareCards
+from .share_settings_in import ShareSettingsIn
+from .share_settings_out import ShareSettingsOut
 from .shop_price import ShopPrice
 from .signup_reward import SignupReward
 from .slug_availability import SlugAvailability
@@ -960,6 +967,13 @@ __all__ = (
     "ScoringOrder",
     "SeasonOut",
     "SecretRotated",
+    "ShareCardIn",
+    "ShareCardInKind",
+    "ShareCardOut",
+    "ShareCardOutKind",
+    "ShareCards",
+    "ShareSettingsIn",
+    "ShareSettingsOut",
     "ShopPrice",
     "SignupReward",
     "SlugAvailability",
