@@ -90,7 +90,7 @@ def definition_kinds() -> list[DefinitionKind]:
 def processors(runtime: Runtime) -> list[Processor]:
     """Every processor, in the order they see each event (stats first); one line per area."""
     return [StatsProcessor(), ProgressionProcessor(), BattlePassProcessor(), ReferralsMetricProcessor(),
-            StreaksProcessor(), ChallengeProcessor(),
+            StreaksProcessor(), ChallengeProcessor(runtime),
             AchievementsProcessor(), LeaderboardProcessor(runtime),
             CompetitionProcessor(runtime)]
 

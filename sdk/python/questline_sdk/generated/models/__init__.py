@@ -428,6 +428,7 @@ from .review_out import ReviewOut
 from .review_out_reference_type_0 import ReviewOutReferenceType0
 from .reward import Reward
 from .rewards import Rewards
+from .rewards_webhook_type_0 import RewardsWebhookType0
 from .risk_factor import RiskFactor
 from .role import Role
 from .rotate_in import RotateIn
@@ -483,6 +484,7 @@ from .tenancy_key_out import TenancyKeyOut
 from .tenancy_key_out_kind import TenancyKeyOutKind
 from .tier_reward import TierReward
 from .tier_reward_out import TierRewardOut
+from .tier_reward_webhook_type_0 import TierRewardWebhookType0
 from .time_overlap import TimeOverlap
 from .time_overlap_competitors import TimeOverlapCompetitors
 from .timeline_point import TimelinePoint
@@ -952,6 +954,7 @@ __all__ = (
     "ReviewOutReferenceType0",
     "Reward",
     "Rewards",
+    "RewardsWebhookType0",
     "RiskFactor",
     "Role",
     "RotateIn",
@@ -1007,6 +1010,7 @@ __all__ = (
     "TenancyKeyOutKind",
     "TierReward",
     "TierRewardOut",
+    "TierRewardWebhookType0",
     "TimelinePoint",
     "TimeOverlap",
     "TimeOverlapCompetitors",
