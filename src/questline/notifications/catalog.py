@@ -71,6 +71,8 @@ CATALOG: tuple[Kind, ...] = (
     Kind("payout", "campaign.earnings", "streamer",
          Wording("You earned {{ amount }}", "You earned {{ amount }} {{ currency }} from {{ campaign_title or "
                  "'a campaign' }}.")),
+    # Sent directly by the announcements area (``notifications.service.send_direct``), not from the outbox.
+    Kind("announcement", "announcement.direct", "player", Wording("{{ title }}", "{{ body }}")),
 )
 TYPES: tuple[str, ...] = tuple(k.type for k in CATALOG)
 BY_SOURCE: dict[str, list[Kind]] = {}
