@@ -47,6 +47,7 @@ from tests.fulfilment import helpers as fulfilment_makers
 from tests.ledger import helpers as ledger_makers
 from tests.market import helpers as market_makers
 from tests.notifications import helpers as notification_makers
+from tests.social import helpers as social_makers
 
 OPS_ROUTES = {"/healthz", "/readyz", "/metrics"}
 REFUSED = {401, 403, 404}
@@ -101,6 +102,10 @@ RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a globa
     "locale": (notification_makers.make_locale, False),
     "payment_method_id": (finance_makers.make_payment_method, True),
     "deposit_id": (finance_makers.make_deposit, True),
+    "channel": (social_makers.make_channel, True),  # a chat room (before its message and report)
+    "message_id": (social_makers.make_message, True),
+    "report_id": (social_makers.make_report, True),
+    "announcement_id": (social_makers.make_announcement, True),
 }
 
 

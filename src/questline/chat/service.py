@@ -84,7 +84,7 @@ async def _ensure_in_room(session: AsyncSession, app_id: str, room: str, player_
     for kind in ("ban", "mute") if writing else ("ban",):
         found = held.get(kind)
         if found is not None:
-            until = found.until.isoformat() if found.until else None
+            until = found.until.isoformat().replace("+00:00", "Z") if found.until else None
             raise Forbidden(f"player {player_id} is {'banned from' if kind == 'ban' else 'muted in'} {room}"
                             + (f" until {until}" if until else ""),
                             code="chat_banned" if kind == "ban" else "chat_muted", extra={"until": until})
