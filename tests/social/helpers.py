@@ -41,7 +41,8 @@ async def community(client: httpx.AsyncClient, factory: Factory, keys: AppKeys |
     return Room(keys, community_id, tokens)
 
 
-async def post(client: httpx.AsyncClient, room: Room, who: str, body: str, channel: str | None = None) -> httpx.Response:
+async def post(client: httpx.AsyncClient, room: Room, who: str, body: str,
+               channel: str | None = None) -> httpx.Response:
     return await client.post(f"/v1/chat/{channel or room.channel}/messages", headers=room.tokens[who],
                              json={"body": body})
 
