@@ -55,6 +55,7 @@ from questline.notifications.schemas import (
 )
 from questline.players import service as players
 from questline.sponsors import service as sponsors
+from questline.streaks import service as streaks
 
 _log = structlog.get_logger("questline.notifications")
 WAKE = "notifications.wake"
@@ -63,6 +64,8 @@ LEASE = timedelta(seconds=120)
 MAX_ATTEMPTS = 5
 RETRY_BASE_SECONDS = 30
 BODY_LIMIT = 4000
+# A new competition is announced to at most this many returning players (the relay's transaction holds them).
+ANNOUNCE_LIMIT = 10_000
 _TEXT = SandboxedEnvironment(autoescape=False)
 _HTML = SandboxedEnvironment(autoescape=True)
 
@@ -120,9 +123,18 @@ async def _recipients(session: AsyncSession, kind: Kind, message: Message) -> li
             return []
         return [("player", p, {}) for p in await competitions.participant_ids(session, message.app_id,
                                                                               competition_id)]
+    if kind.recipients == "returning":
+        competition_id = payload.get("competition_id")
+        if not isinstance(competition_id, str):
+            return []
+        return [("player", p, {}) for p in await competitions.returning_players(session, message.app_id,
+                                                                                competition_id, ANNOUNCE_LIMIT)]
     if kind.recipients in ("brand", "streamer"):
         account = payload.get(f"{kind.recipients}_id")
         return [(kind.recipients, account, {})] if isinstance(account, str) else []
+    if kind.recipients == "owner":
+        owner_kind, owner = payload.get("owner_kind"), payload.get("owner_id")
+        return [(owner_kind, owner, {})] if owner_kind in ("brand", "streamer") and isinstance(owner, str) else []
     leaders = [entry for entry in payload.get("leaders", []) if isinstance(entry, dict)]
     now_rank = {str(e.get("player_id")): int(e.get("rank", 0)) for e in leaders}
     before = [str(p) for p in payload.get("previous", [])]
@@ -235,6 +247,11 @@ def schedule(now: datetime, zone: str, pref: Preferences | None, *, digest: bool
 # Reminders ---------------------------------------------------------------------------------------
 
 REMINDER_WINDOW = timedelta(hours=1)
+# A streak is at risk this long before its period ends (the player's local midnight) without activity;
+# the job looks at streaks ending within a band that far ahead, so each is reminded once per period
+# even when a run is late (by less than the band).
+STREAK_RISK_AHEAD = timedelta(hours=4)
+STREAK_RISK_BAND = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -250,7 +267,8 @@ class Reminder:
 
 
 async def remind(session: AsyncSession, runtime: Runtime, now: datetime) -> int:
-    """Remind participants of competitions that start or end within the hour (once per edge)."""
+    """Remind participants of competitions that start or end within the hour (once per edge), and players
+    whose streak ends in four hours without activity this period (once per streak period)."""
     made = 0
     for edge in await competitions.upcoming_edges(session, now, REMINDER_WINDOW):
         at = edge["at"].strftime("%Y-%m-%d %H:%M")
@@ -258,6 +276,13 @@ async def remind(session: AsyncSession, runtime: Runtime, now: datetime) -> int:
             id=f"reminder_{edge['edge']}_{edge['competition_id']}", app_id=edge["app_id"],
             type=f"competition.{edge['edge']}_soon", player_id=None,
             payload={"competition_id": edge["competition_id"], "name": edge["name"], "at": at}, created_at=now))
+    for risk in await streaks.at_risk(session, runtime, now + STREAK_RISK_AHEAD - STREAK_RISK_BAND,
+                                      now + STREAK_RISK_AHEAD):
+        # Once per streak period: the period at stake names the reminder.
+        made += await produce(session, runtime, Reminder(
+            id=f"streak_at_risk_{risk['streak']}_{risk['period']}", app_id=str(risk["app_id"]),
+            type="streak.at_risk", player_id=str(risk["player_id"]),
+            payload={k: v for k, v in risk.items() if k not in ("app_id", "player_id")}, created_at=now))
     if made:
         after_commit(session, wake_event(runtime).set)
     return made
