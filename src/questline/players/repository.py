@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import insert_ignore
+from questline.kit.db import insert_ignore, many
 from questline.players.models import Player
 
 
@@ -26,7 +26,8 @@ async def insert_missing(session: AsyncSession, app_id: str, player_ids: Iterabl
              "updated_at": now}
             for pid in player_ids]
     if rows:
-        await session.execute(insert_ignore(session, Player.__table__), rows)
+        # One multi-row statement per page of rows, not one per player (a first batch meets many new ones).
+        await session.execute(many(insert_ignore(session, Player.__table__)), rows)
 
 
 async def keys_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> dict[str, tuple[int, str]]:

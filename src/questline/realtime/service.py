@@ -39,6 +39,7 @@ from starlette.requests import HTTPConnection
 
 from questline.chat import service as chat
 from questline.kit.errors import Forbidden, NotFound, ProblemError, ServiceUnavailable
+from questline.kit.ids import new_id
 from questline.kit.runtime import Runtime
 from questline.leaderboards import service as leaderboards
 from questline.players.schemas import PLAYER_ID_PATTERN
@@ -184,6 +185,25 @@ async def publish(runtime: Runtime, messages: Sequence[RelayMessage]) -> int:
             if await target.publish(key_of(message.app_id, channel), data, message.id) is not None:
                 published += 1
     return published
+
+
+class InboxPublisher:
+    """Publishes a player's new inbox entries and unread count on ``player:{id}`` (a listener of
+    ``notifications.listen_inbox``, told after commit). Not an outbox message: webhooks never see the
+    engine's own bookkeeping. An entry is published under its id, so it appears once per channel."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def __call__(self, app_id: str, player_id: str, entry: dict[str, Any] | None, unread: int) -> None:
+        at = self.runtime.clock.now().isoformat()
+        if entry is not None:
+            data = {"id": entry["id"], "type": "notification.created", "at": at,
+                    "data": {"notification": entry, "unread": unread}}
+            await hub(self.runtime).publish(key_of(app_id, f"player:{player_id}"), data, entry["id"])
+        else:
+            data = {"id": new_id("unr"), "type": "notification.unread", "at": at, "data": {"unread": unread}}
+            await hub(self.runtime).publish(key_of(app_id, f"player:{player_id}"), data)
 
 
 @dataclass
