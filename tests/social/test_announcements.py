@@ -192,3 +192,20 @@ async def test_a_scheduled_announcement_goes_out_once_even_with_two_schedulers(
         count = (await session.execute(sa.text("SELECT count(*) FROM notifications WHERE app_id = :a AND "
                                                "type = 'announcement'"), {"a": keys.app_id})).scalar_one()
     assert count == 6
+
+
+async def test_an_announcement_is_live_in_the_players_inbox_and_leaves_it_when_withdrawn(
+        runtime: Runtime, engine: FastAPI, client: httpx.AsyncClient, factory: Factory) -> None:
+    room = await community(client, factory)
+    alice = room.tokens["alice"]["Authorization"].removeprefix("Bearer ")
+    async with served(engine) as host, websockets.connect(f"ws://{host}/v1/realtime?token={alice}") as ws:
+        assert (await _subscribe(ws, "player:alice"))["type"] == "subscribed"
+        made = (await client.post("/v1/announcements", headers=room.keys.server, json={
+            "target": {"kind": "community", "id": room.community_id}, "title": "Live", "body": "Now."})).json()
+        created = await _recv(ws)
+        assert created["data"]["type"] == "notification.created"
+        assert created["data"]["data"]["notification"]["type"] == "announcement"
+        assert created["data"]["data"]["notification"]["title"] == "Live" and created["data"]["data"]["unread"] == 1
+        await client.post(f"/v1/announcements/{made['id']}/withdraw", headers=room.keys.server)
+        gone = await _recv(ws)
+        assert gone["data"]["type"] == "notification.unread" and gone["data"]["data"] == {"unread": 0}

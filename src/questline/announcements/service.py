@@ -192,7 +192,7 @@ async def withdraw(session: AsyncSession, runtime: Runtime, caller: Caller, anno
         raise Conflict(f"announcement {row.id} was withdrawn already", code="announcement_withdrawn")
     fresh = await _get(session, row.app_id, row.id)
     if was == "sent":
-        await notifications.retract_direct(session, fresh.app_id, _key(fresh))
+        await notifications.retract_direct(session, runtime, fresh.app_id, _key(fresh))
         await _publish(session, fresh, "announcement.withdrawn", now)
     return _out(fresh)
 

@@ -622,12 +622,14 @@ async def send_direct(session: AsyncSession, runtime: Runtime, app_id: str, type
             pref = prefs.get(recipient)
             subject, text, html = render(kind, templates, pref.locale if pref else DEFAULT_LOCALE,
                                          {**context, "type": kind.type, "player_id": recipient})
-            if _enabled(pref, kind.type, "in_app") and await repo.add_notification(session, {
-                    "id": new_id("ntf"), "app_id": app_id, "recipient_kind": "player", "recipient_id": recipient,
-                    "type": kind.type, "title": subject, "body": text, "data": context, "status": "unread",
-                    "dedupe_key": key, "created_at": now, "read_at": None, "archived_at": None}):
+            entry = {"id": new_id("ntf"), "app_id": app_id, "recipient_kind": "player", "recipient_id": recipient,
+                     "type": kind.type, "title": subject, "body": text, "data": context, "status": "unread",
+                     "dedupe_key": key, "created_at": now, "read_at": None, "archived_at": None}
+            if _enabled(pref, kind.type, "in_app") and await repo.add_notification(session, entry):
                 entries += 1
                 made += 1
+                _inbox_changed(session, runtime, app_id, recipient,
+                               NotificationOut.model_validate(entry).model_dump(mode="json"))
             for channel in OUTSIDE:
                 address = traits.get(recipient, {}).get(ADDRESS_TRAITS[channel])
                 if not (_enabled(pref, kind.type, channel) and channel_ready(runtime.settings, channel)
@@ -675,8 +677,13 @@ async def revise_direct(session: AsyncSession, app_id: str, type_: str, context:
     return len(entries)
 
 
-async def retract_direct(session: AsyncSession, app_id: str, key: str) -> int:
+async def retract_direct(session: AsyncSession, runtime: Runtime, app_id: str, key: str) -> int:
     """Take back what ``send_direct`` made under ``key`` (a withdrawn announcement): its inbox
-    entries go and its deliveries not sent yet are not sent. Returns the inbox entries removed."""
+    entries go (live inboxes hear the unread count) and its deliveries not sent yet are not sent.
+    Returns the inbox entries removed."""
+    unread = sorted({e.recipient_id for e in await repo.entries_by_key(session, app_id, key) if e.status == "unread"})
     await repo.withdraw_pending(session, app_id, key)
-    return await repo.delete_entries(session, app_id, key)
+    removed = await repo.delete_entries(session, app_id, key)
+    for player_id in unread:
+        _inbox_changed(session, runtime, app_id, player_id, None)
+    return removed
