@@ -22,6 +22,7 @@ from tests.conftest import Factory
 from tests.delivery.receiver import receiving
 from tests.delivery.test_realtime import _announce, _subscribe, _token, served
 from tests.notifications.helpers import outbox_messages
+from tests.pipeline.helpers import configure, send, settle
 
 Frame = dict[str, Any]
 
@@ -101,3 +102,53 @@ async def test_another_player_never_sees_the_entry(
         await _announce(runtime, keys.app_id, "alice", 1, type_="level.up", track="xp", to=2)
         await relay.drain(runtime)
         assert await _frames(ws, 1) == []
+
+
+async def _latest_rank(ws: Any, want: dict[str, Any], wait: float = 10) -> Frame:
+    """Read frames until a ``rank`` frame shows ``want`` (earlier reads may be coalesced or stale)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        frame: Frame = orjson.loads(await asyncio.wait_for(ws.recv(), timeout=max(deadline - loop.time(), 0.01)))
+        if frame["type"] == "rank" and all(frame["data"].get(k) == v for k, v in want.items()):
+            return frame
+
+
+async def test_the_leaderboard_channel_carries_each_subscribers_own_rank(
+        runtime: Runtime, engine: FastAPI, client: httpx.AsyncClient, factory: Factory) -> None:
+    import websockets
+
+    keys = await factory.app()
+    await configure(client, keys, {"leaderboard": {"wins": {"event_type": "match.won", "field": "data.score"}}})
+    alice, bob = await _token(client, factory, keys, "alice"), await _token(client, factory, keys, "bob")
+    await relay.prepare(runtime, from_head=True)
+
+    async def score(event_id: str, player: str, points: int) -> None:
+        resp = await send(client, keys, [{"id": event_id, "type": "match.won", "player_id": player,
+                                          "data": {"score": points}}])
+        assert resp.status_code in (200, 202), resp.text
+        await settle(runtime)
+        await relay.drain(runtime)
+
+    async with served(engine) as host, \
+            websockets.connect(f"ws://{host}/v1/realtime?token={alice}") as a, \
+            websockets.connect(f"ws://{host}/v1/realtime?token={bob}") as b, \
+            websockets.connect(f"ws://{host}/v1/realtime?token={keys.client_key}") as anyone:
+        for ws in (a, b, anyone):
+            assert (await _subscribe(ws, "leaderboard:wins"))["type"] == "subscribed"
+        # At once: neither is on the board yet.
+        for ws, who in ((a, "alice"), (b, "bob")):
+            first = await _latest_rank(ws, {"player_id": who})
+            assert first["channel"] == "leaderboard:wins" and first["data"]["rank"] is None
+        await score("w1", "alice", 5)
+        assert (await _latest_rank(a, {"rank": 1}))["data"]["score"] == 5
+        assert (await _latest_rank(b, {"ranked": 1}))["data"]["rank"] is None
+        await score("w2", "bob", 9)  # bob overtakes alice: each sees their own place
+        assert (await _latest_rank(b, {"rank": 1}))["data"] == {
+            "board": "wins", "period_key": "all", "partition": None, "player_id": "bob", "rank": 1, "score": 9,
+            "ranked": 2}
+        assert (await _latest_rank(a, {"rank": 2}))["data"]["score"] == 5
+        # The client key's subscriber gets the moves, never a rank (it is no one's).
+        frames = await _frames(anyone, 1)
+        assert frames and {f["type"] for f in frames} == {"message"}
+        assert "alice" not in orjson.dumps(frames).decode()

@@ -58,10 +58,16 @@ async def update(session: AsyncSession, app_id: str, player_id: str, values: dic
     )
 
 
-async def page(session: AsyncSession, app_id: str, after: str | None, limit: int) -> Sequence[Player]:
+async def page(session: AsyncSession, app_id: str, after: str | None, limit: int,
+               prefix: str | None = None) -> Sequence[Player]:
+    """Players by id; with ``prefix``, those whose id, username or display name starts with it (any case)."""
     stmt = sa.select(Player).where(Player.app_id == app_id).order_by(Player.player_id).limit(limit + 1)
     if after is not None:
         stmt = stmt.where(Player.player_id > after)
+    if prefix:
+        pattern = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(sa.or_(*(sa.func.lower(column).like(pattern, escape="\\")
+                                   for column in (Player.player_id, Player.username, Player.display_name))))
     return (await session.execute(stmt)).scalars().all()
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from types import ModuleType
 
 from questline.console import session
-from questline.console.pages import audit, claims, definitions, home, keys, players
+from questline.console.pages import audit, claims, definitions, home, keys, players, webhooks
 
-MODULES: tuple[ModuleType, ...] = (session, home, keys, definitions, players, claims, audit)
+MODULES: tuple[ModuleType, ...] = (session, home, keys, definitions, players, claims, webhooks, audit)
 
 
 def routes() -> list[session.Route]:

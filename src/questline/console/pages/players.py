@@ -14,9 +14,9 @@ from questline.console.session import Route, api, app_page, esc, forbidden, form
 async def players_page(request: Request) -> Response:
     app_id = str(request.path_params["app_id"])
     cursor = request.query_params.get("cursor", None)
-    return await app_page(request, app_id, "players.html", {
-        "players": ("GET", "/v1/players", {"limit": 50, **({"cursor": cursor} if cursor else {})}),
-    })
+    q = request.query_params.get("q", "").strip()
+    params = {"limit": 50, **({"cursor": cursor} if cursor else {}), **({"q": q} if q else {})}
+    return await app_page(request, app_id, "players.html", {"players": ("GET", "/v1/players", params)}, q=q)
 
 
 async def player_page(request: Request, status: int = 200, error: str = "") -> Response:
