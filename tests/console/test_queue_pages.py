@@ -12,6 +12,7 @@ from questline.kit.runtime import Runtime
 from questline.tenancy.schemas import Role
 from tests.conftest import Factory
 from tests.console.helpers import Console, text_of
+from tests.finance.test_disputes import settled_campaign
 from tests.finance.test_withdrawals import setup, withdraw
 from tests.market.helpers import Market
 
@@ -74,3 +75,26 @@ async def test_withdrawals_kyc_and_referrals_queues(client: httpx.AsyncClient, f
         page = await console.get(f"/queues/{name}")
         assert page.status_code == 200 and empty in page.text
     assert (await console.get("/queues/nothing")).status_code == 404
+
+
+async def test_a_dispute_is_decided_in_the_console_by_finance(client: httpx.AsyncClient, factory: Factory) -> None:
+    keys = await factory.app()
+    market = Market(client, keys)
+    brand, streamer, campaign = await settled_campaign(market)
+    body = {"campaign_id": campaign["id"], "streamer_id": streamer.id, "impressions": 2_000, "reason": "bot traffic"}
+    dispute = await market.ok("POST", "/v1/disputes", 201, headers=brand.headers, json=body)
+    admin = await Console(client, keys.app_id).sign_in(await factory.admin(keys.org_id, Role.ADMIN))
+    hidden = await admin.get("/queues/disputes")  # a plain admin is not finance: the API says no
+    assert rows(hidden.text) == [] and "insufficient_role" in hidden.text
+    refused = await admin.post(f"/queues/disputes/{dispute['id']}", {"decision": "refund", "reason": "agreed"})
+    assert refused.status_code == 403
+    finance = await Console(client, keys.app_id).sign_in(await factory.admin(keys.org_id, Role.FINANCE))
+    listed = await finance.get("/queues/disputes")
+    assert rows(listed.text) == [dispute["id"]] and "bot traffic" in listed.text
+    no_reason = await finance.post(f"/queues/disputes/{dispute['id']}", {"decision": "refund", "reason": ""})
+    assert no_reason.status_code == 422
+    refunded = await finance.post(f"/queues/disputes/{dispute['id']}", {"decision": "refund", "reason": "agreed"})
+    assert refunded.status_code == 200 and rows(refunded.text) == [] and "No dispute is open" in refunded.text
+    decided = await market.ok("GET", f"/v1/disputes/{dispute['id']}", headers=brand.headers)
+    assert decided["status"] == "refunded"
+    assert (await market.wallet("brand", brand.id))["available"] == dispute["amount"]

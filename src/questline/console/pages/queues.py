@@ -1,5 +1,5 @@
-"""The queues that wait for a person besides claims: referral reviews, campaign approvals, KYC reviews
-and withdrawals. Each is a list call and its decisions; one page and one form serve them all."""
+"""The queues that wait for a person besides claims: referral reviews, campaign approvals, KYC reviews,
+withdrawals and disputes. Each is a list call and its decisions; one page and one form serve them all."""
 
 from __future__ import annotations
 
@@ -34,6 +34,14 @@ def _verified(posted: dict[str, str]) -> Any:
 
 def _rejected(posted: dict[str, str]) -> Any:
     return {"verdict": "rejected", "reasons": [posted["reason"]] if posted.get("reason") else []}
+
+
+def _refund(posted: dict[str, str]) -> Any:
+    return {"verdict": "refund", "reason": posted.get("reason", "")}
+
+
+def _no_refund(posted: dict[str, str]) -> Any:
+    return {"verdict": "reject", "reason": posted.get("reason", "")}
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,12 @@ QUEUES = {q.name: q for q in (
            ("approvals", "approvals"), ("needed", "approvals_needed")),
           (Decision("approve", "approve", _nothing), Decision("reject", "reject", _reason, needs_reason=True)),
           "No withdrawal waits for approval."),
+    Queue("disputes", "Disputes", "/v1/disputes", {"limit": 100, "status": "open"},
+          (("brand", "brand_id"), ("streamer", "streamer_id"), ("campaign", "campaign_id"),
+           ("impressions", "impressions"), ("amount", "amount"), ("currency", "currency"), ("reason", "reason")),
+          (Decision("refund", "decision", _refund, needs_reason=True),
+           Decision("reject", "decision", _no_refund, needs_reason=True)),
+          "No dispute is open."),
 )}
 
 
