@@ -47,6 +47,7 @@ from tests.fulfilment import helpers as fulfilment_makers
 from tests.ledger import helpers as ledger_makers
 from tests.market import helpers as market_makers
 from tests.notifications import helpers as notification_makers
+from tests.sharecards import helpers as sharecard_makers
 from tests.social import helpers as social_makers
 
 OPS_ROUTES = {"/healthz", "/readyz", "/metrics"}
@@ -105,6 +106,7 @@ RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a globa
     "deposit_id": (finance_makers.make_deposit, True),
     "dispute_id": (finance_makers.make_dispute, True),
     "review_id": (finance_makers.make_review, True),
+    "card_id": (sharecard_makers.make_card, True),
     "channel": (social_makers.make_channel, True),  # a chat room (before its message and report)
     "message_id": (social_makers.make_message, True),
     "report_id": (social_makers.make_report, True),
