@@ -38,6 +38,10 @@ from .audience_in import AudienceIn
 from .audience_in_platforms import AudienceInPlatforms
 from .audit_entry_out import AuditEntryOut
 from .audit_entry_out_target import AuditEntryOutTarget
+from .audit_line import AuditLine
+from .audit_line_target import AuditLineTarget
+from .audit_report import AuditReport
+from .audit_report_by_action import AuditReportByAction
 from .available_challenges import AvailableChallenges
 from .badge import Badge
 from .balance_out import BalanceOut
@@ -186,8 +190,11 @@ from .fees_out_by_type import FeesOutByType
 from .fees_out_fixed_fees import FeesOutFixedFees
 from .field_condition import FieldCondition
 from .field_condition_op import FieldConditionOp
+from .finance_audit_report_format import FinanceAuditReportFormat
 from .finance_list_disputes_status_type_0 import FinanceListDisputesStatusType0
 from .finance_list_reviews_status_type_0 import FinanceListReviewsStatusType0
+from .finance_reconciliation_report_format import FinanceReconciliationReportFormat
+from .finance_revenue_report_format import FinanceRevenueReportFormat
 from .force_complete_in import ForceCompleteIn
 from .forecast import Forecast
 from .freeze_purchase import FreezePurchase
@@ -275,6 +282,9 @@ from .metrics_status import MetricsStatus
 from .milestone import Milestone
 from .milestone_out import MilestoneOut
 from .milestone_tier import MilestoneTier
+from .mismatch import Mismatch
+from .mismatch_kind import MismatchKind
+from .mismatch_object import MismatchObject
 from .moderation_in import ModerationIn
 from .month_performance import MonthPerformance
 from .not_condition_input import NotConditionInput
@@ -408,6 +418,7 @@ from .ranked_entry import RankedEntry
 from .rate_in import RateIn
 from .rate_out import RateOut
 from .reason import Reason
+from .reconciliation_report import ReconciliationReport
 from .referral_out import ReferralOut
 from .referral_out_attribution_type_0 import ReferralOutAttributionType0
 from .referral_out_review import ReferralOutReview
@@ -432,6 +443,9 @@ from .restriction_in import RestrictionIn
 from .restriction_in_kind import RestrictionInKind
 from .restriction_out import RestrictionOut
 from .restriction_out_kind import RestrictionOutKind
+from .revenue_line import RevenueLine
+from .revenue_report import RevenueReport
+from .revenue_report_by_campaign import RevenueReportByCampaign
 from .review_in import ReviewIn
 from .review_out import ReviewOut
 from .review_out_reference_type_0 import ReviewOutReferenceType0
@@ -577,6 +591,10 @@ __all__ = (
     "AudienceInPlatforms",
     "AuditEntryOut",
     "AuditEntryOutTarget",
+    "AuditLine",
+    "AuditLineTarget",
+    "AuditReport",
+    "AuditReportByAction",
     "AvailableChallenges",
     "Badge",
     "BalanceOut",
@@ -725,8 +743,11 @@ __all__ = (
     "FeesOutFixedFees",
     "FieldCondition",
     "FieldConditionOp",
+    "FinanceAuditReportFormat",
     "FinanceListDisputesStatusType0",
     "FinanceListReviewsStatusType0",
+    "FinanceReconciliationReportFormat",
+    "FinanceRevenueReportFormat",
     "ForceCompleteIn",
     "Forecast",
     "FreezePurchase",
@@ -814,6 +835,9 @@ __all__ = (
     "Milestone",
     "MilestoneOut",
     "MilestoneTier",
+    "Mismatch",
+    "MismatchKind",
+    "MismatchObject",
     "ModerationIn",
     "MonthPerformance",
     "NotConditionInput",
@@ -947,6 +971,7 @@ __all__ = (
     "RateIn",
     "RateOut",
     "Reason",
+    "ReconciliationReport",
     "ReferralOut",
     "ReferralOutAttributionType0",
     "ReferralOutReview",
@@ -971,6 +996,9 @@ __all__ = (
     "RestrictionInKind",
     "RestrictionOut",
     "RestrictionOutKind",
+    "RevenueLine",
+    "RevenueReport",
+    "RevenueReportByCampaign",
     "ReviewIn",
     "ReviewOut",
     "ReviewOutReferenceType0",
