@@ -90,7 +90,7 @@ def definition_kinds() -> list[DefinitionKind]:
 def processors(runtime: Runtime) -> list[Processor]:
     """Every processor, in the order they see each event (stats first); one line per area."""
     return [StatsProcessor(), ProgressionProcessor(), BattlePassProcessor(), ReferralsMetricProcessor(),
-            StreaksProcessor(), ChallengeProcessor(),
+            StreaksProcessor(), ChallengeProcessor(runtime),
             AchievementsProcessor(), LeaderboardProcessor(runtime),
             CompetitionProcessor(runtime)]
 
@@ -133,6 +133,11 @@ def player_data() -> list[PlayerDataArea]:
             Col("notification_preferences"),
             Col("notifications", "recipient_id", where={"recipient_kind": "player"}),
             Col("notification_deliveries", "recipient_id", where={"recipient_kind": "player"}))),
+        PlayerDataArea("chat", (Col("chat_messages"), Col("chat_restrictions"), Col("chat_reports"),
+                                Col("chat_reports", "author_id"))),
+        PlayerDataArea("announcements", (
+            Col("announcements", "author_id", erase="anonymize", where={"author_kind": "player"}),)),
+        PlayerDataArea("sharecards", (Col("share_cards"), Col("share_card_settings"))),
     ]
 def subscribers(runtime: Runtime) -> list[Subscriber]:
     """Every consumer of the outbox relay (``questline.relay``); one line per area."""

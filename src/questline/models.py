@@ -1,6 +1,7 @@
 """Every table of every area, imported in one place for Alembic and ``metadata`` users."""
 
 from questline.achievements.models import AchievementBackfill, AchievementBadge, PlayerAchievement
+from questline.announcements.models import Announcement
 from questline.assets.models import Asset
 from questline.audit.models import AuditEntry
 from questline.battlepass.models import BattlePassClaim, BattlePassXp, BattlePassXpDaily, PlayerPass
@@ -17,6 +18,7 @@ from questline.billing.models import (
 )
 from questline.campaigns.models import Campaign, ImpressionHour, ImpressionMinute, ImpressionSeen, Participation
 from questline.challenges.models import ChallengeClaim, ChallengeCompletion, ChallengeProgress
+from questline.chat.models import ChatMessage, ChatReport, ChatRestriction, ChatSettings
 from questline.communities.models import Community, CommunityMember
 from questline.competitions.models import Activity as CompetitionActivity
 from questline.competitions.models import Competition, Distribution, Participant, Prize, PrizeEvent, Result
@@ -37,6 +39,7 @@ from questline.progression.models import PlayerTrack, XpActivity, XpDaily
 from questline.referrals.models import Referral, ReferralCode, ReferralMilestone
 from questline.relay.models import RelayCursor
 from questline.rules.models import Definition, DefinitionVersion, PlayerStat
+from questline.sharecards.models import ShareCard, ShareSettings
 from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, ShopOrder
 from questline.sponsors.models import Brand, BrandMember, MarketSettings, Streamer
 from questline.streaks.models import PlayerStreak, StreakRestDay
@@ -59,6 +62,7 @@ __all__ = [
     "AchievementBackfill",
     "AchievementBadge",
     "AdminUser",
+    "Announcement",
     "ApiKey",
     "App",
     "Asset",
@@ -74,6 +78,10 @@ __all__ = [
     "ChallengeClaim",
     "ChallengeCompletion",
     "ChallengeProgress",
+    "ChatMessage",
+    "ChatReport",
+    "ChatRestriction",
+    "ChatSettings",
     "Community",
     "CommunityMember",
     "Competition",
@@ -144,6 +152,8 @@ __all__ = [
     "Reminder",
     "Result",
     "Review",
+    "ShareCard",
+    "ShareSettings",
     "ShopCounter",
     "ShopOrder",
     "StreakRestDay",

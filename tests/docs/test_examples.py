@@ -86,6 +86,16 @@ EXPECTED_REFUSALS: dict[str, list[Refusal]] = {
         Refusal("PUT", r"/v1/players/nia-[0-9a-f]+/notification-preferences", 422, "validation_failed",
                 "A worked example: a channel that does not exist"),
     ],
+    "docs/chat-and-announcements.md": [
+        Refusal("POST", r"/v1/chat/community:\w+/messages", 422, "blocked_word",
+                "A worked example: a message with a blocked word"),
+        Refusal("GET", r"/v1/chat/community:\w+/messages", 403, "chat_members_only",
+                "A worked example: a player outside the community reads its chat"),
+        Refusal("POST", r"/v1/chat/community:\w+/messages", 403, "chat_muted",
+                "A worked example: the muted player writes"),
+        Refusal("POST", r"/v1/announcements", 403, "announcer_required",
+                "A worked example: a community admin announces to the whole app"),
+    ],
     "docs/fulfilment.md": [
         Refusal("POST", r"/v1/fulfilments/[^/]+/fulfil", 409, "fulfilment_already_completed",
                 "A worked example: the hoodie marked with another reference"),
@@ -115,6 +125,15 @@ EXPECTED_REFUSALS: dict[str, list[Refusal]] = {
                 "Disputes: the server key may not decide"),
         Refusal("POST", r"/v1/disputes/[^/]+/decision", 409, "dispute_already_decided",
                 "Disputes: a second decision refunds nothing more"),
+    ],
+    "docs/share-cards.md": [
+        Refusal("POST", r"/v1/players/rin/share-cards", 409, "share_cards_private",
+                "Worked example: Rin asks for a link while her cards are private"),
+        Refusal("GET", r"/v1/share/[^/]+", 404, "share_card_not_found", "Worked example: the page once Rin is private"),
+        Refusal("GET", r"/v1/share/[^/]+/image.png", 404, "share_card_not_found",
+                "Worked example: a cache revalidating the image once Rin is private"),
+        Refusal("POST", r"/v1/players/rin/share-cards", 404, "not_achieved",
+                "Worked example: a level Rin never reached"),
     ],
     "docs/api-contract.md": [
         Refusal("GET", r"/v1/audit", 403, "caller_not_allowed", "The audit log: a server key may not read it"),

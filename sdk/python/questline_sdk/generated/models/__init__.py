@@ -17,6 +17,12 @@ from .admin_out import AdminOut
 from .all_condition_input import AllConditionInput
 from .all_condition_output import AllConditionOutput
 from .analytics import Analytics
+from .announcement_in import AnnouncementIn
+from .announcement_out import AnnouncementOut
+from .announcement_out_status import AnnouncementOutStatus
+from .announcement_update import AnnouncementUpdate
+from .announcements_list_announcements_status_type_0 import AnnouncementsListAnnouncementsStatusType0
+from .announcements_list_announcements_target_kind_type_0 import AnnouncementsListAnnouncementsTargetKindType0
 from .any_condition_input import AnyConditionInput
 from .any_condition_output import AnyConditionOutput
 from .app_create import AppCreate
@@ -32,6 +38,10 @@ from .audience_in import AudienceIn
 from .audience_in_platforms import AudienceInPlatforms
 from .audit_entry_out import AuditEntryOut
 from .audit_entry_out_target import AuditEntryOutTarget
+from .audit_line import AuditLine
+from .audit_line_target import AuditLineTarget
+from .audit_report import AuditReport
+from .audit_report_by_action import AuditReportByAction
 from .available_challenges import AvailableChallenges
 from .badge import Badge
 from .balance_out import BalanceOut
@@ -46,13 +56,6 @@ from .battlepass_claim_in_track import BattlepassClaimInTrack
 from .battlepass_claim_out import BattlepassClaimOut
 from .battlepass_claim_out_track import BattlepassClaimOutTrack
 from .billing import Billing
-from .billing_brand_invoice_format import BillingBrandInvoiceFormat
-from .billing_brand_invoices_status_type_0 import BillingBrandInvoicesStatusType0
-from .billing_get_invoice_format import BillingGetInvoiceFormat
-from .billing_list_invoices_status_type_0 import BillingListInvoicesStatusType0
-from .billing_settings_body import BillingSettingsBody
-from .billing_settings_body_tax_rates import BillingSettingsBodyTaxRates
-from .billing_settings_body_unknown_country import BillingSettingsBodyUnknownCountry
 from .board_page import BoardPage
 from .board_page_order import BoardPageOrder
 from .board_summary import BoardSummary
@@ -98,6 +101,8 @@ from .challenges_claim_out_rewards_type_0 import ChallengesClaimOutRewardsType0
 from .challenges_claim_out_status import ChallengesClaimOutStatus
 from .challenges_claim_out_verification import ChallengesClaimOutVerification
 from .challenges_list_claims_status_type_0 import ChallengesListClaimsStatusType0
+from .chat_lift_kind import ChatLiftKind
+from .chat_reports_status_type_0 import ChatReportsStatusType0
 from .client_event_types import ClientEventTypes
 from .code_in import CodeIn
 from .code_out import CodeOut
@@ -132,8 +137,6 @@ from .consume_in import ConsumeIn
 from .contact_person import ContactPerson
 from .conversion_in import ConversionIn
 from .conversion_in_reference_type_0 import ConversionInReferenceType0
-from .credit_note_in import CreditNoteIn
-from .credit_note_out import CreditNoteOut
 from .criteria import Criteria
 from .currency_in import CurrencyIn
 from .currency_out import CurrencyOut
@@ -187,8 +190,11 @@ from .fees_out_by_type import FeesOutByType
 from .fees_out_fixed_fees import FeesOutFixedFees
 from .field_condition import FieldCondition
 from .field_condition_op import FieldConditionOp
+from .finance_audit_report_format import FinanceAuditReportFormat
 from .finance_list_disputes_status_type_0 import FinanceListDisputesStatusType0
 from .finance_list_reviews_status_type_0 import FinanceListReviewsStatusType0
+from .finance_reconciliation_report_format import FinanceReconciliationReportFormat
+from .finance_revenue_report_format import FinanceRevenueReportFormat
 from .force_complete_in import ForceCompleteIn
 from .forecast import Forecast
 from .freeze_purchase import FreezePurchase
@@ -203,7 +209,6 @@ from .fulfilment_set_target_kind import FulfilmentSetTargetKind
 from .gating_check_in import GatingCheckIn
 from .gating_check_out import GatingCheckOut
 from .gating_min_level import GatingMinLevel
-from .generate_in import GenerateIn
 from .gkeys_key_out import GkeysKeyOut
 from .gkeys_key_out_status import GkeysKeyOutStatus
 from .grant_out import GrantOut
@@ -227,10 +232,6 @@ from .ingest_result import IngestResult
 from .inventory_entry import InventoryEntry
 from .inventory_out import InventoryOut
 from .invite_in import InviteIn
-from .invoice_out import InvoiceOut
-from .invoice_out_bill_to import InvoiceOutBillTo
-from .invoice_out_kind import InvoiceOutKind
-from .invoice_out_status import InvoiceOutStatus
 from .item_grant import ItemGrant
 from .job_status import JobStatus
 from .joined import Joined
@@ -261,8 +262,6 @@ from .ledger_grant_in_reference_type_0 import LedgerGrantInReferenceType0
 from .level_condition import LevelCondition
 from .level_condition_op import LevelConditionOp
 from .level_info import LevelInfo
-from .line_out import LineOut
-from .line_out_kind import LineOutKind
 from .login import Login
 from .login_in import LoginIn
 from .marked import Marked
@@ -273,6 +272,8 @@ from .member_in import MemberIn
 from .member_in_role import MemberInRole
 from .member_schema import MemberSchema
 from .member_schema_type import MemberSchemaType
+from .message_in import MessageIn
+from .message_out import MessageOut
 from .metadata_field import MetadataField
 from .metric_condition import MetricCondition
 from .metric_condition_op import MetricConditionOp
@@ -281,6 +282,9 @@ from .metrics_status import MetricsStatus
 from .milestone import Milestone
 from .milestone_out import MilestoneOut
 from .milestone_tier import MilestoneTier
+from .mismatch import Mismatch
+from .mismatch_kind import MismatchKind
+from .mismatch_object import MismatchObject
 from .moderation_in import ModerationIn
 from .month_performance import MonthPerformance
 from .not_condition_input import NotConditionInput
@@ -302,6 +306,7 @@ from .org_out import OrgOut
 from .overlay_batch import OverlayBatch
 from .overlay_impression import OverlayImpression
 from .overlay_rotated import OverlayRotated
+from .page_announcement_out import PageAnnouncementOut
 from .page_app_out import PageAppOut
 from .page_audit_entry_out import PageAuditEntryOut
 from .page_brand_out import PageBrandOut
@@ -318,10 +323,10 @@ from .page_dispute_out import PageDisputeOut
 from .page_endpoint_out import PageEndpointOut
 from .page_event_out import PageEventOut
 from .page_fulfilment_out import PageFulfilmentOut
-from .page_invoice_out import PageInvoiceOut
 from .page_key_out import PageKeyOut
 from .page_kyc_case_out import PageKycCaseOut
 from .page_member_out import PageMemberOut
+from .page_message_out import PageMessageOut
 from .page_notification_out import PageNotificationOut
 from .page_order_out import PageOrderOut
 from .page_participant_out import PageParticipantOut
@@ -330,6 +335,7 @@ from .page_player_out import PagePlayerOut
 from .page_prize_event_out import PagePrizeEventOut
 from .page_prize_out import PagePrizeOut
 from .page_referral_out import PageReferralOut
+from .page_report_out import PageReportOut
 from .page_review_out import PageReviewOut
 from .page_rule_out import PageRuleOut
 from .page_streamer_out import PageStreamerOut
@@ -346,8 +352,6 @@ from .pass_out_premium_source_type_0 import PassOutPremiumSourceType0
 from .payment_method_out import PaymentMethodOut
 from .paypal_in import PaypalIn
 from .performance import Performance
-from .plan_in import PlanIn
-from .plan_out import PlanOut
 from .platform_exclusivity import PlatformExclusivity
 from .platform_exclusivity_platforms_item import PlatformExclusivityPlatformsItem
 from .platform_facts import PlatformFacts
@@ -414,6 +418,7 @@ from .ranked_entry import RankedEntry
 from .rate_in import RateIn
 from .rate_out import RateOut
 from .reason import Reason
+from .reconciliation_report import ReconciliationReport
 from .referral_out import ReferralOut
 from .referral_out_attribution_type_0 import ReferralOutAttributionType0
 from .referral_out_review import ReferralOutReview
@@ -424,15 +429,29 @@ from .refresh_request import RefreshRequest
 from .refused_impression import RefusedImpression
 from .reject_in import RejectIn
 from .rejected import Rejected
+from .report_in import ReportIn
+from .report_out import ReportOut
+from .report_out_action_type_0 import ReportOutActionType0
+from .report_out_status import ReportOutStatus
 from .requeued import Requeued
 from .requirement import Requirement
 from .requirement_traits import RequirementTraits
+from .resolve_in import ResolveIn
+from .resolve_in_action import ResolveInAction
 from .rest_days_in import RestDaysIn
+from .restriction_in import RestrictionIn
+from .restriction_in_kind import RestrictionInKind
+from .restriction_out import RestrictionOut
+from .restriction_out_kind import RestrictionOutKind
+from .revenue_line import RevenueLine
+from .revenue_report import RevenueReport
+from .revenue_report_by_campaign import RevenueReportByCampaign
 from .review_in import ReviewIn
 from .review_out import ReviewOut
 from .review_out_reference_type_0 import ReviewOutReferenceType0
 from .reward import Reward
 from .rewards import Rewards
+from .rewards_webhook_type_0 import RewardsWebhookType0
 from .risk_factor import RiskFactor
 from .role import Role
 from .rotate_in import RotateIn
@@ -448,6 +467,15 @@ from .scoring_operator import ScoringOperator
 from .scoring_order import ScoringOrder
 from .season_out import SeasonOut
 from .secret_rotated import SecretRotated
+from .settings_in import SettingsIn
+from .settings_out import SettingsOut
+from .share_card_in import ShareCardIn
+from .share_card_in_kind import ShareCardInKind
+from .share_card_out import ShareCardOut
+from .share_card_out_kind import ShareCardOutKind
+from .share_cards import ShareCards
+from .share_settings_in import ShareSettingsIn
+from .share_settings_out import ShareSettingsOut
 from .shop_price import ShopPrice
 from .signup_reward import SignupReward
 from .slug_availability import SlugAvailability
@@ -471,9 +499,9 @@ from .streaks_price import StreaksPrice
 from .streamer_in import StreamerIn
 from .streamer_out import StreamerOut
 from .streamer_patch import StreamerPatch
-from .subscription_in import SubscriptionIn
-from .subscription_out import SubscriptionOut
+from .target import Target
 from .target_in import TargetIn
+from .target_kind import TargetKind
 from .target_out import TargetOut
 from .targeting import Targeting
 from .targeting_platforms_item import TargetingPlatformsItem
@@ -483,6 +511,7 @@ from .tenancy_key_out import TenancyKeyOut
 from .tenancy_key_out_kind import TenancyKeyOutKind
 from .tier_reward import TierReward
 from .tier_reward_out import TierRewardOut
+from .tier_reward_webhook_type_0 import TierRewardWebhookType0
 from .time_overlap import TimeOverlap
 from .time_overlap_competitors import TimeOverlapCompetitors
 from .timeline_point import TimelinePoint
@@ -541,6 +570,12 @@ __all__ = (
     "AllConditionInput",
     "AllConditionOutput",
     "Analytics",
+    "AnnouncementIn",
+    "AnnouncementOut",
+    "AnnouncementOutStatus",
+    "AnnouncementsListAnnouncementsStatusType0",
+    "AnnouncementsListAnnouncementsTargetKindType0",
+    "AnnouncementUpdate",
     "AnyConditionInput",
     "AnyConditionOutput",
     "AppCreate",
@@ -556,6 +591,10 @@ __all__ = (
     "AudienceInPlatforms",
     "AuditEntryOut",
     "AuditEntryOutTarget",
+    "AuditLine",
+    "AuditLineTarget",
+    "AuditReport",
+    "AuditReportByAction",
     "AvailableChallenges",
     "Badge",
     "BalanceOut",
@@ -570,13 +609,6 @@ __all__ = (
     "BattlepassClaimOut",
     "BattlepassClaimOutTrack",
     "Billing",
-    "BillingBrandInvoiceFormat",
-    "BillingBrandInvoicesStatusType0",
-    "BillingGetInvoiceFormat",
-    "BillingListInvoicesStatusType0",
-    "BillingSettingsBody",
-    "BillingSettingsBodyTaxRates",
-    "BillingSettingsBodyUnknownCountry",
     "BoardPage",
     "BoardPageOrder",
     "BoardSummary",
@@ -622,6 +654,8 @@ __all__ = (
     "ChallengeViewCompletionMode",
     "ChallengeViewRecurrence",
     "ChallengeViewStatus",
+    "ChatLiftKind",
+    "ChatReportsStatusType0",
     "ClientEventTypes",
     "CodeIn",
     "CodeOut",
@@ -656,8 +690,6 @@ __all__ = (
     "ContactPerson",
     "ConversionIn",
     "ConversionInReferenceType0",
-    "CreditNoteIn",
-    "CreditNoteOut",
     "Criteria",
     "CurrencyIn",
     "CurrencyOut",
@@ -711,8 +743,11 @@ __all__ = (
     "FeesOutFixedFees",
     "FieldCondition",
     "FieldConditionOp",
+    "FinanceAuditReportFormat",
     "FinanceListDisputesStatusType0",
     "FinanceListReviewsStatusType0",
+    "FinanceReconciliationReportFormat",
+    "FinanceRevenueReportFormat",
     "ForceCompleteIn",
     "Forecast",
     "FreezePurchase",
@@ -727,7 +762,6 @@ __all__ = (
     "GatingCheckIn",
     "GatingCheckOut",
     "GatingMinLevel",
-    "GenerateIn",
     "GkeysKeyOut",
     "GkeysKeyOutStatus",
     "GrantOut",
@@ -751,10 +785,6 @@ __all__ = (
     "InventoryEntry",
     "InventoryOut",
     "InviteIn",
-    "InvoiceOut",
-    "InvoiceOutBillTo",
-    "InvoiceOutKind",
-    "InvoiceOutStatus",
     "ItemGrant",
     "JobStatus",
     "Joined",
@@ -785,8 +815,6 @@ __all__ = (
     "LevelCondition",
     "LevelConditionOp",
     "LevelInfo",
-    "LineOut",
-    "LineOutKind",
     "Login",
     "LoginIn",
     "Marked",
@@ -797,6 +825,8 @@ __all__ = (
     "MemberInRole",
     "MemberSchema",
     "MemberSchemaType",
+    "MessageIn",
+    "MessageOut",
     "MetadataField",
     "MetricCondition",
     "MetricConditionOp",
@@ -805,6 +835,9 @@ __all__ = (
     "Milestone",
     "MilestoneOut",
     "MilestoneTier",
+    "Mismatch",
+    "MismatchKind",
+    "MismatchObject",
     "ModerationIn",
     "MonthPerformance",
     "NotConditionInput",
@@ -826,6 +859,7 @@ __all__ = (
     "OverlayBatch",
     "OverlayImpression",
     "OverlayRotated",
+    "PageAnnouncementOut",
     "PageAppOut",
     "PageAuditEntryOut",
     "PageBrandOut",
@@ -844,10 +878,10 @@ __all__ = (
     "PageEndpointOut",
     "PageEventOut",
     "PageFulfilmentOut",
-    "PageInvoiceOut",
     "PageKeyOut",
     "PageKycCaseOut",
     "PageMemberOut",
+    "PageMessageOut",
     "PageNotificationOut",
     "PageOrderOut",
     "PageParticipantOut",
@@ -856,6 +890,7 @@ __all__ = (
     "PagePrizeEventOut",
     "PagePrizeOut",
     "PageReferralOut",
+    "PageReportOut",
     "PageReviewOut",
     "PageRuleOut",
     "PageStreamerOut",
@@ -870,8 +905,6 @@ __all__ = (
     "PaymentMethodOut",
     "PaypalIn",
     "Performance",
-    "PlanIn",
-    "PlanOut",
     "PlatformExclusivity",
     "PlatformExclusivityPlatformsItem",
     "PlatformFacts",
@@ -938,6 +971,7 @@ __all__ = (
     "RateIn",
     "RateOut",
     "Reason",
+    "ReconciliationReport",
     "ReferralOut",
     "ReferralOutAttributionType0",
     "ReferralOutReview",
@@ -948,15 +982,29 @@ __all__ = (
     "RefusedImpression",
     "Rejected",
     "RejectIn",
+    "ReportIn",
+    "ReportOut",
+    "ReportOutActionType0",
+    "ReportOutStatus",
     "Requeued",
     "Requirement",
     "RequirementTraits",
+    "ResolveIn",
+    "ResolveInAction",
     "RestDaysIn",
+    "RestrictionIn",
+    "RestrictionInKind",
+    "RestrictionOut",
+    "RestrictionOutKind",
+    "RevenueLine",
+    "RevenueReport",
+    "RevenueReportByCampaign",
     "ReviewIn",
     "ReviewOut",
     "ReviewOutReferenceType0",
     "Reward",
     "Rewards",
+    "RewardsWebhookType0",
     "RiskFactor",
     "Role",
     "RotateIn",
@@ -972,6 +1020,15 @@ __all__ = (
     "ScoringOrder",
     "SeasonOut",
     "SecretRotated",
+    "SettingsIn",
+    "SettingsOut",
+    "ShareCardIn",
+    "ShareCardInKind",
+    "ShareCardOut",
+    "ShareCardOutKind",
+    "ShareCards",
+    "ShareSettingsIn",
+    "ShareSettingsOut",
     "ShopPrice",
     "SignupReward",
     "SlugAvailability",
@@ -995,11 +1052,11 @@ __all__ = (
     "StreamerIn",
     "StreamerOut",
     "StreamerPatch",
-    "SubscriptionIn",
-    "SubscriptionOut",
+    "Target",
     "TargetIn",
     "Targeting",
     "TargetingPlatformsItem",
+    "TargetKind",
     "TargetOut",
     "TemplateIn",
     "TemplateOut",
@@ -1007,6 +1064,7 @@ __all__ = (
     "TenancyKeyOutKind",
     "TierReward",
     "TierRewardOut",
+    "TierRewardWebhookType0",
     "TimelinePoint",
     "TimeOverlap",
     "TimeOverlapCompetitors",
