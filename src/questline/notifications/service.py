@@ -32,6 +32,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.competitions import service as competitions
+from questline.kit import egress
 from questline.kit.db import after_commit, unit_of_work
 from questline.kit.errors import NotFound, Unprocessable
 from questline.kit.ids import new_id
@@ -536,8 +537,11 @@ async def process_due(runtime: Runtime, *, limit: int = 100) -> int:
         rows = await repo.deliveries(session, won) if won else []
     if not rows:
         return 0
-    async with httpx.AsyncClient(timeout=runtime.settings.outbound_timeout_seconds, follow_redirects=False,
-                                 trust_env=False) as client:
+    settings = runtime.settings
+    # Guarded like webhooks: the chat API's address is checked where the connection opens (one lookup).
+    async with egress.client(timeout=settings.outbound_timeout_seconds,
+                             allow_private=lambda: settings.outbound_private_allowed,
+                             resolver=egress.resolver_of(runtime.extensions)) as client:
         for outgoing in _bundle(rows):
             try:
                 await _send(runtime.settings, client, outgoing)
