@@ -88,7 +88,8 @@ async def test_a_pending_join_gets_its_reward_when_approved_and_delivery_reaches
     async with receiving() as receiver:
         hook_secret = await target(client, keys, "webhook", f"{receiver.base}/rewards")
         game_secret = await target(client, keys, "in_game", f"{receiver.base}/game")
-        assert await fulfilment.process_due(runtime) == 2
+        # (On a shared PostgreSQL database other tests' due records are worked on too.)
+        assert await fulfilment.process_due(runtime, limit=500) >= 2
         nft = receiver.to("/rewards")[0].verified(hook_secret)
         game = receiver.to("/game")[0].verified(game_secret)
     assert nft["type"] == "reward.webhook" and nft["player_id"] == "ana" and nft["source"] == "community_starter"
