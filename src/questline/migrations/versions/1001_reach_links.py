@@ -1,7 +1,7 @@
 """communities: referral links with click tracking, member codes, starter rewards of every kind
 
 Revision ID: 1001_reach_links
-Revises: 0501_community_trust
+Revises: 0502_period_spans
 Create Date: 2026-12-04 21:40:00
 
 - ``community_members.member_code``: each member's short code in their own link (existing
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '1001_reach_links'
-down_revision: str | None = '0501_community_trust'
+down_revision: str | None = '0502_period_spans'
 branch_labels: str | Sequence[str] | None = ('reach_links',)
 depends_on: str | Sequence[str] | None = None
 
