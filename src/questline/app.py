@@ -35,6 +35,8 @@ from questline.competitions import api as competitions_api
 from questline.competitions import tasks as competitions_tasks
 from questline.conflicts import api as conflicts_api
 from questline.console import api as console_api
+from questline.finance import api as finance_api
+from questline.finance import tasks as finance_tasks
 from questline.fulfilment import api as fulfilment_api
 from questline.fulfilment import tasks as fulfilment_tasks
 from questline.gating import api as gating_api
@@ -108,6 +110,7 @@ def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
         challenges_tasks.register_jobs,
         gkeys_tasks.register_jobs,
         treasury_tasks.register_jobs,
+        finance_tasks.register_jobs,
         campaigns_tasks.register_jobs,
         notifications_tasks.register_jobs,
     ]
@@ -212,6 +215,7 @@ def _routers() -> list[APIRouter]:
         assets_api.router,
         campaigns_api.router,
         treasury_api.router,
+        finance_api.router,
         audit_api.router,
         webhooks_api.router,
         realtime_api.router,

@@ -21,6 +21,8 @@ from questline.challenges.schemas import ChallengeDef
 from questline.communities.extension import extend as extend_communities
 from questline.competitions import service as competitions
 from questline.competitions.processor import CompetitionProcessor
+from questline.finance import disputes as finance_disputes
+from questline.finance import fees as finance_fees
 from questline.fulfilment import service as fulfilment
 from questline.kit.privacy import REGISTRY, PlayerDataArea, PlayerDataRegistry
 from questline.kit.privacy import PlayerColumn as Col
@@ -153,6 +155,8 @@ def install(runtime: Runtime) -> None:
     relay.install(runtime, subscribers(runtime))
     fulfilment.listen(runtime, competitions.PRIZE_SOURCE, competitions.on_fulfilment)
     notifications.listen_inbox(runtime, "realtime", InboxPublisher(runtime))
+    finance_fees.install(runtime)  # the fee structure, applied when a campaign is approved
+    finance_disputes.install(runtime)  # chargebacks from the PSP open disputes
     extend_communities(runtime, LinkExtension())
 
 

@@ -10,6 +10,7 @@ from questline.communities.models import Community, CommunityMember
 from questline.competitions.models import Activity as CompetitionActivity
 from questline.competitions.models import Competition, Distribution, Participant, Prize, PrizeEvent, Result
 from questline.conflicts.models import ConflictRule
+from questline.finance.models import DeskSettings, Dispute, Evidence, FeeSchedule, Review
 from questline.fulfilment.models import Fulfilment, FulfilmentTarget
 from questline.gkeys.models import Energy, GKey
 from questline.kit.db import Base
@@ -70,10 +71,14 @@ __all__ = [
     "Definition",
     "DefinitionVersion",
     "Deposit",
+    "DeskSettings",
+    "Dispute",
     "Distribution",
     "Energy",
     "EventRecord",
+    "Evidence",
     "ExchangeRate",
+    "FeeSchedule",
     "Friendship",
     "Fulfilment",
     "FulfilmentTarget",
@@ -123,6 +128,7 @@ __all__ = [
     "RefreshToken",
     "RelayCursor",
     "Result",
+    "Review",
     "ShopCounter",
     "ShopOrder",
     "StreakRestDay",

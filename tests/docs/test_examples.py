@@ -105,6 +105,10 @@ EXPECTED_REFUSALS: dict[str, list[Refusal]] = {
                 "Withdrawals: Ann asks for $60 before her identity is verified"),
         Refusal("POST", r"/v1/streamers/[^/]+/withdrawals", 422, "withdrawal_out_of_bounds",
                 "Withdrawals: Ann asks for more than the per-request maximum"),
+        Refusal("POST", r"/v1/disputes/[^/]+/decision", 403, "caller_not_allowed",
+                "Disputes: the server key may not decide"),
+        Refusal("POST", r"/v1/disputes/[^/]+/decision", 409, "dispute_already_decided",
+                "Disputes: a second decision refunds nothing more"),
     ],
     "docs/api-contract.md": [
         Refusal("GET", r"/v1/audit", 403, "caller_not_allowed", "The audit log: a server key may not read it"),

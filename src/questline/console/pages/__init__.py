@@ -8,9 +8,9 @@ from __future__ import annotations
 from types import ModuleType
 
 from questline.console import session
-from questline.console.pages import audit, claims, definitions, home, keys, players, webhooks
+from questline.console.pages import audit, claims, definitions, home, keys, players, queues, webhooks
 
-MODULES: tuple[ModuleType, ...] = (session, home, keys, definitions, players, claims, webhooks, audit)
+MODULES: tuple[ModuleType, ...] = (session, home, keys, definitions, players, claims, queues, webhooks, audit)
 
 
 def routes() -> list[session.Route]:

@@ -31,7 +31,6 @@ from .attempt_out import AttemptOut
 from .audience_in import AudienceIn
 from .audience_in_platforms import AudienceInPlatforms
 from .audit_entry_out import AuditEntryOut
-from .audit_entry_out_actor_kind import AuditEntryOutActorKind
 from .audit_entry_out_target import AuditEntryOutTarget
 from .available_challenges import AvailableChallenges
 from .badge import Badge
@@ -152,6 +151,13 @@ from .deposit_out_instructions_type_0 import DepositOutInstructionsType0
 from .deposit_out_status import DepositOutStatus
 from .deposit_request_in import DepositRequestIn
 from .deposit_request_in_provider import DepositRequestInProvider
+from .desk_settings_body import DeskSettingsBody
+from .desk_settings_body_review_above import DeskSettingsBodyReviewAbove
+from .dispute_decision_in import DisputeDecisionIn
+from .dispute_decision_in_verdict import DisputeDecisionInVerdict
+from .dispute_in import DisputeIn
+from .dispute_out import DisputeOut
+from .dispute_out_decision_type_0 import DisputeOutDecisionType0
 from .distribution_out import DistributionOut
 from .effect import Effect
 from .effect_data import EffectData
@@ -163,10 +169,20 @@ from .energy_out import EnergyOut
 from .entry_rules import EntryRules
 from .event_out import EventOut
 from .event_out_data import EventOutData
+from .evidence_in import EvidenceIn
+from .evidence_out import EvidenceOut
 from .fail_in import FailIn
 from .fee import Fee
+from .fees_in import FeesIn
+from .fees_in_by_type import FeesInByType
+from .fees_in_fixed_fees import FeesInFixedFees
+from .fees_out import FeesOut
+from .fees_out_by_type import FeesOutByType
+from .fees_out_fixed_fees import FeesOutFixedFees
 from .field_condition import FieldCondition
 from .field_condition_op import FieldConditionOp
+from .finance_list_disputes_status_type_0 import FinanceListDisputesStatusType0
+from .finance_list_reviews_status_type_0 import FinanceListReviewsStatusType0
 from .force_complete_in import ForceCompleteIn
 from .forecast import Forecast
 from .freeze_purchase import FreezePurchase
@@ -291,6 +307,7 @@ from .page_definition_out import PageDefinitionOut
 from .page_definition_version_out import PageDefinitionVersionOut
 from .page_delivery_out import PageDeliveryOut
 from .page_deposit_out import PageDepositOut
+from .page_dispute_out import PageDisputeOut
 from .page_endpoint_out import PageEndpointOut
 from .page_event_out import PageEventOut
 from .page_fulfilment_out import PageFulfilmentOut
@@ -305,6 +322,7 @@ from .page_player_out import PagePlayerOut
 from .page_prize_event_out import PagePrizeEventOut
 from .page_prize_out import PagePrizeOut
 from .page_referral_out import PageReferralOut
+from .page_review_out import PageReviewOut
 from .page_rule_out import PageRuleOut
 from .page_streamer_out import PageStreamerOut
 from .page_withdrawal_out import PageWithdrawalOut
@@ -394,12 +412,15 @@ from .referral_summary import ReferralSummary
 from .referral_summary_by_status import ReferralSummaryByStatus
 from .refresh_request import RefreshRequest
 from .refused_impression import RefusedImpression
+from .reject_in import RejectIn
 from .rejected import Rejected
 from .requeued import Requeued
 from .requirement import Requirement
 from .requirement_traits import RequirementTraits
 from .rest_days_in import RestDaysIn
 from .review_in import ReviewIn
+from .review_out import ReviewOut
+from .review_out_reference_type_0 import ReviewOutReferenceType0
 from .reward import Reward
 from .rewards import Rewards
 from .risk_factor import RiskFactor
@@ -524,7 +545,6 @@ __all__ = (
     "AudienceIn",
     "AudienceInPlatforms",
     "AuditEntryOut",
-    "AuditEntryOutActorKind",
     "AuditEntryOutTarget",
     "AvailableChallenges",
     "Badge",
@@ -645,6 +665,13 @@ __all__ = (
     "DepositOutStatus",
     "DepositRequestIn",
     "DepositRequestInProvider",
+    "DeskSettingsBody",
+    "DeskSettingsBodyReviewAbove",
+    "DisputeDecisionIn",
+    "DisputeDecisionInVerdict",
+    "DisputeIn",
+    "DisputeOut",
+    "DisputeOutDecisionType0",
     "DistributionOut",
     "Effect",
     "EffectData",
@@ -656,10 +683,20 @@ __all__ = (
     "EntryRules",
     "EventOut",
     "EventOutData",
+    "EvidenceIn",
+    "EvidenceOut",
     "FailIn",
     "Fee",
+    "FeesIn",
+    "FeesInByType",
+    "FeesInFixedFees",
+    "FeesOut",
+    "FeesOutByType",
+    "FeesOutFixedFees",
     "FieldCondition",
     "FieldConditionOp",
+    "FinanceListDisputesStatusType0",
+    "FinanceListReviewsStatusType0",
     "ForceCompleteIn",
     "Forecast",
     "FreezePurchase",
@@ -786,6 +823,7 @@ __all__ = (
     "PageDepositOut",
     "PagedictstrAny",
     "PagedictstrAnyItemsItem",
+    "PageDisputeOut",
     "PageEndpointOut",
     "PageEventOut",
     "PageFulfilmentOut",
@@ -800,6 +838,7 @@ __all__ = (
     "PagePrizeEventOut",
     "PagePrizeOut",
     "PageReferralOut",
+    "PageReviewOut",
     "PageRuleOut",
     "PageStreamerOut",
     "PageWithdrawalOut",
@@ -888,11 +927,14 @@ __all__ = (
     "RefreshRequest",
     "RefusedImpression",
     "Rejected",
+    "RejectIn",
     "Requeued",
     "Requirement",
     "RequirementTraits",
     "RestDaysIn",
     "ReviewIn",
+    "ReviewOut",
+    "ReviewOutReferenceType0",
     "Reward",
     "Rewards",
     "RiskFactor",
