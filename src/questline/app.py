@@ -71,6 +71,7 @@ from questline.realtime import api as realtime_api
 from questline.referrals import api as referrals_api
 from questline.relay import tasks as relay_tasks
 from questline.rules import api as rules_api
+from questline.sharecards import api as sharecards_api
 from questline.shop import api as shop_api
 from questline.shop import tasks as shop_tasks
 from questline.sponsors import api as sponsors_api
@@ -219,6 +220,7 @@ def _routers() -> list[APIRouter]:
         audit_api.router,
         webhooks_api.router,
         realtime_api.router,
+        sharecards_api.router,
     ]
 
 

@@ -92,7 +92,7 @@ def definition_kinds() -> list[DefinitionKind]:
 def processors(runtime: Runtime) -> list[Processor]:
     """Every processor, in the order they see each event (stats first); one line per area."""
     return [StatsProcessor(), ProgressionProcessor(), BattlePassProcessor(), ReferralsMetricProcessor(),
-            StreaksProcessor(), ChallengeProcessor(),
+            StreaksProcessor(), ChallengeProcessor(runtime),
             AchievementsProcessor(), LeaderboardProcessor(runtime),
             CompetitionProcessor(runtime)]
 
@@ -137,6 +137,7 @@ def player_data() -> list[PlayerDataArea]:
             Col("notification_preferences"),
             Col("notifications", "recipient_id", where={"recipient_kind": "player"}),
             Col("notification_deliveries", "recipient_id", where={"recipient_kind": "player"}))),
+        PlayerDataArea("sharecards", (Col("share_cards"), Col("share_card_settings"))),
     ]
 def subscribers(runtime: Runtime) -> list[Subscriber]:
     """Every consumer of the outbox relay (``questline.relay``); one line per area."""

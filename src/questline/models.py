@@ -27,6 +27,7 @@ from questline.progression.models import PlayerTrack, XpActivity, XpDaily
 from questline.referrals.models import Referral, ReferralCode, ReferralMilestone
 from questline.relay.models import RelayCursor
 from questline.rules.models import Definition, DefinitionVersion, PlayerStat
+from questline.sharecards.models import ShareCard, ShareSettings
 from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, ShopOrder
 from questline.sponsors.models import Brand, BrandMember, MarketSettings, Streamer
 from questline.streaks.models import PlayerStreak, StreakRestDay
@@ -129,6 +130,8 @@ __all__ = [
     "RelayCursor",
     "Result",
     "Review",
+    "ShareCard",
+    "ShareSettings",
     "ShopCounter",
     "ShopOrder",
     "StreakRestDay",

@@ -110,6 +110,15 @@ EXPECTED_REFUSALS: dict[str, list[Refusal]] = {
         Refusal("POST", r"/v1/disputes/[^/]+/decision", 409, "dispute_already_decided",
                 "Disputes: a second decision refunds nothing more"),
     ],
+    "docs/share-cards.md": [
+        Refusal("POST", r"/v1/players/rin/share-cards", 409, "share_cards_private",
+                "Worked example: Rin asks for a link while her cards are private"),
+        Refusal("GET", r"/v1/share/[^/]+", 404, "share_card_not_found", "Worked example: the page once Rin is private"),
+        Refusal("GET", r"/v1/share/[^/]+/image.png", 404, "share_card_not_found",
+                "Worked example: a cache revalidating the image once Rin is private"),
+        Refusal("POST", r"/v1/players/rin/share-cards", 404, "not_achieved",
+                "Worked example: a level Rin never reached"),
+    ],
     "docs/api-contract.md": [
         Refusal("GET", r"/v1/audit", 403, "caller_not_allowed", "The audit log: a server key may not read it"),
         Refusal("POST", r"/v1/ledger/grants", 422, "validation_failed", "Seeing it work: an integer beyond 64 bits"),

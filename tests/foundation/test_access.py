@@ -48,6 +48,7 @@ from tests.ledger import helpers as ledger_makers
 from tests.links import helpers as link_makers
 from tests.market import helpers as market_makers
 from tests.notifications import helpers as notification_makers
+from tests.sharecards import helpers as sharecard_makers
 
 OPS_ROUTES = {"/healthz", "/readyz", "/metrics"}
 # Community referral links: public redirects (no key), outside /v1 so the links stay short.
@@ -107,6 +108,7 @@ RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a globa
     "deposit_id": (finance_makers.make_deposit, True),
     "dispute_id": (finance_makers.make_dispute, True),
     "review_id": (finance_makers.make_review, True),
+    "card_id": (sharecard_makers.make_card, True),
     "community": (link_makers.make_community, False),
     "slug": (link_makers.make_community, False),
     "member_code": (link_makers.make_member_code, False),

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import structlog
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -317,9 +318,27 @@ class LiveSession:
             self._forget(key)
 
 
-def _frame(channel: str, epoch: str, publication: Publication) -> dict[str, Any]:
-    return {"type": "message", "channel": channel, "offset": publication.offset, "epoch": epoch,
-            "data": publication.data}
+class MessageFrame(dict[str, Any]):
+    """A ``message`` frame that carries its JSON text: one encoding per publication, shared by every
+    subscriber in this process (a fan-out to 1,000 sockets encoded once, not 1,000 times)."""
+
+    __slots__ = ("text",)
+    text: str
+
+
+def _frame(channel: str, epoch: str, publication: Publication) -> MessageFrame:
+    frame = MessageFrame(type="message", channel=channel, offset=publication.offset, epoch=epoch,
+                         data=publication.data)
+    text = publication.texts.get((channel, epoch))
+    if text is None:
+        text = publication.texts[(channel, epoch)] = orjson.dumps(frame).decode()
+    frame.text = text
+    return frame
+
+
+def frame_text(frame: dict[str, Any]) -> str:
+    """A frame as the JSON text sent on a socket."""
+    return frame.text if isinstance(frame, MessageFrame) else orjson.dumps(frame).decode()
 
 
 @dataclass

@@ -423,6 +423,7 @@ from .review_out import ReviewOut
 from .review_out_reference_type_0 import ReviewOutReferenceType0
 from .reward import Reward
 from .rewards import Rewards
+from .rewards_webhook_type_0 import RewardsWebhookType0
 from .risk_factor import RiskFactor
 from .role import Role
 from .rotate_in import RotateIn
@@ -438,6 +439,13 @@ from .scoring_operator import ScoringOperator
 from .scoring_order import ScoringOrder
 from .season_out import SeasonOut
 from .secret_rotated import SecretRotated
+from .share_card_in import ShareCardIn
+from .share_card_in_kind import ShareCardInKind
+from .share_card_out import ShareCardOut
+from .share_card_out_kind import ShareCardOutKind
+from .share_cards import ShareCards
+from .share_settings_in import ShareSettingsIn
+from .share_settings_out import ShareSettingsOut
 from .shop_price import ShopPrice
 from .signup_reward import SignupReward
 from .slug_availability import SlugAvailability
@@ -473,6 +481,7 @@ from .tenancy_key_out import TenancyKeyOut
 from .tenancy_key_out_kind import TenancyKeyOutKind
 from .tier_reward import TierReward
 from .tier_reward_out import TierRewardOut
+from .tier_reward_webhook_type_0 import TierRewardWebhookType0
 from .time_overlap import TimeOverlap
 from .time_overlap_competitors import TimeOverlapCompetitors
 from .timeline_point import TimelinePoint
@@ -937,6 +946,7 @@ __all__ = (
     "ReviewOutReferenceType0",
     "Reward",
     "Rewards",
+    "RewardsWebhookType0",
     "RiskFactor",
     "Role",
     "RotateIn",
@@ -952,6 +962,13 @@ __all__ = (
     "ScoringOrder",
     "SeasonOut",
     "SecretRotated",
+    "ShareCardIn",
+    "ShareCardInKind",
+    "ShareCardOut",
+    "ShareCardOutKind",
+    "ShareCards",
+    "ShareSettingsIn",
+    "ShareSettingsOut",
     "ShopPrice",
     "SignupReward",
     "SlugAvailability",
@@ -987,6 +1004,7 @@ __all__ = (
     "TenancyKeyOutKind",
     "TierReward",
     "TierRewardOut",
+    "TierRewardWebhookType0",
     "TimelinePoint",
     "TimeOverlap",
     "TimeOverlapCompetitors",
