@@ -8,10 +8,22 @@ from __future__ import annotations
 from types import ModuleType
 
 from questline.console import session
-from questline.console.pages import audit, campaigns, claims, definitions, home, keys, live, players, queues, webhooks
+from questline.console.pages import (
+    audit,
+    campaigns,
+    claims,
+    definitions,
+    home,
+    keys,
+    live,
+    partners,
+    players,
+    queues,
+    webhooks,
+)
 
 MODULES: tuple[ModuleType, ...] = (session, home, keys, definitions, players, claims, queues, campaigns, webhooks,
-                                   live, audit)
+                                   live, audit, partners)
 
 
 def routes() -> list[session.Route]:

@@ -32,6 +32,10 @@ from .audience_in import AudienceIn
 from .audience_in_platforms import AudienceInPlatforms
 from .audit_entry_out import AuditEntryOut
 from .audit_entry_out_target import AuditEntryOutTarget
+from .audit_line import AuditLine
+from .audit_line_target import AuditLineTarget
+from .audit_report import AuditReport
+from .audit_report_by_action import AuditReportByAction
 from .available_challenges import AvailableChallenges
 from .badge import Badge
 from .balance_out import BalanceOut
@@ -181,8 +185,11 @@ from .fees_out_by_type import FeesOutByType
 from .fees_out_fixed_fees import FeesOutFixedFees
 from .field_condition import FieldCondition
 from .field_condition_op import FieldConditionOp
+from .finance_audit_report_format import FinanceAuditReportFormat
 from .finance_list_disputes_status_type_0 import FinanceListDisputesStatusType0
 from .finance_list_reviews_status_type_0 import FinanceListReviewsStatusType0
+from .finance_reconciliation_report_format import FinanceReconciliationReportFormat
+from .finance_revenue_report_format import FinanceRevenueReportFormat
 from .force_complete_in import ForceCompleteIn
 from .forecast import Forecast
 from .freeze_purchase import FreezePurchase
@@ -272,6 +279,9 @@ from .metrics_status import MetricsStatus
 from .milestone import Milestone
 from .milestone_out import MilestoneOut
 from .milestone_tier import MilestoneTier
+from .mismatch import Mismatch
+from .mismatch_kind import MismatchKind
+from .mismatch_object import MismatchObject
 from .moderation_in import ModerationIn
 from .month_performance import MonthPerformance
 from .nft_reward import NftReward
@@ -404,6 +414,7 @@ from .ranked_entry import RankedEntry
 from .rate_in import RateIn
 from .rate_out import RateOut
 from .reason import Reason
+from .reconciliation_report import ReconciliationReport
 from .referral_out import ReferralOut
 from .referral_out_attribution_type_0 import ReferralOutAttributionType0
 from .referral_out_review import ReferralOutReview
@@ -418,6 +429,9 @@ from .requeued import Requeued
 from .requirement import Requirement
 from .requirement_traits import RequirementTraits
 from .rest_days_in import RestDaysIn
+from .revenue_line import RevenueLine
+from .revenue_report import RevenueReport
+from .revenue_report_by_campaign import RevenueReportByCampaign
 from .review_in import ReviewIn
 from .review_out import ReviewOut
 from .review_out_reference_type_0 import ReviewOutReferenceType0
@@ -555,6 +569,10 @@ __all__ = (
     "AudienceInPlatforms",
     "AuditEntryOut",
     "AuditEntryOutTarget",
+    "AuditLine",
+    "AuditLineTarget",
+    "AuditReport",
+    "AuditReportByAction",
     "AvailableChallenges",
     "Badge",
     "BalanceOut",
@@ -704,8 +722,11 @@ __all__ = (
     "FeesOutFixedFees",
     "FieldCondition",
     "FieldConditionOp",
+    "FinanceAuditReportFormat",
     "FinanceListDisputesStatusType0",
     "FinanceListReviewsStatusType0",
+    "FinanceReconciliationReportFormat",
+    "FinanceRevenueReportFormat",
     "ForceCompleteIn",
     "Forecast",
     "FreezePurchase",
@@ -795,6 +816,9 @@ __all__ = (
     "Milestone",
     "MilestoneOut",
     "MilestoneTier",
+    "Mismatch",
+    "MismatchKind",
+    "MismatchObject",
     "ModerationIn",
     "MonthPerformance",
     "NftReward",
@@ -927,6 +951,7 @@ __all__ = (
     "RateIn",
     "RateOut",
     "Reason",
+    "ReconciliationReport",
     "ReferralOut",
     "ReferralOutAttributionType0",
     "ReferralOutReview",
@@ -941,6 +966,9 @@ __all__ = (
     "Requirement",
     "RequirementTraits",
     "RestDaysIn",
+    "RevenueLine",
+    "RevenueReport",
+    "RevenueReportByCampaign",
     "ReviewIn",
     "ReviewOut",
     "ReviewOutReferenceType0",
