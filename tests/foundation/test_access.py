@@ -49,6 +49,7 @@ from tests.links import helpers as link_makers
 from tests.market import helpers as market_makers
 from tests.notifications import helpers as notification_makers
 from tests.sharecards import helpers as sharecard_makers
+from tests.social import helpers as social_makers
 
 OPS_ROUTES = {"/healthz", "/readyz", "/metrics"}
 # Community referral links: public redirects (no key), outside /v1 so the links stay short.
@@ -109,6 +110,10 @@ RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a globa
     "dispute_id": (finance_makers.make_dispute, True),
     "review_id": (finance_makers.make_review, True),
     "card_id": (sharecard_makers.make_card, True),
+    "channel": (social_makers.make_channel, True),  # a chat room (before its message and report)
+    "message_id": (social_makers.make_message, True),
+    "report_id": (social_makers.make_report, True),
+    "announcement_id": (social_makers.make_announcement, True),
     "community": (link_makers.make_community, False),
     "slug": (link_makers.make_community, False),
     "member_code": (link_makers.make_member_code, False),

@@ -17,6 +17,12 @@ from .admin_out import AdminOut
 from .all_condition_input import AllConditionInput
 from .all_condition_output import AllConditionOutput
 from .analytics import Analytics
+from .announcement_in import AnnouncementIn
+from .announcement_out import AnnouncementOut
+from .announcement_out_status import AnnouncementOutStatus
+from .announcement_update import AnnouncementUpdate
+from .announcements_list_announcements_status_type_0 import AnnouncementsListAnnouncementsStatusType0
+from .announcements_list_announcements_target_kind_type_0 import AnnouncementsListAnnouncementsTargetKindType0
 from .any_condition_input import AnyConditionInput
 from .any_condition_output import AnyConditionOutput
 from .app_create import AppCreate
@@ -95,6 +101,8 @@ from .challenges_claim_out_rewards_type_0 import ChallengesClaimOutRewardsType0
 from .challenges_claim_out_status import ChallengesClaimOutStatus
 from .challenges_claim_out_verification import ChallengesClaimOutVerification
 from .challenges_list_claims_status_type_0 import ChallengesListClaimsStatusType0
+from .chat_lift_kind import ChatLiftKind
+from .chat_reports_status_type_0 import ChatReportsStatusType0
 from .client_event_types import ClientEventTypes
 from .code_in import CodeIn
 from .code_out import CodeOut
@@ -271,6 +279,8 @@ from .member_in_role import MemberInRole
 from .member_schema import MemberSchema
 from .member_schema_type import MemberSchemaType
 from .member_stats import MemberStats
+from .message_in import MessageIn
+from .message_out import MessageOut
 from .metadata_field import MetadataField
 from .metric_condition import MetricCondition
 from .metric_condition_op import MetricConditionOp
@@ -305,6 +315,7 @@ from .org_out import OrgOut
 from .overlay_batch import OverlayBatch
 from .overlay_impression import OverlayImpression
 from .overlay_rotated import OverlayRotated
+from .page_announcement_out import PageAnnouncementOut
 from .page_app_out import PageAppOut
 from .page_audit_entry_out import PageAuditEntryOut
 from .page_brand_out import PageBrandOut
@@ -324,6 +335,7 @@ from .page_fulfilment_out import PageFulfilmentOut
 from .page_key_out import PageKeyOut
 from .page_kyc_case_out import PageKycCaseOut
 from .page_member_out import PageMemberOut
+from .page_message_out import PageMessageOut
 from .page_notification_out import PageNotificationOut
 from .page_order_out import PageOrderOut
 from .page_participant_out import PageParticipantOut
@@ -332,6 +344,7 @@ from .page_player_out import PagePlayerOut
 from .page_prize_event_out import PagePrizeEventOut
 from .page_prize_out import PagePrizeOut
 from .page_referral_out import PageReferralOut
+from .page_report_out import PageReportOut
 from .page_review_out import PageReviewOut
 from .page_rule_out import PageRuleOut
 from .page_streamer_out import PageStreamerOut
@@ -425,10 +438,20 @@ from .refresh_request import RefreshRequest
 from .refused_impression import RefusedImpression
 from .reject_in import RejectIn
 from .rejected import Rejected
+from .report_in import ReportIn
+from .report_out import ReportOut
+from .report_out_action_type_0 import ReportOutActionType0
+from .report_out_status import ReportOutStatus
 from .requeued import Requeued
 from .requirement import Requirement
 from .requirement_traits import RequirementTraits
+from .resolve_in import ResolveIn
+from .resolve_in_action import ResolveInAction
 from .rest_days_in import RestDaysIn
+from .restriction_in import RestrictionIn
+from .restriction_in_kind import RestrictionInKind
+from .restriction_out import RestrictionOut
+from .restriction_out_kind import RestrictionOutKind
 from .revenue_line import RevenueLine
 from .revenue_report import RevenueReport
 from .revenue_report_by_campaign import RevenueReportByCampaign
@@ -453,6 +476,8 @@ from .scoring_operator import ScoringOperator
 from .scoring_order import ScoringOrder
 from .season_out import SeasonOut
 from .secret_rotated import SecretRotated
+from .settings_in import SettingsIn
+from .settings_out import SettingsOut
 from .share_card_in import ShareCardIn
 from .share_card_in_kind import ShareCardInKind
 from .share_card_out import ShareCardOut
@@ -485,7 +510,9 @@ from .streaks_price import StreaksPrice
 from .streamer_in import StreamerIn
 from .streamer_out import StreamerOut
 from .streamer_patch import StreamerPatch
+from .target import Target
 from .target_in import TargetIn
+from .target_kind import TargetKind
 from .target_out import TargetOut
 from .targeting import Targeting
 from .targeting_platforms_item import TargetingPlatformsItem
@@ -554,6 +581,12 @@ __all__ = (
     "AllConditionInput",
     "AllConditionOutput",
     "Analytics",
+    "AnnouncementIn",
+    "AnnouncementOut",
+    "AnnouncementOutStatus",
+    "AnnouncementsListAnnouncementsStatusType0",
+    "AnnouncementsListAnnouncementsTargetKindType0",
+    "AnnouncementUpdate",
     "AnyConditionInput",
     "AnyConditionOutput",
     "AppCreate",
@@ -632,6 +665,8 @@ __all__ = (
     "ChallengeViewCompletionMode",
     "ChallengeViewRecurrence",
     "ChallengeViewStatus",
+    "ChatLiftKind",
+    "ChatReportsStatusType0",
     "ClientEventTypes",
     "CodeIn",
     "CodeOut",
@@ -808,6 +843,8 @@ __all__ = (
     "MemberSchema",
     "MemberSchemaType",
     "MemberStats",
+    "MessageIn",
+    "MessageOut",
     "MetadataField",
     "MetricCondition",
     "MetricConditionOp",
@@ -842,6 +879,7 @@ __all__ = (
     "OverlayBatch",
     "OverlayImpression",
     "OverlayRotated",
+    "PageAnnouncementOut",
     "PageAppOut",
     "PageAuditEntryOut",
     "PageBrandOut",
@@ -863,6 +901,7 @@ __all__ = (
     "PageKeyOut",
     "PageKycCaseOut",
     "PageMemberOut",
+    "PageMessageOut",
     "PageNotificationOut",
     "PageOrderOut",
     "PageParticipantOut",
@@ -871,6 +910,7 @@ __all__ = (
     "PagePrizeEventOut",
     "PagePrizeOut",
     "PageReferralOut",
+    "PageReportOut",
     "PageReviewOut",
     "PageRuleOut",
     "PageStreamerOut",
@@ -962,10 +1002,20 @@ __all__ = (
     "RefusedImpression",
     "Rejected",
     "RejectIn",
+    "ReportIn",
+    "ReportOut",
+    "ReportOutActionType0",
+    "ReportOutStatus",
     "Requeued",
     "Requirement",
     "RequirementTraits",
+    "ResolveIn",
+    "ResolveInAction",
     "RestDaysIn",
+    "RestrictionIn",
+    "RestrictionInKind",
+    "RestrictionOut",
+    "RestrictionOutKind",
     "RevenueLine",
     "RevenueReport",
     "RevenueReportByCampaign",
@@ -990,6 +1040,8 @@ __all__ = (
     "ScoringOrder",
     "SeasonOut",
     "SecretRotated",
+    "SettingsIn",
+    "SettingsOut",
     "ShareCardIn",
     "ShareCardInKind",
     "ShareCardOut",
@@ -1022,9 +1074,11 @@ __all__ = (
     "StreamerIn",
     "StreamerOut",
     "StreamerPatch",
+    "Target",
     "TargetIn",
     "Targeting",
     "TargetingPlatformsItem",
+    "TargetKind",
     "TargetOut",
     "TemplateIn",
     "TemplateOut",
