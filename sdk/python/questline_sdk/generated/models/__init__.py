@@ -471,6 +471,7 @@ from .rule_out_applies_on_item import RuleOutAppliesOnItem
 from .rules_player_stats_response_rules_player_stats import RulesPlayerStatsResponseRulesPlayerStats
 from .rules_player_stats_response_rules_player_stats_additional_property import RulesPlayerStatsResponseRulesPlayerStatsAdditionalProperty
 from .rules_put_definition_body import RulesPutDefinitionBody
+from .rules_stat_totals_period import RulesStatTotalsPeriod
 from .scoring import Scoring
 from .scoring_operator import ScoringOperator
 from .scoring_order import ScoringOrder
@@ -498,6 +499,9 @@ from .starter_reward_webhook_type_0 import StarterRewardWebhookType0
 from .stat_condition import StatCondition
 from .stat_condition_op import StatConditionOp
 from .stat_condition_period import StatConditionPeriod
+from .stat_series import StatSeries
+from .stat_series_period import StatSeriesPeriod
+from .stat_total import StatTotal
 from .statement_line import StatementLine
 from .statement_line_reference_type_0 import StatementLineReferenceType0
 from .statement_out import StatementOut
@@ -1035,6 +1039,7 @@ __all__ = (
     "RulesPlayerStatsResponseRulesPlayerStats",
     "RulesPlayerStatsResponseRulesPlayerStatsAdditionalProperty",
     "RulesPutDefinitionBody",
+    "RulesStatTotalsPeriod",
     "Scoring",
     "ScoringOperator",
     "ScoringOrder",
@@ -1066,6 +1071,9 @@ __all__ = (
     "StatementLineReferenceType0",
     "StatementOut",
     "StatementOutOwnerKind",
+    "StatSeries",
+    "StatSeriesPeriod",
+    "StatTotal",
     "StatusIn",
     "StatusInStatus",
     "StreakOut",
