@@ -19,11 +19,12 @@ from questline.console.pages import (
     partners,
     players,
     queues,
+    trends,
     webhooks,
 )
 
 MODULES: tuple[ModuleType, ...] = (session, home, keys, definitions, players, claims, queues, campaigns, webhooks,
-                                   live, audit, partners)
+                                   live, trends, audit, partners)
 
 
 def routes() -> list[session.Route]:

@@ -56,13 +56,6 @@ from .battlepass_claim_in_track import BattlepassClaimInTrack
 from .battlepass_claim_out import BattlepassClaimOut
 from .battlepass_claim_out_track import BattlepassClaimOutTrack
 from .billing import Billing
-from .billing_brand_invoice_format import BillingBrandInvoiceFormat
-from .billing_brand_invoices_status_type_0 import BillingBrandInvoicesStatusType0
-from .billing_get_invoice_format import BillingGetInvoiceFormat
-from .billing_list_invoices_status_type_0 import BillingListInvoicesStatusType0
-from .billing_settings_body import BillingSettingsBody
-from .billing_settings_body_tax_rates import BillingSettingsBodyTaxRates
-from .billing_settings_body_unknown_country import BillingSettingsBodyUnknownCountry
 from .board_page import BoardPage
 from .board_page_order import BoardPageOrder
 from .board_summary import BoardSummary
@@ -116,12 +109,14 @@ from .code_out import CodeOut
 from .communities_join_in import CommunitiesJoinIn
 from .communities_join_in_metadata import CommunitiesJoinInMetadata
 from .communities_member_out import CommunitiesMemberOut
+from .communities_member_out_click_type_0 import CommunitiesMemberOutClickType0
 from .communities_member_out_metadata import CommunitiesMemberOutMetadata
 from .communities_member_out_role import CommunitiesMemberOutRole
 from .communities_member_out_status import CommunitiesMemberOutStatus
 from .communities_members_status_type_0 import CommunitiesMembersStatusType0
 from .community_in import CommunityIn
 from .community_out import CommunityOut
+from .community_out_starter_reward_type_0 import CommunityOutStarterRewardType0
 from .community_update import CommunityUpdate
 from .competition_in import CompetitionIn
 from .competition_out import CompetitionOut
@@ -144,14 +139,13 @@ from .consume_in import ConsumeIn
 from .contact_person import ContactPerson
 from .conversion_in import ConversionIn
 from .conversion_in_reference_type_0 import ConversionInReferenceType0
-from .credit_note_in import CreditNoteIn
-from .credit_note_out import CreditNoteOut
 from .criteria import Criteria
 from .currency_in import CurrencyIn
 from .currency_out import CurrencyOut
 from .currency_out_kind import CurrencyOutKind
 from .custom_input import CustomInput
 from .custom_output import CustomOutput
+from .day_stats import DayStats
 from .decision_in import DecisionIn
 from .definition_out import DefinitionOut
 from .definition_out_body import DefinitionOutBody
@@ -218,7 +212,6 @@ from .fulfilment_set_target_kind import FulfilmentSetTargetKind
 from .gating_check_in import GatingCheckIn
 from .gating_check_out import GatingCheckOut
 from .gating_min_level import GatingMinLevel
-from .generate_in import GenerateIn
 from .gkeys_key_out import GkeysKeyOut
 from .gkeys_key_out_status import GkeysKeyOutStatus
 from .grant_out import GrantOut
@@ -242,10 +235,6 @@ from .ingest_result import IngestResult
 from .inventory_entry import InventoryEntry
 from .inventory_out import InventoryOut
 from .invite_in import InviteIn
-from .invoice_out import InvoiceOut
-from .invoice_out_bill_to import InvoiceOutBillTo
-from .invoice_out_kind import InvoiceOutKind
-from .invoice_out_status import InvoiceOutStatus
 from .item_grant import ItemGrant
 from .job_status import JobStatus
 from .joined import Joined
@@ -276,8 +265,9 @@ from .ledger_grant_in_reference_type_0 import LedgerGrantInReferenceType0
 from .level_condition import LevelCondition
 from .level_condition_op import LevelConditionOp
 from .level_info import LevelInfo
-from .line_out import LineOut
-from .line_out_kind import LineOutKind
+from .link_analytics import LinkAnalytics
+from .link_stats import LinkStats
+from .links_link_analytics_format import LinksLinkAnalyticsFormat
 from .login import Login
 from .login_in import LoginIn
 from .marked import Marked
@@ -288,6 +278,7 @@ from .member_in import MemberIn
 from .member_in_role import MemberInRole
 from .member_schema import MemberSchema
 from .member_schema_type import MemberSchemaType
+from .member_stats import MemberStats
 from .message_in import MessageIn
 from .message_out import MessageOut
 from .metadata_field import MetadataField
@@ -303,6 +294,8 @@ from .mismatch_kind import MismatchKind
 from .mismatch_object import MismatchObject
 from .moderation_in import ModerationIn
 from .month_performance import MonthPerformance
+from .nft_reward import NftReward
+from .nft_reward_metadata_type_0 import NftRewardMetadataType0
 from .not_condition_input import NotConditionInput
 from .not_condition_output import NotConditionOutput
 from .notification_out import NotificationOut
@@ -339,7 +332,6 @@ from .page_dispute_out import PageDisputeOut
 from .page_endpoint_out import PageEndpointOut
 from .page_event_out import PageEventOut
 from .page_fulfilment_out import PageFulfilmentOut
-from .page_invoice_out import PageInvoiceOut
 from .page_key_out import PageKeyOut
 from .page_kyc_case_out import PageKycCaseOut
 from .page_member_out import PageMemberOut
@@ -369,8 +361,6 @@ from .pass_out_premium_source_type_0 import PassOutPremiumSourceType0
 from .payment_method_out import PaymentMethodOut
 from .paypal_in import PaypalIn
 from .performance import Performance
-from .plan_in import PlanIn
-from .plan_out import PlanOut
 from .platform_exclusivity import PlatformExclusivity
 from .platform_exclusivity_platforms_item import PlatformExclusivityPlatformsItem
 from .platform_facts import PlatformFacts
@@ -481,6 +471,7 @@ from .rule_out_applies_on_item import RuleOutAppliesOnItem
 from .rules_player_stats_response_rules_player_stats import RulesPlayerStatsResponseRulesPlayerStats
 from .rules_player_stats_response_rules_player_stats_additional_property import RulesPlayerStatsResponseRulesPlayerStatsAdditionalProperty
 from .rules_put_definition_body import RulesPutDefinitionBody
+from .rules_stat_totals_period import RulesStatTotalsPeriod
 from .scoring import Scoring
 from .scoring_operator import ScoringOperator
 from .scoring_order import ScoringOrder
@@ -503,9 +494,14 @@ from .spend_in_reference_type_0 import SpendInReferenceType0
 from .sponsors_member_out import SponsorsMemberOut
 from .sponsors_member_out_role import SponsorsMemberOutRole
 from .sponsors_verify_platform_platform import SponsorsVerifyPlatformPlatform
+from .starter_reward import StarterReward
+from .starter_reward_webhook_type_0 import StarterRewardWebhookType0
 from .stat_condition import StatCondition
 from .stat_condition_op import StatConditionOp
 from .stat_condition_period import StatConditionPeriod
+from .stat_series import StatSeries
+from .stat_series_period import StatSeriesPeriod
+from .stat_total import StatTotal
 from .statement_line import StatementLine
 from .statement_line_reference_type_0 import StatementLineReferenceType0
 from .statement_out import StatementOut
@@ -518,8 +514,6 @@ from .streaks_price import StreaksPrice
 from .streamer_in import StreamerIn
 from .streamer_out import StreamerOut
 from .streamer_patch import StreamerPatch
-from .subscription_in import SubscriptionIn
-from .subscription_out import SubscriptionOut
 from .target import Target
 from .target_in import TargetIn
 from .target_kind import TargetKind
@@ -630,13 +624,6 @@ __all__ = (
     "BattlepassClaimOut",
     "BattlepassClaimOutTrack",
     "Billing",
-    "BillingBrandInvoiceFormat",
-    "BillingBrandInvoicesStatusType0",
-    "BillingGetInvoiceFormat",
-    "BillingListInvoicesStatusType0",
-    "BillingSettingsBody",
-    "BillingSettingsBodyTaxRates",
-    "BillingSettingsBodyUnknownCountry",
     "BoardPage",
     "BoardPageOrder",
     "BoardSummary",
@@ -690,12 +677,14 @@ __all__ = (
     "CommunitiesJoinIn",
     "CommunitiesJoinInMetadata",
     "CommunitiesMemberOut",
+    "CommunitiesMemberOutClickType0",
     "CommunitiesMemberOutMetadata",
     "CommunitiesMemberOutRole",
     "CommunitiesMemberOutStatus",
     "CommunitiesMembersStatusType0",
     "CommunityIn",
     "CommunityOut",
+    "CommunityOutStarterRewardType0",
     "CommunityUpdate",
     "CompetitionIn",
     "CompetitionOut",
@@ -718,14 +707,13 @@ __all__ = (
     "ContactPerson",
     "ConversionIn",
     "ConversionInReferenceType0",
-    "CreditNoteIn",
-    "CreditNoteOut",
     "Criteria",
     "CurrencyIn",
     "CurrencyOut",
     "CurrencyOutKind",
     "CustomInput",
     "CustomOutput",
+    "DayStats",
     "DecisionIn",
     "DefinitionOut",
     "DefinitionOutBody",
@@ -792,7 +780,6 @@ __all__ = (
     "GatingCheckIn",
     "GatingCheckOut",
     "GatingMinLevel",
-    "GenerateIn",
     "GkeysKeyOut",
     "GkeysKeyOutStatus",
     "GrantOut",
@@ -816,10 +803,6 @@ __all__ = (
     "InventoryEntry",
     "InventoryOut",
     "InviteIn",
-    "InvoiceOut",
-    "InvoiceOutBillTo",
-    "InvoiceOutKind",
-    "InvoiceOutStatus",
     "ItemGrant",
     "JobStatus",
     "Joined",
@@ -850,8 +833,9 @@ __all__ = (
     "LevelCondition",
     "LevelConditionOp",
     "LevelInfo",
-    "LineOut",
-    "LineOutKind",
+    "LinkAnalytics",
+    "LinksLinkAnalyticsFormat",
+    "LinkStats",
     "Login",
     "LoginIn",
     "Marked",
@@ -862,6 +846,7 @@ __all__ = (
     "MemberInRole",
     "MemberSchema",
     "MemberSchemaType",
+    "MemberStats",
     "MessageIn",
     "MessageOut",
     "MetadataField",
@@ -877,6 +862,8 @@ __all__ = (
     "MismatchObject",
     "ModerationIn",
     "MonthPerformance",
+    "NftReward",
+    "NftRewardMetadataType0",
     "NotConditionInput",
     "NotConditionOutput",
     "NotificationOut",
@@ -915,7 +902,6 @@ __all__ = (
     "PageEndpointOut",
     "PageEventOut",
     "PageFulfilmentOut",
-    "PageInvoiceOut",
     "PageKeyOut",
     "PageKycCaseOut",
     "PageMemberOut",
@@ -943,8 +929,6 @@ __all__ = (
     "PaymentMethodOut",
     "PaypalIn",
     "Performance",
-    "PlanIn",
-    "PlanOut",
     "PlatformExclusivity",
     "PlatformExclusivityPlatformsItem",
     "PlatformFacts",
@@ -1055,6 +1039,7 @@ __all__ = (
     "RulesPlayerStatsResponseRulesPlayerStats",
     "RulesPlayerStatsResponseRulesPlayerStatsAdditionalProperty",
     "RulesPutDefinitionBody",
+    "RulesStatTotalsPeriod",
     "Scoring",
     "ScoringOperator",
     "ScoringOrder",
@@ -1077,6 +1062,8 @@ __all__ = (
     "SponsorsMemberOut",
     "SponsorsMemberOutRole",
     "SponsorsVerifyPlatformPlatform",
+    "StarterReward",
+    "StarterRewardWebhookType0",
     "StatCondition",
     "StatConditionOp",
     "StatConditionPeriod",
@@ -1084,6 +1071,9 @@ __all__ = (
     "StatementLineReferenceType0",
     "StatementOut",
     "StatementOutOwnerKind",
+    "StatSeries",
+    "StatSeriesPeriod",
+    "StatTotal",
     "StatusIn",
     "StatusInStatus",
     "StreakOut",
@@ -1092,8 +1082,6 @@ __all__ = (
     "StreamerIn",
     "StreamerOut",
     "StreamerPatch",
-    "SubscriptionIn",
-    "SubscriptionOut",
     "Target",
     "TargetIn",
     "Targeting",
