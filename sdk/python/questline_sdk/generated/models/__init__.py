@@ -56,6 +56,13 @@ from .battlepass_claim_in_track import BattlepassClaimInTrack
 from .battlepass_claim_out import BattlepassClaimOut
 from .battlepass_claim_out_track import BattlepassClaimOutTrack
 from .billing import Billing
+from .billing_brand_invoice_format import BillingBrandInvoiceFormat
+from .billing_brand_invoices_status_type_0 import BillingBrandInvoicesStatusType0
+from .billing_get_invoice_format import BillingGetInvoiceFormat
+from .billing_list_invoices_status_type_0 import BillingListInvoicesStatusType0
+from .billing_settings_body import BillingSettingsBody
+from .billing_settings_body_tax_rates import BillingSettingsBodyTaxRates
+from .billing_settings_body_unknown_country import BillingSettingsBodyUnknownCountry
 from .board_page import BoardPage
 from .board_page_order import BoardPageOrder
 from .board_summary import BoardSummary
@@ -139,6 +146,8 @@ from .consume_in import ConsumeIn
 from .contact_person import ContactPerson
 from .conversion_in import ConversionIn
 from .conversion_in_reference_type_0 import ConversionInReferenceType0
+from .credit_note_in import CreditNoteIn
+from .credit_note_out import CreditNoteOut
 from .criteria import Criteria
 from .currency_in import CurrencyIn
 from .currency_out import CurrencyOut
@@ -212,6 +221,7 @@ from .fulfilment_set_target_kind import FulfilmentSetTargetKind
 from .gating_check_in import GatingCheckIn
 from .gating_check_out import GatingCheckOut
 from .gating_min_level import GatingMinLevel
+from .generate_in import GenerateIn
 from .gkeys_key_out import GkeysKeyOut
 from .gkeys_key_out_status import GkeysKeyOutStatus
 from .grant_out import GrantOut
@@ -235,6 +245,10 @@ from .ingest_result import IngestResult
 from .inventory_entry import InventoryEntry
 from .inventory_out import InventoryOut
 from .invite_in import InviteIn
+from .invoice_out import InvoiceOut
+from .invoice_out_bill_to import InvoiceOutBillTo
+from .invoice_out_kind import InvoiceOutKind
+from .invoice_out_status import InvoiceOutStatus
 from .item_grant import ItemGrant
 from .job_status import JobStatus
 from .joined import Joined
@@ -265,6 +279,8 @@ from .ledger_grant_in_reference_type_0 import LedgerGrantInReferenceType0
 from .level_condition import LevelCondition
 from .level_condition_op import LevelConditionOp
 from .level_info import LevelInfo
+from .line_out import LineOut
+from .line_out_kind import LineOutKind
 from .link_analytics import LinkAnalytics
 from .link_stats import LinkStats
 from .links_link_analytics_format import LinksLinkAnalyticsFormat
@@ -332,6 +348,7 @@ from .page_dispute_out import PageDisputeOut
 from .page_endpoint_out import PageEndpointOut
 from .page_event_out import PageEventOut
 from .page_fulfilment_out import PageFulfilmentOut
+from .page_invoice_out import PageInvoiceOut
 from .page_key_out import PageKeyOut
 from .page_kyc_case_out import PageKycCaseOut
 from .page_member_out import PageMemberOut
@@ -361,6 +378,8 @@ from .pass_out_premium_source_type_0 import PassOutPremiumSourceType0
 from .payment_method_out import PaymentMethodOut
 from .paypal_in import PaypalIn
 from .performance import Performance
+from .plan_in import PlanIn
+from .plan_out import PlanOut
 from .platform_exclusivity import PlatformExclusivity
 from .platform_exclusivity_platforms_item import PlatformExclusivityPlatformsItem
 from .platform_facts import PlatformFacts
@@ -514,6 +533,8 @@ from .streaks_price import StreaksPrice
 from .streamer_in import StreamerIn
 from .streamer_out import StreamerOut
 from .streamer_patch import StreamerPatch
+from .subscription_in import SubscriptionIn
+from .subscription_out import SubscriptionOut
 from .target import Target
 from .target_in import TargetIn
 from .target_kind import TargetKind
@@ -624,6 +645,13 @@ __all__ = (
     "BattlepassClaimOut",
     "BattlepassClaimOutTrack",
     "Billing",
+    "BillingBrandInvoiceFormat",
+    "BillingBrandInvoicesStatusType0",
+    "BillingGetInvoiceFormat",
+    "BillingListInvoicesStatusType0",
+    "BillingSettingsBody",
+    "BillingSettingsBodyTaxRates",
+    "BillingSettingsBodyUnknownCountry",
     "BoardPage",
     "BoardPageOrder",
     "BoardSummary",
@@ -707,6 +735,8 @@ __all__ = (
     "ContactPerson",
     "ConversionIn",
     "ConversionInReferenceType0",
+    "CreditNoteIn",
+    "CreditNoteOut",
     "Criteria",
     "CurrencyIn",
     "CurrencyOut",
@@ -780,6 +810,7 @@ __all__ = (
     "GatingCheckIn",
     "GatingCheckOut",
     "GatingMinLevel",
+    "GenerateIn",
     "GkeysKeyOut",
     "GkeysKeyOutStatus",
     "GrantOut",
@@ -803,6 +834,10 @@ __all__ = (
     "InventoryEntry",
     "InventoryOut",
     "InviteIn",
+    "InvoiceOut",
+    "InvoiceOutBillTo",
+    "InvoiceOutKind",
+    "InvoiceOutStatus",
     "ItemGrant",
     "JobStatus",
     "Joined",
@@ -833,6 +868,8 @@ __all__ = (
     "LevelCondition",
     "LevelConditionOp",
     "LevelInfo",
+    "LineOut",
+    "LineOutKind",
     "LinkAnalytics",
     "LinksLinkAnalyticsFormat",
     "LinkStats",
@@ -902,6 +939,7 @@ __all__ = (
     "PageEndpointOut",
     "PageEventOut",
     "PageFulfilmentOut",
+    "PageInvoiceOut",
     "PageKeyOut",
     "PageKycCaseOut",
     "PageMemberOut",
@@ -929,6 +967,8 @@ __all__ = (
     "PaymentMethodOut",
     "PaypalIn",
     "Performance",
+    "PlanIn",
+    "PlanOut",
     "PlatformExclusivity",
     "PlatformExclusivityPlatformsItem",
     "PlatformFacts",
@@ -1082,6 +1122,8 @@ __all__ = (
     "StreamerIn",
     "StreamerOut",
     "StreamerPatch",
+    "SubscriptionIn",
+    "SubscriptionOut",
     "Target",
     "TargetIn",
     "Targeting",
