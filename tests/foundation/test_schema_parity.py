@@ -91,3 +91,24 @@ async def test_schema_from_models_equals_every_migration_applied(empty_pair: tup
     # Upgrading either again is a no-op through Alembic (neither is empty any more).
     migrations.upgrade(created_url)
     assert await _read(created_url) == (created, created_versions)
+
+
+def _names(value: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value or ())
+
+
+def test_the_revision_map_read_without_alembic_is_alembics() -> None:
+    """``migrations.revisions()`` (read from the files' text, so a current server never loads
+    Alembic) names the same revisions, down revisions, dependencies and heads as Alembic does."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrations.alembic_config("sqlite+aiosqlite:///unused"))
+    theirs = {r.revision: (tuple(sorted(r._versioned_down_revisions)), tuple(sorted(_names(r.dependencies))))
+              for r in script.walk_revisions()}
+    ours = {name: (tuple(sorted(r.down)), tuple(sorted(r.depends_on))) for name, r in migrations.revisions().items()}
+    assert ours == theirs
+    assert migrations.heads() == set(script.get_heads())
+    for name, revision in migrations.revisions().items():  # ids, not branch labels: the walk follows ids
+        assert set(revision.down) | set(revision.depends_on) <= set(ours), name
+    assert migrations.is_current(migrations.stamp_rows())
+    assert not migrations.is_current(migrations.stamp_rows() - {"0804_treasury_kyc"} | {"0803_treasury_withdrawals"})
