@@ -28,12 +28,14 @@ from questline.leaderboards import service as leaderboards
 from questline.leaderboards.processor import LeaderboardProcessor
 from questline.leaderboards.schemas import LeaderboardDef
 from questline.ledger import service as ledger
+from questline.notifications import service as notifications
 from questline.notifications.service import NotificationsSubscriber
 from questline.pipeline.batch import Processor
 from questline.pipeline.states import PROCESSORS
 from questline.pipeline.stats import StatsProcessor
 from questline.progression.processor import ProgressionProcessor
 from questline.progression.schemas import CombinedLevelDef, TrackDef, XpRuleDef
+from questline.realtime.service import InboxPublisher
 from questline.realtime.subscriber import RealtimeSubscriber
 from questline.referrals import service as referrals
 from questline.referrals.processor import ReferralsMetricProcessor
@@ -146,5 +148,6 @@ def install(runtime: Runtime) -> None:
     runtime.extensions.setdefault(REGISTRY, PlayerDataRegistry(player_data()))
     relay.install(runtime, subscribers(runtime))
     fulfilment.listen(runtime, competitions.PRIZE_SOURCE, competitions.on_fulfilment)
+    notifications.listen_inbox(runtime, "realtime", InboxPublisher(runtime))
 
 

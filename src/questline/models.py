@@ -24,7 +24,7 @@ from questline.players.models import Player
 from questline.progression.models import PlayerTrack, XpActivity, XpDaily
 from questline.referrals.models import Referral, ReferralCode, ReferralMilestone
 from questline.relay.models import RelayCursor
-from questline.rules.models import Definition, PlayerStat
+from questline.rules.models import Definition, DefinitionVersion, PlayerStat
 from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, ShopOrder
 from questline.sponsors.models import Brand, BrandMember, MarketSettings, Streamer
 from questline.streaks.models import PlayerStreak, StreakRestDay
@@ -67,6 +67,7 @@ __all__ = [
     "ConflictRule",
     "Currency",
     "Definition",
+    "DefinitionVersion",
     "Deposit",
     "Distribution",
     "Energy",

@@ -95,15 +95,25 @@ def test_an_admin_signs_in_makes_a_key_edits_a_definition_and_approves_a_claim(e
             # A definition: a broken one is refused with the API's reason; a good one is saved.
             page.goto(f"{base}/console/apps/{secrets['app_id']}/definitions/leaderboard/console-board")
             page.fill("textarea[name=body]", '{"name": "Console board", "operator": "nonsense"}')
-            page.click("text=Save")
+            page.click("text=Save the text")
             expect(page.locator(".error")).to_contain_text("invalid_definition: operator")
+            expect(page.locator("#error-operator")).to_contain_text("Input should be")
             page.fill("textarea[name=body]", '{"name": "Console board", "event_type": "steps.logged", '
                                              '"field": "data.steps", "operator": "sum"}')
-            page.click("text=Save")
+            page.click("text=Save the text")
             expect(page.locator(".ok")).to_have_text("Saved.")
+            # The generated form saves a second version; the history shows what changed.
+            page.fill("#input-name", "Console board 2")
+            page.click("text=Save the form")
+            expect(page.locator(".ok")).to_have_text("Saved.")
+            expect(page.locator("h1 small")).to_have_text("version 2")
+            page.click("text=History and diff")
+            expect(page.locator("#diff tr.removed")).to_contain_text('"name": "Console board"')
+            expect(page.locator("#diff tr.added")).to_contain_text('"name": "Console board 2"')
+            page.goto(f"{base}/console/apps/{secrets['app_id']}/definitions/leaderboard/console-board")
             saved = httpx.get(f"{base}/v1/definitions/leaderboard/console-board",
                               headers={"Authorization": f"Bearer {secrets['server_key']}"}).json()
-            assert saved["body"]["name"] == "Console board" and saved["body"]["operator"] == "sum"
+            assert saved["body"]["name"] == "Console board 2" and saved["body"]["operator"] == "sum"
 
             # The claims queue: approve Kai's claim; it leaves the queue and pays him.
             page.click("nav >> text=Claims")

@@ -19,8 +19,9 @@ from questline.kit.pagination import PageParams
 from questline.kit.periods import zone
 from questline.kit.runtime import Runtime
 from questline.pipeline.batch import Batch, EventView, PlayerState, Processor
-from questline.pipeline.models import LIVE, LogEvent
+from questline.pipeline.models import LIVE, LogEvent, partition_of
 from questline.pipeline.states import processors_of
+from questline.pipeline.worker import lock_partitions
 from questline.players import service as players
 from questline.rules import service as rules
 from questline.rules.service import registry_of, ruleset_cache
@@ -59,6 +60,11 @@ async def backfill_page(session: AsyncSession, runtime: Runtime, app_id: str, ke
         return Chunk(0, {}, None)
     now = runtime.clock.now()
     states = {p.player_id: PlayerState(p.player_id, zone(p.timezone)) for p in page.items}
+    # Backfill writes derived state outside a worker batch: it becomes the writer of these players'
+    # partitions first, or a batch committing between its reads (streaks, then progress) would
+    # leave it writing progress from a streak that is already gone.
+    partitions = runtime.settings.pipeline_partitions
+    await lock_partitions(session, (partition_of(app_id, pid, partitions) for pid in states))
     records = [LogEvent(seq=0, app_id=app_id, event_id=f"{BACKFILL_EVENT}:{pid}", player_id=pid, type=BACKFILL_EVENT,
                         data={}, occurred_at=now, received_at=now, source="internal", pending=LIVE)
                for pid in states]

@@ -164,6 +164,13 @@ async def joined(session: AsyncSession, competition_ids: Iterable[str], players:
     return {(c, p) for c, p in rows}
 
 
+async def past_participants(session: AsyncSession, app_id: str, other_than: str, limit: int) -> list[str]:
+    """Distinct players of the app's other competitions (joined ones; disqualified players are left out)."""
+    return list((await session.execute(
+        sa.select(P.player_id).where(P.app_id == app_id, P.competition_id != other_than, P.status == "joined")
+        .group_by(P.player_id).order_by(P.player_id).limit(limit))).scalars().all())
+
+
 async def participants(session: AsyncSession, competition_id: str, after: str | None = None,
                        limit: int | None = None) -> Sequence[Participant]:
     stmt = sa.select(P).where(P.competition_id == competition_id).order_by(P.player_id)

@@ -122,6 +122,10 @@ async def create(session: AsyncSession, runtime: Runtime, app_id: str, body: Com
         created_at=now,
     )
     await repo.add(session, comp)
+    # Announced to players who took part in the app's earlier competitions (notifications).
+    await _announce(session, comp, "competition.created", None, {
+        "name": comp.name, "starts_at": comp.starts_at.strftime("%Y-%m-%d %H:%M"),
+        "ends_at": comp.ends_at.strftime("%Y-%m-%d %H:%M")}, now)
     return _out(comp)
 
 
@@ -359,6 +363,11 @@ async def participant_ids(session: AsyncSession, app_id: str, competition_id: st
     if comp is None or comp.app_id != app_id:
         return []
     return [p.player_id for p in await repo.participants(session, competition_id) if p.status == "joined"]
+
+
+async def returning_players(session: AsyncSession, app_id: str, competition_id: str, limit: int) -> list[str]:
+    """Players who took part in the app's other competitions: whom a new competition is announced to."""
+    return await repo.past_participants(session, app_id, competition_id, limit)
 
 
 async def on_fulfilment(session: AsyncSession, runtime: Runtime, record: Fulfilment) -> None:

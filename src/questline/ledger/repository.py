@@ -10,7 +10,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import insert_ignore
+from questline.kit.db import insert_ignore, many
 from questline.ledger.models import Currency, Hold, LedgerAccount, LedgerTransaction, Posting
 from questline.ledger.schemas import AccountRef
 
@@ -84,9 +84,11 @@ async def insert_accounts(session: AsyncSession, app_id: str, rows: Sequence[tup
     values = [{"app_id": app_id, "owner_kind": ref.owner_kind, "owner_id": ref.owner_id, "currency": ref.currency,
                "sub": ref.sub, "allow_negative": allow_negative, "balance": 0, "seq": 0, "lifetime_credited": 0,
                "lifetime_debited": 0, "created_at": now}
-              for ref, allow_negative in sorted(rows)]
+              for ref, allow_negative in sorted(dict(rows).items())]
     if values:
-        await session.execute(insert_ignore(session, LedgerAccount.__table__), values)
+        # One multi-row statement per page (the rows stay in key order), not one per account: a
+        # worker batch meeting new players creates hundreds at once.
+        await session.execute(many(insert_ignore(session, LedgerAccount.__table__)), values)
 
 
 async def lock_accounts(session: AsyncSession, account_ids: Sequence[int]) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Recipients = Literal["player", "participants", "brand", "streamer", "entered_top", "overtaken"]
+Recipients = Literal["player", "participants", "returning", "brand", "streamer", "owner", "entered_top",
+                     "overtaken"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class Kind:
 
 
 CATALOG: tuple[Kind, ...] = (
+    Kind("competition_announced", "competition.created", "returning",
+         Wording("New competition: {{ name }}", "{{ name }} runs from {{ starts_at }} to {{ ends_at }} (UTC). "
+                 "Join in!")),
     Kind("competition_started", "competition.started", "participants",
          Wording("{{ name or 'Your competition' }} has started", "{{ name or 'Your competition' }} has started: "
                  "every score counts from now.")),
@@ -56,6 +60,10 @@ CATALOG: tuple[Kind, ...] = (
                  "You unlocked {{ name or achievement or key }}.")),
     Kind("streak_broken", "streak.broken", "player",
          Wording("Your streak ended", "Your {{ streak or 'streak' }} ended; start a new one today.")),
+    Kind("streak_at_risk", "streak.at_risk", "player",
+         Wording("Your {{ name }} streak is at risk",
+                 "Your {{ name }} streak of {{ current }} ends at {{ ends_local }} unless you play before then"
+                 "{{ ' (a freeze will be used)' if freezes_available }}.")),
     Kind("challenge_completed", "challenge.completed", "player",
          Wording("Challenge completed", "You completed {{ name or challenge or key }}.")),
     Kind("reward_delivered", "reward.status", "player",
@@ -65,12 +73,15 @@ CATALOG: tuple[Kind, ...] = (
          Wording("{{ streamer_name }} joined {{ campaign_title }}",
                  "{{ streamer_name }} joined your campaign {{ campaign_title }}.")),
     Kind("campaign_approved", "campaign.approved", "brand",
-         Wording("Campaign approved", "Your campaign {{ campaign_title or campaign_id }} was approved.")),
+         Wording("Campaign approved", "Your campaign {{ title or campaign_title or campaign_id }} was approved.")),
     Kind("campaign_completed", "campaign.completed", "brand",
-         Wording("Campaign completed", "Your campaign {{ campaign_title or campaign_id }} is complete.")),
-    Kind("payout", "campaign.earnings", "streamer",
-         Wording("You earned {{ amount }}", "You earned {{ amount }} {{ currency }} from {{ campaign_title or "
-                 "'a campaign' }}.")),
+         Wording("Campaign completed: {{ title or campaign_id }}",
+                 "Your campaign {{ title or campaign_id }} is complete: {{ impressions }} impressions, {{ spent }} "
+                 "{{ currency }} spent, {{ budget_returned }} {{ currency }} returned to your balance.")),
+    Kind("payout", "withdrawal.paid", "owner",
+         Wording("Your payout of {{ amount }} {{ currency }} was paid",
+                 "Your withdrawal of {{ amount }} {{ currency }} (minor units) was paid{{ ' (reference ' ~ "
+                 "reference ~ ')' if reference }}.")),
 )
 TYPES: tuple[str, ...] = tuple(k.type for k in CATALOG)
 BY_SOURCE: dict[str, list[Kind]] = {}

@@ -55,6 +55,7 @@ from questline.notifications.schemas import (
 )
 from questline.players import service as players
 from questline.sponsors import service as sponsors
+from questline.streaks import service as streaks
 
 _log = structlog.get_logger("questline.notifications")
 WAKE = "notifications.wake"
@@ -63,6 +64,8 @@ LEASE = timedelta(seconds=120)
 MAX_ATTEMPTS = 5
 RETRY_BASE_SECONDS = 30
 BODY_LIMIT = 4000
+# A new competition is announced to at most this many returning players (the relay's transaction holds them).
+ANNOUNCE_LIMIT = 10_000
 _TEXT = SandboxedEnvironment(autoescape=False)
 _HTML = SandboxedEnvironment(autoescape=True)
 
@@ -101,6 +104,60 @@ class NotificationsSubscriber:
             after_commit(session, wake_event(self.runtime).set)
 
 
+# Live inboxes -------------------------------------------------------------------------------------
+
+INBOX_LISTENERS = "notifications.inbox_listeners"
+_FRESH = "notifications.fresh"
+
+
+class InboxListener(Protocol):
+    """Told, after commit, of a player's new inbox entry (``entry``: the entry as the API shows it, or None
+    when only the count changed) and their unread count. Live channels publish it on ``player:{id}``."""
+
+    async def __call__(self, app_id: str, player_id: str, entry: dict[str, Any] | None, unread: int) -> None: ...
+
+
+def listen_inbox(runtime: Runtime, name: str, listener: InboxListener) -> None:
+    """Register a listener of players' inboxes under a name (``mechanics.install`` registers the live
+    channels'; installing again replaces it)."""
+    runtime.extensions.setdefault(INBOX_LISTENERS, {})[name] = listener
+
+
+def _inbox_changed(session: AsyncSession, runtime: Runtime, app_id: str, player_id: str,
+                   entry: dict[str, Any] | None) -> None:
+    """Queue a change of a player's inbox, told to the listeners once the transaction has committed
+    (never before: a rolled-back entry is never shown, and the outbox is not used, so webhooks never see it)."""
+    if not runtime.extensions.get(INBOX_LISTENERS):
+        return
+    fresh: list[tuple[str, str, dict[str, Any] | None]] | None = session.info.get(_FRESH)
+    if fresh is None:
+        fresh = session.info[_FRESH] = []
+
+        async def tell() -> None:
+            await _tell(runtime, session.info.pop(_FRESH, []))
+
+        after_commit(session, tell)
+    fresh.append((app_id, player_id, entry))
+
+
+async def _tell(runtime: Runtime, fresh: list[tuple[str, str, dict[str, Any] | None]]) -> None:
+    counts: dict[tuple[str, str], int] = {}
+    async with runtime.read_sessions() as session:
+        for app_id, player_id, _ in fresh:
+            if (app_id, player_id) not in counts:
+                counts[(app_id, player_id)] = await repo.unread(session, app_id, "player", player_id)
+    told: set[tuple[str, str]] = set()
+    for app_id, player_id, entry in fresh:
+        if entry is None and (app_id, player_id) in told:
+            continue
+        told.add((app_id, player_id))
+        for listener in list(runtime.extensions.get(INBOX_LISTENERS, {}).values()):
+            try:
+                await listener(app_id, player_id, entry, counts[(app_id, player_id)])
+            except Exception:  # a live channel away (Redis) never undoes what has committed
+                _log.exception("inbox_listener_failed", app_id=app_id, player_id=player_id)
+
+
 def wake_event(runtime: Runtime) -> asyncio.Event:
     event: asyncio.Event = runtime.extensions.setdefault(WAKE, asyncio.Event())
     return event
@@ -120,9 +177,18 @@ async def _recipients(session: AsyncSession, kind: Kind, message: Message) -> li
             return []
         return [("player", p, {}) for p in await competitions.participant_ids(session, message.app_id,
                                                                               competition_id)]
+    if kind.recipients == "returning":
+        competition_id = payload.get("competition_id")
+        if not isinstance(competition_id, str):
+            return []
+        return [("player", p, {}) for p in await competitions.returning_players(session, message.app_id,
+                                                                                competition_id, ANNOUNCE_LIMIT)]
     if kind.recipients in ("brand", "streamer"):
         account = payload.get(f"{kind.recipients}_id")
         return [(kind.recipients, account, {})] if isinstance(account, str) else []
+    if kind.recipients == "owner":
+        owner_kind, owner = payload.get("owner_kind"), payload.get("owner_id")
+        return [(owner_kind, owner, {})] if owner_kind in ("brand", "streamer") and isinstance(owner, str) else []
     leaders = [entry for entry in payload.get("leaders", []) if isinstance(entry, dict)]
     now_rank = {str(e.get("player_id")): int(e.get("rank", 0)) for e in leaders}
     before = [str(p) for p in payload.get("previous", [])]
@@ -154,13 +220,15 @@ async def produce(session: AsyncSession, runtime: Runtime, message: Message) -> 
             context = {**message.payload, **extra, "type": kind.type, "player_id": message.player_id}
             subject, text, html = render(kind, templates, pref.locale if pref else DEFAULT_LOCALE, context)
             if _enabled(pref, kind.type, "in_app"):
-                entry_id = new_id("ntf")
-                fresh = await repo.add_notification(session, {
-                    "id": entry_id, "app_id": app_id, "recipient_kind": recipient_kind, "recipient_id": recipient,
-                    "type": kind.type, "title": subject, "body": text, "data": message.payload, "status": "unread",
-                    "dedupe_key": key, "created_at": now, "read_at": None, "archived_at": None})
-                if fresh:
+                entry = {"id": new_id("ntf"), "app_id": app_id, "recipient_kind": recipient_kind,
+                         "recipient_id": recipient, "type": kind.type, "title": subject, "body": text,
+                         "data": message.payload, "status": "unread", "dedupe_key": key, "created_at": now,
+                         "read_at": None, "archived_at": None}
+                if await repo.add_notification(session, entry):
                     made += 1
+                    if recipient_kind == "player":
+                        _inbox_changed(session, runtime, app_id, recipient,
+                                       NotificationOut.model_validate(entry).model_dump(mode="json"))
             if recipient_kind != "player":
                 continue
             for channel in OUTSIDE:
@@ -235,6 +303,11 @@ def schedule(now: datetime, zone: str, pref: Preferences | None, *, digest: bool
 # Reminders ---------------------------------------------------------------------------------------
 
 REMINDER_WINDOW = timedelta(hours=1)
+# A streak is at risk this long before its period ends (the player's local midnight) without activity;
+# the job looks at streaks ending within a band that far ahead, so each is reminded once per period
+# even when a run is late (by less than the band).
+STREAK_RISK_AHEAD = timedelta(hours=4)
+STREAK_RISK_BAND = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -250,7 +323,8 @@ class Reminder:
 
 
 async def remind(session: AsyncSession, runtime: Runtime, now: datetime) -> int:
-    """Remind participants of competitions that start or end within the hour (once per edge)."""
+    """Remind participants of competitions that start or end within the hour (once per edge), and players
+    whose streak ends in four hours without activity this period (once per streak period)."""
     made = 0
     for edge in await competitions.upcoming_edges(session, now, REMINDER_WINDOW):
         at = edge["at"].strftime("%Y-%m-%d %H:%M")
@@ -258,6 +332,13 @@ async def remind(session: AsyncSession, runtime: Runtime, now: datetime) -> int:
             id=f"reminder_{edge['edge']}_{edge['competition_id']}", app_id=edge["app_id"],
             type=f"competition.{edge['edge']}_soon", player_id=None,
             payload={"competition_id": edge["competition_id"], "name": edge["name"], "at": at}, created_at=now))
+    for risk in await streaks.at_risk(session, runtime, now + STREAK_RISK_AHEAD - STREAK_RISK_BAND,
+                                      now + STREAK_RISK_AHEAD):
+        # Once per streak period: the period at stake names the reminder.
+        made += await produce(session, runtime, Reminder(
+            id=f"streak_at_risk_{risk['streak']}_{risk['period']}", app_id=str(risk["app_id"]),
+            type="streak.at_risk", player_id=str(risk["player_id"]),
+            payload={k: v for k, v in risk.items() if k not in ("app_id", "player_id")}, created_at=now))
     if made:
         after_commit(session, wake_event(runtime).set)
     return made
@@ -395,6 +476,7 @@ async def mark(session: AsyncSession, runtime: Runtime, app_id: str, kind: str, 
     if entry is None:
         raise NotFound(f"notification {notification_id} not found", code="notification_not_found")
     now = runtime.clock.now()
+    before = entry.status
     if to == "read":
         await repo.set_status(session, app_id, kind, recipient, [entry.id], ["unread"], status="read", read_at=now)
     else:
@@ -402,12 +484,16 @@ async def mark(session: AsyncSession, runtime: Runtime, app_id: str, kind: str, 
                               archived_at=now, read_at=entry.read_at or now)
     fresh = await repo.notification(session, app_id, kind, recipient, notification_id)
     assert fresh is not None
+    if kind == "player" and before == "unread" and fresh.status != before:
+        _inbox_changed(session, runtime, app_id, recipient, None)
     return NotificationOut.model_validate(fresh)
 
 
 async def mark_all_read(session: AsyncSession, runtime: Runtime, app_id: str, kind: str, recipient: str) -> Marked:
     changed = await repo.set_status(session, app_id, kind, recipient, None, ["unread"], status="read",
                                     read_at=runtime.clock.now())
+    if kind == "player" and changed:
+        _inbox_changed(session, runtime, app_id, recipient, None)
     return Marked(changed=changed)
 
 

@@ -17,7 +17,7 @@ import random
 import socket
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any
@@ -55,8 +55,17 @@ async def take_lock(session: AsyncSession, partition: int | None) -> bool:
 
 async def lock_all_partitions(session: AsyncSession, partitions: int) -> None:
     """Wait until this transaction is the writer of every partition (replay)."""
+    await lock_partitions(session, range(partitions))
+
+
+async def lock_partitions(session: AsyncSession, partitions: Iterable[int]) -> None:
+    """Wait until this transaction is the writer of these partitions (PostgreSQL; SQLite's
+    ``BEGIN IMMEDIATE`` already made it the only writer). Whoever writes derived state outside a
+    worker batch (achievement backfill) takes them, so its reads and writes cannot interleave with
+    a batch's. Taken in ascending order, as every waiting taker does, so two takers never deadlock;
+    workers only try, and skip a partition that is taken."""
     if session.get_bind().dialect.name == "postgresql":
-        for partition in range(partitions):
+        for partition in sorted(set(partitions)):
             await session.execute(sa.text("SELECT pg_advisory_xact_lock(:k, :p)"),
                                   {"k": PIPELINE_LOCK, "p": partition})
 

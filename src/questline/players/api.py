@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, Depends, Path, Query, status
 
 from questline.kit.pagination import Page, PageParams, page_params
 from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
@@ -69,9 +69,14 @@ async def erase(player_id: PlayerId, caller: ServerOrAdmin, session: SessionDep,
 
 
 @router.get("", response_model=Page[PlayerOut])
-async def list_players(caller: ServerOrViewer, session: SessionDep,
-                       paging: Annotated[PageParams, Depends(page_params)]) -> Page[PlayerOut]:
-    page = await service.list_players(session, caller.app, paging)
+async def list_players(
+    caller: ServerOrViewer, session: SessionDep, paging: Annotated[PageParams, Depends(page_params)],
+    q: Annotated[str | None, Query(min_length=1, max_length=200,
+                                   description="only players whose id, username or display name starts with this "
+                                               "(any case)")] = None,
+) -> Page[PlayerOut]:
+    """The app's players by id; ``q`` searches them."""
+    page = await service.list_players(session, caller.app, paging, q)
     return Page[PlayerOut](items=[PlayerOut.model_validate(p) for p in page.items], next_cursor=page.next_cursor)
 
 

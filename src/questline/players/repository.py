@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import insert_ignore
+from questline.kit.db import insert_ignore, many
 from questline.players.models import Player
 
 
@@ -26,7 +26,8 @@ async def insert_missing(session: AsyncSession, app_id: str, player_ids: Iterabl
              "updated_at": now}
             for pid in player_ids]
     if rows:
-        await session.execute(insert_ignore(session, Player.__table__), rows)
+        # One multi-row statement per page of rows, not one per player (a first batch meets many new ones).
+        await session.execute(many(insert_ignore(session, Player.__table__)), rows)
 
 
 async def keys_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
@@ -57,10 +58,16 @@ async def update(session: AsyncSession, app_id: str, player_id: str, values: dic
     )
 
 
-async def page(session: AsyncSession, app_id: str, after: str | None, limit: int) -> Sequence[Player]:
+async def page(session: AsyncSession, app_id: str, after: str | None, limit: int,
+               prefix: str | None = None) -> Sequence[Player]:
+    """Players by id; with ``prefix``, those whose id, username or display name starts with it (any case)."""
     stmt = sa.select(Player).where(Player.app_id == app_id).order_by(Player.player_id).limit(limit + 1)
     if after is not None:
         stmt = stmt.where(Player.player_id > after)
+    if prefix:
+        pattern = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(sa.or_(*(sa.func.lower(column).like(pattern, escape="\\")
+                                   for column in (Player.player_id, Player.username, Player.display_name))))
     return (await session.execute(stmt)).scalars().all()
 
 

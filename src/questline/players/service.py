@@ -126,8 +126,8 @@ async def revoke_tokens(session: AsyncSession, clock: Clock, app_id: str, player
     await tenancy.revoke_player_tokens(session, clock, app_id, player_id)
 
 
-async def list_players(session: AsyncSession, app_id: str, page: PageParams) -> Page[Player]:
-    rows = await repo.page(session, app_id, page.after_str(), page.limit)
+async def list_players(session: AsyncSession, app_id: str, page: PageParams, prefix: str | None = None) -> Page[Player]:
+    rows = await repo.page(session, app_id, page.after_str(), page.limit, prefix)
     return build_page(list(rows), page.limit, lambda p: [p.player_id])
 
 

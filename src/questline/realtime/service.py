@@ -5,7 +5,8 @@ Channels (all within the caller's app):
 - ``player:{id}``: that player's own progress (every outbox message about the player). The player's
   own token, the server key and the app's admins.
 - ``leaderboard:{key}``: a board moved (``players_changed``; clients re-read the standings, which
-  apply the board's privacy). Any caller of the app, the publishable client key included.
+  apply the board's privacy). Any caller of the app, the publishable client key included; a player
+  subscribed with their own token also gets ``rank`` frames: their own place, at once and after each move.
 - ``competition:{id}``: a competition's lifecycle and leader changes (without player ids). Any caller.
 - ``campaign:{id}``: a sponsorship campaign's messages, for its brand, its participating streamers
   and players, the server key and admins.
@@ -32,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from questline.kit.errors import Forbidden, NotFound, ProblemError, ServiceUnavailable
+from questline.kit.ids import new_id
 from questline.kit.runtime import Runtime
 from questline.leaderboards import service as leaderboards
 from questline.players.schemas import PLAYER_ID_PATTERN
@@ -158,11 +160,41 @@ async def publish(runtime: Runtime, messages: Sequence[RelayMessage]) -> int:
     return published
 
 
+class InboxPublisher:
+    """Publishes a player's new inbox entries and unread count on ``player:{id}`` (a listener of
+    ``notifications.listen_inbox``, told after commit). Not an outbox message: webhooks never see the
+    engine's own bookkeeping. An entry is published under its id, so it appears once per channel."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def __call__(self, app_id: str, player_id: str, entry: dict[str, Any] | None, unread: int) -> None:
+        at = self.runtime.clock.now().isoformat()
+        if entry is not None:
+            data = {"id": entry["id"], "type": "notification.created", "at": at,
+                    "data": {"notification": entry, "unread": unread}}
+            await hub(self.runtime).publish(key_of(app_id, f"player:{player_id}"), data, entry["id"])
+        else:
+            data = {"id": new_id("unr"), "type": "notification.unread", "at": at, "data": {"unread": unread}}
+            await hub(self.runtime).publish(key_of(app_id, f"player:{player_id}"), data)
+
+
 @dataclass
 class _Sub:
     channel: str
     last: int = 0
     buffer: list[tuple[str, Publication]] | None = field(default_factory=list)
+
+
+@dataclass
+class _RankWatch:
+    """A player's own place on a board they follow: re-read when the board moves, one read at a time
+    (moves during a read ask for one more read after it, not one each)."""
+
+    channel: str
+    board: str
+    task: asyncio.Task[None] | None = None
+    again: bool = False
 
 
 class LiveSession:
@@ -175,6 +207,39 @@ class LiveSession:
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(runtime.settings.realtime_queue_size)
         self.dropped = asyncio.Event()
         self.subs: dict[str, _Sub] = {}
+        self.ranks: dict[str, _RankWatch] = {}
+
+    def _rank_changed(self, key: str) -> None:
+        watch = self.ranks.get(key)
+        if watch is None or self.dropped.is_set():
+            return
+        if watch.task is not None and not watch.task.done():
+            watch.again = True
+            return
+        watch.task = asyncio.get_running_loop().create_task(self._send_rank(key, watch))
+
+    async def _send_rank(self, key: str, watch: _RankWatch) -> None:
+        """Read the player's place and send it as a ``rank`` frame (not kept in the channel's history)."""
+        player_id = self.caller.player_id
+        assert player_id is not None
+        while True:
+            watch.again = False
+            try:
+                async with self.runtime.read_sessions() as session:
+                    info = await leaderboards.board_info(session, self.runtime, self.caller.app, watch.board)
+                    view = await leaderboards.player_place(session, self.runtime, self.caller.app, info, player_id)
+            except Exception:  # a board removed meanwhile, the database away: the next move tries again
+                _log.warning("live_rank_failed", board=watch.board, exc_info=True)
+                return
+            me = view.me
+            if key not in self.ranks:
+                return
+            self.put({"type": "rank", "channel": watch.channel, "data": {
+                "board": view.board, "period_key": view.period_key, "partition": view.partition,
+                "player_id": player_id, "rank": me.rank if me else None, "score": me.score if me else None,
+                "ranked": view.ranked}})
+            if not watch.again:
+                return
 
     def put(self, frame: dict[str, Any]) -> None:
         if self.dropped.is_set():
@@ -196,6 +261,8 @@ class LiveSession:
         if publication.offset > sub.last:
             sub.last = publication.offset
             self.put(_frame(sub.channel, epoch, publication))
+            if key in self.ranks:
+                self._rank_changed(key)
 
     async def subscribe(self, channel: str, offset: int | None = None, epoch: str | None = None) -> None:
         """Authorize, then answer ``subscribed`` and, from ``offset``, the missed messages in order
@@ -230,10 +297,17 @@ class LiveSession:
             if publication.offset > sub.last:
                 sub.last = publication.offset
                 self.put(_frame(channel, buffered_epoch, publication))
+        if channel.startswith("leaderboard:") and self.caller.kind is PLAYER and self.caller.player_id:
+            # A player following a board also gets their own place: now, and after every move.
+            self.ranks[key] = _RankWatch(channel, channel.partition(":")[2])
+            self._rank_changed(key)
 
     def _forget(self, key: str) -> None:
         self.subs.pop(key, None)
         self.hub.fanout.remove(key, self._on_publication)
+        watch = self.ranks.pop(key, None)
+        if watch is not None and watch.task is not None:
+            watch.task.cancel()
 
     def unsubscribe(self, channel: str) -> None:
         self._forget(key_of(self.caller.app, channel))

@@ -11,7 +11,7 @@ from questline.kit.responses import JsonResponse
 from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.players.schemas import PLAYER_ID_PATTERN as PLAYER_ID
 from questline.rules import service
-from questline.rules.schemas import Bundle, BundleResult, DefinitionOut, KindOut
+from questline.rules.schemas import Bundle, BundleResult, DefinitionOut, DefinitionVersionOut, KindOut
 from questline.tenancy.auth import PlayerOrServer, ServerOrAdmin, ServerOrViewer
 
 router = APIRouter(prefix="/v1", tags=["definitions"], route_class=UnitOfWorkRoute)
@@ -40,6 +40,23 @@ async def get_definition(kind: Kind, key: Key, caller: ServerOrViewer, session: 
                          runtime: RuntimeDep) -> DefinitionOut:
     row = await service.get_definition(session, service.registry_of(runtime), caller.app, kind, key)
     return DefinitionOut.model_validate(row)
+
+
+@router.get("/definitions/{kind}/{key}/versions", response_model=Page[DefinitionVersionOut])
+async def list_definition_versions(kind: Kind, key: Key, caller: ServerOrViewer, session: SessionDep,
+                                   runtime: RuntimeDep, paging: Paging) -> Page[DefinitionVersionOut]:
+    """Every version the definition has had, newest first (its current one included)."""
+    page = await service.list_versions(session, service.registry_of(runtime), caller.app, kind, key, paging)
+    return Page[DefinitionVersionOut](items=[DefinitionVersionOut.model_validate(v) for v in page.items],
+                                      next_cursor=page.next_cursor)
+
+
+@router.get("/definitions/{kind}/{key}/versions/{version}", response_model=DefinitionVersionOut)
+async def get_definition_version(kind: Kind, key: Key, version: Annotated[int, Path(ge=1)], caller: ServerOrViewer,
+                                 session: SessionDep, runtime: RuntimeDep) -> DefinitionVersionOut:
+    """One version of the definition, as it was saved."""
+    row = await service.get_version(session, service.registry_of(runtime), caller.app, kind, key, version)
+    return DefinitionVersionOut.model_validate(row)
 
 
 @router.put("/definitions/{kind}/{key}", response_model=DefinitionOut,

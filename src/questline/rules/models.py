@@ -25,6 +25,21 @@ class Definition(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class DefinitionVersion(Base):
+    """Every version a definition has had, its current one included: its history and the diff's sides."""
+
+    __tablename__ = "definition_versions"
+    __table_args__ = (sa.UniqueConstraint("app_id", "kind", "key", "version"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    app_id: Mapped[str] = mapped_column(sa.ForeignKey("apps.id"))
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    key: Mapped[str] = mapped_column(sa.String(64))
+    version: Mapped[int] = mapped_column(sa.Integer)
+    body: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class PlayerStat(Base):
     """A stat's value for one player in one period (``all``, a local day, ISO week or month)."""
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.kit.db import PerDialect, among, many, rows_of, upsert
-from questline.rules.models import Definition, PlayerStat
+from questline.rules.models import Definition, DefinitionVersion, PlayerStat
 
 
 async def get(session: AsyncSession, app_id: str, kind: str, key: str) -> Definition | None:
@@ -39,6 +39,36 @@ async def add(session: AsyncSession, row: Definition) -> None:
 async def delete(session: AsyncSession, row: Definition) -> None:
     await session.delete(row)
     await session.flush()
+
+
+async def add_version(session: AsyncSession, row: Definition) -> None:
+    """Keep ``row``'s current version in its history."""
+    session.add(DefinitionVersion(app_id=row.app_id, kind=row.kind, key=row.key, version=row.version,
+                                  body=row.body, created_at=row.updated_at))
+    await session.flush()
+
+
+async def versions_page(session: AsyncSession, app_id: str, kind: str, key: str, before: int | None,
+                        limit: int) -> Sequence[DefinitionVersion]:
+    """A definition's versions, newest first, older than ``before`` when given."""
+    V = DefinitionVersion
+    stmt = (sa.select(V).where(V.app_id == app_id, V.kind == kind, V.key == key)
+            .order_by(V.version.desc()).limit(limit + 1))
+    if before is not None:
+        stmt = stmt.where(V.version < before)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def version_of(session: AsyncSession, app_id: str, kind: str, key: str, version: int) -> DefinitionVersion | None:
+    V = DefinitionVersion
+    return (await session.execute(
+        sa.select(V).where(V.app_id == app_id, V.kind == kind, V.key == key, V.version == version)
+    )).scalar_one_or_none()
+
+
+async def delete_versions(session: AsyncSession, app_id: str, kind: str, key: str) -> None:
+    V = DefinitionVersion
+    await session.execute(sa.delete(V).where(V.app_id == app_id, V.kind == kind, V.key == key))
 
 
 _STATS = PerDialect(lambda dialect: sa.select(

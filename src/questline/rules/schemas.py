@@ -52,6 +52,18 @@ class DefinitionOut(BaseModel):
     updated_at: datetime
 
 
+class DefinitionVersionOut(BaseModel):
+    """One version of a definition, as it was saved."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: str
+    key: str
+    version: int
+    body: dict[str, Any]
+    created_at: datetime
+
+
 class KindOut(BaseModel):
     kind: str
     description: str

@@ -18,7 +18,7 @@ from questline.kit.runtime import Runtime
 from questline.players import service as players
 from questline.rules import repository as repo
 from questline.rules.conditions import MAX_DEPTH, depth_of
-from questline.rules.models import Definition
+from questline.rules.models import Definition, DefinitionVersion
 from questline.rules.registry import KindRegistry
 from questline.rules.schemas import DEFINITION_KEY, Bundle, BundleResult, DefinitionBody
 from questline.tenancy import service as tenancy
@@ -111,6 +111,7 @@ async def put_definition(session: AsyncSession, clock: Clock, registry: KindRegi
         row.body, row.version, row.updated_at = stored, row.version + 1, now
         await session.flush()
         created = False
+    await repo.add_version(session, row)
     await tenancy.bump_config_version(session, app_id)
     return row, created
 
@@ -121,6 +122,23 @@ async def get_definition(session: AsyncSession, registry: KindRegistry, app_id: 
     row = await repo.get(session, app_id, kind, key)
     if row is None:
         raise NotFound(f"{kind} {key!r} not found", code="definition_not_found")
+    return row
+
+
+async def list_versions(session: AsyncSession, registry: KindRegistry, app_id: str, kind: str, key: str,
+                        page: PageParams) -> Page[DefinitionVersion]:
+    """A definition's versions, newest first (the current one included)."""
+    await get_definition(session, registry, app_id, kind, key)
+    rows = await repo.versions_page(session, app_id, kind, key, page.after_int(), page.limit)
+    return build_page(list(rows), page.limit, lambda v: [v.version])
+
+
+async def get_version(session: AsyncSession, registry: KindRegistry, app_id: str, kind: str, key: str,
+                      version: int) -> DefinitionVersion:
+    registry.get(kind)
+    row = await repo.version_of(session, app_id, kind, key, version)
+    if row is None:
+        raise NotFound(f"{kind} {key!r} has no version {version}", code="definition_version_not_found")
     return row
 
 
@@ -138,6 +156,8 @@ async def delete_definition(session: AsyncSession, registry: KindRegistry, app_i
     if users:
         raise Conflict(f"{kind} {key!r} is used by {', '.join(users)}; change those first",
                        code="definition_in_use", extra={"used_by": users})
+    # Its history goes with it: a definition made again under the key starts again at version 1.
+    await repo.delete_versions(session, app_id, kind, key)
     await repo.delete(session, row)
     await tenancy.bump_config_version(session, app_id)
 

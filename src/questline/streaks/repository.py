@@ -59,6 +59,16 @@ async def due_checks(session: AsyncSession, now: datetime,
     )).all()
 
 
+async def ending_between(session: AsyncSession, start: datetime, end: datetime,
+                         limit: int) -> Sequence[PlayerStreak]:
+    """Live streaks whose current period (not yet kept) ends in ``(start, end]``: at risk of breaking."""
+    return (await session.execute(
+        sa.select(PlayerStreak).where(PlayerStreak.check_at > start, PlayerStreak.check_at <= end,
+                                      PlayerStreak.current > 0)
+        .order_by(PlayerStreak.check_at).limit(limit)
+    )).scalars().all()
+
+
 async def add_bought_freeze(session: AsyncSession, app_id: str, player_id: str, streak: str, max_held: int,
                             now: datetime) -> tuple[int, int, int] | None:
     """One more purchased freeze unless the player already holds ``max_held``; (bought, granted, used)."""

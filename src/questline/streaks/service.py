@@ -160,3 +160,35 @@ async def set_rest_days(session: AsyncSession, runtime: Runtime, app_id: str, pl
     rows = await repo.states_of(session, app_id, [player_id])
     row = next((r for r in rows if r.streak == key), None)
     return _out(key, spec, _cell(row), kept | {d.isoformat() for d in days}, tz, now)
+
+
+async def at_risk(session: AsyncSession, runtime: Runtime, start: datetime, end: datetime,
+                  limit: int = 2000) -> list[dict[str, object]]:
+    """Streaks that break at a moment in ``(start, end]`` unless the player is active before it (their
+    current period ends then, in their time zone, without activity yet): one entry per player and streak,
+    with the period at stake (``period``) and when it ends, in UTC and in the player's local time."""
+    rows = await repo.ending_between(session, start, end, limit)
+    out: list[dict[str, object]] = []
+    zones: dict[tuple[str, str], str] = {}
+    for app_id in {r.app_id for r in rows}:
+        found = await players.timezones_of(session, app_id, [r.player_id for r in rows if r.app_id == app_id])
+        zones.update({(app_id, p): tz for p, tz in found.items()})
+    for row in rows:
+        ruleset = await ruleset_cache(runtime).get(session, row.app_id)
+        spec = ruleset.of("streak").get(row.streak)
+        if not isinstance(spec, StreakDef) or row.check_at is None or row.covered_period is None:
+            continue
+        tz = zone(zones.get((row.app_id, row.player_id), "UTC"))
+        period = key_at(index_of(row.covered_period, spec.cadence) + 1, spec.cadence)
+        if spec.cadence == "daily" and spec.rest_days_per_week and any(
+                d.day == period for d in await repo.rest_days_of(session, row.app_id, [row.player_id], period)
+                if d.streak == row.streak):
+            continue  # a rest day: missing it costs nothing
+        cell = _cell(row)
+        out.append({"app_id": row.app_id, "player_id": row.player_id, "streak": row.streak,
+                    "name": spec.name or row.streak, "current": row.current, "period": period,
+                    "freezes_available": cell.available,
+                    "ends_at": row.check_at.isoformat(),
+                    "ends_local": row.check_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")})
+    return out
+

@@ -32,6 +32,7 @@ from questline.kit.pagination import Page, PageParams, build_page
 from questline.kit.runtime import Runtime
 from questline.ledger import service as ledger
 from questline.ledger.schemas import AccountRef, WalletOwnerKind
+from questline.pipeline import repository as event_log
 from questline.tenancy.auth import Caller
 from questline.treasury import kyc, providers
 from questline.treasury import repository as repo
@@ -243,6 +244,11 @@ async def _paid(session: AsyncSession, runtime: Runtime, found: Withdrawal, refe
     await repo.update_withdrawal(session, found.app_id, found.id, from_status=["paid"],
                                  values={"settle_transaction_id": txn.id})
     await _audit(session, runtime, found, "paid", actor)
+    # The owner's payout notification (and webhooks) come from the outbox, once: only the winner gets here.
+    await event_log.add_outbox(session, [event_log.outbox_row(found.app_id, "withdrawal.paid", None, {
+        "withdrawal_id": found.id, "owner_kind": found.owner_kind, f"{found.owner_kind}_id": found.owner_id,
+        "owner_id": found.owner_id, "amount": found.amount, "currency": found.currency, "reference": reference},
+        now)])
     return True
 
 

@@ -135,6 +135,8 @@ from .custom_output import CustomOutput
 from .decision_in import DecisionIn
 from .definition_out import DefinitionOut
 from .definition_out_body import DefinitionOutBody
+from .definition_version_out import DefinitionVersionOut
+from .definition_version_out_body import DefinitionVersionOutBody
 from .delivery_detail import DeliveryDetail
 from .delivery_detail_status import DeliveryDetailStatus
 from .delivery_out import DeliveryOut
@@ -277,6 +279,7 @@ from .page_community_out import PageCommunityOut
 from .page_competition_out import PageCompetitionOut
 from .page_completion_out import PageCompletionOut
 from .page_definition_out import PageDefinitionOut
+from .page_definition_version_out import PageDefinitionVersionOut
 from .page_delivery_out import PageDeliveryOut
 from .page_deposit_out import PageDepositOut
 from .page_endpoint_out import PageEndpointOut
@@ -614,6 +617,8 @@ __all__ = (
     "DecisionIn",
     "DefinitionOut",
     "DefinitionOutBody",
+    "DefinitionVersionOut",
+    "DefinitionVersionOutBody",
     "DeliveryDetail",
     "DeliveryDetailStatus",
     "DeliveryOut",
@@ -756,6 +761,7 @@ __all__ = (
     "PageCompetitionOut",
     "PageCompletionOut",
     "PageDefinitionOut",
+    "PageDefinitionVersionOut",
     "PageDeliveryOut",
     "PageDepositOut",
     "PagedictstrAny",

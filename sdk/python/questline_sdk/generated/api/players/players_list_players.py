@@ -18,6 +18,7 @@ from typing import cast
 
 def _get_kwargs(
     *,
+    q: None | str | Unset = UNSET,
     limit: int | Unset = 50,
     cursor: None | str | Unset = UNSET,
     x_questline_app: str | Unset = UNSET,
@@ -32,6 +33,13 @@ def _get_kwargs(
     
 
     params: dict[str, Any] = {}
+
+    json_q: None | str | Unset
+    if isinstance(q, Unset):
+        json_q = UNSET
+    else:
+        json_q = q
+    params["q"] = json_q
 
     params["limit"] = limit
 
@@ -140,6 +148,7 @@ def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 def sync_detailed(
     *,
     client: AuthenticatedClient,
+    q: None | str | Unset = UNSET,
     limit: int | Unset = 50,
     cursor: None | str | Unset = UNSET,
     x_questline_app: str | Unset = UNSET,
@@ -147,7 +156,11 @@ def sync_detailed(
 ) -> Response[PagePlayerOut | Problem]:
     """ List Players
 
+     The app's players by id; ``q`` searches them.
+
     Args:
+        q (None | str | Unset): only players whose id, username or display name starts with this
+            (any case)
         limit (int | Unset): page size Default: 50.
         cursor (None | str | Unset): from a previous page's next_cursor
         x_questline_app (str | Unset):
@@ -162,7 +175,8 @@ def sync_detailed(
 
 
     kwargs = _get_kwargs(
-        limit=limit,
+        q=q,
+limit=limit,
 cursor=cursor,
 x_questline_app=x_questline_app,
 
@@ -177,6 +191,7 @@ x_questline_app=x_questline_app,
 def sync(
     *,
     client: AuthenticatedClient,
+    q: None | str | Unset = UNSET,
     limit: int | Unset = 50,
     cursor: None | str | Unset = UNSET,
     x_questline_app: str | Unset = UNSET,
@@ -184,7 +199,11 @@ def sync(
 ) -> PagePlayerOut | Problem | None:
     """ List Players
 
+     The app's players by id; ``q`` searches them.
+
     Args:
+        q (None | str | Unset): only players whose id, username or display name starts with this
+            (any case)
         limit (int | Unset): page size Default: 50.
         cursor (None | str | Unset): from a previous page's next_cursor
         x_questline_app (str | Unset):
@@ -200,6 +219,7 @@ def sync(
 
     return sync_detailed(
         client=client,
+q=q,
 limit=limit,
 cursor=cursor,
 x_questline_app=x_questline_app,
@@ -209,6 +229,7 @@ x_questline_app=x_questline_app,
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
+    q: None | str | Unset = UNSET,
     limit: int | Unset = 50,
     cursor: None | str | Unset = UNSET,
     x_questline_app: str | Unset = UNSET,
@@ -216,7 +237,11 @@ async def asyncio_detailed(
 ) -> Response[PagePlayerOut | Problem]:
     """ List Players
 
+     The app's players by id; ``q`` searches them.
+
     Args:
+        q (None | str | Unset): only players whose id, username or display name starts with this
+            (any case)
         limit (int | Unset): page size Default: 50.
         cursor (None | str | Unset): from a previous page's next_cursor
         x_questline_app (str | Unset):
@@ -231,7 +256,8 @@ async def asyncio_detailed(
 
 
     kwargs = _get_kwargs(
-        limit=limit,
+        q=q,
+limit=limit,
 cursor=cursor,
 x_questline_app=x_questline_app,
 
@@ -246,6 +272,7 @@ x_questline_app=x_questline_app,
 async def asyncio(
     *,
     client: AuthenticatedClient,
+    q: None | str | Unset = UNSET,
     limit: int | Unset = 50,
     cursor: None | str | Unset = UNSET,
     x_questline_app: str | Unset = UNSET,
@@ -253,7 +280,11 @@ async def asyncio(
 ) -> PagePlayerOut | Problem | None:
     """ List Players
 
+     The app's players by id; ``q`` searches them.
+
     Args:
+        q (None | str | Unset): only players whose id, username or display name starts with this
+            (any case)
         limit (int | Unset): page size Default: 50.
         cursor (None | str | Unset): from a previous page's next_cursor
         x_questline_app (str | Unset):
@@ -269,6 +300,7 @@ async def asyncio(
 
     return (await asyncio_detailed(
         client=client,
+q=q,
 limit=limit,
 cursor=cursor,
 x_questline_app=x_questline_app,

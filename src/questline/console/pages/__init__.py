@@ -1,0 +1,17 @@
+"""The console's pages, one module per concern; each module lists its routes in ``ROUTES``.
+
+A new concern is a new module here and one entry in ``MODULES``.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from questline.console import session
+from questline.console.pages import audit, claims, definitions, home, keys, players, webhooks
+
+MODULES: tuple[ModuleType, ...] = (session, home, keys, definitions, players, claims, webhooks, audit)
+
+
+def routes() -> list[session.Route]:
+    return [route for module in MODULES for route in module.ROUTES]
