@@ -58,7 +58,7 @@ def prepare(cwd: Path, **settings: str) -> Path:
 
 
 @contextmanager
-def serving(cwd: Path, ready_seconds: float = 90, from_prepared: Path | None = None,
+def serving(cwd: Path, ready_seconds: float = 180, from_prepared: Path | None = None,
             **settings: str) -> Iterator[Served]:
     """Run ``questline serve`` in ``cwd`` (where it writes ``questline-demo.json``) until the block ends.
 
