@@ -35,6 +35,8 @@ from questline.competitions import api as competitions_api
 from questline.competitions import tasks as competitions_tasks
 from questline.conflicts import api as conflicts_api
 from questline.console import api as console_api
+from questline.finance import api as finance_api
+from questline.finance import tasks as finance_tasks
 from questline.fulfilment import api as fulfilment_api
 from questline.fulfilment import tasks as fulfilment_tasks
 from questline.gating import api as gating_api
@@ -68,6 +70,7 @@ from questline.realtime import api as realtime_api
 from questline.referrals import api as referrals_api
 from questline.relay import tasks as relay_tasks
 from questline.rules import api as rules_api
+from questline.sharecards import api as sharecards_api
 from questline.shop import api as shop_api
 from questline.shop import tasks as shop_tasks
 from questline.sponsors import api as sponsors_api
@@ -107,6 +110,7 @@ def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
         challenges_tasks.register_jobs,
         gkeys_tasks.register_jobs,
         treasury_tasks.register_jobs,
+        finance_tasks.register_jobs,
         campaigns_tasks.register_jobs,
         notifications_tasks.register_jobs,
     ]
@@ -210,9 +214,11 @@ def _routers() -> list[APIRouter]:
         assets_api.router,
         campaigns_api.router,
         treasury_api.router,
+        finance_api.router,
         audit_api.router,
         webhooks_api.router,
         realtime_api.router,
+        sharecards_api.router,
     ]
 
 

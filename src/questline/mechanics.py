@@ -20,6 +20,8 @@ from questline.challenges.processor import ChallengeProcessor
 from questline.challenges.schemas import ChallengeDef
 from questline.competitions import service as competitions
 from questline.competitions.processor import CompetitionProcessor
+from questline.finance import disputes as finance_disputes
+from questline.finance import fees as finance_fees
 from questline.fulfilment import service as fulfilment
 from questline.kit.privacy import REGISTRY, PlayerDataArea, PlayerDataRegistry
 from questline.kit.privacy import PlayerColumn as Col
@@ -88,7 +90,7 @@ def definition_kinds() -> list[DefinitionKind]:
 def processors(runtime: Runtime) -> list[Processor]:
     """Every processor, in the order they see each event (stats first); one line per area."""
     return [StatsProcessor(), ProgressionProcessor(), BattlePassProcessor(), ReferralsMetricProcessor(),
-            StreaksProcessor(), ChallengeProcessor(),
+            StreaksProcessor(), ChallengeProcessor(runtime),
             AchievementsProcessor(), LeaderboardProcessor(runtime),
             CompetitionProcessor(runtime)]
 
@@ -131,6 +133,7 @@ def player_data() -> list[PlayerDataArea]:
             Col("notification_preferences"),
             Col("notifications", "recipient_id", where={"recipient_kind": "player"}),
             Col("notification_deliveries", "recipient_id", where={"recipient_kind": "player"}))),
+        PlayerDataArea("sharecards", (Col("share_cards"), Col("share_card_settings"))),
     ]
 def subscribers(runtime: Runtime) -> list[Subscriber]:
     """Every consumer of the outbox relay (``questline.relay``); one line per area."""
@@ -149,5 +152,7 @@ def install(runtime: Runtime) -> None:
     relay.install(runtime, subscribers(runtime))
     fulfilment.listen(runtime, competitions.PRIZE_SOURCE, competitions.on_fulfilment)
     notifications.listen_inbox(runtime, "realtime", InboxPublisher(runtime))
+    finance_fees.install(runtime)  # the fee structure, applied when a campaign is approved
+    finance_disputes.install(runtime)  # chargebacks from the PSP open disputes
 
 

@@ -10,6 +10,7 @@ from questline.communities.models import Community, CommunityMember
 from questline.competitions.models import Activity as CompetitionActivity
 from questline.competitions.models import Competition, Distribution, Participant, Prize, PrizeEvent, Result
 from questline.conflicts.models import ConflictRule
+from questline.finance.models import DeskSettings, Dispute, Evidence, FeeSchedule, Review
 from questline.fulfilment.models import Fulfilment, FulfilmentTarget
 from questline.gkeys.models import Energy, GKey
 from questline.kit.db import Base
@@ -25,6 +26,7 @@ from questline.progression.models import PlayerTrack, XpActivity, XpDaily
 from questline.referrals.models import Referral, ReferralCode, ReferralMilestone
 from questline.relay.models import RelayCursor
 from questline.rules.models import Definition, DefinitionVersion, PlayerStat
+from questline.sharecards.models import ShareCard, ShareSettings
 from questline.shop.models import InventoryGrant, InventoryItem, ShopCounter, ShopOrder
 from questline.sponsors.models import Brand, BrandMember, MarketSettings, Streamer
 from questline.streaks.models import PlayerStreak, StreakRestDay
@@ -69,10 +71,14 @@ __all__ = [
     "Definition",
     "DefinitionVersion",
     "Deposit",
+    "DeskSettings",
+    "Dispute",
     "Distribution",
     "Energy",
     "EventRecord",
+    "Evidence",
     "ExchangeRate",
+    "FeeSchedule",
     "Friendship",
     "Fulfilment",
     "FulfilmentTarget",
@@ -119,6 +125,9 @@ __all__ = [
     "RefreshToken",
     "RelayCursor",
     "Result",
+    "Review",
+    "ShareCard",
+    "ShareSettings",
     "ShopCounter",
     "ShopOrder",
     "StreakRestDay",

@@ -49,3 +49,27 @@ async def audit_actions(runtime: Runtime, app_id: str, withdrawal_id: str) -> li
         )).all()
     return [(action, f"{kind}:{actor}") for action, kind, actor, target in rows
             if target.get("withdrawal_id") == withdrawal_id]
+
+
+async def make_dispute(world: Any, client: httpx.AsyncClient) -> str:
+    """A brand's dispute of a streamer's impressions in its campaign."""
+    market = Market(client, world.a)
+    brand = getattr(world, "market_brand", None) or await market.brand()
+    campaign = await market.campaign(brand, title="disputed campaign")
+    streamer = await market.streamer()
+    assert (await market.join(campaign["id"], streamer)).status_code == 201
+    await market.impressions(campaign["id"], [(f"walk-{uuid.uuid4().hex[:8]}", streamer.id, 100)])
+    made = await market.ok("POST", "/v1/disputes", 201, headers=brand.headers, json={
+        "campaign_id": campaign["id"], "streamer_id": streamer.id, "impressions": 10, "reason": "bots"})
+    return str(made["id"])
+
+
+async def make_review(world: Any, client: httpx.AsyncClient) -> str:
+    """A deposit above the review threshold, queued for review."""
+    market = Market(client, world.a)
+    brand = getattr(world, "market_brand", None) or await market.brand()
+    await market.deposit(brand, 2_000_000)
+    assert world.finance_a is not None
+    queue = await market.ok("GET", "/v1/finance/reviews", headers=world.finance_a.headers(world.a.app_id),
+                            params={"status": "pending"})
+    return str(queue["items"][0]["id"])

@@ -47,6 +47,7 @@ from tests.fulfilment import helpers as fulfilment_makers
 from tests.ledger import helpers as ledger_makers
 from tests.market import helpers as market_makers
 from tests.notifications import helpers as notification_makers
+from tests.sharecards import helpers as sharecard_makers
 
 OPS_ROUTES = {"/healthz", "/readyz", "/metrics"}
 REFUSED = {401, 403, 404}
@@ -70,6 +71,7 @@ class World:
     key_a: str
     sentinels: list[str]
     owner_a: AdminLogin | None = None
+    finance_a: AdminLogin | None = None
     values: dict[str, str] = field(default_factory=dict)
 
 
@@ -101,6 +103,9 @@ RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a globa
     "locale": (notification_makers.make_locale, False),
     "payment_method_id": (finance_makers.make_payment_method, True),
     "deposit_id": (finance_makers.make_deposit, True),
+    "dispute_id": (finance_makers.make_dispute, True),
+    "review_id": (finance_makers.make_review, True),
+    "card_id": (sharecard_makers.make_card, True),
 }
 
 
@@ -123,7 +128,8 @@ async def build_world(runtime: Runtime, client: httpx.AsyncClient, factory: Fact
                             json={"display_name": sentinels[2], "traits": {"secret": sentinels[2]}})
     assert resp.status_code == 200, resp.text
     world = World(a, b, admin_a, viewer_a, admin_b, alice, bob, alice_of_b, extra_key.id, sentinels,
-                  owner_a=await factory.admin(a.org_id, Role.OWNER))
+                  owner_a=await factory.admin(a.org_id, Role.OWNER),
+                  finance_a=await factory.admin(a.org_id, Role.FINANCE))
     world.values = {"org_id": a.org_id, "app_id": a.app_id, "key_id": extra_key.id, "player_id": "alice"}
     for name, (maker, _) in RESOURCE_MAKERS.items():
         world.values[name] = await maker(world, client)
@@ -227,6 +233,10 @@ async def walk_route(walker: Walker, route: ExposedRoute, method: str) -> None:
     if access.admin_role is not None and ROLE_RANK[access.admin_role] > ROLE_RANK[Role.VIEWER]:
         attempt = await walker.call(route, method, "viewer of A", world.viewer_a.headers(world.a.app_id))
         walker.expect_refused(attempt, {403})
+    # The finance desk: a plain admin and a viewer are refused; only the finance role and the owner pass.
+    if access.admin_role is Role.FINANCE:
+        for who, login in (("admin of A", world.admin_a), ("viewer of A", world.viewer_a)):
+            walker.expect_refused(await walker.call(route, method, who, login.headers(world.a.app_id)), {403})
 
     # An admin of another organization naming app A: never let in.
     if not access.account and ADMIN in access.kinds:
@@ -249,6 +259,8 @@ async def walk_route(walker: Walker, route: ExposedRoute, method: str) -> None:
     # Positive control: the rightful caller is let through (on reads whose ids are all known).
     if method == "GET" and all(p in world.values for p in params):
         admin = world.owner_a if access.admin_role is Role.OWNER and world.owner_a else world.admin_a
+        if access.admin_role is Role.FINANCE and world.finance_a:
+            admin = world.finance_a
         rightful = world.a.server if SERVER in access.kinds else admin_headers(admin, world.a.app_id, access)
         attempt = await walker.call(route, method, "rightful caller", rightful)
         if attempt.response.status_code in (401, 403):

@@ -22,7 +22,7 @@ from tests.conftest import Factory
 from tests.market.helpers import Market, idem
 from tests.market.test_assets import image, upload
 
-BRAND_IDS = {"brand_id", "campaign_id", "asset_id", "member_id"}
+BRAND_IDS = {"brand_id", "campaign_id", "asset_id", "member_id", "dispute_id"}
 # What another streamer of the same app may legitimately do with the victim brand's campaign.
 OPEN_TO_STREAMERS = {("GET", "/v1/campaigns/{campaign_id}"), ("POST", "/v1/campaigns/{campaign_id}/join")}
 
@@ -41,9 +41,13 @@ async def test_marketplace_tokens_reach_only_their_own(client: httpx.AsyncClient
     member = (await market.ok("GET", f"/v1/brands/{victim.id}/members", headers=keys.server))[0]
     streamer = await market.streamer()
     assert (await market.join(campaign["id"], streamer)).status_code == 201
+    await market.impressions(campaign["id"], [("roles-1", streamer.id, 100)])
+    dispute = await market.ok("POST", "/v1/disputes", 201, headers=victim.headers, json={
+        "campaign_id": campaign["id"], "streamer_id": streamer.id, "impressions": 10, "reason": "walk"})
     values = {"brand_id": victim.id, "campaign_id": campaign["id"], "asset_id": asset["id"],
               "member_id": member["id"], "streamer_id": streamer.id, "category": "gaming", "platform": "twitch",
-              "rule_id": "cfr_00000000000000000000000000", "token": "not-a-token-0000000000"}
+              "rule_id": "cfr_00000000000000000000000000", "token": "not-a-token-0000000000",
+              "dispute_id": dispute["id"]}
 
     other_brand, other_streamer = await market.brand(), await market.streamer()
     elsewhere = Market(client, await factory.app())
@@ -84,3 +88,4 @@ async def test_marketplace_tokens_reach_only_their_own(client: httpx.AsyncClient
     part = await market.ok("GET", f"/v1/campaigns/{campaign['id']}/participants/{streamer.id}", headers=keys.server)
     assert part["status"] == "active"
     assert (await market.ok("GET", f"/v1/brands/{victim.id}/members", headers=keys.server))[0]["removed_at"] is None
+    assert (await market.ok("GET", f"/v1/disputes/{dispute['id']}", headers=victim.headers))["evidence"] == []

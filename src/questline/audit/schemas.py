@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,8 +11,9 @@ class AuditEntryOut(BaseModel):
     id: int
     app_id: str | None = Field(description="null for an action on the organization (members, new apps)")
     org_id: str | None
-    actor_kind: Literal["server", "admin"]
-    actor_id: str = Field(description="the server key's id, or the admin's id")
+    actor_kind: str = Field(description="server or admin; for a domain step (withdrawal.requested, dispute.opened) "
+                                        "also brand, streamer, provider or system")
+    actor_id: str = Field(description="the server key's id, the admin's id, or the account's")
     action: str = Field(description="the operation, as named in the OpenAPI document (operationId)")
     target: dict[str, str] = Field(description="the path parameters, and `id`: what the request created")
     status: int

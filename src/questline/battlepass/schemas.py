@@ -7,7 +7,9 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from questline.fulfilment.schemas import InGameReward, TokenReward
 from questline.gating.schemas import Requirement
+from questline.kit.jsonvalue import JsonObject
 from questline.progression.schemas import Curve
 from questline.rules.conditions import Condition, references
 from questline.rules.schemas import DEFINITION_KEY, EVENT_TYPE, DefinitionBody
@@ -30,11 +32,19 @@ class TierReward(BaseModel):
                               description="an achievement's key: the achievement is granted on claim")
     title: str | None = Field(default=None, min_length=1, max_length=100)
     note: str | None = Field(default=None, max_length=500, description="e.g. a physical reward, for display")
+    webhook: JsonObject | None = Field(default=None, description="a reward your server delivers: a fulfilment "
+                                                                 "record, sent signed to the app's webhook target")
+    in_game: InGameReward | None = Field(default=None, description="an item the game server grants: a fulfilment "
+                                                                   "record, a signed call to the in_game target")
+    token: TokenReward | None = Field(default=None, description="a token transfer to the player's wallet: a "
+                                                                "fulfilment record")
 
     @model_validator(mode="after")
     def _not_empty(self) -> TierReward:
-        if not (self.points or self.items or self.badge or self.title or self.note):
-            raise ValueError("a tier reward needs at least one of points, items, badge, title, note")
+        if not (self.points or self.items or self.badge or self.title or self.note or self.webhook or self.in_game
+                or self.token):
+            raise ValueError("a tier reward needs at least one of points, items, badge, title, note, webhook, "
+                             "in_game, token")
         if len({p.currency for p in self.points}) != len(self.points):
             raise ValueError("list each currency once in points")
         return self

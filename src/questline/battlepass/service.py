@@ -30,6 +30,7 @@ from questline.battlepass.schemas import (
     TierRewardOut,
     Track,
 )
+from questline.fulfilment import service as fulfilment
 from questline.gating import service as gating
 from questline.kit.clock import Clock
 from questline.kit.errors import Conflict, Forbidden, NotFound
@@ -308,6 +309,9 @@ async def claim(session: AsyncSession, runtime: Runtime, ruleset: RuleSet, app_i
     if reward.badge is not None:
         await achievements.grant_badge(session, clock, ruleset, app_id, player_id, reward.badge, source="battle_pass",
                                        reference=reference)
+    # Webhook, in-game and token rewards: fulfilment records, once per claim (the claim is unique).
+    await fulfilment.create_for(session, runtime, app_id=app_id, player_id=player_id, source="battle_pass",
+                                source_ref=base, reward=reward)
     return ClaimOut(season=season.key, player_id=player_id, tier=tier, track=track, reward=reward,
                     transaction_ids=txn_ids, claimed_at=now)
 

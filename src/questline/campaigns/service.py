@@ -63,6 +63,9 @@ from questline.sponsors.service import StreamerFacts
 from questline.tenancy.auth import ADMIN, BRAND, SERVER, STREAMER, Caller
 
 EDITABLE = ("draft", "rejected")
+# A runtime extension (set by questline.finance): ``await fees(session, runtime, campaign, default_bps, actor)``
+# answers the commission a campaign being approved gets, and may book a fixed fee in the same transaction.
+APPROVAL_FEES = "campaigns.approval_fees"
 
 
 def campaign_out(c: Campaign) -> CampaignOut:
@@ -254,13 +257,18 @@ async def approve(session: AsyncSession, runtime: Runtime, caller: Caller, campa
                             currency=campaign.currency, amount=campaign.budget, hold=campaign.id,
                             idempotency_key=f"campaign-budget:{campaign.id}", reference={"campaign_id": campaign.id},
                             actor=caller.identity)
+    commission_bps = settings.commission_bps
+    fees = runtime.extensions.get(APPROVAL_FEES)
+    if fees is not None:
+        # The finance desk's fee structure (commission per campaign type, a fixed fee), fixed at approval.
+        commission_bps = await fees(session, runtime, campaign, commission_bps, caller.identity)
     now = runtime.clock.now()
     await repo.transition(session, caller.app, campaign_id, ["pending_review"], {
         "status": "active", "approved_at": now, "approved_by": caller.identity,
-        "commission_bps": settings.commission_bps, "updated_at": now})
+        "commission_bps": commission_bps, "updated_at": now})
     await bridge.announce(session, caller.app, now, "campaign.approved", {
         "campaign_id": campaign_id, "brand_id": campaign.brand_id, "title": campaign.title,
-        "budget": campaign.budget, "currency": campaign.currency, "commission_bps": settings.commission_bps})
+        "budget": campaign.budget, "currency": campaign.currency, "commission_bps": commission_bps})
     return campaign_out(await get_campaign(session, caller.app, campaign_id))
 
 

@@ -28,6 +28,7 @@ from questline.challenges.models import ChallengeCompletion
 from questline.challenges.schemas import ONCE, PERIOD_OF, ChallengeDef
 from questline.gating import service as gating
 from questline.kit.periods import overlaps, period_span
+from questline.kit.runtime import Runtime
 from questline.pipeline.batch import Batch, EventView, PlayerState
 from questline.pipeline.models import LIVE, REPLAY, LogEvent
 from questline.progression.processor import AWARD_EVENT
@@ -100,6 +101,10 @@ def _has_challenges(ruleset: RuleSet) -> bool:
 
 class ChallengeProcessor:
     name = "challenges"
+
+    def __init__(self, runtime: Runtime | None = None) -> None:
+        # Completions' webhook, in-game and token rewards become fulfilment records (needs the runtime).
+        self._runtime = runtime
 
     async def load(self, batch: Batch) -> None:
         if not _has_challenges(batch.ruleset) or not batch.players:
@@ -246,8 +251,7 @@ class ChallengeProcessor:
             "challenge": key, "period": period, "status": status, "progress_percent": ev.percent(progress),
             "objectives": [p.model_dump(mode="json") for p in progress]}, record)
 
-    @staticmethod
-    async def _record_completions(batch: Batch, completions: list[tuple[str, Completion]]) -> None:
+    async def _record_completions(self, batch: Batch, completions: list[tuple[str, Completion]]) -> None:
         if not completions:
             return
         rows: list[dict[str, Any]] = [
@@ -277,6 +281,9 @@ class ChallengeProcessor:
             credit = service.points_credit(player_id, c.challenge.key, spec, c.period)
             if credit is not None:
                 batch.credit(credit, c.record)
+            if self._runtime is not None:
+                await service.fulfil_rewards(batch.session, self._runtime, app_id=batch.app_id, player_id=player_id,
+                                             key=c.challenge.key, spec=spec, period=c.period)
             award = service.xp_award(c.challenge.key, spec, c.period)
             if award is not None:
                 xp_events.append({"app_id": batch.app_id, "event_id": service.xp_event_id(c.challenge.key, player_id,

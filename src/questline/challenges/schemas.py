@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from questline.fulfilment.schemas import InGameReward, TokenReward
 from questline.gating.schemas import Requirement
 from questline.kit.jsonvalue import JsonObject
 from questline.rules.conditions import FIELD_PATH, Condition, references
@@ -61,6 +62,12 @@ class PointsReward(_Strict):
 class Rewards(_Strict):
     xp: XpReward | None = None
     points: PointsReward | None = None
+    # Given outside the ledger: each a fulfilment record made with the completion (once per period).
+    webhook: JsonObject | None = Field(default=None, description="a reward your server delivers (signed call to "
+                                                                 "the app's webhook fulfilment target)")
+    in_game: InGameReward | None = Field(default=None, description="an item the game server grants (signed call "
+                                                                   "to the in_game fulfilment target)")
+    token: TokenReward | None = Field(default=None, description="a token transfer to the player's wallet")
 
 
 class MinLevel(_Strict):

@@ -32,6 +32,7 @@ from questline.challenges.schemas import (
     ClaimOut,
     CompletionOut,
 )
+from questline.fulfilment import service as fulfilment
 from questline.gating import service as gating
 from questline.kit.clock import Clock
 from questline.kit.errors import Conflict, NotFound, ProblemError
@@ -90,6 +91,20 @@ def xp_event_id(key: str, player_id: str, period: str) -> str:
     if len(full) <= MAX_EVENT_ID:
         return full
     return "challenge:" + hashlib.sha256(full.encode()).hexdigest()[:64]
+
+
+def fulfilment_ref(key: str, player_id: str, period: str) -> str:
+    """The reference of a completion's fulfilment records (their kind is appended; the column holds 200)."""
+    full = reward_key(key, player_id, period)
+    return full if len(full) <= 180 else "challenge:" + hashlib.sha256(full.encode()).hexdigest()[:64]
+
+
+async def fulfil_rewards(session: AsyncSession, runtime: Runtime, *, app_id: str, player_id: str, key: str,
+                         spec: ChallengeDef, period: str) -> None:
+    """A completion's webhook, in-game and token rewards as fulfilment records: once per player, challenge
+    and period, however often the completion is recorded again (a replay, a retried approval)."""
+    await fulfilment.create_for(session, runtime, app_id=app_id, player_id=player_id, source="challenge",
+                                source_ref=fulfilment_ref(key, player_id, period), reward=spec.rewards)
 
 
 def rewards_of(spec: ChallengeDef) -> dict[str, Any]:
@@ -163,6 +178,8 @@ async def _complete_now(session: AsyncSession, runtime: Runtime, *, app_id: str,
         outbox.append(_announcement(runtime, app_id, "points.credited", player_id, {
             "currency": spec.rewards.points.currency, "amount": spec.rewards.points.amount, "source": "challenge",
             "transaction_id": txn_id}))
+    await fulfil_rewards(session, runtime, app_id=app_id, player_id=player_id, key=challenge.key, spec=spec,
+                         period=period)
     award = xp_award(challenge.key, spec, period)
     if award is not None:
         await events.append_internal(session, runtime, app_id=app_id, player_id=player_id,

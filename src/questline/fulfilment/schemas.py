@@ -44,6 +44,22 @@ class TokenReward(Strict):
         return str(int(value))
 
 
+DELIVERED = ("webhook", "in_game", "token")
+
+
+def deliveries(reward: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(kind, spec) of each reward a definition's reward gives outside the ledger (its ``webhook``,
+    ``in_game`` and ``token`` fields): each becomes one fulfilment record when the reward is given."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for kind in DELIVERED:
+        value = getattr(reward, kind, None)
+        if isinstance(value, BaseModel):
+            out.append((kind, value.model_dump(mode="json")))
+        elif isinstance(value, dict):
+            out.append((kind, dict(value)))
+    return out
+
+
 class FulfilmentOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

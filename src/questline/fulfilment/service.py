@@ -28,7 +28,7 @@ from questline.fulfilment import outbound
 from questline.fulfilment import repository as repo
 from questline.fulfilment.chain import Chain, Web3Chain, checksum
 from questline.fulfilment.models import Fulfilment, FulfilmentTarget
-from questline.fulfilment.schemas import KINDS, FulfilmentOut, TargetIn, TargetOut
+from questline.fulfilment.schemas import KINDS, FulfilmentOut, TargetIn, TargetOut, deliveries
 from questline.kit.db import after_commit, unit_of_work
 from questline.kit.errors import Conflict, NotFound, Unprocessable
 from questline.kit.ids import new_id
@@ -37,8 +37,8 @@ from questline.kit.runtime import Runtime
 from questline.pipeline import repository as event_log
 from questline.players import service as players
 
-__all__ = ["cancel", "create", "fulfil", "get", "list_fulfilments", "listen", "process_due", "retry", "set_target",
-           "targets"]
+__all__ = ["cancel", "create", "create_for", "fulfil", "get", "list_fulfilments", "listen", "process_due", "retry",
+           "set_target", "targets"]
 
 _log = structlog.get_logger("questline.fulfilment")
 Listener = Callable[[AsyncSession, Runtime, Fulfilment], Awaitable[None]]
@@ -104,6 +104,15 @@ async def create(session: AsyncSession, runtime: Runtime, *, app_id: str, player
         if kind in AUTOMATIC:
             after_commit(session, wake_event(runtime).set)
     return record
+
+
+async def create_for(session: AsyncSession, runtime: Runtime, *, app_id: str, player_id: str, source: str,
+                     source_ref: str, reward: Any) -> list[Fulfilment]:
+    """Records for what a battle-pass tier or a challenge gives outside the ledger (``webhook``,
+    ``in_game``, ``token``): one per kind, keyed ``{source_ref}:{kind}``, so a retried claim or a
+    replayed completion finds the record it made and makes none twice."""
+    return [await create(session, runtime, app_id=app_id, player_id=player_id, kind=kind, source=source,
+                         source_ref=f"{source_ref}:{kind}", spec=spec) for kind, spec in deliveries(reward)]
 
 
 async def _announce(session: AsyncSession, runtime: Runtime, record: Fulfilment, now: datetime) -> None:

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # The engine's address as the public sees it (https://play.example.com), for absolute links in
+    # pages others fetch (share cards' og:image); unset, the request's own address is used.
+    public_url: str | None = None
 
     # Request limits.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

@@ -75,9 +75,9 @@ __all__ = [
     "EXCHANGE", "EXTERNAL", "HOLDS", "ISO_4217", "ISSUANCE", "PENDING", "PLATFORM_REVENUE", "SINK", "Credit",
     "adjust_player", "balances_of", "commit_hold", "convert", "create_hold", "credit_player", "currency_exists",
     "debit_player", "deposit", "ensure_currency", "get_hold", "hold_funds", "hold_sub", "ledger_totals",
-    "list_currencies", "lock_accounts", "pay_from_hold", "player_balances", "player_history", "post_credits",
-    "put_currency", "release_expired_holds", "release_held", "release_hold", "release_pending", "statement",
-    "transfer", "verify", "wallet_balance", "wallet_of",
+    "list_currencies", "lock_accounts", "movements", "pay_from_hold", "player_balances", "player_history",
+    "post_credits", "put_currency", "release_expired_holds", "release_held", "release_hold", "release_pending",
+    "statement", "transfer", "verify", "wallet_balance", "wallet_of",
 ]
 
 _log = structlog.get_logger("questline.ledger")
@@ -837,6 +837,28 @@ async def statement(session: AsyncSession, *, app_id: str, owner_kind: WalletOwn
                         total_in=sum(r.amount for r in rows if r.amount > 0),
                         total_out=-sum(r.amount for r in rows if r.amount < 0), closing_balance=running,
                         movements=lines)
+
+
+async def movements(session: AsyncSession, *, app_id: str, account: AccountRef, start: datetime,
+                    end: datetime) -> list[StatementLine]:
+    """Every movement of any one account (a system account too: ``external``, ``exchange``) over
+    ``[start, end)`` (UTC), oldest first, with its running balance; at most 10,000 (else 422)."""
+    _check_ref(account)
+    found = await repo.account_of(session, app_id, account)
+    if found is None:
+        return []
+    running = await repo.sum_before(session, found.id, start)
+    rows = list(await repo.postings_between(session, found.id, start, end, MAX_STATEMENT_LINES + 1))
+    if len(rows) > MAX_STATEMENT_LINES:
+        raise Unprocessable(f"the period holds more than {MAX_STATEMENT_LINES:,} movements; ask for a shorter one",
+                            code="statement_too_large")
+    lines = []
+    for row in rows:
+        running += row.amount
+        lines.append(StatementLine(transaction_id=row.transaction_id, created_at=row.created_at, kind=row.kind,
+                                   source=row.source, description=row.description, reference=row.reference,
+                                   amount=row.amount, balance=running))
+    return lines
 
 
 def parse_rate(rate: str) -> Decimal:

@@ -41,7 +41,7 @@ from questline.kit.runtime import Runtime
 from questline.kit.security import read_token, sign_token
 from questline.tenancy import service
 from questline.tenancy.lockout import LoginThrottle
-from questline.tenancy.schemas import ROLE_RANK, Role
+from questline.tenancy.schemas import ROLE_GRANTS, ROLE_RANK, Role
 
 PLAYER_AUDIENCE = "questline:player"
 BRAND_AUDIENCE = "questline:brand"
@@ -110,6 +110,11 @@ class Caller:
             raise NotFound(f"player {player_id} not found")
 
     def ensure_role(self, minimum: Role) -> None:
+        granted = ROLE_GRANTS.get(minimum)
+        if self.kind is ADMIN and granted is not None:
+            if self.role not in granted:
+                raise Forbidden(f"this needs the {minimum} role (or owner)", code="insufficient_role")
+            return
         if self.kind is ADMIN and (self.role is None or ROLE_RANK[self.role] < ROLE_RANK[minimum]):
             raise Forbidden(f"this needs the {minimum} role", code="insufficient_role")
 

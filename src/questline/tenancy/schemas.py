@@ -11,13 +11,19 @@ class Role(StrEnum):
     OWNER = "owner"
     ADMIN = "admin"
     VIEWER = "viewer"
+    # The finance desk (disputes, fees, reviews, reports): reads the app as a viewer does, and only it
+    # and the owner reach the desk's routes (``admin_role=Role.FINANCE``); a plain admin does not.
+    FINANCE = "finance"
     # Campaign roles (brands and streamers) join here when the campaigns area lands; they
     # grant nothing on app routes.
     BRAND = "brand"
     STREAMER = "streamer"
 
 
-ROLE_RANK: dict[Role, int] = {Role.VIEWER: 1, Role.ADMIN: 2, Role.OWNER: 3, Role.BRAND: 0, Role.STREAMER: 0}
+ROLE_RANK: dict[Role, int] = {Role.VIEWER: 1, Role.ADMIN: 2, Role.OWNER: 3, Role.BRAND: 0, Role.STREAMER: 0,
+                              Role.FINANCE: 1}
+# Roles beside the ranking: a route needing one of these lets in exactly these roles.
+ROLE_GRANTS: dict[Role, frozenset[Role]] = {Role.FINANCE: frozenset({Role.FINANCE, Role.OWNER})}
 KeyKind = Literal["server", "client"]
 _EVENT_TYPE = r"^[A-Za-z0-9_.:-]{1,100}$"
 

@@ -15,6 +15,10 @@ from questline.treasury import repository as repo
 from questline.treasury.schemas import WebhookOut
 
 _log = structlog.get_logger("questline.treasury")
+CHARGEBACK_PREFIX = "charge.dispute."
+# A runtime extension (set by questline.finance): ``await handler(session, runtime, kind, data, deposit)``
+# answers "applied", "duplicate" or "ignored".
+CHARGEBACK_HANDLER = "treasury.chargeback_handler"
 
 
 # Provider webhooks ----------------------------------------------------------------------------
@@ -67,4 +71,25 @@ async def psp_webhook(session: AsyncSession, runtime: Runtime, body: bytes, sign
                 "settled_by": "provider:psp", "settled_at": clock.now()})
             return WebhookOut(outcome="applied" if won else "duplicate")
         return WebhookOut(outcome="ignored")
+    if kind.startswith(CHARGEBACK_PREFIX):
+        return await _chargeback(session, runtime, event_id, kind, data, app_id)
     return WebhookOut(outcome=await withdrawals.payout_event(session, runtime, event_id, kind, data, app_id))
+
+
+async def _chargeback(session: AsyncSession, runtime: Runtime, event_id: str, kind: str, data: dict[str, Any],
+                      app_id: str) -> WebhookOut:
+    """A payer disputed a card payment with their bank: the handler the finance desk put on the runtime
+    (``CHARGEBACK_HANDLER``) opens or settles its dispute. ``data.payment_intent`` (or ``data.id``) names the
+    payment; one not known (yet) answers 404, so the provider delivers it again."""
+    handler = runtime.extensions.get(CHARGEBACK_HANDLER)
+    if handler is None:
+        return WebhookOut(outcome="ignored")
+    named = data.get("payment_intent")
+    payment = named if isinstance(named, str) else str(data["id"])
+    deposit = await repo.deposit_by_ref(session, app_id, "psp", payment)
+    if deposit is None:
+        raise NotFound(f"no deposit has the payment {payment}", code="deposit_not_found")
+    if not await repo.claim_event(session, "psp", event_id, app_id, kind, runtime.clock.now()):
+        return WebhookOut(outcome="duplicate")
+    outcome = await handler(session, runtime, kind, data, deposit)
+    return WebhookOut(outcome=outcome)

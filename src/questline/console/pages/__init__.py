@@ -8,9 +8,10 @@ from __future__ import annotations
 from types import ModuleType
 
 from questline.console import session
-from questline.console.pages import audit, claims, definitions, home, keys, players, webhooks
+from questline.console.pages import audit, campaigns, claims, definitions, home, keys, players, queues, webhooks
 
-MODULES: tuple[ModuleType, ...] = (session, home, keys, definitions, players, claims, webhooks, audit)
+MODULES: tuple[ModuleType, ...] = (session, home, keys, definitions, players, claims, queues, campaigns, webhooks,
+                                   audit)
 
 
 def routes() -> list[session.Route]:

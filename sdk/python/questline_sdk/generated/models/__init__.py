@@ -31,7 +31,6 @@ from .attempt_out import AttemptOut
 from .audience_in import AudienceIn
 from .audience_in_platforms import AudienceInPlatforms
 from .audit_entry_out import AuditEntryOut
-from .audit_entry_out_actor_kind import AuditEntryOutActorKind
 from .audit_entry_out_target import AuditEntryOutTarget
 from .available_challenges import AvailableChallenges
 from .badge import Badge
@@ -149,6 +148,13 @@ from .deposit_out_instructions_type_0 import DepositOutInstructionsType0
 from .deposit_out_status import DepositOutStatus
 from .deposit_request_in import DepositRequestIn
 from .deposit_request_in_provider import DepositRequestInProvider
+from .desk_settings_body import DeskSettingsBody
+from .desk_settings_body_review_above import DeskSettingsBodyReviewAbove
+from .dispute_decision_in import DisputeDecisionIn
+from .dispute_decision_in_verdict import DisputeDecisionInVerdict
+from .dispute_in import DisputeIn
+from .dispute_out import DisputeOut
+from .dispute_out_decision_type_0 import DisputeOutDecisionType0
 from .distribution_out import DistributionOut
 from .effect import Effect
 from .effect_data import EffectData
@@ -160,10 +166,20 @@ from .energy_out import EnergyOut
 from .entry_rules import EntryRules
 from .event_out import EventOut
 from .event_out_data import EventOutData
+from .evidence_in import EvidenceIn
+from .evidence_out import EvidenceOut
 from .fail_in import FailIn
 from .fee import Fee
+from .fees_in import FeesIn
+from .fees_in_by_type import FeesInByType
+from .fees_in_fixed_fees import FeesInFixedFees
+from .fees_out import FeesOut
+from .fees_out_by_type import FeesOutByType
+from .fees_out_fixed_fees import FeesOutFixedFees
 from .field_condition import FieldCondition
 from .field_condition_op import FieldConditionOp
+from .finance_list_disputes_status_type_0 import FinanceListDisputesStatusType0
+from .finance_list_reviews_status_type_0 import FinanceListReviewsStatusType0
 from .force_complete_in import ForceCompleteIn
 from .forecast import Forecast
 from .freeze_purchase import FreezePurchase
@@ -282,6 +298,7 @@ from .page_definition_out import PageDefinitionOut
 from .page_definition_version_out import PageDefinitionVersionOut
 from .page_delivery_out import PageDeliveryOut
 from .page_deposit_out import PageDepositOut
+from .page_dispute_out import PageDisputeOut
 from .page_endpoint_out import PageEndpointOut
 from .page_event_out import PageEventOut
 from .page_fulfilment_out import PageFulfilmentOut
@@ -296,6 +313,7 @@ from .page_player_out import PagePlayerOut
 from .page_prize_event_out import PagePrizeEventOut
 from .page_prize_out import PagePrizeOut
 from .page_referral_out import PageReferralOut
+from .page_review_out import PageReviewOut
 from .page_rule_out import PageRuleOut
 from .page_streamer_out import PageStreamerOut
 from .page_withdrawal_out import PageWithdrawalOut
@@ -385,14 +403,18 @@ from .referral_summary import ReferralSummary
 from .referral_summary_by_status import ReferralSummaryByStatus
 from .refresh_request import RefreshRequest
 from .refused_impression import RefusedImpression
+from .reject_in import RejectIn
 from .rejected import Rejected
 from .requeued import Requeued
 from .requirement import Requirement
 from .requirement_traits import RequirementTraits
 from .rest_days_in import RestDaysIn
 from .review_in import ReviewIn
+from .review_out import ReviewOut
+from .review_out_reference_type_0 import ReviewOutReferenceType0
 from .reward import Reward
 from .rewards import Rewards
+from .rewards_webhook_type_0 import RewardsWebhookType0
 from .risk_factor import RiskFactor
 from .role import Role
 from .rotate_in import RotateIn
@@ -408,6 +430,13 @@ from .scoring_operator import ScoringOperator
 from .scoring_order import ScoringOrder
 from .season_out import SeasonOut
 from .secret_rotated import SecretRotated
+from .share_card_in import ShareCardIn
+from .share_card_in_kind import ShareCardInKind
+from .share_card_out import ShareCardOut
+from .share_card_out_kind import ShareCardOutKind
+from .share_cards import ShareCards
+from .share_settings_in import ShareSettingsIn
+from .share_settings_out import ShareSettingsOut
 from .shop_price import ShopPrice
 from .signup_reward import SignupReward
 from .slug_availability import SlugAvailability
@@ -441,6 +470,7 @@ from .tenancy_key_out import TenancyKeyOut
 from .tenancy_key_out_kind import TenancyKeyOutKind
 from .tier_reward import TierReward
 from .tier_reward_out import TierRewardOut
+from .tier_reward_webhook_type_0 import TierRewardWebhookType0
 from .time_overlap import TimeOverlap
 from .time_overlap_competitors import TimeOverlapCompetitors
 from .timeline_point import TimelinePoint
@@ -513,7 +543,6 @@ __all__ = (
     "AudienceIn",
     "AudienceInPlatforms",
     "AuditEntryOut",
-    "AuditEntryOutActorKind",
     "AuditEntryOutTarget",
     "AvailableChallenges",
     "Badge",
@@ -631,6 +660,13 @@ __all__ = (
     "DepositOutStatus",
     "DepositRequestIn",
     "DepositRequestInProvider",
+    "DeskSettingsBody",
+    "DeskSettingsBodyReviewAbove",
+    "DisputeDecisionIn",
+    "DisputeDecisionInVerdict",
+    "DisputeIn",
+    "DisputeOut",
+    "DisputeOutDecisionType0",
     "DistributionOut",
     "Effect",
     "EffectData",
@@ -642,10 +678,20 @@ __all__ = (
     "EntryRules",
     "EventOut",
     "EventOutData",
+    "EvidenceIn",
+    "EvidenceOut",
     "FailIn",
     "Fee",
+    "FeesIn",
+    "FeesInByType",
+    "FeesInFixedFees",
+    "FeesOut",
+    "FeesOutByType",
+    "FeesOutFixedFees",
     "FieldCondition",
     "FieldConditionOp",
+    "FinanceListDisputesStatusType0",
+    "FinanceListReviewsStatusType0",
     "ForceCompleteIn",
     "Forecast",
     "FreezePurchase",
@@ -766,6 +812,7 @@ __all__ = (
     "PageDepositOut",
     "PagedictstrAny",
     "PagedictstrAnyItemsItem",
+    "PageDisputeOut",
     "PageEndpointOut",
     "PageEventOut",
     "PageFulfilmentOut",
@@ -780,6 +827,7 @@ __all__ = (
     "PagePrizeEventOut",
     "PagePrizeOut",
     "PageReferralOut",
+    "PageReviewOut",
     "PageRuleOut",
     "PageStreamerOut",
     "PageWithdrawalOut",
@@ -868,13 +916,17 @@ __all__ = (
     "RefreshRequest",
     "RefusedImpression",
     "Rejected",
+    "RejectIn",
     "Requeued",
     "Requirement",
     "RequirementTraits",
     "RestDaysIn",
     "ReviewIn",
+    "ReviewOut",
+    "ReviewOutReferenceType0",
     "Reward",
     "Rewards",
+    "RewardsWebhookType0",
     "RiskFactor",
     "Role",
     "RotateIn",
@@ -890,6 +942,13 @@ __all__ = (
     "ScoringOrder",
     "SeasonOut",
     "SecretRotated",
+    "ShareCardIn",
+    "ShareCardInKind",
+    "ShareCardOut",
+    "ShareCardOutKind",
+    "ShareCards",
+    "ShareSettingsIn",
+    "ShareSettingsOut",
     "ShopPrice",
     "SignupReward",
     "SlugAvailability",
@@ -923,6 +982,7 @@ __all__ = (
     "TenancyKeyOutKind",
     "TierReward",
     "TierRewardOut",
+    "TierRewardWebhookType0",
     "TimelinePoint",
     "TimeOverlap",
     "TimeOverlapCompetitors",

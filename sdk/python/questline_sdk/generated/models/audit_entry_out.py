@@ -9,7 +9,6 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
-from ..models.audit_entry_out_actor_kind import AuditEntryOutActorKind
 from typing import cast
 import datetime
 
@@ -31,8 +30,9 @@ class AuditEntryOut:
             id (int):
             app_id (None | str): null for an action on the organization (members, new apps)
             org_id (None | str):
-            actor_kind (AuditEntryOutActorKind):
-            actor_id (str): the server key's id, or the admin's id
+            actor_kind (str): server or admin; for a domain step (withdrawal.requested, dispute.opened) also brand,
+                streamer, provider or system
+            actor_id (str): the server key's id, the admin's id, or the account's
             action (str): the operation, as named in the OpenAPI document (operationId)
             target (AuditEntryOutTarget): the path parameters, and `id`: what the request created
             status (int):
@@ -44,7 +44,7 @@ class AuditEntryOut:
     id: int
     app_id: None | str
     org_id: None | str
-    actor_kind: AuditEntryOutActorKind
+    actor_kind: str
     actor_id: str
     action: str
     target: AuditEntryOutTarget
@@ -68,7 +68,7 @@ class AuditEntryOut:
         org_id: None | str
         org_id = self.org_id
 
-        actor_kind = self.actor_kind.value
+        actor_kind = self.actor_kind
 
         actor_id = self.actor_id
 
@@ -128,10 +128,7 @@ class AuditEntryOut:
         org_id = _parse_org_id(d.pop("org_id"))
 
 
-        actor_kind = AuditEntryOutActorKind(d.pop("actor_kind"))
-
-
-
+        actor_kind = d.pop("actor_kind")
 
         actor_id = d.pop("actor_id")
 

@@ -13,7 +13,10 @@ from ..types import UNSET, Unset
 from typing import cast
 
 if TYPE_CHECKING:
+  from ..models.in_game_reward import InGameReward
   from ..models.points_reward import PointsReward
+  from ..models.rewards_webhook_type_0 import RewardsWebhookType0
+  from ..models.token_reward import TokenReward
   from ..models.xp_reward import XpReward
 
 
@@ -30,17 +33,28 @@ class Rewards:
         Attributes:
             xp (None | Unset | XpReward):
             points (None | PointsReward | Unset):
+            webhook (None | RewardsWebhookType0 | Unset): a reward your server delivers (signed call to the app's webhook
+                fulfilment target)
+            in_game (InGameReward | None | Unset): an item the game server grants (signed call to the in_game fulfilment
+                target)
+            token (None | TokenReward | Unset): a token transfer to the player's wallet
      """
 
     xp: None | Unset | XpReward = UNSET
     points: None | PointsReward | Unset = UNSET
+    webhook: None | RewardsWebhookType0 | Unset = UNSET
+    in_game: InGameReward | None | Unset = UNSET
+    token: None | TokenReward | Unset = UNSET
 
 
 
 
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.in_game_reward import InGameReward # noqa: PLC0415
         from ..models.points_reward import PointsReward # noqa: PLC0415
+        from ..models.rewards_webhook_type_0 import RewardsWebhookType0 # noqa: PLC0415
+        from ..models.token_reward import TokenReward # noqa: PLC0415
         from ..models.xp_reward import XpReward # noqa: PLC0415
         xp: dict[str, Any] | None | Unset
         if isinstance(self.xp, Unset):
@@ -58,6 +72,30 @@ class Rewards:
         else:
             points = self.points
 
+        webhook: dict[str, Any] | None | Unset
+        if isinstance(self.webhook, Unset):
+            webhook = UNSET
+        elif isinstance(self.webhook, RewardsWebhookType0):
+            webhook = self.webhook.to_dict()
+        else:
+            webhook = self.webhook
+
+        in_game: dict[str, Any] | None | Unset
+        if isinstance(self.in_game, Unset):
+            in_game = UNSET
+        elif isinstance(self.in_game, InGameReward):
+            in_game = self.in_game.to_dict()
+        else:
+            in_game = self.in_game
+
+        token: dict[str, Any] | None | Unset
+        if isinstance(self.token, Unset):
+            token = UNSET
+        elif isinstance(self.token, TokenReward):
+            token = self.token.to_dict()
+        else:
+            token = self.token
+
 
         field_dict: dict[str, Any] = {}
 
@@ -67,6 +105,12 @@ class Rewards:
             field_dict["xp"] = xp
         if points is not UNSET:
             field_dict["points"] = points
+        if webhook is not UNSET:
+            field_dict["webhook"] = webhook
+        if in_game is not UNSET:
+            field_dict["in_game"] = in_game
+        if token is not UNSET:
+            field_dict["token"] = token
 
         return field_dict
 
@@ -74,7 +118,10 @@ class Rewards:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.in_game_reward import InGameReward # noqa: PLC0415
         from ..models.points_reward import PointsReward # noqa: PLC0415
+        from ..models.rewards_webhook_type_0 import RewardsWebhookType0 # noqa: PLC0415
+        from ..models.token_reward import TokenReward # noqa: PLC0415
         from ..models.xp_reward import XpReward # noqa: PLC0415
         d = dict(src_dict)
         def _parse_xp(data: object) -> None | Unset | XpReward:
@@ -117,9 +164,72 @@ class Rewards:
         points = _parse_points(d.pop("points", UNSET))
 
 
+        def _parse_webhook(data: object) -> None | RewardsWebhookType0 | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                webhook_type_0 = RewardsWebhookType0.from_dict(data)
+
+
+
+                return webhook_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | RewardsWebhookType0 | Unset, data)
+
+        webhook = _parse_webhook(d.pop("webhook", UNSET))
+
+
+        def _parse_in_game(data: object) -> InGameReward | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                in_game_type_0 = InGameReward.from_dict(data)
+
+
+
+                return in_game_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(InGameReward | None | Unset, data)
+
+        in_game = _parse_in_game(d.pop("in_game", UNSET))
+
+
+        def _parse_token(data: object) -> None | TokenReward | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                token_type_0 = TokenReward.from_dict(data)
+
+
+
+                return token_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | TokenReward | Unset, data)
+
+        token = _parse_token(d.pop("token", UNSET))
+
+
         rewards = cls(
             xp=xp,
             points=points,
+            webhook=webhook,
+            in_game=in_game,
+            token=token,
         )
 
         return rewards

@@ -4,6 +4,7 @@ from enum import StrEnum
 class Role(StrEnum):
     ADMIN = "admin"
     BRAND = "brand"
+    FINANCE = "finance"
     OWNER = "owner"
     STREAMER = "streamer"
     VIEWER = "viewer"

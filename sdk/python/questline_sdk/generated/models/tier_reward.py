@@ -13,8 +13,11 @@ from ..types import UNSET, Unset
 from typing import cast
 
 if TYPE_CHECKING:
+  from ..models.in_game_reward import InGameReward
   from ..models.item_grant import ItemGrant
   from ..models.shop_price import ShopPrice
+  from ..models.tier_reward_webhook_type_0 import TierRewardWebhookType0
+  from ..models.token_reward import TokenReward
 
 
 
@@ -35,6 +38,11 @@ class TierReward:
             badge (None | str | Unset): an achievement's key: the achievement is granted on claim
             title (None | str | Unset):
             note (None | str | Unset): e.g. a physical reward, for display
+            webhook (None | TierRewardWebhookType0 | Unset): a reward your server delivers: a fulfilment record, sent signed
+                to the app's webhook target
+            in_game (InGameReward | None | Unset): an item the game server grants: a fulfilment record, a signed call to the
+                in_game target
+            token (None | TokenReward | Unset): a token transfer to the player's wallet: a fulfilment record
      """
 
     points: list[ShopPrice] | Unset = UNSET
@@ -42,14 +50,20 @@ class TierReward:
     badge: None | str | Unset = UNSET
     title: None | str | Unset = UNSET
     note: None | str | Unset = UNSET
+    webhook: None | TierRewardWebhookType0 | Unset = UNSET
+    in_game: InGameReward | None | Unset = UNSET
+    token: None | TokenReward | Unset = UNSET
 
 
 
 
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.in_game_reward import InGameReward # noqa: PLC0415
         from ..models.item_grant import ItemGrant # noqa: PLC0415
         from ..models.shop_price import ShopPrice # noqa: PLC0415
+        from ..models.tier_reward_webhook_type_0 import TierRewardWebhookType0 # noqa: PLC0415
+        from ..models.token_reward import TokenReward # noqa: PLC0415
         points: list[dict[str, Any]] | Unset = UNSET
         if not isinstance(self.points, Unset):
             points = []
@@ -86,6 +100,30 @@ class TierReward:
         else:
             note = self.note
 
+        webhook: dict[str, Any] | None | Unset
+        if isinstance(self.webhook, Unset):
+            webhook = UNSET
+        elif isinstance(self.webhook, TierRewardWebhookType0):
+            webhook = self.webhook.to_dict()
+        else:
+            webhook = self.webhook
+
+        in_game: dict[str, Any] | None | Unset
+        if isinstance(self.in_game, Unset):
+            in_game = UNSET
+        elif isinstance(self.in_game, InGameReward):
+            in_game = self.in_game.to_dict()
+        else:
+            in_game = self.in_game
+
+        token: dict[str, Any] | None | Unset
+        if isinstance(self.token, Unset):
+            token = UNSET
+        elif isinstance(self.token, TokenReward):
+            token = self.token.to_dict()
+        else:
+            token = self.token
+
 
         field_dict: dict[str, Any] = {}
 
@@ -101,6 +139,12 @@ class TierReward:
             field_dict["title"] = title
         if note is not UNSET:
             field_dict["note"] = note
+        if webhook is not UNSET:
+            field_dict["webhook"] = webhook
+        if in_game is not UNSET:
+            field_dict["in_game"] = in_game
+        if token is not UNSET:
+            field_dict["token"] = token
 
         return field_dict
 
@@ -108,8 +152,11 @@ class TierReward:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.in_game_reward import InGameReward # noqa: PLC0415
         from ..models.item_grant import ItemGrant # noqa: PLC0415
         from ..models.shop_price import ShopPrice # noqa: PLC0415
+        from ..models.tier_reward_webhook_type_0 import TierRewardWebhookType0 # noqa: PLC0415
+        from ..models.token_reward import TokenReward # noqa: PLC0415
         d = dict(src_dict)
         _points = d.pop("points", UNSET)
         points: list[ShopPrice] | Unset = UNSET
@@ -165,12 +212,75 @@ class TierReward:
         note = _parse_note(d.pop("note", UNSET))
 
 
+        def _parse_webhook(data: object) -> None | TierRewardWebhookType0 | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                webhook_type_0 = TierRewardWebhookType0.from_dict(data)
+
+
+
+                return webhook_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | TierRewardWebhookType0 | Unset, data)
+
+        webhook = _parse_webhook(d.pop("webhook", UNSET))
+
+
+        def _parse_in_game(data: object) -> InGameReward | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                in_game_type_0 = InGameReward.from_dict(data)
+
+
+
+                return in_game_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(InGameReward | None | Unset, data)
+
+        in_game = _parse_in_game(d.pop("in_game", UNSET))
+
+
+        def _parse_token(data: object) -> None | TokenReward | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                token_type_0 = TokenReward.from_dict(data)
+
+
+
+                return token_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | TokenReward | Unset, data)
+
+        token = _parse_token(d.pop("token", UNSET))
+
+
         tier_reward = cls(
             points=points,
             items=items,
             badge=badge,
             title=title,
             note=note,
+            webhook=webhook,
+            in_game=in_game,
+            token=token,
         )
 
         return tier_reward

@@ -1,0 +1,1 @@
+"""The finance desk: fee structure, large-transaction reviews, disputes and chargebacks, reports."""
