@@ -22,6 +22,8 @@ from fastapi.staticfiles import StaticFiles
 from questline import __version__, mechanics, migrations, openapi
 from questline.achievements import api as achievements_api
 from questline.achievements import tasks as achievements_tasks
+from questline.announcements import api as announcements_api
+from questline.announcements import tasks as announcements_tasks
 from questline.assets import api as assets_api
 from questline.audit import api as audit_api
 from questline.audit import service as audit
@@ -30,6 +32,7 @@ from questline.campaigns import api as campaigns_api
 from questline.campaigns import tasks as campaigns_tasks
 from questline.challenges import api as challenges_api
 from questline.challenges import tasks as challenges_tasks
+from questline.chat import api as chat_api
 from questline.communities import api as communities_api
 from questline.competitions import api as competitions_api
 from questline.competitions import tasks as competitions_tasks
@@ -113,6 +116,7 @@ def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
         finance_tasks.register_jobs,
         campaigns_tasks.register_jobs,
         notifications_tasks.register_jobs,
+        announcements_tasks.register_jobs,
     ]
 
 
@@ -219,6 +223,8 @@ def _routers() -> list[APIRouter]:
         webhooks_api.router,
         realtime_api.router,
         sharecards_api.router,
+        chat_api.router,
+        announcements_api.router,
     ]
 
 

@@ -133,6 +133,10 @@ def player_data() -> list[PlayerDataArea]:
             Col("notification_preferences"),
             Col("notifications", "recipient_id", where={"recipient_kind": "player"}),
             Col("notification_deliveries", "recipient_id", where={"recipient_kind": "player"}))),
+        PlayerDataArea("chat", (Col("chat_messages"), Col("chat_restrictions"), Col("chat_reports"),
+                                Col("chat_reports", "author_id"))),
+        PlayerDataArea("announcements", (
+            Col("announcements", "author_id", erase="anonymize", where={"author_kind": "player"}),)),
         PlayerDataArea("sharecards", (Col("share_cards"), Col("share_card_settings"))),
     ]
 def subscribers(runtime: Runtime) -> list[Subscriber]:

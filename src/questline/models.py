@@ -1,11 +1,13 @@
 """Every table of every area, imported in one place for Alembic and ``metadata`` users."""
 
 from questline.achievements.models import AchievementBackfill, AchievementBadge, PlayerAchievement
+from questline.announcements.models import Announcement
 from questline.assets.models import Asset
 from questline.audit.models import AuditEntry
 from questline.battlepass.models import BattlePassClaim, BattlePassXp, BattlePassXpDaily, PlayerPass
 from questline.campaigns.models import Campaign, ImpressionHour, ImpressionMinute, ImpressionSeen, Participation
 from questline.challenges.models import ChallengeClaim, ChallengeCompletion, ChallengeProgress
+from questline.chat.models import ChatMessage, ChatReport, ChatRestriction, ChatSettings
 from questline.communities.models import Community, CommunityMember
 from questline.competitions.models import Activity as CompetitionActivity
 from questline.competitions.models import Competition, Distribution, Participant, Prize, PrizeEvent, Result
@@ -49,6 +51,7 @@ __all__ = [
     "AchievementBackfill",
     "AchievementBadge",
     "AdminUser",
+    "Announcement",
     "ApiKey",
     "App",
     "Asset",
@@ -62,6 +65,10 @@ __all__ = [
     "ChallengeClaim",
     "ChallengeCompletion",
     "ChallengeProgress",
+    "ChatMessage",
+    "ChatReport",
+    "ChatRestriction",
+    "ChatSettings",
     "Community",
     "CommunityMember",
     "Competition",

@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -181,3 +182,44 @@ def test_pages_need_a_session_and_forms_need_their_csrf_token(engine_process: Se
         refused = browser.post(f"/console/apps/{secrets['app_id']}/keys", data={"action": "create", "kind": "server"})
         assert refused.status_code == 403
         assert browser.get(f"/console/apps/{secrets['app_id']}/keys").text.count("<tr>") == keys_before
+
+
+def sign_in(page: Any, base: str, password: str) -> None:
+    page.goto(f"{base}/console/login")
+    page.fill("input[name=email]", "demo@questline.local")
+    page.fill("input[name=password]", password)
+    page.click("main button[type=submit]")
+
+
+def test_the_live_view_shows_the_engine_and_a_board_moving(tmp_path: Path) -> None:
+    sync_playwright = browser_or_skip()
+    expect = importlib.import_module("playwright.sync_api").expect
+    with serving(tmp_path, QUESTLINE_REALTIME_MONITOR_SECONDS="1") as served:
+        base, secrets = served.base, demo(served)
+        auth = {"Authorization": f"Bearer {secrets['server_key']}"}
+        assert httpx.put(f"{base}/v1/definitions/leaderboard/live-steps", headers=auth, json={
+            "name": "Live steps", "event_type": "steps.logged", "field": "data.steps", "operator": "sum"}).is_success
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                errors: list[str] = []
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                sign_in(page, base, secrets["admin_password"])
+                page.goto(f"{base}/console/apps/{secrets['app_id']}/live")
+                page.select_option("select[name=board]", "live-steps")
+                page.click("text=Watch")
+                expect(page.locator("#live-state")).to_contain_text("Connected", timeout=15_000)
+                expect(page.locator("#eps")).not_to_have_text("–", timeout=15_000)
+                for i, (player, steps) in enumerate((("ana", 500), ("bo", 900))):
+                    sent = httpx.post(f"{base}/v1/events?wait=true", headers=auth, json={
+                        "id": f"live-{i}", "player_id": player, "type": "steps.logged", "data": {"steps": steps}})
+                    assert sent.is_success, sent.text
+                rows = page.locator("#standings-rows tr")
+                expect(rows).to_have_count(2, timeout=20_000)  # no reload: the script read the board again
+                expect(rows.first).to_contain_text("900")
+                expect(page.locator("#board-updated")).to_contain_text("Updated")
+                assert page.locator("#eps-line").get_attribute("points")
+                assert not [e for e in errors if "Content Security Policy" in e], errors
+            finally:
+                browser.close()

@@ -292,3 +292,24 @@ async def test_fan_out_crosses_processes_through_redis(runtime: Runtime, factory
         live.close()
     finally:
         await other.close()
+
+
+async def test_a_publication_is_encoded_once_for_every_subscriber(runtime: Runtime, factory: Factory) -> None:
+    """The fan-out to many sockets of one process encodes a message's JSON once, not once per socket."""
+    keys = await factory.app()
+    caller = Caller(kind=SERVER, app_id=keys.app_id, key_id="test")
+    sessions = [LiveSession(runtime, caller) for _ in range(3)]
+    for live in sessions:
+        await live.subscribe("player:enc", None, None)
+        assert (await asyncio.wait_for(live.queue.get(), 10))["type"] == "subscribed"
+    try:
+        await service.hub(runtime).publish(service.key_of(keys.app_id, "player:enc"), {"n": 1, "name": "<é>"})
+        frames = [await asyncio.wait_for(live.queue.get(), 10) for live in sessions]
+    finally:
+        for live in sessions:
+            live.close()
+    texts = [service.frame_text(frame) for frame in frames]
+    assert all(text is texts[0] for text in texts)  # one string, shared
+    assert [orjson.loads(text) for text in texts] == [dict(frame) for frame in frames]
+    assert orjson.loads(texts[0])["data"] == {"n": 1, "name": "<é>"}
+    assert orjson.loads(service.frame_text({"type": "ping"})) == {"type": "ping"}  # other frames: encoded each time

@@ -88,6 +88,16 @@ EXPECTED_REFUSALS: dict[str, list[Refusal]] = {
         Refusal("PUT", r"/v1/players/nia-[0-9a-f]+/notification-preferences", 422, "validation_failed",
                 "A worked example: a channel that does not exist"),
     ],
+    "docs/chat-and-announcements.md": [
+        Refusal("POST", r"/v1/chat/community:\w+/messages", 422, "blocked_word",
+                "A worked example: a message with a blocked word"),
+        Refusal("GET", r"/v1/chat/community:\w+/messages", 403, "chat_members_only",
+                "A worked example: a player outside the community reads its chat"),
+        Refusal("POST", r"/v1/chat/community:\w+/messages", 403, "chat_muted",
+                "A worked example: the muted player writes"),
+        Refusal("POST", r"/v1/announcements", 403, "announcer_required",
+                "A worked example: a community admin announces to the whole app"),
+    ],
     "docs/fulfilment.md": [
         Refusal("POST", r"/v1/fulfilments/[^/]+/fulfil", 409, "fulfilment_already_completed",
                 "A worked example: the hoodie marked with another reference"),

@@ -25,6 +25,8 @@ from tests.serving import free_port
 
 API_KEY = "sk_test_standin"
 WEBHOOK_SECRET = "whsec_standin_0123456789"
+SETTLES = {"payment_intent.succeeded": "succeeded", "payment_intent.payment_failed": "failed",
+           "payout.paid": "paid", "payout.failed": "failed"}
 
 
 @dataclass
@@ -49,7 +51,7 @@ class StandIn:
         if key not in self.by_key:
             object_id = f"{prefix}_{next(self._n)}_{uuid.uuid4().hex[:8]}"
             self.by_key[key] = object_id
-            self.objects[object_id] = {"id": object_id, "status": "processing", **body}
+            self.objects[object_id] = {"id": object_id, "status": "processing", "created": int(self.now()), **body}
         found = self.objects[self.by_key[key]]
         if self.mode == "timeout":
             await asyncio.sleep(3)
@@ -65,6 +67,9 @@ class StandIn:
         """Deliver one signed event about an object ``times`` times at once (a provider's redelivery)."""
         assert self.deliver is not None
         found = self.objects[object_id]
+        settled = SETTLES.get(kind)
+        if settled is not None:  # the provider's own record follows what it announces
+            found.update(status=settled, settled_at=int(self.now()))
         data = {"id": object_id, "amount": found["amount"], "currency": found["currency"],
                 "metadata": found["metadata"], **extra}
         body = orjson.dumps({"id": f"evt_{uuid.uuid4().hex[:12]}", "type": kind, "data": data})
@@ -73,9 +78,22 @@ class StandIn:
         return list(await asyncio.gather(*(self.deliver.post("/v1/finance/webhooks/psp", content=body,
                                                              headers=headers) for _ in range(times))))
 
+    async def listing(self, request: Request) -> Response:
+        """The provider's records of one app (what reconciliation compares the ledger with)."""
+        if request.headers.get("authorization") != f"Bearer {API_KEY}":
+            return JSONResponse({"error": "bad key"}, status_code=401)
+        if self.mode == "error":
+            return JSONResponse({"error": "internal"}, status_code=500)
+        prefix = "pi_" if request.url.path.endswith("payment_intents") else "po_"
+        app_id = request.query_params.get("app_id")
+        return JSONResponse({"data": [o for o in self.objects.values() if o["id"].startswith(prefix)
+                                      and (o.get("metadata") or {}).get("app_id") == app_id]})
+
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/v1/payment_intents", self.intents, methods=["POST"]),
-                                 Route("/v1/payouts", self.payouts, methods=["POST"])])
+                                 Route("/v1/payouts", self.payouts, methods=["POST"]),
+                                 Route("/v1/payment_intents", self.listing, methods=["GET"]),
+                                 Route("/v1/payouts", self.listing, methods=["GET"])])
 
 
 @asynccontextmanager

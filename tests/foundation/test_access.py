@@ -48,6 +48,7 @@ from tests.ledger import helpers as ledger_makers
 from tests.market import helpers as market_makers
 from tests.notifications import helpers as notification_makers
 from tests.sharecards import helpers as sharecard_makers
+from tests.social import helpers as social_makers
 
 OPS_ROUTES = {"/healthz", "/readyz", "/metrics"}
 REFUSED = {401, 403, 404}
@@ -106,6 +107,10 @@ RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a globa
     "dispute_id": (finance_makers.make_dispute, True),
     "review_id": (finance_makers.make_review, True),
     "card_id": (sharecard_makers.make_card, True),
+    "channel": (social_makers.make_channel, True),  # a chat room (before its message and report)
+    "message_id": (social_makers.make_message, True),
+    "report_id": (social_makers.make_report, True),
+    "announcement_id": (social_makers.make_announcement, True),
 }
 
 

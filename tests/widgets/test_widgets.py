@@ -96,6 +96,11 @@ def setup_world(base: str, cwd: Path) -> dict[str, str]:
         ]})
         assert sent.json()["processed"] is True, sent.text
         token = api.post("/v1/players/wendy/tokens", json={"ttl_seconds": 3600}).json()["token"]
+        # An achievement Wendy holds, and her share cards public: the achievements widget's Share button.
+        assert api.put("/v1/definitions/achievement/step-star", json={"name": "Step Star"}).is_success
+        assert api.post("/v1/players/wendy/achievements/step-star/grant",
+                        headers={"Idempotency-Key": "grant-step-star"}).status_code == 201
+        assert api.put("/v1/players/wendy/share-settings", json={"public": True}).is_success
         cup = api.post("/v1/competitions", headers={"Idempotency-Key": "cup-1"}, json={
             "name": "Step cup", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z",
             "scoring": {"event_type": "steps.logged", "field": "data.steps", "operator": "sum"}})
@@ -121,6 +126,7 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Host</title></
 <h1>My game</h1>
 <div id="leaderboard"></div><div id="xp"></div><div id="streak"></div>
 <div id="challenges"></div><div id="battlepass"></div><div id="competition"></div><div id="gkeys"></div>
+<div id="achievements"></div>
 <script src="/before.js"></script>
 <script src="__ENGINE__/widgets/questline.js"></script>
 <script src="/page.js"></script>
@@ -132,7 +138,8 @@ MOUNT = """
 const opts = {baseUrl: "__ENGINE__", token: "__TOKEN__", player: "wendy", refreshSeconds: 1};
 for (const [id, extra] of Object.entries({
   leaderboard: {kind: "leaderboard", board: "steps"}, xp: {kind: "xp", track: "xp"},
-  streak: {kind: "streak"}, challenges: {kind: "challenges", limit: 3}, battlepass: {kind: "battlepass"}})) {
+  streak: {kind: "streak"}, challenges: {kind: "challenges", limit: 3}, battlepass: {kind: "battlepass"},
+  achievements: {kind: "achievements", unlockedOnly: true}})) {
   QuestlineWidgets.mount(document.getElementById(id), Object.assign({}, opts, extra));
 }
 QuestlineWidgets.mount(document.getElementById("competition"),
@@ -170,7 +177,8 @@ def test_every_widget_renders_live_and_safely_under_a_strict_csp(engine_process:
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(host + "/")
-            for widget in ("leaderboard", "xp", "streak", "challenges", "battlepass", "competition", "gkeys"):
+            for widget in ("leaderboard", "xp", "streak", "challenges", "battlepass", "competition", "gkeys",
+                           "achievements"):
                 page.wait_for_selector(f"#{widget} .questline-widget[data-state=ready]", timeout=30_000)
 
             rows = page.eval_on_selector_all("#leaderboard .ql-row", "rs => rs.map(r => r.innerText.split('\\n'))")
@@ -185,6 +193,13 @@ def test_every_widget_renders_live_and_safely_under_a_strict_csp(engine_process:
             assert standings == [HOSTILE, "Wendy"]  # the cup counts from entry: Max 100, Wendy 50
             assert page.inner_text("#gkeys .ql-level") == "Energy 10 / 10"
             assert page.eval_on_selector_all("#gkeys .ql-key.ql-available", "n => n.length") == 5
+            # Share: the button asks for Wendy's card and shows its link, which previews as her unlock.
+            page.click("#achievements .ql-achievement:has-text('Step Star') .ql-share")
+            page.wait_for_selector("#achievements .ql-share-link", timeout=30_000)
+            href = page.get_attribute("#achievements .ql-share-link", "href")
+            assert href is not None and href.startswith(engine + "/v1/share/")
+            card = httpx.get(href, timeout=10)
+            assert card.status_code == 200 and 'content="Wendy unlocked Step Star"' in card.text
             added = page.evaluate("Object.keys(window).filter(k => !window.__globalsBefore.includes(k))")
             assert set(added) - {"__violations", "__globalsBefore"} == {"QuestlineWidgets"}
 

@@ -46,9 +46,12 @@ def page(request: Request, name: str, status: int = 200, **context: Any) -> HTML
                                                         status_code=status)
     response.set_cookie(CSRF, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
                         path="/console")
+    # Only the live view connects anywhere: to this engine's own WebSocket and API.
+    host = request.url.netloc
+    connect = f"'self' ws://{host} wss://{host}" if context.get("connect") else "'none'"
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'")
+        f"connect-src {connect}; frame-ancestors 'none'; base-uri 'none'")
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -7,12 +7,15 @@ a plain admin, a viewer and the server key are refused (403).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query, Response
 
-from questline.finance import disputes, fees, reviews
+from questline.finance import disputes, fees, render, reports, reviews
+from questline.finance.render import Rows
 from questline.finance.schemas import (
+    AuditReport,
     DeskSettingsBody,
     DisputeDecisionIn,
     DisputeIn,
@@ -22,7 +25,10 @@ from questline.finance.schemas import (
     EvidenceOut,
     FeesIn,
     FeesOut,
+    ReconciliationReport,
     RejectIn,
+    ReportFormat,
+    RevenueReport,
     ReviewIn,
     ReviewOut,
     ReviewStatus,
@@ -30,6 +36,7 @@ from questline.finance.schemas import (
 from questline.kit.ids import ID_PATTERN
 from questline.kit.pagination import Page, PageParams, page_params
 from questline.kit.routing import RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.ledger.schemas import FIAT_PATTERN
 from questline.tenancy.auth import BRAND, STREAMER, Caller, allow
 from questline.tenancy.schemas import Role
 
@@ -41,6 +48,23 @@ PartyOrFinance = Annotated[Caller, allow(BRAND, STREAMER, admin_role=Role.FINANC
 Paging = Annotated[PageParams, Depends(page_params)]
 ReviewId = Annotated[str, Path(pattern=ID_PATTERN, description="a review's id (rev_…)")]
 DisputeId = Annotated[str, Path(pattern=ID_PATTERN, description="a dispute's id (dsp_…)")]
+Currency = Annotated[str, Query(pattern=FIAT_PATTERN, description="an ISO 4217 code, e.g. USD")]
+Start = Annotated[datetime, Query(alias="from", description="the period's start (included), with a time zone")]
+End = Annotated[datetime, Query(alias="to", description="the period's end (excluded), with a time zone")]
+Format = Annotated[ReportFormat, Query(description="json, csv or xlsx (an Excel workbook)")]
+EXPORT_RESPONSES: dict[int | str, dict[str, object]] = {200: {"content": {
+    "text/csv": {"schema": {"type": "string"}},
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+        "schema": {"type": "string", "format": "binary"}}}}}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _export(name: str, rows: Rows, fmt: ReportFormat) -> Response:
+    if fmt == "csv":
+        return Response(render.csv_bytes(rows), media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    return Response(render.xlsx(name, rows), media_type=XLSX,
+                    headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
 
 
 # Fee structure --------------------------------------------------------------------------------
@@ -140,3 +164,40 @@ async def decide_dispute(dispute_id: DisputeId, body: DisputeDecisionIn, caller:
                          runtime: RuntimeDep) -> DisputeOut:
     """Finance rejects the dispute or refunds it by compensating ledger transactions, once."""
     return await disputes.decide(session, runtime, caller, dispute_id, body)
+
+
+# Reports --------------------------------------------------------------------------------------
+
+
+@router.get("/finance/reports/revenue", response_model=RevenueReport, responses=EXPORT_RESPONSES)
+async def revenue_report(caller: Finance, session: SessionDep, currency: Currency, start: Start, end: End,
+                         format: Format = "json") -> RevenueReport | Response:
+    """The platform's revenue for a period, from the ledger: commissions (and per campaign), fixed fees,
+    refunds, the net movement and the losses of disputes decided in the period."""
+    found = await reports.revenue(session, caller.app, currency, start, end)
+    if format == "json":
+        return found
+    return _export(f"revenue-{currency}-{found.start:%Y%m%d}-{found.end:%Y%m%d}", reports.revenue_rows(found), format)
+
+
+@router.get("/finance/reports/reconciliation", response_model=ReconciliationReport, responses={
+    **EXPORT_RESPONSES, 503: {"description": "provider_unavailable"}})
+async def reconciliation_report(caller: Finance, session: SessionDep, runtime: RuntimeDep, currency: Currency,
+                                start: Start, end: End, format: Format = "json") -> ReconciliationReport | Response:
+    """The ledger's PSP deposits and payouts of the period against the provider's own records."""
+    found = await reports.reconcile(session, runtime, caller, currency, start, end)
+    if format == "json":
+        return found
+    return _export(f"reconciliation-{currency}-{found.start:%Y%m%d}-{found.end:%Y%m%d}",
+                   reports.reconciliation_rows(found), format)
+
+
+@router.get("/finance/reports/audit", response_model=AuditReport, responses=EXPORT_RESPONSES)
+async def audit_report(caller: Finance, session: SessionDep, start: Start, end: End,
+                       format: Format = "json") -> AuditReport | Response:
+    """The money-related entries of the audit log in the period (withdrawals, disputes, reviews, fees,
+    deposits, approvals), with who did what."""
+    found = await reports.audit_report(session, caller, start, end)
+    if format == "json":
+        return found
+    return _export(f"audit-{found.start:%Y%m%d}-{found.end:%Y%m%d}", reports.audit_rows(found), format)

@@ -7,10 +7,8 @@ production): a studio's URL must not become a way into the engine's own network.
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -18,6 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 from standardwebhooks.webhooks import Webhook
+
+from questline.kit import egress
 
 BODY_EXCERPT = 500
 
@@ -41,31 +41,6 @@ def check_url_shape(url: str) -> None:
         raise OutboundRefused("the URL must not carry credentials")
 
 
-def _special(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return bool(ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast
-                or ip.is_unspecified)
-
-
-async def check_destination(url: str, *, allow_private: bool) -> None:
-    """Refuse a URL whose host resolves to an address the engine must not call."""
-    check_url_shape(url)
-    if allow_private:
-        return
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise OutboundRefused(f"the host {host!r} does not resolve") from exc
-    for info in infos:
-        if _special(str(info[4][0])):
-            raise OutboundRefused(f"the host {host!r} resolves to a private or special address")
-
-
 def sign(secret: str, msg_id: str, at: datetime, body: bytes) -> dict[str, str]:
     """The Standard Webhooks headers for one message."""
     return {
@@ -77,15 +52,20 @@ def sign(secret: str, msg_id: str, at: datetime, body: bytes) -> dict[str, str]:
 
 
 async def post_signed(client: httpx.AsyncClient, url: str, secret: str, msg_id: str, at: datetime,
-                      payload: dict[str, object], *, allow_private: bool) -> Answer:
-    """POST ``payload`` signed; raises ``OutboundRefused`` or ``httpx.HTTPError`` when no answer came."""
-    await check_destination(url, allow_private=allow_private)
+                      payload: dict[str, object]) -> Answer:
+    """POST ``payload`` signed with a guarded client (``new_client``: the address is checked where the
+    connection is opened, one lookup); raises ``OutboundRefused`` or ``httpx.HTTPError`` when no answer came."""
+    check_url_shape(url)
     body = orjson.dumps(payload)
     started = time.perf_counter()
-    resp = await client.post(url, content=body, headers=sign(secret, msg_id, at, body))
+    try:
+        resp = await client.post(url, content=body, headers=sign(secret, msg_id, at, body))
+    except egress.Refused as exc:
+        raise OutboundRefused(str(exc)) from exc
     elapsed = int((time.perf_counter() - started) * 1000)
     return Answer(resp.status_code, resp.text[:BODY_EXCERPT], elapsed)
 
 
-def new_client(timeout: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(follow_redirects=False, timeout=timeout, trust_env=False)
+def new_client(timeout: float, *, allow_private: Callable[[], bool],
+               resolver: egress.Resolver = egress.system_resolve) -> httpx.AsyncClient:
+    return egress.client(timeout=timeout, allow_private=allow_private, resolver=resolver)

@@ -29,6 +29,7 @@ from questline.fulfilment import repository as repo
 from questline.fulfilment.chain import Chain, Web3Chain, checksum
 from questline.fulfilment.models import Fulfilment, FulfilmentTarget
 from questline.fulfilment.schemas import KINDS, FulfilmentOut, TargetIn, TargetOut, deliveries
+from questline.kit import egress
 from questline.kit.db import after_commit, unit_of_work
 from questline.kit.errors import Conflict, NotFound, Unprocessable
 from questline.kit.ids import new_id
@@ -268,7 +269,10 @@ async def process_due(runtime: Runtime, *, limit: int = 50, on_phase: PhaseHook 
                     await _announce(session, runtime, fresh, now)
     if not claimed:
         return 0
-    async with outbound.new_client(runtime.settings.outbound_timeout_seconds) as client:
+    settings = runtime.settings
+    async with outbound.new_client(settings.outbound_timeout_seconds,
+                                   allow_private=lambda: settings.outbound_private_allowed,
+                                   resolver=egress.resolver_of(runtime.extensions)) as client:
         for record in claimed:
             await _deliver(runtime, client, record.id, record.app_id, on_phase)
     return len(claimed)
@@ -316,8 +320,7 @@ async def _call(runtime: Runtime, client: httpx.AsyncClient, record: Fulfilment,
         payload = {"type": "reward.webhook", "fulfilment_id": record.id, "player_id": record.player_id,
                    "source": record.source, "source_ref": record.source_ref, "reward": record.spec}
     try:
-        return await outbound.post_signed(client, target.url, target.secret, record.id, runtime.clock.now(), payload,
-                                          allow_private=runtime.settings.outbound_private_allowed)
+        return await outbound.post_signed(client, target.url, target.secret, record.id, runtime.clock.now(), payload)
     except outbound.OutboundRefused as exc:
         raise Permanent(str(exc)) from exc
 

@@ -82,6 +82,8 @@ CATALOG: tuple[Kind, ...] = (
          Wording("Your payout of {{ amount }} {{ currency }} was paid",
                  "Your withdrawal of {{ amount }} {{ currency }} (minor units) was paid{{ ' (reference ' ~ "
                  "reference ~ ')' if reference }}.")),
+    # Sent directly by the announcements area (``notifications.service.send_direct``), not from the outbox.
+    Kind("announcement", "announcement.direct", "player", Wording("{{ title }}", "{{ body }}")),
 )
 TYPES: tuple[str, ...] = tuple(k.type for k in CATALOG)
 BY_SOURCE: dict[str, list[Kind]] = {}

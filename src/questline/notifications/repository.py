@@ -134,3 +134,43 @@ async def recipient_deliveries(session: AsyncSession, app_id: str, kind: str, re
     return (await session.execute(sa.select(Delivery).where(
         Delivery.app_id == app_id, Delivery.recipient_kind == kind, Delivery.recipient_id == recipient)
         .order_by(Delivery.id.desc()).limit(limit))).scalars().all()
+
+
+async def entries_by_key(session: AsyncSession, app_id: str, dedupe_key: str) -> Sequence[Notification]:
+    """Every player's inbox entry made under one key (an announcement's)."""
+    return (await session.execute(sa.select(Notification).where(
+        Notification.app_id == app_id, Notification.recipient_kind == "player",
+        Notification.dedupe_key == dedupe_key))).scalars().all()
+
+
+async def update_entries(session: AsyncSession, ids: Sequence[str], **values: Any) -> None:
+    if ids:
+        await session.execute(sa.update(Notification).where(Notification.id.in_(list(ids))).values(**values)
+                              .execution_options(synchronize_session=False))
+
+
+async def delete_entries(session: AsyncSession, app_id: str, dedupe_key: str) -> int:
+    result = await session.execute(sa.delete(Notification).where(
+        Notification.app_id == app_id, Notification.recipient_kind == "player",
+        Notification.dedupe_key == dedupe_key))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def pending_by_key(session: AsyncSession, app_id: str, dedupe_key: str) -> Sequence[Delivery]:
+    return (await session.execute(sa.select(Delivery).where(
+        Delivery.app_id == app_id, Delivery.recipient_kind == "player", Delivery.dedupe_key == dedupe_key,
+        Delivery.status == "pending"))).scalars().all()
+
+
+async def update_delivery(session: AsyncSession, delivery_id: str, **values: Any) -> None:
+    await session.execute(sa.update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending")
+                          .values(**values).execution_options(synchronize_session=False))
+
+
+async def withdraw_pending(session: AsyncSession, app_id: str, dedupe_key: str) -> int:
+    """Deliveries not sent yet are not sent at all (status ``withdrawn``)."""
+    result = await session.execute(sa.update(Delivery).where(
+        Delivery.app_id == app_id, Delivery.recipient_kind == "player", Delivery.dedupe_key == dedupe_key,
+        Delivery.status == "pending").values(status="withdrawn", lease_until=None)
+        .execution_options(synchronize_session=False))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -32,6 +32,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.competitions import service as competitions
+from questline.kit import egress
 from questline.kit.db import after_commit, unit_of_work
 from questline.kit.errors import NotFound, Unprocessable
 from questline.kit.ids import new_id
@@ -536,8 +537,11 @@ async def process_due(runtime: Runtime, *, limit: int = 100) -> int:
         rows = await repo.deliveries(session, won) if won else []
     if not rows:
         return 0
-    async with httpx.AsyncClient(timeout=runtime.settings.outbound_timeout_seconds, follow_redirects=False,
-                                 trust_env=False) as client:
+    settings = runtime.settings
+    # Guarded like webhooks: the chat API's address is checked where the connection opens (one lookup).
+    async with egress.client(timeout=settings.outbound_timeout_seconds,
+                             allow_private=lambda: settings.outbound_private_allowed,
+                             resolver=egress.resolver_of(runtime.extensions)) as client:
         for outgoing in _bundle(rows):
             try:
                 await _send(runtime.settings, client, outgoing)
@@ -597,3 +601,93 @@ async def deliveries_of(session: AsyncSession, app_id: str, player_id: str, limi
     return [{"id": d.id, "type": d.type, "channel": d.channel, "status": d.status, "digest": d.digest,
              "send_after": d.send_after, "sent_at": d.sent_at, "attempts": d.attempts, "error": d.error}
             for d in await repo.recipient_deliveries(session, app_id, "player", player_id, limit)]
+
+
+# Direct sends (announcements) --------------------------------------------------------------------
+
+DIRECT_BATCH = 500
+
+
+async def send_direct(session: AsyncSession, runtime: Runtime, app_id: str, type_: str, player_ids: Sequence[str],
+                      context: dict[str, Any], key: str) -> int:
+    """Notify players of something that is not an outbox message (an announcement), as ``produce``
+    does: an inbox entry and the outside deliveries each player's preferences allow, held for quiet
+    hours and digests; once per (player, ``key``). Returns how many players got an inbox entry."""
+    kind = BY_TYPE[type_]
+    now = runtime.clock.now()
+    templates = await _templates(session, app_id, kind.type)
+    entries = made = 0
+    for start in range(0, len(player_ids), DIRECT_BATCH):
+        chunk = list(player_ids[start:start + DIRECT_BATCH])
+        prefs = await repo.preferences(session, app_id, chunk)
+        zones = await players.timezones_of(session, app_id, chunk)
+        traits = await players.traits_of(session, app_id, chunk)
+        for recipient in chunk:
+            pref = prefs.get(recipient)
+            subject, text, html = render(kind, templates, pref.locale if pref else DEFAULT_LOCALE,
+                                         {**context, "type": kind.type, "player_id": recipient})
+            entry = {"id": new_id("ntf"), "app_id": app_id, "recipient_kind": "player", "recipient_id": recipient,
+                     "type": kind.type, "title": subject, "body": text, "data": context, "status": "unread",
+                     "dedupe_key": key, "created_at": now, "read_at": None, "archived_at": None}
+            if _enabled(pref, kind.type, "in_app") and await repo.add_notification(session, entry):
+                entries += 1
+                made += 1
+                _inbox_changed(session, runtime, app_id, recipient,
+                               NotificationOut.model_validate(entry).model_dump(mode="json"))
+            for channel in OUTSIDE:
+                address = traits.get(recipient, {}).get(ADDRESS_TRAITS[channel])
+                if not (_enabled(pref, kind.type, channel) and channel_ready(runtime.settings, channel)
+                        and isinstance(address, str | int) and str(address)):
+                    continue
+                digest = pref is not None and pref.digest == "daily"
+                if await repo.add_delivery(session, {
+                    "id": new_id("ndl"), "app_id": app_id, "recipient_kind": "player", "recipient_id": recipient,
+                    "type": kind.type, "channel": channel, "address": str(address)[:320], "dedupe_key": key,
+                    "subject": subject[:300], "text": text, "html": html if channel == "email" else None,
+                    "status": "pending", "digest": digest,
+                    "send_after": schedule(now, zones.get(recipient, "UTC"), pref, digest=digest), "attempts": 0,
+                    "lease_until": None, "error": None, "created_at": now, "sent_at": None}):
+                    made += 1
+    if made:
+        after_commit(session, wake_event(runtime).set)
+    return entries
+
+
+async def revise_direct(session: AsyncSession, app_id: str, type_: str, context: dict[str, Any], key: str) -> int:
+    """Reword what ``send_direct`` made under ``key`` (an edited announcement): inbox entries and
+    deliveries not sent yet, each in its player's locale. Returns the inbox entries changed."""
+    kind = BY_TYPE[type_]
+    templates = await _templates(session, app_id, kind.type)
+    entries = await repo.entries_by_key(session, app_id, key)
+    pending = await repo.pending_by_key(session, app_id, key)
+    prefs = await repo.preferences(session, app_id, sorted({e.recipient_id for e in entries}
+                                                          | {d.recipient_id for d in pending}))
+    worded: dict[str, tuple[str, str, str | None]] = {}
+
+    def words(player_id: str) -> tuple[str, str, str | None]:
+        pref = prefs.get(player_id)
+        locale = pref.locale if pref else DEFAULT_LOCALE
+        if locale not in worded:
+            worded[locale] = render(kind, templates, locale, {**context, "type": kind.type})
+        return worded[locale]
+
+    for entry in entries:
+        subject, text, _ = words(entry.recipient_id)
+        await repo.update_entries(session, [entry.id], title=subject, body=text, data=context)
+    for delivery in pending:
+        subject, text, html = words(delivery.recipient_id)
+        await repo.update_delivery(session, delivery.id, subject=subject[:300], text=text,
+                                   html=html if delivery.channel == "email" else None)
+    return len(entries)
+
+
+async def retract_direct(session: AsyncSession, runtime: Runtime, app_id: str, key: str) -> int:
+    """Take back what ``send_direct`` made under ``key`` (a withdrawn announcement): its inbox
+    entries go (live inboxes hear the unread count) and its deliveries not sent yet are not sent.
+    Returns the inbox entries removed."""
+    unread = sorted({e.recipient_id for e in await repo.entries_by_key(session, app_id, key) if e.status == "unread"})
+    await repo.withdraw_pending(session, app_id, key)
+    removed = await repo.delete_entries(session, app_id, key)
+    for player_id in unread:
+        _inbox_changed(session, runtime, app_id, player_id, None)
+    return removed

@@ -120,9 +120,13 @@ async def realtime(websocket: WebSocket) -> None:
             await _handle(live, raw)
 
     async def writer() -> None:
+        queue = live.queue
         while True:
-            frame = await live.queue.get()
-            await websocket.send_text(orjson.dumps(frame).decode())
+            frame = await queue.get()
+            await websocket.send_text(service.frame_text(frame))
+            # A burst (a fan-out of many publications) goes out in one wake-up of this task.
+            while not queue.empty():
+                await websocket.send_text(service.frame_text(queue.get_nowait()))
 
     async def pinger() -> int:
         while True:
@@ -157,7 +161,7 @@ async def realtime(websocket: WebSocket) -> None:
 
 def _sse(event: str, frame: dict[str, Any]) -> bytes:
     head = f"id: {frame['epoch']}:{frame['offset']}\n" if event == "message" else ""
-    return f"{head}event: {event}\ndata: {orjson.dumps(frame).decode()}\n\n".encode()
+    return f"{head}event: {event}\ndata: {service.frame_text(frame)}\n\n".encode()
 
 
 @router.get("/sse", response_class=StreamingResponse,

@@ -38,6 +38,8 @@ class Publication:
     offset: int
     at: float  # the clock's time of publishing, in seconds since the epoch
     data: dict[str, Any]
+    # Its frame's JSON per (channel, epoch), made once and sent to every subscriber of this process.
+    texts: dict[tuple[str, str], str] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

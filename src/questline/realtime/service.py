@@ -10,6 +10,12 @@ Channels (all within the caller's app):
 - ``competition:{id}``: a competition's lifecycle and leader changes (without player ids). Any caller.
 - ``campaign:{id}``: a sponsorship campaign's messages, for its brand, its participating streamers
   and players, the server key and admins.
+- ``chat:community:{id}``, ``chat:competition:{id}``: a chat room's messages and deletions, for
+  the community's active members (the competition's entrants) not banned from it, the server key
+  and admins (``questline.chat``).
+- ``announcements:app``, ``announcements:community:{id}``, ``announcements:competition:{id}``:
+  announcements as they are sent, edited and withdrawn; the app's for any caller of the app, a
+  community's or competition's for those in it, the server key and admins.
 - ``admin:monitor``: events/s, backlog, relay lag, webhook errors, live connections, every few
   seconds (not kept in history). The server key and admins.
 
@@ -27,11 +33,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import structlog
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
+from questline.chat import service as chat
 from questline.kit.errors import Forbidden, NotFound, ProblemError, ServiceUnavailable
 from questline.kit.ids import new_id
 from questline.kit.runtime import Runtime
@@ -47,7 +55,7 @@ from questline.tenancy.schemas import Role
 _log = structlog.get_logger("questline.realtime")
 HUB = "realtime.hub"
 MONITOR = "admin:monitor"
-CHANNEL_PATTERN = r"^(player|leaderboard|competition|campaign|admin):[A-Za-z0-9_.:@-]{1,128}$"
+CHANNEL_PATTERN = r"^(player|leaderboard|competition|campaign|admin|chat|announcements):[A-Za-z0-9_.:@-]{1,128}$"
 _PUBLIC_DROP = ("players", "leaders", "previous", "player_id")
 KINDS = frozenset({SERVER, CLIENT, PLAYER, ADMIN, BRAND, STREAMER})
 
@@ -121,12 +129,29 @@ async def authorize(session: AsyncSession, runtime: Runtime, caller: Caller, cha
             caller.kind is PLAYER and await repo.takes_part(session, app, name, player_id=caller.player_id))
         if not allowed:
             raise Forbidden("only the campaign's brand and participants follow it", code="channel_forbidden")
+    elif kind == "chat":
+        await _room(session, caller, name, runtime, chat_ban=True)
+    elif kind == "announcements":
+        if name != "app":
+            await _room(session, caller, name, runtime, chat_ban=False)
     elif channel == MONITOR:
         if not trusted:
             raise Forbidden("the monitoring channel is for the server key and admins", code="channel_forbidden")
     else:
         raise ProblemError(f"unknown channel {channel!r}", code="unknown_channel")
     return key_of(app, channel)
+
+
+async def _room(session: AsyncSession, caller: Caller, name: str, runtime: Runtime, *, chat_ban: bool) -> None:
+    """A community's or competition's channel: for those in it (``chat_ban``: and not banned from its chat)."""
+    room = await chat.room_of(session, caller.app, name)
+    if room != name:
+        raise ProblemError(f"name the community by its id: {room}", code="unknown_channel")
+    if chat_ban:
+        await chat.authorize_read(session, caller, room, runtime.clock.now())
+    elif not (caller.is_trusted or (caller.kind is PLAYER and caller.player_id is not None
+                                    and await chat.in_room(session, caller.app, room, caller.player_id))):
+        raise Forbidden(f"only those in {room} follow its announcements", code="channel_forbidden")
 
 
 def _public(payload: dict[str, Any]) -> dict[str, Any]:
@@ -138,6 +163,10 @@ def routes(message: RelayMessage) -> list[tuple[str, dict[str, Any]]]:
     base = {"id": message.id, "type": message.type, "at": message.created_at.isoformat()}
     out: list[tuple[str, dict[str, Any]]] = []
     payload = message.payload
+    if message.type.startswith("chat.") and isinstance(payload.get("room"), str):
+        return [(f"chat:{payload['room']}", {**base, "data": payload})]  # the room only, not the author's channel
+    if message.type.startswith("announcement.") and isinstance(payload.get("channel"), str):
+        out.append((payload["channel"], {**base, "data": payload}))
     if message.player_id is not None:
         out.append((f"player:{message.player_id}", {**base, "data": payload}))
     if message.type == "leaderboard.updated" and isinstance(payload.get("board"), str):
@@ -317,9 +346,27 @@ class LiveSession:
             self._forget(key)
 
 
-def _frame(channel: str, epoch: str, publication: Publication) -> dict[str, Any]:
-    return {"type": "message", "channel": channel, "offset": publication.offset, "epoch": epoch,
-            "data": publication.data}
+class MessageFrame(dict[str, Any]):
+    """A ``message`` frame that carries its JSON text: one encoding per publication, shared by every
+    subscriber in this process (a fan-out to 1,000 sockets encoded once, not 1,000 times)."""
+
+    __slots__ = ("text",)
+    text: str
+
+
+def _frame(channel: str, epoch: str, publication: Publication) -> MessageFrame:
+    frame = MessageFrame(type="message", channel=channel, offset=publication.offset, epoch=epoch,
+                         data=publication.data)
+    text = publication.texts.get((channel, epoch))
+    if text is None:
+        text = publication.texts[(channel, epoch)] = orjson.dumps(frame).decode()
+    frame.text = text
+    return frame
+
+
+def frame_text(frame: dict[str, Any]) -> str:
+    """A frame as the JSON text sent on a socket."""
+    return frame.text if isinstance(frame, MessageFrame) else orjson.dumps(frame).decode()
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, status
 
@@ -11,7 +11,7 @@ from questline.kit.responses import JsonResponse
 from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.players.schemas import PLAYER_ID_PATTERN as PLAYER_ID
 from questline.rules import service
-from questline.rules.schemas import Bundle, BundleResult, DefinitionOut, DefinitionVersionOut, KindOut
+from questline.rules.schemas import Bundle, BundleResult, DefinitionOut, DefinitionVersionOut, KindOut, StatSeries
 from questline.tenancy.auth import PlayerOrServer, ServerOrAdmin, ServerOrViewer
 
 router = APIRouter(prefix="/v1", tags=["definitions"], route_class=UnitOfWorkRoute)
@@ -85,6 +85,17 @@ async def apply_bundle(body: Bundle, caller: ServerOrAdmin, session: SessionDep,
                        runtime: RuntimeDep) -> BundleResult:
     """Apply a whole configuration (as ``questline config load`` does): all valid, or nothing changes."""
     return await service.apply_bundle(session, clock, service.registry_of(runtime), caller.app, body)
+
+
+@router.get("/stats/{stat}/totals", response_model=StatSeries, responses={404: {"description": "definition_not_found"}})
+async def stat_totals(
+    stat: Key, caller: ServerOrViewer, session: SessionDep, runtime: RuntimeDep,
+    period: Annotated[Literal["day", "week", "month"], Query()] = "day",
+    limit: Annotated[int, Query(ge=1, le=366, description="how many of the latest periods")] = 30,
+) -> StatSeries:
+    """A stat added up over every player, per day, week or month (each player's own calendar), oldest
+    first: a ``count`` stat of an event type is that event over time."""
+    return await service.stat_series(session, service.registry_of(runtime), caller.app, stat, period, limit)
 
 
 @router.get("/players/{player_id}/stats", response_model=dict[str, dict[str, int]])

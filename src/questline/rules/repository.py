@@ -71,6 +71,19 @@ async def delete_versions(session: AsyncSession, app_id: str, kind: str, key: st
     await session.execute(sa.delete(V).where(V.app_id == app_id, V.kind == kind, V.key == key))
 
 
+async def stat_totals(session: AsyncSession, app_id: str, stat: str, key_pattern: str,
+                      limit: int) -> list[tuple[str, int, int]]:
+    """(period_key, total, players) of the latest ``limit`` periods whose key matches ``key_pattern``
+    (a LIKE pattern), oldest first."""
+    S = PlayerStat
+    rows = (await session.execute(
+        sa.select(S.period_key, sa.func.sum(S.value), sa.func.count())
+        .where(S.app_id == app_id, S.stat == stat, S.period_key.like(key_pattern))
+        .group_by(S.period_key).order_by(S.period_key.desc()).limit(limit)
+    )).all()
+    return [(str(key), int(total or 0), int(players)) for key, total, players in reversed(rows)]
+
+
 _STATS = PerDialect(lambda dialect: sa.select(
     PlayerStat.player_id, PlayerStat.stat, PlayerStat.period_key, PlayerStat.value, PlayerStat.samples,
     PlayerStat.last_at, PlayerStat.last_seq,

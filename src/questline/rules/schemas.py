@@ -64,6 +64,18 @@ class DefinitionVersionOut(BaseModel):
     created_at: datetime
 
 
+class StatTotal(BaseModel):
+    period_key: str = Field(description="2026-03-10, 2026-W11 or 2026-03 (in each player's own time zone)")
+    total: int = Field(description="the stat's values of every player in that period, added up")
+    players: int = Field(description="players with a value in that period")
+
+
+class StatSeries(BaseModel):
+    stat: str
+    period: Literal["day", "week", "month"]
+    items: list[StatTotal] = Field(description="oldest first")
+
+
 class KindOut(BaseModel):
     kind: str
     description: str

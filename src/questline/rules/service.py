@@ -20,7 +20,7 @@ from questline.rules import repository as repo
 from questline.rules.conditions import MAX_DEPTH, depth_of
 from questline.rules.models import Definition, DefinitionVersion
 from questline.rules.registry import KindRegistry
-from questline.rules.schemas import DEFINITION_KEY, Bundle, BundleResult, DefinitionBody
+from questline.rules.schemas import DEFINITION_KEY, Bundle, BundleResult, DefinitionBody, StatSeries, StatTotal
 from questline.tenancy import service as tenancy
 
 T = TypeVar("T")
@@ -140,6 +140,19 @@ async def get_version(session: AsyncSession, registry: KindRegistry, app_id: str
     if row is None:
         raise NotFound(f"{kind} {key!r} has no version {version}", code="definition_version_not_found")
     return row
+
+
+# Period keys by their shape (see kit.periods): a local day, an ISO week, a month.
+PERIOD_SHAPES = {"day": "____-__-__", "week": "____-W__", "month": "____-__"}
+
+
+async def stat_series(session: AsyncSession, registry: KindRegistry, app_id: str, stat: str, period: str,
+                      limit: int) -> StatSeries:
+    """A stat added up over all players, per period, for the latest ``limit`` periods."""
+    await get_definition(session, registry, app_id, "stat", stat)
+    rows = await repo.stat_totals(session, app_id, stat, PERIOD_SHAPES[period], limit)
+    return StatSeries(stat=stat, period=period,
+                      items=[StatTotal(period_key=k, total=t, players=n) for k, t, n in rows])
 
 
 async def list_definitions(session: AsyncSession, registry: KindRegistry, app_id: str, kind: str,

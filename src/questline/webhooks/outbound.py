@@ -1,47 +1,24 @@
-"""Outbound HTTP for webhooks: refuse private addresses (SSRF), follow no redirects, time out."""
+"""Outbound HTTP for webhooks: refuse private addresses (SSRF, DNS pinning), follow no redirects, time out."""
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
+
+from questline.kit import egress
 
 EXCERPT = 500
 
 
-class RefusedAddress(ValueError):
-    """The url resolves to an address webhooks may not call."""
+# The address checks live in ``kit.egress``: resolved once, checked, and connected to (DNS pinning).
+RefusedAddress = egress.Refused
 
 
-def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return _forbidden(ip.ipv4_mapped)
-    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
-            or ip.is_unspecified or not ip.is_global)
-
-
-async def check_url(url: str, *, allow_private: bool) -> None:
+async def check_url(url: str, *, allow_private: bool, resolver: egress.Resolver = egress.system_resolve) -> None:
     """Raise ``RefusedAddress`` unless every address the host resolves to may be called."""
-    if allow_private:
-        return
-    host = urlsplit(url).hostname or ""
-    try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        port = urlsplit(url).port or 443
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise RefusedAddress(f"{host} does not resolve: {exc}") from exc
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    bad = [str(a) for a in addresses if _forbidden(a)]
-    if bad or not addresses:
-        raise RefusedAddress(f"{host} resolves to a private, loopback or link-local address ({', '.join(bad)})")
+    await egress.check_url(url, allow_private=allow_private, resolver=resolver)
 
 
 @dataclass(frozen=True)
@@ -52,12 +29,11 @@ class Answer:
     error: str | None
 
 
-async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], *,
-               allow_private: bool) -> Answer:
-    """One call; never raises for the receiver's faults (they become the answer's ``error``)."""
+async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+    """One call with a guarded client (``kit.egress.client``: the address is checked where the connection
+    is opened); never raises for the receiver's faults (they become the answer's ``error``)."""
     started = time.perf_counter()
     try:
-        await check_url(url, allow_private=allow_private)
         resp = await client.post(url, content=body, headers=headers)
         text = resp.text[:EXCERPT] if resp.content else None
         error = None

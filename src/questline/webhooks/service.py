@@ -22,6 +22,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook
 
+from questline.kit import egress
 from questline.kit.clock import Clock
 from questline.kit.errors import Conflict, NotFound, ProblemError
 from questline.kit.ids import ID_PATTERN, new_id
@@ -102,7 +103,8 @@ def _out(endpoint: WebhookEndpoint) -> dict[str, Any]:
 
 async def _check_reachable(runtime: Runtime, url: str) -> None:
     try:
-        await outbound.check_url(url, allow_private=allow_private(runtime.settings))
+        await outbound.check_url(url, allow_private=allow_private(runtime.settings),
+                                 resolver=egress.resolver_of(runtime.extensions))
     except outbound.RefusedAddress as exc:
         raise ProblemError(f"webhooks may not call {url}: {exc}", code="url_not_allowed", status=422) from exc
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 import httpx
 import structlog
 
+from questline.kit import egress
 from questline.kit.db import is_busy, unit_of_work
 from questline.kit.runtime import Runtime
 from questline.webhooks import outbound, service
@@ -26,13 +27,16 @@ WAKE = "webhooks.wake"
 
 
 def http_client(runtime: Runtime) -> httpx.AsyncClient:
-    """One pooled client per runtime: no redirects followed, every call timed out."""
+    """One pooled client per runtime: every connection's address checked as it is opened (one lookup),
+    no redirects followed, every call timed out."""
     found = runtime.extensions.get(CLIENT)
     if found is None:
         timeout = runtime.settings.webhooks_timeout_seconds
-        found = runtime.extensions[CLIENT] = httpx.AsyncClient(
-            follow_redirects=False, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            limits=httpx.Limits(max_connections=runtime.settings.webhooks_concurrency), trust_env=False)
+        found = runtime.extensions[CLIENT] = egress.client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            allow_private=lambda: service.allow_private(runtime.settings),
+            resolver=egress.resolver_of(runtime.extensions),
+            limits=httpx.Limits(max_connections=runtime.settings.webhooks_concurrency))
         runtime.on_close(found.aclose)
     assert isinstance(found, httpx.AsyncClient)
     return found
@@ -58,14 +62,13 @@ async def send_due(runtime: Runtime, limit: int | None = None) -> int:
         return 0
     client = http_client(runtime)
     gate = asyncio.Semaphore(runtime.settings.webhooks_concurrency)
-    private = service.allow_private(runtime.settings)
 
     async def call(delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> outbound.Answer:
         async with gate:
             at = runtime.clock.now()
             headers = service.sign(service.secrets_of(runtime.settings, endpoint, at), delivery.message_id, at,
                                    delivery.body.encode())
-            return await outbound.post(client, endpoint.url, delivery.body.encode(), headers, allow_private=private)
+            return await outbound.post(client, endpoint.url, delivery.body.encode(), headers)
 
     answers = await asyncio.gather(*(call(d, e) for d, e in claimed))
     at = runtime.clock.now()

@@ -8,10 +8,23 @@ from __future__ import annotations
 from types import ModuleType
 
 from questline.console import session
-from questline.console.pages import audit, campaigns, claims, definitions, home, keys, players, queues, webhooks
+from questline.console.pages import (
+    audit,
+    campaigns,
+    claims,
+    definitions,
+    home,
+    keys,
+    live,
+    partners,
+    players,
+    queues,
+    trends,
+    webhooks,
+)
 
 MODULES: tuple[ModuleType, ...] = (session, home, keys, definitions, players, claims, queues, campaigns, webhooks,
-                                   audit)
+                                   live, trends, audit, partners)
 
 
 def routes() -> list[session.Route]:

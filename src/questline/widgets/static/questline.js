@@ -1,5 +1,6 @@
 /* Questline widgets: leaderboards, XP bars, streaks, challenges, battle passes, competition
- * standings, and a streamer's G-Keys and energy, rendered into a container of the host page.
+ * standings, achievements (with share links), and a streamer's G-Keys and energy, rendered into a
+ * container of the host page.
  *
  *   <div id="board"></div>
  *   <script src="https://questline.example.com/widgets/questline.js"></script>
@@ -145,6 +146,45 @@
         return box;
       } };
     },
+    achievements: function (o) {
+      // Unlocked achievements with a Share button: it asks the engine for the card's link (the
+      // player's cards must be public), then shows the link; links made are kept across refreshes.
+      var shared = {};
+      function link(url) {
+        var a = el("a", "ql-share-link", "Share link");
+        a.href = url;
+        a.target = "_blank";
+        a.rel = "noopener noreferrer";
+        return a;
+      }
+      return { path: "/v1/players/" + encodeURIComponent(o.player) + "/achievements", draw: function (data, _, api) {
+        var box = el("div", "ql-achievements");
+        var list = data.achievements.filter(function (a) { return a.unlocked || !o.unlockedOnly; });
+        if (!list.length) { box.appendChild(el("p", "ql-empty", "No achievements yet")); return box; }
+        box.appendChild(rows(list.slice(0, o.limit || 20), function (a) {
+          var li = el("li", "ql-achievement" + (a.unlocked ? " ql-unlocked" : ""));
+          li.appendChild(el("span", "ql-name", a.name));
+          if (!a.unlocked) { li.appendChild(el("span", "ql-caption", a.progress.percent + "%")); return li; }
+          if (shared[a.key]) { li.appendChild(link(shared[a.key])); return li; }
+          var button = el("button", "ql-share", "Share");
+          button.type = "button";
+          button.addEventListener("click", function () {
+            button.disabled = true;
+            api.post("/v1/players/" + encodeURIComponent(o.player) + "/share-cards",
+              { kind: "achievement", subject: a.key }).then(function (card) {
+              shared[a.key] = card.url;
+              button.replaceWith(link(card.url));
+            }, function (error) {
+              button.replaceWith(el("span", "ql-caption", error.message === "share_cards_private"
+                ? "sharing is off" : "could not share (" + error.message + ")"));
+            });
+          });
+          li.appendChild(button);
+          return li;
+        }));
+        return box;
+      } };
+    },
     gkeys: function (o) {
       var base = "/v1/streamers/" + encodeURIComponent(o.streamer);
       return { path: base + "/keys", also: base + "/energy", draw: function (keys, energy) {
@@ -188,11 +228,21 @@
       });
     }
 
+    function post(path, body) {
+      return fetch(base + path, { method: "POST", headers: Object.assign({ "Content-Type": "application/json" }, headers),
+        body: JSON.stringify(body), credentials: "omit" }).then(function (r) {
+        return r.json().then(function (answer) {
+          if (!r.ok) throw new Error((answer && answer.code) || "http_" + r.status);
+          return answer;
+        });
+      });
+    }
+
     function refresh() {
       if (stopped) return Promise.resolve();
       return Promise.all([get(spec.path), spec.also ? get(spec.also).catch(function () { return null; }) : null])
         .then(function (answers) {
-          root.replaceChildren(spec.draw(answers[0], answers[1]));
+          root.replaceChildren(spec.draw(answers[0], answers[1], { post: post }));
           root.setAttribute("data-state", "ready");
         }, function (error) {
           root.replaceChildren(el("p", "ql-error", "Unavailable (" + error.message + ")"));

@@ -17,6 +17,12 @@ from .admin_out import AdminOut
 from .all_condition_input import AllConditionInput
 from .all_condition_output import AllConditionOutput
 from .analytics import Analytics
+from .announcement_in import AnnouncementIn
+from .announcement_out import AnnouncementOut
+from .announcement_out_status import AnnouncementOutStatus
+from .announcement_update import AnnouncementUpdate
+from .announcements_list_announcements_status_type_0 import AnnouncementsListAnnouncementsStatusType0
+from .announcements_list_announcements_target_kind_type_0 import AnnouncementsListAnnouncementsTargetKindType0
 from .any_condition_input import AnyConditionInput
 from .any_condition_output import AnyConditionOutput
 from .app_create import AppCreate
@@ -32,6 +38,10 @@ from .audience_in import AudienceIn
 from .audience_in_platforms import AudienceInPlatforms
 from .audit_entry_out import AuditEntryOut
 from .audit_entry_out_target import AuditEntryOutTarget
+from .audit_line import AuditLine
+from .audit_line_target import AuditLineTarget
+from .audit_report import AuditReport
+from .audit_report_by_action import AuditReportByAction
 from .available_challenges import AvailableChallenges
 from .badge import Badge
 from .balance_out import BalanceOut
@@ -91,6 +101,8 @@ from .challenges_claim_out_rewards_type_0 import ChallengesClaimOutRewardsType0
 from .challenges_claim_out_status import ChallengesClaimOutStatus
 from .challenges_claim_out_verification import ChallengesClaimOutVerification
 from .challenges_list_claims_status_type_0 import ChallengesListClaimsStatusType0
+from .chat_lift_kind import ChatLiftKind
+from .chat_reports_status_type_0 import ChatReportsStatusType0
 from .client_event_types import ClientEventTypes
 from .code_in import CodeIn
 from .code_out import CodeOut
@@ -178,8 +190,11 @@ from .fees_out_by_type import FeesOutByType
 from .fees_out_fixed_fees import FeesOutFixedFees
 from .field_condition import FieldCondition
 from .field_condition_op import FieldConditionOp
+from .finance_audit_report_format import FinanceAuditReportFormat
 from .finance_list_disputes_status_type_0 import FinanceListDisputesStatusType0
 from .finance_list_reviews_status_type_0 import FinanceListReviewsStatusType0
+from .finance_reconciliation_report_format import FinanceReconciliationReportFormat
+from .finance_revenue_report_format import FinanceRevenueReportFormat
 from .force_complete_in import ForceCompleteIn
 from .forecast import Forecast
 from .freeze_purchase import FreezePurchase
@@ -257,6 +272,8 @@ from .member_in import MemberIn
 from .member_in_role import MemberInRole
 from .member_schema import MemberSchema
 from .member_schema_type import MemberSchemaType
+from .message_in import MessageIn
+from .message_out import MessageOut
 from .metadata_field import MetadataField
 from .metric_condition import MetricCondition
 from .metric_condition_op import MetricConditionOp
@@ -265,6 +282,9 @@ from .metrics_status import MetricsStatus
 from .milestone import Milestone
 from .milestone_out import MilestoneOut
 from .milestone_tier import MilestoneTier
+from .mismatch import Mismatch
+from .mismatch_kind import MismatchKind
+from .mismatch_object import MismatchObject
 from .moderation_in import ModerationIn
 from .month_performance import MonthPerformance
 from .not_condition_input import NotConditionInput
@@ -286,6 +306,7 @@ from .org_out import OrgOut
 from .overlay_batch import OverlayBatch
 from .overlay_impression import OverlayImpression
 from .overlay_rotated import OverlayRotated
+from .page_announcement_out import PageAnnouncementOut
 from .page_app_out import PageAppOut
 from .page_audit_entry_out import PageAuditEntryOut
 from .page_brand_out import PageBrandOut
@@ -305,6 +326,7 @@ from .page_fulfilment_out import PageFulfilmentOut
 from .page_key_out import PageKeyOut
 from .page_kyc_case_out import PageKycCaseOut
 from .page_member_out import PageMemberOut
+from .page_message_out import PageMessageOut
 from .page_notification_out import PageNotificationOut
 from .page_order_out import PageOrderOut
 from .page_participant_out import PageParticipantOut
@@ -313,6 +335,7 @@ from .page_player_out import PagePlayerOut
 from .page_prize_event_out import PagePrizeEventOut
 from .page_prize_out import PagePrizeOut
 from .page_referral_out import PageReferralOut
+from .page_report_out import PageReportOut
 from .page_review_out import PageReviewOut
 from .page_rule_out import PageRuleOut
 from .page_streamer_out import PageStreamerOut
@@ -395,6 +418,7 @@ from .ranked_entry import RankedEntry
 from .rate_in import RateIn
 from .rate_out import RateOut
 from .reason import Reason
+from .reconciliation_report import ReconciliationReport
 from .referral_out import ReferralOut
 from .referral_out_attribution_type_0 import ReferralOutAttributionType0
 from .referral_out_review import ReferralOutReview
@@ -405,10 +429,23 @@ from .refresh_request import RefreshRequest
 from .refused_impression import RefusedImpression
 from .reject_in import RejectIn
 from .rejected import Rejected
+from .report_in import ReportIn
+from .report_out import ReportOut
+from .report_out_action_type_0 import ReportOutActionType0
+from .report_out_status import ReportOutStatus
 from .requeued import Requeued
 from .requirement import Requirement
 from .requirement_traits import RequirementTraits
+from .resolve_in import ResolveIn
+from .resolve_in_action import ResolveInAction
 from .rest_days_in import RestDaysIn
+from .restriction_in import RestrictionIn
+from .restriction_in_kind import RestrictionInKind
+from .restriction_out import RestrictionOut
+from .restriction_out_kind import RestrictionOutKind
+from .revenue_line import RevenueLine
+from .revenue_report import RevenueReport
+from .revenue_report_by_campaign import RevenueReportByCampaign
 from .review_in import ReviewIn
 from .review_out import ReviewOut
 from .review_out_reference_type_0 import ReviewOutReferenceType0
@@ -425,11 +462,14 @@ from .rule_out_applies_on_item import RuleOutAppliesOnItem
 from .rules_player_stats_response_rules_player_stats import RulesPlayerStatsResponseRulesPlayerStats
 from .rules_player_stats_response_rules_player_stats_additional_property import RulesPlayerStatsResponseRulesPlayerStatsAdditionalProperty
 from .rules_put_definition_body import RulesPutDefinitionBody
+from .rules_stat_totals_period import RulesStatTotalsPeriod
 from .scoring import Scoring
 from .scoring_operator import ScoringOperator
 from .scoring_order import ScoringOrder
 from .season_out import SeasonOut
 from .secret_rotated import SecretRotated
+from .settings_in import SettingsIn
+from .settings_out import SettingsOut
 from .share_card_in import ShareCardIn
 from .share_card_in_kind import ShareCardInKind
 from .share_card_out import ShareCardOut
@@ -448,6 +488,9 @@ from .sponsors_verify_platform_platform import SponsorsVerifyPlatformPlatform
 from .stat_condition import StatCondition
 from .stat_condition_op import StatConditionOp
 from .stat_condition_period import StatConditionPeriod
+from .stat_series import StatSeries
+from .stat_series_period import StatSeriesPeriod
+from .stat_total import StatTotal
 from .statement_line import StatementLine
 from .statement_line_reference_type_0 import StatementLineReferenceType0
 from .statement_out import StatementOut
@@ -460,7 +503,9 @@ from .streaks_price import StreaksPrice
 from .streamer_in import StreamerIn
 from .streamer_out import StreamerOut
 from .streamer_patch import StreamerPatch
+from .target import Target
 from .target_in import TargetIn
+from .target_kind import TargetKind
 from .target_out import TargetOut
 from .targeting import Targeting
 from .targeting_platforms_item import TargetingPlatformsItem
@@ -529,6 +574,12 @@ __all__ = (
     "AllConditionInput",
     "AllConditionOutput",
     "Analytics",
+    "AnnouncementIn",
+    "AnnouncementOut",
+    "AnnouncementOutStatus",
+    "AnnouncementsListAnnouncementsStatusType0",
+    "AnnouncementsListAnnouncementsTargetKindType0",
+    "AnnouncementUpdate",
     "AnyConditionInput",
     "AnyConditionOutput",
     "AppCreate",
@@ -544,6 +595,10 @@ __all__ = (
     "AudienceInPlatforms",
     "AuditEntryOut",
     "AuditEntryOutTarget",
+    "AuditLine",
+    "AuditLineTarget",
+    "AuditReport",
+    "AuditReportByAction",
     "AvailableChallenges",
     "Badge",
     "BalanceOut",
@@ -603,6 +658,8 @@ __all__ = (
     "ChallengeViewCompletionMode",
     "ChallengeViewRecurrence",
     "ChallengeViewStatus",
+    "ChatLiftKind",
+    "ChatReportsStatusType0",
     "ClientEventTypes",
     "CodeIn",
     "CodeOut",
@@ -690,8 +747,11 @@ __all__ = (
     "FeesOutFixedFees",
     "FieldCondition",
     "FieldConditionOp",
+    "FinanceAuditReportFormat",
     "FinanceListDisputesStatusType0",
     "FinanceListReviewsStatusType0",
+    "FinanceReconciliationReportFormat",
+    "FinanceRevenueReportFormat",
     "ForceCompleteIn",
     "Forecast",
     "FreezePurchase",
@@ -769,6 +829,8 @@ __all__ = (
     "MemberInRole",
     "MemberSchema",
     "MemberSchemaType",
+    "MessageIn",
+    "MessageOut",
     "MetadataField",
     "MetricCondition",
     "MetricConditionOp",
@@ -777,6 +839,9 @@ __all__ = (
     "Milestone",
     "MilestoneOut",
     "MilestoneTier",
+    "Mismatch",
+    "MismatchKind",
+    "MismatchObject",
     "ModerationIn",
     "MonthPerformance",
     "NotConditionInput",
@@ -798,6 +863,7 @@ __all__ = (
     "OverlayBatch",
     "OverlayImpression",
     "OverlayRotated",
+    "PageAnnouncementOut",
     "PageAppOut",
     "PageAuditEntryOut",
     "PageBrandOut",
@@ -819,6 +885,7 @@ __all__ = (
     "PageKeyOut",
     "PageKycCaseOut",
     "PageMemberOut",
+    "PageMessageOut",
     "PageNotificationOut",
     "PageOrderOut",
     "PageParticipantOut",
@@ -827,6 +894,7 @@ __all__ = (
     "PagePrizeEventOut",
     "PagePrizeOut",
     "PageReferralOut",
+    "PageReportOut",
     "PageReviewOut",
     "PageRuleOut",
     "PageStreamerOut",
@@ -907,6 +975,7 @@ __all__ = (
     "RateIn",
     "RateOut",
     "Reason",
+    "ReconciliationReport",
     "ReferralOut",
     "ReferralOutAttributionType0",
     "ReferralOutReview",
@@ -917,10 +986,23 @@ __all__ = (
     "RefusedImpression",
     "Rejected",
     "RejectIn",
+    "ReportIn",
+    "ReportOut",
+    "ReportOutActionType0",
+    "ReportOutStatus",
     "Requeued",
     "Requirement",
     "RequirementTraits",
+    "ResolveIn",
+    "ResolveInAction",
     "RestDaysIn",
+    "RestrictionIn",
+    "RestrictionInKind",
+    "RestrictionOut",
+    "RestrictionOutKind",
+    "RevenueLine",
+    "RevenueReport",
+    "RevenueReportByCampaign",
     "ReviewIn",
     "ReviewOut",
     "ReviewOutReferenceType0",
@@ -937,11 +1019,14 @@ __all__ = (
     "RulesPlayerStatsResponseRulesPlayerStats",
     "RulesPlayerStatsResponseRulesPlayerStatsAdditionalProperty",
     "RulesPutDefinitionBody",
+    "RulesStatTotalsPeriod",
     "Scoring",
     "ScoringOperator",
     "ScoringOrder",
     "SeasonOut",
     "SecretRotated",
+    "SettingsIn",
+    "SettingsOut",
     "ShareCardIn",
     "ShareCardInKind",
     "ShareCardOut",
@@ -964,6 +1049,9 @@ __all__ = (
     "StatementLineReferenceType0",
     "StatementOut",
     "StatementOutOwnerKind",
+    "StatSeries",
+    "StatSeriesPeriod",
+    "StatTotal",
     "StatusIn",
     "StatusInStatus",
     "StreakOut",
@@ -972,9 +1060,11 @@ __all__ = (
     "StreamerIn",
     "StreamerOut",
     "StreamerPatch",
+    "Target",
     "TargetIn",
     "Targeting",
     "TargetingPlatformsItem",
+    "TargetKind",
     "TargetOut",
     "TemplateIn",
     "TemplateOut",

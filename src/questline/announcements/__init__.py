@@ -1,0 +1,1 @@
+"""Announcements from app admins and community admins to an app, a community or a competition."""
