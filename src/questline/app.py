@@ -58,6 +58,7 @@ from questline.leaderboards import api as leaderboards_api
 from questline.leaderboards import tasks as leaderboards_tasks
 from questline.ledger import api as ledger_api
 from questline.ledger import tasks as ledger_tasks
+from questline.links import api as links_api
 from questline.notifications import api as notifications_api
 from questline.notifications import tasks as notifications_tasks
 from questline.ops import api as ops_api
@@ -207,6 +208,7 @@ def _routers() -> list[APIRouter]:
         shop_api.router,
         referrals_api.router,
         communities_api.router,
+        links_api.router,
         gating_api.router,
         fulfilment_api.router,
         notifications_api.router,

@@ -18,6 +18,7 @@ from questline.battlepass.schemas import BattlePassDef, PassXpRuleDef
 from questline.challenges import service as challenges
 from questline.challenges.processor import ChallengeProcessor
 from questline.challenges.schemas import ChallengeDef
+from questline.communities.extension import extend as extend_communities
 from questline.competitions import service as competitions
 from questline.competitions.processor import CompetitionProcessor
 from questline.finance import disputes as finance_disputes
@@ -30,6 +31,7 @@ from questline.leaderboards import service as leaderboards
 from questline.leaderboards.processor import LeaderboardProcessor
 from questline.leaderboards.schemas import LeaderboardDef
 from questline.ledger import service as ledger
+from questline.links.service import LinkExtension
 from questline.notifications import service as notifications
 from questline.notifications.service import NotificationsSubscriber
 from questline.pipeline.batch import Processor
@@ -127,6 +129,8 @@ def player_data() -> list[PlayerDataArea]:
             Col("referrals", "referrer_id", erase="anonymize", clear=referral_personal),
             Col("referrals", "referee_id", erase="anonymize", clear=referral_personal))),
         PlayerDataArea("communities", (Col("community_members"),)),
+        PlayerDataArea("links", (Col("link_clicks", "referrer_id", erase="anonymize"),
+                                 Col("link_clicks", "joined_player_id", erase="anonymize"))),
         PlayerDataArea("marketplace", (Col("streamers", erase="anonymize"), Col("participations", erase="anonymize"))),
         PlayerDataArea("fulfilment", (Col("fulfilments", erase="anonymize"),)),
         PlayerDataArea("notifications", (
@@ -158,5 +162,6 @@ def install(runtime: Runtime) -> None:
     notifications.listen_inbox(runtime, "realtime", InboxPublisher(runtime))
     finance_fees.install(runtime)  # the fee structure, applied when a campaign is approved
     finance_disputes.install(runtime)  # chargebacks from the PSP open disputes
+    extend_communities(runtime, LinkExtension())
 
 

@@ -20,6 +20,7 @@ from questline.kit.idempotency import IdempotencyRecord
 from questline.kit.jobs import JobRun
 from questline.leaderboards.models import Friendship, LeaderboardArchive, LeaderboardEntry, LeaderboardPeriod
 from questline.ledger.models import Currency, Hold, LedgerAccount, LedgerTransaction, Posting
+from questline.links.models import LinkClick, LinkSalt, LinkVisit
 from questline.notifications.models import Delivery as NotificationDelivery
 from questline.notifications.models import Notification, Preferences, Template
 from questline.pipeline.models import EventRecord, OutboxMessage, PartitionLease, StreamOffset, WorkerMember
@@ -105,6 +106,9 @@ __all__ = [
     "LeaderboardPeriod",
     "LedgerAccount",
     "LedgerTransaction",
+    "LinkClick",
+    "LinkSalt",
+    "LinkVisit",
     "MarketSettings",
     "Membership",
     "Notification",

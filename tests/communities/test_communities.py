@@ -17,7 +17,8 @@ async def test_a_community_with_a_unique_slug_and_link(client: httpx.AsyncClient
     keys = await factory.app()
     out = await create(client, keys.server, redirect_url="https://play.example.com/join", description="Guild")
     assert out["id"].startswith("cmy_") and out["slug"] == "crypto-warriors"
-    assert out["link"] == "https://play.example.com/join?community=crypto-warriors"
+    assert out["link"] == f"/c/{keys.app_id}/crypto-warriors"
+    assert out["redirect_url"] == "https://play.example.com/join"
     assert out["open"] and out["auto_approve"] and out["member_count"] == 0
     resp = await client.post("/v1/communities", headers=keys.server, json={"name": "Again", "slug": "crypto-warriors"})
     problem(resp, 409, "slug_taken")
@@ -49,7 +50,7 @@ async def test_joining_pays_the_starter_reward_once_and_records_the_referrer(cli
     assert resp.status_code == 201, resp.text
     member = resp.json()
     assert member["status"] == "active" and member["starter_transaction_id"]
-    assert member["referral_link"] == "https://play.example.com/join?community=crypto-warriors&ref=alice"
+    assert member["referral_link"] == f"/c/{keys.app_id}/crypto-warriors/{member['member_code']}"
     assert await balance(client, keys, "alice") == 250
     again = await join(client, alice, "crypto-warriors")
     assert again.status_code == 200 and again.json()["status"] == "active"

@@ -136,6 +136,10 @@ EXPECTED_REFUSALS: dict[str, list[Refusal]] = {
         Refusal("POST", r"/v1/ledger/grants", 422, "validation_failed", "Seeing it work: an integer beyond 64 bits"),
         Refusal("PATCH", r"/v1/players/bob/account", 422, "validation_failed", "Seeing it work: a null time zone"),
     ],
+    "docs/referral-links.md": [
+        Refusal("PATCH", r"/v1/communities/link-raiders", 422, "validation_failed",
+                "Worked example: an http redirect_url is refused"),
+    ],
 }
 
 

@@ -58,8 +58,11 @@ async def test_a_chargeback_opens_one_dispute_and_holds_then_reverses(
     await market.campaign(brand, budget=5_000, rate=500, fund=False)
     assert await market.wallet("brand", brand.id) == {"available": 7_000, "held": 5_000, "pending": 0}
 
-    # The payer's bank disputes 10,000: delivered twice at once, then once more (another event id).
+    # Its closing arriving before its opening: 404, kept for nothing, so the provider delivers it again.
     ref = str(deposit["provider_ref"])
+    (early,) = await stand_in.send(ref, "charge.dispute.closed", status="lost")
+    problem(early, 404, "dispute_not_found")
+    # The payer's bank disputes 10,000: delivered twice at once, then once more (another event id).
     replies = await stand_in.send(ref, "charge.dispute.created", times=2, amount=10_000, reason="fraudulent")
     assert sorted(r.json()["outcome"] for r in replies) == ["applied", "duplicate"], [r.text for r in replies]
     (again,) = await stand_in.send(ref, "charge.dispute.created", amount=10_000, reason="fraudulent")

@@ -45,12 +45,15 @@ from tests.conftest import AdminLogin, AppKeys, Factory
 from tests.finance import helpers as finance_makers
 from tests.fulfilment import helpers as fulfilment_makers
 from tests.ledger import helpers as ledger_makers
+from tests.links import helpers as link_makers
 from tests.market import helpers as market_makers
 from tests.notifications import helpers as notification_makers
 from tests.sharecards import helpers as sharecard_makers
 from tests.social import helpers as social_makers
 
 OPS_ROUTES = {"/healthz", "/readyz", "/metrics"}
+# Community referral links: public redirects (no key), outside /v1 so the links stay short.
+PUBLIC_LINK_ROUTES = {"/c/{app_id}/{slug}", "/c/{app_id}/{slug}/{member_code}"}
 REFUSED = {401, 403, 404}
 # Ids that name one resource anywhere (a caller of another app must never get a 2xx on them);
 # ``player_id`` is the integrator's own name for a player, scoped by app.
@@ -111,6 +114,9 @@ RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a globa
     "message_id": (social_makers.make_message, True),
     "report_id": (social_makers.make_report, True),
     "announcement_id": (social_makers.make_announcement, True),
+    "community": (link_makers.make_community, False),
+    "slug": (link_makers.make_community, False),
+    "member_code": (link_makers.make_member_code, False),
 }
 
 
@@ -296,7 +302,7 @@ async def test_every_api_route_declares_its_callers(engine: FastAPI) -> None:
     assert undeclared_routes(engine.routes) == []
     for route in exposed_api_routes(engine.routes):
         access = route_access(route)
-        if route.path in OPS_ROUTES:
+        if route.path in OPS_ROUTES | PUBLIC_LINK_ROUTES:
             assert access == ANONYMOUS
             continue
         assert route.path.startswith("/v1/"), f"{route.path} is not under /v1"

@@ -107,6 +107,13 @@ def setup_world(base: str, cwd: Path) -> dict[str, str]:
         assert cup.status_code == 201, cup.text
         for who in ("wendy", "max"):
             assert api.post(f"/v1/competitions/{cup.json()['id']}/participants/{who}").is_success
+        # A chat room Wendy and Max are in, where Max has written something hostile.
+        owls = api.post("/v1/communities", json={"name": "Owls", "slug": "owls"})
+        assert owls.status_code == 201, owls.text
+        for who in ("wendy", "max"):
+            assert api.post(f"/v1/communities/{owls.json()['id']}/members", json={"player_id": who}).is_success
+        room = f"community:{owls.json()['id']}"
+        assert api.post(f"/v1/chat/{room}/messages", json={"body": HOSTILE, "player_id": "max"}).status_code == 201
         assert api.post("/v1/events?wait=true", json={"events": [
             {"id": "c-1", "player_id": "max", "type": "steps.logged", "data": {"steps": 100}},
             {"id": "c-2", "player_id": "wendy", "type": "steps.logged", "data": {"steps": 50}}]}).json()["processed"]
@@ -119,14 +126,14 @@ def setup_world(base: str, cwd: Path) -> dict[str, str]:
         assert streamer.status_code == 201, streamer.text
         streamer_token = api.post("/v1/streamers/login", json=account).json()["token"]
     return {"token": token, "server_key": demo["server_key"], "competition": cup.json()["id"],
-            "streamer": streamer.json()["id"], "streamer_token": streamer_token}
+            "streamer": streamer.json()["id"], "streamer_token": streamer_token, "room": room}
 
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Host</title></head><body>
 <h1>My game</h1>
 <div id="leaderboard"></div><div id="xp"></div><div id="streak"></div>
 <div id="challenges"></div><div id="battlepass"></div><div id="competition"></div><div id="gkeys"></div>
-<div id="achievements"></div>
+<div id="achievements"></div><div id="chat"></div>
 <script src="/before.js"></script>
 <script src="__ENGINE__/widgets/questline.js"></script>
 <script src="/page.js"></script>
@@ -144,6 +151,7 @@ for (const [id, extra] of Object.entries({
 }
 QuestlineWidgets.mount(document.getElementById("competition"),
   Object.assign({}, opts, {kind: "competition", competition: "__CUP__"}));
+QuestlineWidgets.mount(document.getElementById("chat"), Object.assign({}, opts, {kind: "chat", room: "__ROOM__"}));
 QuestlineWidgets.mount(document.getElementById("gkeys"),
   {baseUrl: "__ENGINE__", kind: "gkeys", streamer: "__STREAMER__", token: "__STREAMER_TOKEN__"});
 window.__violations = [];
@@ -165,7 +173,8 @@ def test_every_widget_renders_live_and_safely_under_a_strict_csp(engine_process:
         "/favicon.ico": ("image/x-icon", b""),
         "/page.js": ("text/javascript", MOUNT.replace("__ENGINE__", engine).replace("__TOKEN__", world["token"])
                      .replace("__CUP__", world["competition"]).replace("__STREAMER__", world["streamer"])
-                     .replace("__STREAMER_TOKEN__", world["streamer_token"]).encode()),
+                     .replace("__STREAMER_TOKEN__", world["streamer_token"]).replace("__ROOM__", world["room"])
+                     .encode()),
     }
     errors: list[str] = []
     with sync_playwright() as playwright:
@@ -178,7 +187,7 @@ def test_every_widget_renders_live_and_safely_under_a_strict_csp(engine_process:
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(host + "/")
             for widget in ("leaderboard", "xp", "streak", "challenges", "battlepass", "competition", "gkeys",
-                           "achievements"):
+                           "achievements", "chat"):
                 page.wait_for_selector(f"#{widget} .questline-widget[data-state=ready]", timeout=30_000)
 
             rows = page.eval_on_selector_all("#leaderboard .ql-row", "rs => rs.map(r => r.innerText.split('\\n'))")
@@ -200,6 +209,14 @@ def test_every_widget_renders_live_and_safely_under_a_strict_csp(engine_process:
             assert href is not None and href.startswith(engine + "/v1/share/")
             card = httpx.get(href, timeout=10)
             assert card.status_code == 200 and 'content="Wendy unlocked Step Star"' in card.text
+            # The chat room: Max's hostile message is text; Wendy writes, and it shows.
+            assert page.inner_text("#chat .ql-message .ql-text") == HOSTILE
+            assert page.eval_on_selector_all("#chat img", "n => n.length") == 0
+            page.fill("#chat .ql-chat-input", "hello owls")
+            page.click("#chat .ql-chat-send")
+            page.wait_for_selector("#chat .ql-message:has-text('hello owls')", timeout=30_000)
+            assert page.eval_on_selector_all("#chat .ql-message .ql-author", "ns => ns.map(n => n.textContent)") == [
+                "max", "wendy"]
             added = page.evaluate("Object.keys(window).filter(k => !window.__globalsBefore.includes(k))")
             assert set(added) - {"__violations", "__globalsBefore"} == {"QuestlineWidgets"}
 

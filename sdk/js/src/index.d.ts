@@ -105,7 +105,13 @@ export class Questline {
   catalog(): Promise<Json>;
   leaderboard(key: string, query?: RequestOptions["query"]): Promise<Json>;
   rank(key: string, playerId?: string, query?: { around?: number } & RequestOptions["query"]): Promise<Json>;
+  /** Join a community; clickId defaults to the page URL's ql_click (from the community's referral link). */
+  joinCommunity(community: string, options?: { metadata?: Record<string, string>; clickId?: string | null }):
+    Promise<Json>;
 }
+
+/** The ql_click parameter of a URL (default: the page's location), or null. */
+export function clickIdFrom(url?: string): string | null;
 
 export interface LiveOptions {
   /** A WebSocket class where the platform has none (Node 20 has one with --experimental-websocket). */

@@ -246,6 +246,23 @@ export class Questline {
     return this.request("GET", `/v1/leaderboards/${encodeURIComponent(key)}/players/${this._player(playerId)}`,
       { query: { around, ...query } });
   }
+
+  // -- communities ----------------------------------------------------------------------------
+
+  /**
+   * Join a community as the token's player. The click id its referral link added to the page's
+   * URL (``ql_click``) is passed on, so the join counts for the member whose link it was.
+   */
+  joinCommunity(community, { metadata = {}, clickId = clickIdFrom() } = {}) {
+    const body = clickId ? { metadata, click_id: clickId } : { metadata };
+    return this.request("POST", `/v1/communities/${encodeURIComponent(community)}/members`, { body });
+  }
+}
+
+/** The ``ql_click`` parameter of a URL (default: the page's), or null. */
+export function clickIdFrom(url = globalThis.location ? globalThis.location.href : undefined) {
+  if (!url) return null;
+  try { return new URL(url).searchParams.get("ql_click"); } catch { return null; }
 }
 
 export class LiveConnection {

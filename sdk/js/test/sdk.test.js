@@ -9,7 +9,7 @@ import { join, resolve, dirname } from "node:path";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
-import { MemoryStorage, Questline, QuestlineProblem } from "../src/index.js";
+import { MemoryStorage, Questline, QuestlineProblem, clickIdFrom } from "../src/index.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const PYTHON = process.env.QUESTLINE_PYTHON || join(ROOT, ".venv/bin/python");
@@ -188,4 +188,22 @@ test("live channels: a player's messages arrive in order and none is lost across
   live.close();
   for (let i = 1; i < offsets.length; i += 1) assert.equal(offsets[i], offsets[i - 1] + 1, `gap at ${i}: ${offsets}`);
   assert.ok(offsets.length > beforeDrop);
+});
+
+test("a join passes on the click id of the community's referral link", async () => {
+  const server = asServer();
+  await server.request("POST", "/v1/communities", { body: {
+    name: "JS Guild", slug: "js-guild", redirect_url: "https://play.example.com/join" } });
+  const lead = await server.request("POST", "/v1/communities/js-guild/members", { body: { player_id: "js-lead" } });
+  const followed = await fetch(`${base}${lead.referral_link}`, { redirect: "manual",
+    headers: { "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36" } });
+  assert.equal(followed.status, 302);
+  const landing = followed.headers.get("location");
+  assert.ok(landing.startsWith("https://play.example.com/join?ql_click="));
+  const client = new Questline({ baseUrl: base, token: await mintToken("js-dee"), playerId: "js-dee",
+    storage: new MemoryStorage() });
+  const joined = await client.joinCommunity("js-guild", { clickId: clickIdFrom(landing) });
+  assert.equal(joined.click, "attributed");
+  assert.equal(joined.referred_by, "js-lead");
+  assert.equal(clickIdFrom("https://play.example.com/join"), null);
 });

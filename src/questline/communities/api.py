@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from questline.communities import service
 from questline.communities.schemas import (
@@ -19,9 +19,9 @@ from questline.communities.schemas import (
     ModerationIn,
     SlugAvailability,
 )
-from questline.kit.errors import Unprocessable
+from questline.kit.errors import Forbidden, Unprocessable
 from questline.kit.pagination import Page, PageParams, page_params
-from questline.kit.routing import ClockDep, SessionDep, UnitOfWorkRoute
+from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.players.schemas import PLAYER_ID_PATTERN
 from questline.tenancy.auth import PLAYER, SERVER, AnyAppCaller, Caller, PlayerOrServer, allow
 from questline.tenancy.schemas import Role
@@ -45,11 +45,11 @@ def _actor(caller: Caller) -> str | None:
 
 @router.post("/communities", response_model=CommunityOut, status_code=201,
              responses={403: {"description": "starter_reward_forbidden"}, 409: {"description": "slug_taken"},
-                        422: {"description": "starter_reward_over_limit, unknown_currency"}})
-async def create(body: CommunityIn, caller: Moderator, session: SessionDep, clock: ClockDep) -> CommunityOut:
+                        422: {"description": "starter_reward_over_limit, unknown_currency, item_not_found"}})
+async def create(body: CommunityIn, caller: Moderator, session: SessionDep, runtime: RuntimeDep) -> CommunityOut:
     """Create a community; a player who creates one administers it and offers ``admins`` the role.
     Only the server key or an app admin sets a ``starter_reward``."""
-    return await service.create(session, clock, caller.app, body, creator=caller.identity,
+    return await service.create(session, runtime, caller.app, body, creator=caller.identity,
                                 creator_player=_actor(caller))
 
 
@@ -71,24 +71,30 @@ async def get_community(community: Ref, caller: AnyAppCaller, session: SessionDe
 
 @router.patch("/communities/{community}", response_model=CommunityOut, responses=_MODERATION)
 async def update(community: Ref, body: CommunityUpdate, caller: Moderator, session: SessionDep,
-                 clock: ClockDep) -> CommunityOut:
-    return await service.update(session, clock, caller.app, community, body, actor_player=_actor(caller))
+                 runtime: RuntimeDep) -> CommunityOut:
+    return await service.update(session, runtime, caller.app, community, body, actor_player=_actor(caller))
 
 
 @router.post("/communities/{community}/members", response_model=MemberOut, status_code=201,
              responses={200: {"model": MemberOut, "description": "already a member (or waiting for approval)"},
-                        403: {"description": "banned, invite_required"},
+                        403: {"description": "banned, invite_required, server_key_required"},
                         409: {"description": "community_full"},
                         422: {"description": "invalid_metadata, invalid_referrer"}})
 async def join(community: Ref, body: JoinIn, caller: Annotated[Caller, allow(SERVER, PLAYER)], session: SessionDep,
-               clock: ClockDep, response: Response) -> MemberOut:
+               runtime: RuntimeDep, request: Request, response: Response) -> MemberOut:
     """Join: a player for themself, or the server key naming ``player_id``. Active at once, or pending
-    approval; the starter reward is paid when the member becomes active."""
+    approval; the starter reward is given when the member becomes active. A ``click_id`` from the
+    community's link attributes the join to the member whose link it was."""
     player_id = body.player_id or caller.player_id
     if player_id is None:
         raise Unprocessable("the server key names the joining player_id", code="player_id_required")
     caller.ensure_acts_for(player_id)
-    out, changed = await service.join(session, clock, caller.app, community, player_id, body)
+    if (body.ip or body.device_fingerprint or body.email) and not caller.is_trusted:
+        raise Forbidden("only the server key gives a joining player's IP, device and e-mail",
+                        code="server_key_required")
+    # A player joining from their own device: the address they call from is theirs.
+    client_ip = request.client.host if request.client and not caller.is_trusted else None
+    out, changed = await service.join(session, runtime, caller.app, community, player_id, body, client_ip=client_ip)
     response.status_code = 201 if changed else 200
     return out
 
@@ -108,23 +114,23 @@ async def leave(community: Ref, player_id: PlayerId, caller: Annotated[Caller, a
 
 
 @router.post("/communities/{community}/members/{member}/approve", response_model=MemberOut, responses=_MODERATION)
-async def approve(community: Ref, member: MemberId, caller: Moderator, session: SessionDep, clock: ClockDep,
+async def approve(community: Ref, member: MemberId, caller: Moderator, session: SessionDep, runtime: RuntimeDep,
                   body: ModerationIn | None = None) -> MemberOut:
-    return await service.moderate(session, clock, caller.app, community, member, "approve",
+    return await service.moderate(session, runtime, caller.app, community, member, "approve",
                                   (body or ModerationIn()).note, actor_player=_actor(caller))
 
 
 @router.post("/communities/{community}/members/{member}/reject", response_model=MemberOut, responses=_MODERATION)
-async def reject(community: Ref, member: MemberId, caller: Moderator, session: SessionDep, clock: ClockDep,
+async def reject(community: Ref, member: MemberId, caller: Moderator, session: SessionDep, runtime: RuntimeDep,
                  body: ModerationIn | None = None) -> MemberOut:
-    return await service.moderate(session, clock, caller.app, community, member, "reject",
+    return await service.moderate(session, runtime, caller.app, community, member, "reject",
                                   (body or ModerationIn()).note, actor_player=_actor(caller))
 
 
 @router.post("/communities/{community}/members/{member}/ban", response_model=MemberOut, responses=_MODERATION)
-async def ban(community: Ref, member: MemberId, caller: Moderator, session: SessionDep, clock: ClockDep,
+async def ban(community: Ref, member: MemberId, caller: Moderator, session: SessionDep, runtime: RuntimeDep,
               body: ModerationIn | None = None) -> MemberOut:
-    return await service.moderate(session, clock, caller.app, community, member, "ban",
+    return await service.moderate(session, runtime, caller.app, community, member, "ban",
                                   (body or ModerationIn()).note, actor_player=_actor(caller))
 
 

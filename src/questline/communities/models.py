@@ -42,6 +42,7 @@ class CommunityMember(Base):
     __table_args__ = (
         sa.Index("ix_community_members_player", "app_id", "player_id"),
         sa.Index("ix_community_members_status", "community_id", "status", "player_id"),
+        sa.UniqueConstraint("community_id", "member_code"),
     )
 
     community_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
@@ -51,7 +52,13 @@ class CommunityMember(Base):
     role: Mapped[str] = mapped_column(sa.String(16))  # member | admin
     member_metadata: Mapped[dict[str, Any]] = mapped_column(JSONType)
     referred_by: Mapped[str | None] = mapped_column(sa.String(128))
+    # The member's own short code in their referral link (/c/{app}/{slug}/{member_code}), stable.
+    member_code: Mapped[str | None] = mapped_column(sa.String(16))
+    # The link click (lck_…) whose signed id the join presented, when it attributed the join.
+    click_id: Mapped[str | None] = mapped_column(sa.String(40))
     starter_transaction_id: Mapped[str | None] = mapped_column(sa.String(40))
+    # What the starter reward became: txn_… (points), ful_… (fulfilment) or "inventory" (an item).
+    starter_reference: Mapped[str | None] = mapped_column(sa.String(200))
     # A community admin offered this member the admin role; it waits for their accept or decline.
     admin_invited_by: Mapped[str | None] = mapped_column(sa.String(128))
     note: Mapped[str | None] = mapped_column(sa.String(500))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -10,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.communities.models import Community, CommunityMember
 from questline.kit.db import insert_ignore
+
+MEMBER_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32: no I, L, O, U
 
 
 async def insert_community(session: AsyncSession, row: dict[str, Any]) -> bool:
@@ -70,10 +73,46 @@ async def member(session: AsyncSession, community_id: str, player_id: str) -> Co
     )).scalar_one_or_none()
 
 
+def new_member_code() -> str:
+    return "".join(secrets.choice(MEMBER_CODE_ALPHABET) for _ in range(8))
+
+
 async def insert_member(session: AsyncSession, row: dict[str, Any]) -> bool:
-    result = await session.execute(insert_ignore(session, CommunityMember.__table__).values(**row)
-                                   .returning(CommunityMember.__table__.c.player_id))
-    return result.scalar_one_or_none() is not None
+    """False when the player has a place in the community already; each new member gets a member code."""
+    for _ in range(10):
+        result = await session.execute(insert_ignore(session, CommunityMember.__table__)
+                                       .values(**row, member_code=new_member_code())
+                                       .returning(CommunityMember.__table__.c.player_id))
+        if result.scalar_one_or_none() is not None:
+            return True
+        if await member(session, row["community_id"], row["player_id"]) is not None:
+            return False
+        # else the random member code was taken in this community (1 in 10^12): draw again
+    raise RuntimeError("no free member code after 10 draws")  # pragma: no cover
+
+
+async def member_by_code(session: AsyncSession, community_id: str, code: str) -> CommunityMember | None:
+    return (await session.execute(
+        sa.select(CommunityMember).where(CommunityMember.community_id == community_id,
+                                         CommunityMember.member_code == code)
+    )).scalar_one_or_none()
+
+
+async def codes_of(session: AsyncSession, community_id: str, codes: Iterable[str]) -> dict[str, str]:
+    """member code -> player id, for these codes of the community."""
+    wanted = list(codes)
+    if not wanted:
+        return {}
+    rows = await session.execute(sa.select(CommunityMember.member_code, CommunityMember.player_id)
+                                 .where(CommunityMember.community_id == community_id,
+                                        CommunityMember.member_code.in_(wanted)))
+    return {code: player for code, player in rows if code is not None}
+
+
+async def find_in_app(session: AsyncSession, app_id: str, slug: str) -> Community | None:
+    return (await session.execute(
+        sa.select(Community).where(Community.app_id == app_id, Community.slug == slug)
+    )).scalar_one_or_none()
 
 
 async def move_member(session: AsyncSession, community_id: str, player_id: str, *, from_: Iterable[str],

@@ -1,6 +1,7 @@
 """The community rules: creation with a unique slug, joining (open or by invite, auto-approved or
 queued, within ``max_members``), member metadata validation, moderation by community admins,
-a starter reward through the ledger, and who referred whom.
+a starter reward of any kind (points through the ledger, an item, or a reward fulfilment record:
+token, NFT, in-game, webhook), and who referred whom (declared, or proven by a link's click id).
 
 Callers are either trusted (the server key, app admins: ``actor_player=None``) or a player; a
 player moderates only the communities they administer (``403 community_admin_required``).
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.communities import repository as repo
+from questline.communities.extension import ClickVerdict, JoinSignals, extension_of
 from questline.communities.models import Community, CommunityMember
 from questline.communities.schemas import (
     CommunityIn,
@@ -25,31 +27,37 @@ from questline.communities.schemas import (
     MemberOut,
     MemberSchema,
     SlugAvailability,
+    StarterReward,
+    starter_out,
 )
+from questline.fulfilment import service as fulfilment
 from questline.kit.clock import Clock
 from questline.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from questline.kit.ids import new_id
 from questline.kit.pagination import Page, PageParams, build_page
+from questline.kit.runtime import Runtime
 from questline.ledger import service as ledger
 from questline.players import service as players
-from questline.progression.schemas import Reward
 from questline.tenancy import service as tenancy
+
+STARTER_SOURCE = "community_starter"
 
 
 def _link(community: Community) -> str | None:
+    """The community's public link (a path on the engine's public origin); only with a redirect URL."""
     if not community.redirect_url:
         return None
-    sep = "&" if "?" in community.redirect_url else "?"
-    return f"{community.redirect_url}{sep}community={community.slug}"
+    return f"/c/{community.app_id}/{community.slug}"
 
 
 def _out(community: Community) -> CommunityOut:
     return CommunityOut(
         id=community.id, slug=community.slug, name=community.name, description=community.description,
-        link=_link(community), open=community.open, auto_approve=community.auto_approve,
+        redirect_url=community.redirect_url, link=_link(community), open=community.open,
+        auto_approve=community.auto_approve,
         max_members=community.max_members, member_count=community.member_count,
         member_schema=MemberSchema.model_validate(community.member_schema),
-        starter_reward=Reward.model_validate(community.starter_reward) if community.starter_reward else None,
+        starter_reward=starter_out(community.starter_reward),
         created_at=community.created_at,
     )
 
@@ -59,8 +67,10 @@ def _member_out(member: CommunityMember, community: Community) -> MemberOut:
     return MemberOut(
         community_id=member.community_id, player_id=member.player_id, status=member.status,
         role=member.role, metadata=member.member_metadata, referred_by=member.referred_by,
-        referral_link=f"{link}&ref={member.player_id}" if link and member.status == "active" else None,
-        starter_transaction_id=member.starter_transaction_id, admin_invited_by=member.admin_invited_by,
+        member_code=member.member_code,
+        referral_link=f"{link}/{member.member_code}" if link and member.status == "active" else None,
+        starter_transaction_id=member.starter_transaction_id, starter_reference=member.starter_reference,
+        admin_invited_by=member.admin_invited_by,
         note=member.note, joined_at=member.joined_at, updated_at=member.updated_at,
     )
 
@@ -113,28 +123,39 @@ def validate_metadata(schema: MemberSchema, given: dict[str, str]) -> dict[str, 
 # Communities ----------------------------------------------------------------------------------
 
 
-async def _check_starter_reward(session: AsyncSession, app_id: str, reward: dict[str, Any] | None,
-                                actor_player: str | None) -> None:
-    """Only the server key or an app admin sets a starter reward (``403 starter_reward_forbidden``),
-    and never above the app's ``community_starter_reward_max`` (``422 starter_reward_over_limit``)."""
+async def _check_starter_reward(session: AsyncSession, runtime: Runtime, app_id: str,
+                                reward: StarterReward | None, actor_player: str | None) -> None:
+    """Only the server key or an app admin sets a starter reward (``403 starter_reward_forbidden``);
+    points never above the app's ``community_starter_reward_max`` (``422 starter_reward_over_limit``)
+    and in a known currency, items known to the catalog."""
     if actor_player is not None:
         raise Forbidden("only the server key or an app admin sets a community's starter reward",
                         code="starter_reward_forbidden")
     if reward is None:
         return
-    limit = await tenancy.community_starter_reward_max(session, app_id)
-    if int(reward["amount"]) > limit:
-        raise Unprocessable(f"the starter reward {reward['amount']} is above the app's limit of {limit}",
-                            code="starter_reward_over_limit", extra={"limit": limit})
+    if reward.currency is not None and reward.amount is not None:
+        limit = await tenancy.community_starter_reward_max(session, app_id)
+        if reward.amount > limit:
+            raise Unprocessable(f"the starter reward {reward.amount} is above the app's limit of {limit}",
+                                code="starter_reward_over_limit", extra={"limit": limit})
+        if not await ledger.currency_exists(session, app_id, reward.currency):
+            raise Unprocessable(f"unknown currency {reward.currency!r}; create it with PUT /v1/currencies/"
+                                f"{reward.currency}", code="unknown_currency", extra={"currency": reward.currency})
+    if reward.item is not None:
+        extension = extension_of(runtime)
+        if extension is None:  # pragma: no cover - the composition always installs one
+            raise Unprocessable("item starter rewards need the links extension", code="invalid_starter_reward")
+        await extension.check_item(session, runtime, app_id, reward.item)
 
 
-async def create(session: AsyncSession, clock: Clock, app_id: str, body: CommunityIn, *, creator: str,
+async def create(session: AsyncSession, runtime: Runtime, app_id: str, body: CommunityIn, *, creator: str,
                  creator_player: str | None) -> CommunityOut:
     """Make a community; the creating player (if a player made it) and ``admins`` administer it."""
+    clock = runtime.clock
     now = clock.now()
     community_id = new_id("cmy")
     if body.starter_reward is not None:
-        await _check_starter_reward(session, app_id, body.starter_reward.model_dump(), creator_player)
+        await _check_starter_reward(session, runtime, app_id, body.starter_reward, creator_player)
     # A player who creates a community administers it; the others they name are offered the role.
     offered = sorted(set(body.admins) - {creator_player}) if creator_player else []
     admins = [creator_player] if creator_player else sorted(set(body.admins))
@@ -145,14 +166,11 @@ async def create(session: AsyncSession, clock: Clock, app_id: str, body: Communi
         "redirect_url": str(body.redirect_url) if body.redirect_url else None, "open": body.open,
         "auto_approve": body.auto_approve, "max_members": body.max_members, "member_count": 0,
         "member_schema": body.member_schema.model_dump(mode="json"),
-        "starter_reward": body.starter_reward.model_dump() if body.starter_reward else None,
+        "starter_reward": body.starter_reward.model_dump(mode="json", exclude_none=True)
+        if body.starter_reward else None,
         "created_by": creator, "created_at": now, "updated_at": now,
     }):
         raise Conflict(f"the slug {body.slug!r} is taken", code="slug_taken", extra={"slug": body.slug})
-    if body.starter_reward and not await ledger.currency_exists(session, app_id, body.starter_reward.currency):
-        code = body.starter_reward.currency
-        raise Unprocessable(f"unknown currency {code!r}; create it with PUT /v1/currencies/{code}",
-                            code="unknown_currency", extra={"currency": code})
     await players.ensure_players(session, clock, app_id, admins)
     for admin in admins:
         await repo.insert_member(session, {
@@ -186,18 +204,17 @@ async def list_communities(session: AsyncSession, app_id: str, page: PageParams)
     return Page[CommunityOut](items=[_out(c) for c in built.items], next_cursor=built.next_cursor)
 
 
-async def update(session: AsyncSession, clock: Clock, app_id: str, ref: str, body: CommunityUpdate, *,
+async def update(session: AsyncSession, runtime: Runtime, app_id: str, ref: str, body: CommunityUpdate, *,
                  actor_player: str | None) -> CommunityOut:
     community = await _community(session, app_id, ref)
     await _moderator(session, community, actor_player)
     values: dict[str, Any] = body.model_dump(mode="json", exclude_unset=True)
     if "starter_reward" in values:
-        await _check_starter_reward(session, app_id, values["starter_reward"], actor_player)
-    reward = values.get("starter_reward")
-    if reward and not await ledger.currency_exists(session, app_id, reward["currency"]):
-        raise Unprocessable(f"unknown currency {reward['currency']!r}", code="unknown_currency")
+        await _check_starter_reward(session, runtime, app_id, body.starter_reward, actor_player)
+        if body.starter_reward is not None:
+            values["starter_reward"] = body.starter_reward.model_dump(mode="json", exclude_none=True)
     if values:
-        values["updated_at"] = clock.now()
+        values["updated_at"] = runtime.clock.now()
         await repo.update_community(session, community.id, values)
     return _out(await _community(session, app_id, community.id))
 
@@ -205,32 +222,71 @@ async def update(session: AsyncSession, clock: Clock, app_id: str, ref: str, bod
 # Members --------------------------------------------------------------------------------------
 
 
-async def _activate(session: AsyncSession, clock: Clock, community: Community, player_id: str) -> None:
-    """Count the member in (``409 community_full``) and pay the starter reward the first time."""
+async def _activate(session: AsyncSession, runtime: Runtime, community: Community, player_id: str) -> None:
+    """Count the member in (``409 community_full``) and give the starter reward the first time."""
     if not await repo.take_seat(session, community.id):
         raise Conflict(f"{community.slug!r} is full ({community.max_members} members)", code="community_full")
-    reward = community.starter_reward
     found = await repo.member(session, community.id, player_id)
     assert found is not None
-    if reward and found.starter_transaction_id is None:
+    if community.starter_reward and found.starter_transaction_id is None and found.starter_reference is None:
+        reference = await _give_starter(session, runtime, community, player_id,
+                                        StarterReward.model_validate(community.starter_reward))
+        values = {"starter_reference": reference}
+        if reference.startswith("txn_"):
+            values["starter_transaction_id"] = reference
+        await repo.move_member(session, community.id, player_id, from_=["active"], values=values)
+
+
+async def _give_starter(session: AsyncSession, runtime: Runtime, community: Community, player_id: str,
+                        reward: StarterReward) -> str:
+    """Give the starter reward; each way is keyed by (community, player), so it lands once ever."""
+    key = f"{community.id}:{player_id}"
+    if reward.currency is not None and reward.amount is not None:
         txn = await ledger.credit_player(
-            session, clock, app_id=community.app_id, player_id=player_id, currency=reward["currency"],
-            amount=int(reward["amount"]), idempotency_key=f"community:{community.id}:starter:{player_id}",
-            source="community_starter", reference={"community_id": community.id},
+            session, runtime.clock, app_id=community.app_id, player_id=player_id, currency=reward.currency,
+            amount=reward.amount, idempotency_key=f"community:{community.id}:starter:{player_id}",
+            source=STARTER_SOURCE, reference={"community_id": community.id},
             description=f"welcome to {community.name}"[:500],
         )
-        await repo.move_member(session, community.id, player_id, from_=["active"],
-                               values={"starter_transaction_id": txn.id})
+        return txn.id
+    if reward.item is not None:
+        extension = extension_of(runtime)
+        if extension is None:  # pragma: no cover - the composition always installs one
+            raise Unprocessable("item starter rewards need the links extension", code="invalid_starter_reward")
+        await extension.grant_item(session, runtime, community, player_id, reward.item, reward.quantity)
+        return "inventory"
+    kind, spec = _fulfilment_of(reward)
+    record = await fulfilment.create(session, runtime, app_id=community.app_id, player_id=player_id, kind=kind,
+                                     source=STARTER_SOURCE, source_ref=key,
+                                     spec={**spec, "community_id": community.id})
+    return record.id
 
 
-async def join(session: AsyncSession, clock: Clock, app_id: str, ref: str, player_id: str,
-               body: JoinIn) -> tuple[MemberOut, bool]:
+def _fulfilment_of(reward: StarterReward) -> tuple[str, dict[str, Any]]:
+    """The fulfilment kind and spec of a token, NFT, in-game or webhook starter reward."""
+    if reward.token is not None:
+        return "token", reward.token.model_dump(mode="json", exclude_none=True)
+    if reward.in_game is not None:
+        return "in_game", reward.in_game.model_dump(mode="json")
+    if reward.nft is not None:  # minted or transferred by the studio's webhook receiver
+        return "webhook", {"type": "nft", **reward.nft.model_dump(mode="json", exclude_none=True)}
+    assert reward.webhook is not None
+    return "webhook", dict(reward.webhook)
+
+
+async def join(session: AsyncSession, runtime: Runtime, app_id: str, ref: str, player_id: str,
+               body: JoinIn, *, client_ip: str | None = None) -> tuple[MemberOut, bool]:
     """Join (or ask to join) a community; returns the membership and whether it changed.
 
     Refused: banned (``403 banned``), invite-only without an invite (``403 invite_required``),
     invalid metadata (``422``), a referrer who is not an active member (``422 invalid_referrer``),
     full (``409 community_full``). Already active or pending: the membership as it is.
+
+    A ``click_id`` from the community's link that verifies attributes the join to the member whose
+    link it was (over a declared ``referred_by``) and feeds the referral program; a forged,
+    expired, used or foreign one attributes nothing, and the join goes on (``click`` says why).
     """
+    clock = runtime.clock
     community = await _community(session, app_id, ref)
     existing = await repo.member(session, community.id, player_id)
     if existing is not None:
@@ -241,15 +297,21 @@ async def join(session: AsyncSession, clock: Clock, app_id: str, ref: str, playe
     if not community.open and (existing is None or existing.status != "invited"):
         raise Forbidden(f"{community.slug!r} is invite-only", code="invite_required")
     metadata = validate_metadata(MemberSchema.model_validate(community.member_schema), body.metadata)
-    if body.referred_by is not None:
+    verdict = await _verify_click(session, runtime, community, body.click_id)
+    referred_by = body.referred_by
+    if verdict is not None and verdict.status == "attributed" and verdict.referrer_id not in (None, player_id):
+        referred_by = verdict.referrer_id
+    elif body.referred_by is not None:
         referrer = await repo.member(session, community.id, body.referred_by)
         if body.referred_by == player_id or referrer is None or referrer.status != "active":
             raise Unprocessable(f"{body.referred_by} is not an active member of {community.slug!r}",
                                 code="invalid_referrer")
     now = clock.now()
     status = "active" if community.auto_approve else "pending"
-    values = {"status": status, "member_metadata": metadata, "referred_by": body.referred_by, "updated_at": now,
-              "joined_at": now if status == "active" else None}
+    attributed = verdict is not None and verdict.status == "attributed"
+    values = {"status": status, "member_metadata": metadata, "referred_by": referred_by, "updated_at": now,
+              "joined_at": now if status == "active" else None,
+              "click_id": verdict.click_id if verdict is not None and attributed else None}
     await players.ensure_players(session, clock, app_id, [player_id])
     if existing is None:
         fresh = await repo.insert_member(session, {
@@ -262,8 +324,24 @@ async def join(session: AsyncSession, clock: Clock, app_id: str, ref: str, playe
         found = await _member(session, community, player_id)
         return _member_out(found, community), False
     if status == "active":
-        await _activate(session, clock, community, player_id)
-    return _member_out(await _member(session, community, player_id), community), True
+        await _activate(session, runtime, community, player_id)
+    extension = extension_of(runtime)
+    if verdict is not None and attributed and extension is not None:
+        await extension.joined(session, runtime, community, player_id, verdict, JoinSignals(
+            ip=body.ip or client_ip, device_fingerprint=body.device_fingerprint, email=body.email))
+    out = _member_out(await _member(session, community, player_id), community)
+    out.click = verdict.status if verdict is not None else None  # type: ignore[assignment]
+    return out, True
+
+
+async def _verify_click(session: AsyncSession, runtime: Runtime, community: Community,
+                        click_id: str | None) -> ClickVerdict | None:
+    if click_id is None:
+        return None
+    extension = extension_of(runtime)
+    if extension is None:  # pragma: no cover - the composition always installs one
+        return ClickVerdict("invalid")
+    return await extension.verify_click(session, runtime, community, click_id)
 
 
 async def leave(session: AsyncSession, clock: Clock, app_id: str, ref: str, player_id: str) -> MemberOut:
@@ -278,9 +356,10 @@ async def leave(session: AsyncSession, clock: Clock, app_id: str, ref: str, play
     return _member_out(await _member(session, community, player_id), community)
 
 
-async def moderate(session: AsyncSession, clock: Clock, app_id: str, ref: str, player_id: str, action: str,
+async def moderate(session: AsyncSession, runtime: Runtime, app_id: str, ref: str, player_id: str, action: str,
                    note: str | None, *, actor_player: str | None) -> MemberOut:
     """``approve`` or ``reject`` a pending join, ``ban`` a member (or anyone, pre-emptively)."""
+    clock = runtime.clock
     community = await _community(session, app_id, ref)
     await _moderator(session, community, actor_player)
     now = clock.now()
@@ -308,7 +387,7 @@ async def moderate(session: AsyncSession, clock: Clock, app_id: str, ref: str, p
             raise Conflict(f"player {player_id} is {was}, not waiting for approval", code="not_pending",
                            extra={"member_status": was})
         if target == "active":
-            await _activate(session, clock, community, player_id)
+            await _activate(session, runtime, community, player_id)
     return _member_out(await _member(session, community, player_id), community)
 
 
@@ -389,3 +468,10 @@ async def memberships(session: AsyncSession, app_id: str, player_id: str) -> lis
         community = await _community(session, app_id, row.community_id)
         out.append(_member_out(row, community))
     return out
+
+
+async def moderated(session: AsyncSession, app_id: str, ref: str, *, actor_player: str | None) -> Community:
+    """The community, when the caller moderates it (``403 community_admin_required`` otherwise)."""
+    community = await _community(session, app_id, ref)
+    await _moderator(session, community, actor_player)
+    return community

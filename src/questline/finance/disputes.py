@@ -293,7 +293,10 @@ async def _open_chargeback(session: AsyncSession, runtime: Runtime, data: dict[s
 async def _close_chargeback(session: AsyncSession, runtime: Runtime, data: dict[str, Any], deposit: Deposit) -> str:
     found = await repo.dispute_by_subject(session, deposit.app_id, "chargeback", deposit.id)
     outcome = data.get("status")
-    if found is None or outcome not in ("won", "lost"):
+    if found is None:
+        # Closed before its opening arrived: 404 (nothing kept), so the provider delivers it again.
+        raise NotFound(f"no chargeback is open on payment {deposit.provider_ref} yet", code="dispute_not_found")
+    if outcome not in ("won", "lost"):
         return "ignored"
     clock, app_id = runtime.clock, deposit.app_id
     now = clock.now()

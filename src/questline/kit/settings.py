@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     client_event_max_past_seconds: int = Field(default=3600, ge=0)
     client_event_max_future_seconds: int = Field(default=300, ge=0)
     client_event_rate_per_player: str = "120/minute"
+    # Community referral links (``GET /c/...``): how long a click id is honoured by a join, and
+    # redirects per source address.
+    link_click_ttl_seconds: int = Field(default=7 * 86_400, ge=60, le=90 * 86_400)
+    rate_limit_links: str = "120/minute"
     # How often a player may change their own time zone (the server key and admins are not limited).
     timezone_change_interval_seconds: int = Field(default=7 * 86_400, ge=0)
 
@@ -193,7 +197,8 @@ class Settings(BaseSettings):
             return None  # QUESTLINE_SECRET_KEY= (empty) means "not set", never an empty signing key
         return value
 
-    @field_validator("rate_limit_per_key", "rate_limit_per_player", "rate_limit_login", "client_event_rate_per_player")
+    @field_validator("rate_limit_per_key", "rate_limit_per_player", "rate_limit_login", "client_event_rate_per_player",
+                     "rate_limit_links")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:

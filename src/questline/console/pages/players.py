@@ -10,6 +10,8 @@ from fastapi.responses import RedirectResponse, Response
 from questline.console.engine_api import Answer
 from questline.console.session import Route, api, app_page, esc, forbidden, form, page, to_login
 
+SHOWN_ROWS = 25  # per table; the export has them all
+
 
 async def players_page(request: Request) -> Response:
     app_id = str(request.path_params["app_id"])
@@ -28,7 +30,9 @@ async def player_page(request: Request, status: int = 200, error: str = "") -> R
         "transactions": ("GET", f"/v1/players/{pid}/transactions", {"limit": 20}),
         "achievements": ("GET", f"/v1/players/{pid}/achievements", None),
         "inventory": ("GET", f"/v1/players/{pid}/inventory", None),
-    }, status, player_id=player_id, error=error)
+        # Everything else held about the player (stats, progress, claims, memberships, …), area by area.
+        "held": ("GET", f"/v1/players/{pid}/export", None),
+    }, status, player_id=player_id, error=error, shown=SHOWN_ROWS)
 
 
 async def player_action(request: Request) -> Response:

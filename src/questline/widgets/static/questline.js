@@ -1,5 +1,5 @@
 /* Questline widgets: leaderboards, XP bars, streaks, challenges, battle passes, competition
- * standings, achievements (with share links), and a streamer's G-Keys and energy, rendered into a
+ * standings, achievements (with share links), a chat room, and a streamer's G-Keys and energy, rendered into a
  * container of the host page.
  *
  *   <div id="board"></div>
@@ -185,6 +185,51 @@
         return box;
       } };
     },
+    chat: function (o) {
+      // A chat room (community:{id} or competition:{id}) for a player in it: the latest messages,
+      // live on chat:{room}, and a box to write in (a draft survives the redraws).
+      var path = "/v1/chat/" + encodeURIComponent(o.room) + "/messages";
+      var draft = "";
+      return { path: path + "?limit=" + encodeURIComponent(o.limit || 20), channel: "chat:" + o.room,
+        draw: function (data, _, api) {
+          var box = el("div", "ql-chat");
+          var list = data.items.slice().reverse(); // the page is newest first; a chat reads downwards
+          if (!list.length) box.appendChild(el("p", "ql-empty", "No messages yet"));
+          else box.appendChild(rows(list, function (m) {
+            var li = el("li", "ql-message" + (m.body === null ? " ql-deleted" : ""));
+            li.appendChild(el("span", "ql-author", m.player_id));
+            li.appendChild(el("span", "ql-text", m.body === null ? "(deleted)" : m.body));
+            return li;
+          }));
+          var form = el("form", "ql-chat-form");
+          var input = el("input", "ql-chat-input");
+          input.type = "text";
+          input.value = draft;
+          input.setAttribute("aria-label", "message");
+          input.addEventListener("input", function () { draft = input.value; });
+          var send = el("button", "ql-share ql-chat-send", "Send");
+          send.type = "submit";
+          var note = el("span", "ql-caption ql-chat-note");
+          form.appendChild(input);
+          form.appendChild(send);
+          form.appendChild(note);
+          form.addEventListener("submit", function (event) {
+            event.preventDefault();
+            var text = input.value.trim();
+            if (!text) return;
+            send.disabled = true;
+            api.post(path, { body: text }).then(function () {
+              draft = "";
+              api.refresh();
+            }, function (error) {
+              send.disabled = false;
+              note.textContent = "not sent (" + error.message + ")";
+            });
+          });
+          box.appendChild(form);
+          return box;
+        } };
+    },
     gkeys: function (o) {
       var base = "/v1/streamers/" + encodeURIComponent(o.streamer);
       return { path: base + "/keys", also: base + "/energy", draw: function (keys, energy) {
@@ -242,7 +287,7 @@
       if (stopped) return Promise.resolve();
       return Promise.all([get(spec.path), spec.also ? get(spec.also).catch(function () { return null; }) : null])
         .then(function (answers) {
-          root.replaceChildren(spec.draw(answers[0], answers[1], { post: post }));
+          root.replaceChildren(spec.draw(answers[0], answers[1], { post: post, refresh: refresh }));
           root.setAttribute("data-state", "ready");
         }, function (error) {
           root.replaceChildren(el("p", "ql-error", "Unavailable (" + error.message + ")"));
@@ -251,13 +296,15 @@
     }
 
     function live() {
-      // The player's live channel, when the engine offers one: refresh on every message.
-      if (!options.player || !options.token || typeof WebSocket === "undefined" || options.live === false) return;
+      // The widget's own channel (a chat room's) or the player's, when the engine offers one:
+      // refresh on every message.
+      var channel = spec.channel || (options.player ? "player:" + options.player : null);
+      if (!channel || !options.token || typeof WebSocket === "undefined" || options.live === false) return;
       try {
         socket = new WebSocket(base.replace(/^http/, "ws") + "/v1/realtime?token=" + encodeURIComponent(options.token));
       } catch (e) { socket = null; return; }
       socket.onopen = function () {
-        socket.send(JSON.stringify({ type: "subscribe", channel: "player:" + options.player }));
+        socket.send(JSON.stringify({ type: "subscribe", channel: channel }));
       };
       socket.onmessage = function (event) {
         try { if (JSON.parse(event.data).type === "message") refresh(); } catch (e) { /* not ours */ }

@@ -109,12 +109,14 @@ from .code_out import CodeOut
 from .communities_join_in import CommunitiesJoinIn
 from .communities_join_in_metadata import CommunitiesJoinInMetadata
 from .communities_member_out import CommunitiesMemberOut
+from .communities_member_out_click_type_0 import CommunitiesMemberOutClickType0
 from .communities_member_out_metadata import CommunitiesMemberOutMetadata
 from .communities_member_out_role import CommunitiesMemberOutRole
 from .communities_member_out_status import CommunitiesMemberOutStatus
 from .communities_members_status_type_0 import CommunitiesMembersStatusType0
 from .community_in import CommunityIn
 from .community_out import CommunityOut
+from .community_out_starter_reward_type_0 import CommunityOutStarterRewardType0
 from .community_update import CommunityUpdate
 from .competition_in import CompetitionIn
 from .competition_out import CompetitionOut
@@ -143,6 +145,7 @@ from .currency_out import CurrencyOut
 from .currency_out_kind import CurrencyOutKind
 from .custom_input import CustomInput
 from .custom_output import CustomOutput
+from .day_stats import DayStats
 from .decision_in import DecisionIn
 from .definition_out import DefinitionOut
 from .definition_out_body import DefinitionOutBody
@@ -262,6 +265,9 @@ from .ledger_grant_in_reference_type_0 import LedgerGrantInReferenceType0
 from .level_condition import LevelCondition
 from .level_condition_op import LevelConditionOp
 from .level_info import LevelInfo
+from .link_analytics import LinkAnalytics
+from .link_stats import LinkStats
+from .links_link_analytics_format import LinksLinkAnalyticsFormat
 from .login import Login
 from .login_in import LoginIn
 from .marked import Marked
@@ -272,6 +278,7 @@ from .member_in import MemberIn
 from .member_in_role import MemberInRole
 from .member_schema import MemberSchema
 from .member_schema_type import MemberSchemaType
+from .member_stats import MemberStats
 from .message_in import MessageIn
 from .message_out import MessageOut
 from .metadata_field import MetadataField
@@ -287,6 +294,8 @@ from .mismatch_kind import MismatchKind
 from .mismatch_object import MismatchObject
 from .moderation_in import ModerationIn
 from .month_performance import MonthPerformance
+from .nft_reward import NftReward
+from .nft_reward_metadata_type_0 import NftRewardMetadataType0
 from .not_condition_input import NotConditionInput
 from .not_condition_output import NotConditionOutput
 from .notification_out import NotificationOut
@@ -485,6 +494,8 @@ from .spend_in_reference_type_0 import SpendInReferenceType0
 from .sponsors_member_out import SponsorsMemberOut
 from .sponsors_member_out_role import SponsorsMemberOutRole
 from .sponsors_verify_platform_platform import SponsorsVerifyPlatformPlatform
+from .starter_reward import StarterReward
+from .starter_reward_webhook_type_0 import StarterRewardWebhookType0
 from .stat_condition import StatCondition
 from .stat_condition_op import StatConditionOp
 from .stat_condition_period import StatConditionPeriod
@@ -666,12 +677,14 @@ __all__ = (
     "CommunitiesJoinIn",
     "CommunitiesJoinInMetadata",
     "CommunitiesMemberOut",
+    "CommunitiesMemberOutClickType0",
     "CommunitiesMemberOutMetadata",
     "CommunitiesMemberOutRole",
     "CommunitiesMemberOutStatus",
     "CommunitiesMembersStatusType0",
     "CommunityIn",
     "CommunityOut",
+    "CommunityOutStarterRewardType0",
     "CommunityUpdate",
     "CompetitionIn",
     "CompetitionOut",
@@ -700,6 +713,7 @@ __all__ = (
     "CurrencyOutKind",
     "CustomInput",
     "CustomOutput",
+    "DayStats",
     "DecisionIn",
     "DefinitionOut",
     "DefinitionOutBody",
@@ -819,6 +833,9 @@ __all__ = (
     "LevelCondition",
     "LevelConditionOp",
     "LevelInfo",
+    "LinkAnalytics",
+    "LinksLinkAnalyticsFormat",
+    "LinkStats",
     "Login",
     "LoginIn",
     "Marked",
@@ -829,6 +846,7 @@ __all__ = (
     "MemberInRole",
     "MemberSchema",
     "MemberSchemaType",
+    "MemberStats",
     "MessageIn",
     "MessageOut",
     "MetadataField",
@@ -844,6 +862,8 @@ __all__ = (
     "MismatchObject",
     "ModerationIn",
     "MonthPerformance",
+    "NftReward",
+    "NftRewardMetadataType0",
     "NotConditionInput",
     "NotConditionOutput",
     "NotificationOut",
@@ -1042,6 +1062,8 @@ __all__ = (
     "SponsorsMemberOut",
     "SponsorsMemberOutRole",
     "SponsorsVerifyPlatformPlatform",
+    "StarterReward",
+    "StarterRewardWebhookType0",
     "StatCondition",
     "StatConditionOp",
     "StatConditionPeriod",

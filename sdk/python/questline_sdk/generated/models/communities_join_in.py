@@ -29,12 +29,22 @@ class CommunitiesJoinIn:
         Attributes:
             player_id (None | str | Unset): server key: the joining player; a player token joins itself
             metadata (CommunitiesJoinInMetadata | Unset):
-            referred_by (None | str | Unset): the member whose link brought them
+            referred_by (None | str | Unset): the member who brought them, as the player says (not verified; a click_id is,
+                and wins)
+            click_id (None | str | Unset): the ql_click parameter the community's link added: attributes the join to the
+                member whose link it was, and feeds the referral program
+            ip (None | str | Unset): server key only: the joining player's IP, for the referral program's fraud rules
+            device_fingerprint (None | str | Unset): server key only: the joining player's device
+            email (None | str | Unset): server key only: the joining player's e-mail (compared hashed)
      """
 
     player_id: None | str | Unset = UNSET
     metadata: CommunitiesJoinInMetadata | Unset = UNSET
     referred_by: None | str | Unset = UNSET
+    click_id: None | str | Unset = UNSET
+    ip: None | str | Unset = UNSET
+    device_fingerprint: None | str | Unset = UNSET
+    email: None | str | Unset = UNSET
 
 
 
@@ -58,6 +68,30 @@ class CommunitiesJoinIn:
         else:
             referred_by = self.referred_by
 
+        click_id: None | str | Unset
+        if isinstance(self.click_id, Unset):
+            click_id = UNSET
+        else:
+            click_id = self.click_id
+
+        ip: None | str | Unset
+        if isinstance(self.ip, Unset):
+            ip = UNSET
+        else:
+            ip = self.ip
+
+        device_fingerprint: None | str | Unset
+        if isinstance(self.device_fingerprint, Unset):
+            device_fingerprint = UNSET
+        else:
+            device_fingerprint = self.device_fingerprint
+
+        email: None | str | Unset
+        if isinstance(self.email, Unset):
+            email = UNSET
+        else:
+            email = self.email
+
 
         field_dict: dict[str, Any] = {}
 
@@ -69,6 +103,14 @@ class CommunitiesJoinIn:
             field_dict["metadata"] = metadata
         if referred_by is not UNSET:
             field_dict["referred_by"] = referred_by
+        if click_id is not UNSET:
+            field_dict["click_id"] = click_id
+        if ip is not UNSET:
+            field_dict["ip"] = ip
+        if device_fingerprint is not UNSET:
+            field_dict["device_fingerprint"] = device_fingerprint
+        if email is not UNSET:
+            field_dict["email"] = email
 
         return field_dict
 
@@ -108,10 +150,54 @@ class CommunitiesJoinIn:
         referred_by = _parse_referred_by(d.pop("referred_by", UNSET))
 
 
+        def _parse_click_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        click_id = _parse_click_id(d.pop("click_id", UNSET))
+
+
+        def _parse_ip(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        ip = _parse_ip(d.pop("ip", UNSET))
+
+
+        def _parse_device_fingerprint(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        device_fingerprint = _parse_device_fingerprint(d.pop("device_fingerprint", UNSET))
+
+
+        def _parse_email(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        email = _parse_email(d.pop("email", UNSET))
+
+
         communities_join_in = cls(
             player_id=player_id,
             metadata=metadata,
             referred_by=referred_by,
+            click_id=click_id,
+            ip=ip,
+            device_fingerprint=device_fingerprint,
+            email=email,
         )
 
         return communities_join_in

@@ -9,8 +9,10 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+from ..models.communities_member_out_click_type_0 import CommunitiesMemberOutClickType0
 from ..models.communities_member_out_role import CommunitiesMemberOutRole
 from ..models.communities_member_out_status import CommunitiesMemberOutStatus
+from ..types import UNSET, Unset
 from typing import cast
 import datetime
 
@@ -35,13 +37,18 @@ class CommunitiesMemberOut:
             role (CommunitiesMemberOutRole):
             metadata (CommunitiesMemberOutMetadata):
             referred_by (None | str):
-            referral_link (None | str):
+            member_code (None | str): the member's own short code in their link
+            referral_link (None | str): the member's own link, /c/{app_id}/{slug}/{member_code}
             starter_transaction_id (None | str):
+            starter_reference (None | str): what the starter reward became: a ledger transaction (txn_…), a fulfilment
+                record (ful_…) or 'inventory'
             admin_invited_by (None | str): the community admin who offered this member the admin role; it waits for the
                 member to accept or decline
             note (None | str):
             joined_at (datetime.datetime | None):
             updated_at (datetime.datetime):
+            click (CommunitiesMemberOutClickType0 | None | Unset): on a join that gave a click_id: attributed, or why it
+                attributed nothing (invalid, expired, other_community, used)
      """
 
     community_id: str
@@ -50,12 +57,15 @@ class CommunitiesMemberOut:
     role: CommunitiesMemberOutRole
     metadata: CommunitiesMemberOutMetadata
     referred_by: None | str
+    member_code: None | str
     referral_link: None | str
     starter_transaction_id: None | str
+    starter_reference: None | str
     admin_invited_by: None | str
     note: None | str
     joined_at: datetime.datetime | None
     updated_at: datetime.datetime
+    click: CommunitiesMemberOutClickType0 | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
 
@@ -77,11 +87,17 @@ class CommunitiesMemberOut:
         referred_by: None | str
         referred_by = self.referred_by
 
+        member_code: None | str
+        member_code = self.member_code
+
         referral_link: None | str
         referral_link = self.referral_link
 
         starter_transaction_id: None | str
         starter_transaction_id = self.starter_transaction_id
+
+        starter_reference: None | str
+        starter_reference = self.starter_reference
 
         admin_invited_by: None | str
         admin_invited_by = self.admin_invited_by
@@ -97,6 +113,14 @@ class CommunitiesMemberOut:
 
         updated_at = self.updated_at.isoformat()
 
+        click: None | str | Unset
+        if isinstance(self.click, Unset):
+            click = UNSET
+        elif isinstance(self.click, CommunitiesMemberOutClickType0):
+            click = self.click.value
+        else:
+            click = self.click
+
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -107,13 +131,17 @@ class CommunitiesMemberOut:
             "role": role,
             "metadata": metadata,
             "referred_by": referred_by,
+            "member_code": member_code,
             "referral_link": referral_link,
             "starter_transaction_id": starter_transaction_id,
+            "starter_reference": starter_reference,
             "admin_invited_by": admin_invited_by,
             "note": note,
             "joined_at": joined_at,
             "updated_at": updated_at,
         })
+        if click is not UNSET:
+            field_dict["click"] = click
 
         return field_dict
 
@@ -150,6 +178,14 @@ class CommunitiesMemberOut:
         referred_by = _parse_referred_by(d.pop("referred_by"))
 
 
+        def _parse_member_code(data: object) -> None | str:
+            if data is None:
+                return data
+            return cast(None | str, data)
+
+        member_code = _parse_member_code(d.pop("member_code"))
+
+
         def _parse_referral_link(data: object) -> None | str:
             if data is None:
                 return data
@@ -164,6 +200,14 @@ class CommunitiesMemberOut:
             return cast(None | str, data)
 
         starter_transaction_id = _parse_starter_transaction_id(d.pop("starter_transaction_id"))
+
+
+        def _parse_starter_reference(data: object) -> None | str:
+            if data is None:
+                return data
+            return cast(None | str, data)
+
+        starter_reference = _parse_starter_reference(d.pop("starter_reference"))
 
 
         def _parse_admin_invited_by(data: object) -> None | str:
@@ -205,6 +249,26 @@ class CommunitiesMemberOut:
 
 
 
+        def _parse_click(data: object) -> CommunitiesMemberOutClickType0 | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                click_type_0 = CommunitiesMemberOutClickType0(data)
+
+
+
+                return click_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(CommunitiesMemberOutClickType0 | None | Unset, data)
+
+        click = _parse_click(d.pop("click", UNSET))
+
+
         communities_member_out = cls(
             community_id=community_id,
             player_id=player_id,
@@ -212,12 +276,15 @@ class CommunitiesMemberOut:
             role=role,
             metadata=metadata,
             referred_by=referred_by,
+            member_code=member_code,
             referral_link=referral_link,
             starter_transaction_id=starter_transaction_id,
+            starter_reference=starter_reference,
             admin_invited_by=admin_invited_by,
             note=note,
             joined_at=joined_at,
             updated_at=updated_at,
+            click=click,
         )
 
 

@@ -14,7 +14,7 @@ from typing import cast
 
 if TYPE_CHECKING:
   from ..models.member_schema import MemberSchema
-  from ..models.reward import Reward
+  from ..models.starter_reward import StarterReward
 
 
 
@@ -31,14 +31,15 @@ class CommunityIn:
             name (str):
             slug (str): unique in the app; the referral link uses it
             description (str | Unset):  Default: ''.
-            redirect_url (None | str | Unset): where the community's link leads
+            redirect_url (None | str | Unset): where the community's link leads: an https URL of your own, the only place
+                its link ever redirects to
             open_ (bool | Unset): false: invite-only Default: True.
             auto_approve (bool | Unset): false: joins wait in an approval queue Default: True.
             max_members (int | None | Unset):
             member_schema (MemberSchema | Unset): What a member gives when joining: a wallet address, e-mail, username,
                 Discord name, or custom fields.
-            starter_reward (None | Reward | Unset): paid through the ledger, once ever, when a player first becomes an
-                active member; set only by the server key or an app admin, at most the app's community_starter_reward_max
+            starter_reward (None | StarterReward | Unset): given once ever, when a player first becomes an active member;
+                set only by the server key or an app admin (points: at most the app's community_starter_reward_max)
             admins (list[str] | Unset): players who administer it; when a player creates the community, these are invited
                 and offered the admin role, which they accept
      """
@@ -51,7 +52,7 @@ class CommunityIn:
     auto_approve: bool | Unset = True
     max_members: int | None | Unset = UNSET
     member_schema: MemberSchema | Unset = UNSET
-    starter_reward: None | Reward | Unset = UNSET
+    starter_reward: None | StarterReward | Unset = UNSET
     admins: list[str] | Unset = UNSET
 
 
@@ -60,7 +61,7 @@ class CommunityIn:
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.member_schema import MemberSchema # noqa: PLC0415
-        from ..models.reward import Reward # noqa: PLC0415
+        from ..models.starter_reward import StarterReward # noqa: PLC0415
         name = self.name
 
         slug = self.slug
@@ -90,7 +91,7 @@ class CommunityIn:
         starter_reward: dict[str, Any] | None | Unset
         if isinstance(self.starter_reward, Unset):
             starter_reward = UNSET
-        elif isinstance(self.starter_reward, Reward):
+        elif isinstance(self.starter_reward, StarterReward):
             starter_reward = self.starter_reward.to_dict()
         else:
             starter_reward = self.starter_reward
@@ -132,7 +133,7 @@ class CommunityIn:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.member_schema import MemberSchema # noqa: PLC0415
-        from ..models.reward import Reward # noqa: PLC0415
+        from ..models.starter_reward import StarterReward # noqa: PLC0415
         d = dict(src_dict)
         name = d.pop("name")
 
@@ -174,7 +175,7 @@ class CommunityIn:
 
 
 
-        def _parse_starter_reward(data: object) -> None | Reward | Unset:
+        def _parse_starter_reward(data: object) -> None | StarterReward | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -182,14 +183,14 @@ class CommunityIn:
             try:
                 if not isinstance(data, dict):
                     raise TypeError()
-                starter_reward_type_0 = Reward.from_dict(data)
+                starter_reward_type_0 = StarterReward.from_dict(data)
 
 
 
                 return starter_reward_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | Reward | Unset, data)
+            return cast(None | StarterReward | Unset, data)
 
         starter_reward = _parse_starter_reward(d.pop("starter_reward", UNSET))
 

@@ -13,8 +13,8 @@ from typing import cast
 import datetime
 
 if TYPE_CHECKING:
+  from ..models.community_out_starter_reward_type_0 import CommunityOutStarterRewardType0
   from ..models.member_schema import MemberSchema
-  from ..models.reward import Reward
 
 
 
@@ -32,14 +32,17 @@ class CommunityOut:
             slug (str):
             name (str):
             description (str):
-            link (None | str): the community's referral link (redirect_url with ?community=<slug>)
+            redirect_url (None | str):
+            link (None | str): the community's referral link, /c/{app_id}/{slug} on the engine's public origin: it redirects
+                to redirect_url with a signed click id
             open_ (bool):
             auto_approve (bool):
             max_members (int | None):
             member_count (int):
             member_schema (MemberSchema): What a member gives when joining: a wallet address, e-mail, username, Discord
                 name, or custom fields.
-            starter_reward (None | Reward):
+            starter_reward (CommunityOutStarterRewardType0 | None): the starter reward with its kind: points, item, token,
+                nft, in_game or webhook
             created_at (datetime.datetime):
      """
 
@@ -47,13 +50,14 @@ class CommunityOut:
     slug: str
     name: str
     description: str
+    redirect_url: None | str
     link: None | str
     open_: bool
     auto_approve: bool
     max_members: int | None
     member_count: int
     member_schema: MemberSchema
-    starter_reward: None | Reward
+    starter_reward: CommunityOutStarterRewardType0 | None
     created_at: datetime.datetime
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -62,8 +66,8 @@ class CommunityOut:
 
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.community_out_starter_reward_type_0 import CommunityOutStarterRewardType0 # noqa: PLC0415
         from ..models.member_schema import MemberSchema # noqa: PLC0415
-        from ..models.reward import Reward # noqa: PLC0415
         id = self.id
 
         slug = self.slug
@@ -71,6 +75,9 @@ class CommunityOut:
         name = self.name
 
         description = self.description
+
+        redirect_url: None | str
+        redirect_url = self.redirect_url
 
         link: None | str
         link = self.link
@@ -87,7 +94,7 @@ class CommunityOut:
         member_schema = self.member_schema.to_dict()
 
         starter_reward: dict[str, Any] | None
-        if isinstance(self.starter_reward, Reward):
+        if isinstance(self.starter_reward, CommunityOutStarterRewardType0):
             starter_reward = self.starter_reward.to_dict()
         else:
             starter_reward = self.starter_reward
@@ -102,6 +109,7 @@ class CommunityOut:
             "slug": slug,
             "name": name,
             "description": description,
+            "redirect_url": redirect_url,
             "link": link,
             "open": open_,
             "auto_approve": auto_approve,
@@ -118,8 +126,8 @@ class CommunityOut:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.community_out_starter_reward_type_0 import CommunityOutStarterRewardType0 # noqa: PLC0415
         from ..models.member_schema import MemberSchema # noqa: PLC0415
-        from ..models.reward import Reward # noqa: PLC0415
         d = dict(src_dict)
         id = d.pop("id")
 
@@ -128,6 +136,14 @@ class CommunityOut:
         name = d.pop("name")
 
         description = d.pop("description")
+
+        def _parse_redirect_url(data: object) -> None | str:
+            if data is None:
+                return data
+            return cast(None | str, data)
+
+        redirect_url = _parse_redirect_url(d.pop("redirect_url"))
+
 
         def _parse_link(data: object) -> None | str:
             if data is None:
@@ -156,20 +172,20 @@ class CommunityOut:
 
 
 
-        def _parse_starter_reward(data: object) -> None | Reward:
+        def _parse_starter_reward(data: object) -> CommunityOutStarterRewardType0 | None:
             if data is None:
                 return data
             try:
                 if not isinstance(data, dict):
                     raise TypeError()
-                starter_reward_type_0 = Reward.from_dict(data)
+                starter_reward_type_0 = CommunityOutStarterRewardType0.from_dict(data)
 
 
 
                 return starter_reward_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | Reward, data)
+            return cast(CommunityOutStarterRewardType0 | None, data)
 
         starter_reward = _parse_starter_reward(d.pop("starter_reward"))
 
@@ -184,6 +200,7 @@ class CommunityOut:
             slug=slug,
             name=name,
             description=description,
+            redirect_url=redirect_url,
             link=link,
             open_=open_,
             auto_approve=auto_approve,

@@ -14,7 +14,7 @@ from typing import cast
 
 if TYPE_CHECKING:
   from ..models.member_schema import MemberSchema
-  from ..models.reward import Reward
+  from ..models.starter_reward import StarterReward
 
 
 
@@ -36,7 +36,7 @@ class CommunityUpdate:
             max_members (int | None | Unset): null: no limit
             member_schema (MemberSchema | Unset): What a member gives when joining: a wallet address, e-mail, username,
                 Discord name, or custom fields.
-            starter_reward (None | Reward | Unset):
+            starter_reward (None | StarterReward | Unset):
      """
 
     name: str | Unset = UNSET
@@ -46,7 +46,7 @@ class CommunityUpdate:
     auto_approve: bool | Unset = UNSET
     max_members: int | None | Unset = UNSET
     member_schema: MemberSchema | Unset = UNSET
-    starter_reward: None | Reward | Unset = UNSET
+    starter_reward: None | StarterReward | Unset = UNSET
 
 
 
@@ -54,7 +54,7 @@ class CommunityUpdate:
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.member_schema import MemberSchema # noqa: PLC0415
-        from ..models.reward import Reward # noqa: PLC0415
+        from ..models.starter_reward import StarterReward # noqa: PLC0415
         name = self.name
 
         description = self.description
@@ -82,7 +82,7 @@ class CommunityUpdate:
         starter_reward: dict[str, Any] | None | Unset
         if isinstance(self.starter_reward, Unset):
             starter_reward = UNSET
-        elif isinstance(self.starter_reward, Reward):
+        elif isinstance(self.starter_reward, StarterReward):
             starter_reward = self.starter_reward.to_dict()
         else:
             starter_reward = self.starter_reward
@@ -116,7 +116,7 @@ class CommunityUpdate:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.member_schema import MemberSchema # noqa: PLC0415
-        from ..models.reward import Reward # noqa: PLC0415
+        from ..models.starter_reward import StarterReward # noqa: PLC0415
         d = dict(src_dict)
         name = d.pop("name", UNSET)
 
@@ -156,7 +156,7 @@ class CommunityUpdate:
 
 
 
-        def _parse_starter_reward(data: object) -> None | Reward | Unset:
+        def _parse_starter_reward(data: object) -> None | StarterReward | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -164,14 +164,14 @@ class CommunityUpdate:
             try:
                 if not isinstance(data, dict):
                     raise TypeError()
-                starter_reward_type_0 = Reward.from_dict(data)
+                starter_reward_type_0 = StarterReward.from_dict(data)
 
 
 
                 return starter_reward_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | Reward | Unset, data)
+            return cast(None | StarterReward | Unset, data)
 
         starter_reward = _parse_starter_reward(d.pop("starter_reward", UNSET))
 

@@ -166,7 +166,8 @@ def sync_detailed(
     """ Join
 
      Join: a player for themself, or the server key naming ``player_id``. Active at once, or pending
-    approval; the starter reward is paid when the member becomes active.
+    approval; the starter reward is given when the member becomes active. A ``click_id`` from the
+    community's link attributes the join to the member whose link it was.
 
     Args:
         community (str): the community's id or slug
@@ -206,7 +207,8 @@ def sync(
     """ Join
 
      Join: a player for themself, or the server key naming ``player_id``. Active at once, or pending
-    approval; the starter reward is paid when the member becomes active.
+    approval; the starter reward is given when the member becomes active. A ``click_id`` from the
+    community's link attributes the join to the member whose link it was.
 
     Args:
         community (str): the community's id or slug
@@ -241,7 +243,8 @@ async def asyncio_detailed(
     """ Join
 
      Join: a player for themself, or the server key naming ``player_id``. Active at once, or pending
-    approval; the starter reward is paid when the member becomes active.
+    approval; the starter reward is given when the member becomes active. A ``click_id`` from the
+    community's link attributes the join to the member whose link it was.
 
     Args:
         community (str): the community's id or slug
@@ -281,7 +284,8 @@ async def asyncio(
     """ Join
 
      Join: a player for themself, or the server key naming ``player_id``. Active at once, or pending
-    approval; the starter reward is paid when the member becomes active.
+    approval; the starter reward is given when the member becomes active. A ``click_id`` from the
+    community's link attributes the join to the member whose link it was.
 
     Args:
         community (str): the community's id or slug
