@@ -8,6 +8,7 @@ fills up and stalls a server that logs every request.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -41,17 +42,36 @@ class Served:
         return (self.cwd / "serve.err").read_text(errors="replace")
 
 
+def serve_env(cwd: Path, **settings: str) -> dict[str, str]:
+    """This environment without its ``QUESTLINE_*`` variables, plus a SQLite file in ``cwd`` and ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUESTLINE_")}
+    return env | {"QUESTLINE_DATABASE_URL": f"sqlite+aiosqlite:///{cwd / 'questline.db'}"} | settings
+
+
+def prepare(cwd: Path, **settings: str) -> Path:
+    """``questline init`` in ``cwd``: what ``serve``'s first start does there before it serves (the
+    migrated SQLite file, the demo, ``questline-demo.json``, the secret file), for ``serving(from_prepared=)``."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "questline", "init"], cwd=cwd, env=serve_env(cwd, **settings),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True, timeout=300)
+    return cwd
+
+
 @contextmanager
-def serving(cwd: Path, ready_seconds: float = 90, **settings: str) -> Iterator[Served]:
+def serving(cwd: Path, ready_seconds: float = 180, from_prepared: Path | None = None,
+            **settings: str) -> Iterator[Served]:
     """Run ``questline serve`` in ``cwd`` (where it writes ``questline-demo.json``) until the block ends.
 
     The environment is this one without its ``QUESTLINE_*`` variables, plus a SQLite file in ``cwd``
     and ``settings`` (``QUESTLINE_LOG_JSON="true"``, …); ``Served.env`` is that environment, for
     commands that should see the engine's settings. Output is readable after the block ends.
+    ``from_prepared``: a directory made by ``prepare`` whose files are copied into ``cwd`` first, so
+    the server starts where a first start would have left it, without paying for it again.
     """
+    if from_prepared is not None:
+        shutil.copytree(from_prepared, cwd, dirs_exist_ok=True)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QUESTLINE_")}
-    env |= {"QUESTLINE_DATABASE_URL": f"sqlite+aiosqlite:///{cwd / 'questline.db'}"} | settings
+    env = serve_env(cwd, **settings)
     with (cwd / "serve.out").open("wb") as out, (cwd / "serve.err").open("wb") as err:
         proc = subprocess.Popen([sys.executable, "-m", "questline", "serve", "--host", "127.0.0.1", "--port",
                                  str(port)], cwd=cwd, env=env, stdout=out, stderr=err)

@@ -3,7 +3,9 @@
 For README.md and each ``docs/*.md`` with examples (one test case per document), a fresh
 ``questline serve`` runs on SQLite in a temporary directory (its working directory, so the demo's
 keys are in ``./questline-demo.json`` as the README says, and ``./.venv`` links to this Python's
-environment when it is one, as in a checkout set up by ``./scripts/serve``). The document's
+environment when it is one, as in a checkout set up by ``./scripts/serve``). Each document gets
+its own server and database, as a reader would; the first start's work (migrations, the demo) is
+done once per session by ``questline init`` and its files copied into each directory. The document's
 examples then run in ONE ``bash`` process, in document order, so later sections see what earlier
 ones made (players, ``demo()``, ``AUTH``...).
 
@@ -41,7 +43,7 @@ from typing import NamedTuple
 import pytest
 
 from tests.conftest import REQUIRE_SERVICES
-from tests.serving import serving
+from tests.serving import prepare, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITTEN_ADDRESS = "http://127.0.0.1:8000"
@@ -275,9 +277,15 @@ def problem_code(body: str) -> str | None:
     return parsed.get("code") if isinstance(parsed, dict) else None
 
 
+@pytest.fixture(scope="session")
+def first_start(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory as ``questline serve``'s first start leaves it, made once for every document."""
+    return prepare(tmp_path_factory.mktemp("first-start"), QUESTLINE_LOG_LEVEL="WARNING")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("document", DOCUMENTS, ids=[str(p.relative_to(ROOT)) for p in DOCUMENTS])
-def test_worked_examples_work_as_written(document: Path, tmp_path: Path) -> None:
+def test_worked_examples_work_as_written(document: Path, tmp_path: Path, first_start: Path) -> None:
     for tool in ("bash", "curl"):
         if shutil.which(tool) is None:
             why = f"{tool} is not installed: the documentation's examples are bash and curl"
@@ -295,7 +303,7 @@ def test_worked_examples_work_as_written(document: Path, tmp_path: Path) -> None
         (work / ".venv").symlink_to(sys.prefix, target_is_directory=True)
 
     started = time.monotonic()
-    with serving(work, QUESTLINE_LOG_LEVEL="WARNING") as served:
+    with serving(work, from_prepared=first_start, QUESTLINE_LOG_LEVEL="WARNING") as served:
         script = PRELUDE.replace("__BASE__", served.base).replace("__CALLS__", str(calls_dir))
         for block in blocks:
             script += f"\nQL_BLOCK={block.number}\n{block.text.replace(WRITTEN_ADDRESS, served.base)}\n"

@@ -181,3 +181,20 @@ def test_serve_runs_the_engine_with_demo_keys_and_json_logs(tmp_path: Path) -> N
     mine = [e for e in events if e.get("event") == "request" and e.get("request_id") == "serve-test-1"]
     assert mine and mine[0]["route"] == "/v1/players" and mine[0]["status"] == 200
     assert all("timestamp" in e and "level" in e for e in events)
+
+
+def test_init_prepares_what_serve_would_then_serving_uses_it(db_url: str, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`questline init` migrates and makes the demo once (keys in ./questline-demo.json); the
+    server started on that database answers with those keys and makes no second demo."""
+    monkeypatch.chdir(tmp_path)
+    assert "Questline demo created" in ok(["init"], db_url).output
+    keys = json.loads((tmp_path / "questline-demo.json").read_text())
+    (tmp_path / "questline-demo.json").unlink()
+    assert "demo created" not in ok(["init"], db_url).output  # not empty any more: nothing to do
+    assert not (tmp_path / "questline-demo.json").exists()
+
+    resp = ask_api(db_url, "GET", "/v1/players", {"Authorization": f"Bearer {keys['server_key']}"})
+    assert resp.status_code == 200, resp.text
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        assert conn.execute("select count(*) from organizations").fetchone() == (1,)

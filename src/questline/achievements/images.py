@@ -18,9 +18,6 @@ import warnings
 from dataclasses import dataclass
 from io import BytesIO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-
-from questline.achievements import svg
 from questline.kit.errors import ProblemError, Unprocessable
 from questline.kit.middleware import PayloadTooLarge
 
@@ -71,6 +68,9 @@ def _too_large(width: float, height: float) -> Unprocessable:
 
 
 def _png(data: bytes) -> tuple[int, int, bytes]:
+    # imported on first use: a server that gets no image never loads Pillow
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -108,6 +108,8 @@ def _svg(data: bytes) -> tuple[bytes, int | None, int | None]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise Unprocessable("SVG badges must be UTF-8 text", code="invalid_svg") from exc
+    from questline.achievements import svg  # on first use, as Pillow: lxml is only for SVG badges
+
     root = svg.parse(text)
     namespace, tag = svg.name_of(root)
     if tag != "svg" or namespace not in (svg.SVG_NS, None):

@@ -17,11 +17,13 @@ import struct
 import warnings
 from dataclasses import dataclass
 from io import BytesIO
-
-from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+from typing import TYPE_CHECKING
 
 from questline.kit.errors import ProblemError, Unprocessable
 from questline.kit.middleware import PayloadTooLarge
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 MAX_SIDE = 8192
 OVERLAY_BOX = (1280, 720)
@@ -74,6 +76,8 @@ def prepare(data: bytes, max_bytes: int) -> Prepared:
 
 
 def _image(data: bytes, digest: str) -> Prepared:
+    from PIL import Image, UnidentifiedImageError  # on first use: a server that gets no image never loads Pillow
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -102,6 +106,8 @@ def _image(data: bytes, digest: str) -> Prepared:
 
 
 def _overlay(image: Image.Image, extension: str) -> tuple[bytes, tuple[int, int]]:
+    from PIL import Image, ImageOps, ImageSequence
+
     out = BytesIO()
     if extension == "gif" and getattr(image, "n_frames", 1) > 1:
         frames = [ImageOps.contain(frame.convert("RGBA"), OVERLAY_BOX, Image.Resampling.LANCZOS)

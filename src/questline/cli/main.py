@@ -128,15 +128,28 @@ def serve(
                                  if v is not None}
     settings = load_settings(signing=True, **overrides)
     configure_logging(settings.log_level, json=settings.log_json)
-    serves_api = settings.role in ("all", "api")
-    if serves_api and (settings.should_migrate if migrate_first is None else migrate_first):
+    if settings.role in ("all", "api"):
+        _prepare(settings, settings.should_migrate if migrate_first is None else migrate_first, demo)
+    _serve_http(settings)
+
+
+@app.command()
+def init(demo: Annotated[bool, typer.Option(help="create demo data on an empty database")] = True) -> None:
+    """Prepare the database as `serve` does before it serves, then exit: migrations applied and,
+    outside production, the demo created on an empty database (keys in ./questline-demo.json)."""
+    settings = load_settings(signing=True)
+    configure_logging(settings.log_level, json=settings.log_json)
+    _prepare(settings, True, demo)
+
+
+def _prepare(settings: Settings, migrate_first: bool, demo: bool) -> None:
+    if migrate_first:
         migrations.upgrade(settings.database_url)
-    if serves_api and demo and settings.env != "production":
+    if demo and settings.env != "production":
         keys = run_in_session(lambda s, r: bootstrap_demo(s, r.clock), settings)
         if keys is not None:
             Path("questline-demo.json").write_text(json.dumps(keys.__dict__, indent=2))
             print_demo_keys(keys, settings)
-    _serve_http(settings)
 
 
 def _serve_http(settings: Settings) -> None:

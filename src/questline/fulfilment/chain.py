@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol
 
-from eth_utils.address import is_checksum_address, to_checksum_address
-
 # transfer(address,uint256)
 TRANSFER_SELECTOR = bytes.fromhex("a9059cbb")
 NATIVE_GAS = 21_000
@@ -47,6 +45,9 @@ class Chain(Protocol):
 
 def checksum(address: str) -> str:
     """A valid EVM address in its checksum form; ValueError otherwise."""
+    # imported on first use, like web3: eth_utils weighs ~25 MB in a process that never pays on-chain
+    from eth_utils.address import is_checksum_address, to_checksum_address
+
     try:
         value = to_checksum_address(address)
     except (ValueError, TypeError) as exc:

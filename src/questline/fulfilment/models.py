@@ -16,7 +16,7 @@ class Fulfilment(Base):
 
     __tablename__ = "fulfilments"
     __table_args__ = (
-        sa.UniqueConstraint("app_id", "source", "source_ref"),
+        sa.UniqueConstraint("app_id", "source", "source_ref", name="uq_fulfilments_app_id"),  # the name 0451 gave it
         sa.Index("ix_fulfilments_app", "app_id", "id"),
         sa.Index("ix_fulfilments_due", "status", "next_attempt_at"),
     )

@@ -16,7 +16,8 @@ class Notification(Base):
 
     __tablename__ = "notifications"
     __table_args__ = (
-        sa.UniqueConstraint("app_id", "recipient_kind", "recipient_id", "dedupe_key"),
+        sa.UniqueConstraint("app_id", "recipient_kind", "recipient_id", "dedupe_key",
+                            name="uq_notifications_app_id"),  # the name 0452 gave it
         sa.Index("ix_notifications_inbox", "app_id", "recipient_kind", "recipient_id", "status", "id"),
     )
 
@@ -40,7 +41,8 @@ class Delivery(Base):
 
     __tablename__ = "notification_deliveries"
     __table_args__ = (
-        sa.UniqueConstraint("app_id", "channel", "recipient_kind", "recipient_id", "dedupe_key"),
+        sa.UniqueConstraint("app_id", "channel", "recipient_kind", "recipient_id", "dedupe_key",
+                            name="uq_notification_deliveries_app_id"),  # the name 0452 gave it
         sa.Index("ix_notification_deliveries_due", "status", "send_after"),
         sa.Index("ix_notification_deliveries_recipient", "app_id", "recipient_kind", "recipient_id", "id"),
     )

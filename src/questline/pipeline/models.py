@@ -89,6 +89,7 @@ class OutboxMessage(Base):
     committed after it is never skipped (see ``questline.relay``)."""
 
     __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_position", "txid", "seq"),)  # the relay's scan order (0401)
 
     seq: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
     app_id: Mapped[str] = mapped_column(sa.String(40), index=True)

@@ -22,20 +22,19 @@ import contextlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nats
 import orjson
 import structlog
-from nats.aio.client import Client
-from nats.aio.msg import Msg
-from nats.js import JetStreamContext
-from nats.js import api as js_api
-from nats.js.errors import NotFoundError
 
 from questline.kit.errors import ServiceUnavailable
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
+
+if TYPE_CHECKING:  # nats (and aiohttp under it) is imported on first use: ~10 MB that the default log never needs
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+    from nats.js import JetStreamContext
 
 _log = structlog.get_logger("questline.stream")
 Key = tuple[str, str]  # (app_id, event_id)
@@ -91,6 +90,8 @@ class StreamLog:
             return self._js
         async with self._lock:
             if self._js is None or self._nc is None or self._nc.is_closed:
+                import nats
+
                 try:
                     # Once connected, reconnect forever (a NATS restart is an outage, not an end);
                     # the first connection is bounded, so a request waits seconds, not forever.
@@ -112,6 +113,9 @@ class StreamLog:
         """The partition's stream and durable consumer exist (made once per process)."""
         if partition in self._ready:
             return
+        from nats.js import api as js_api
+        from nats.js.errors import BadRequestError, NotFoundError
+
         js = await self.js()
         config = js_api.StreamConfig(
             name=self.stream(partition), subjects=[f"{self.namespace}.events.{partition}.>"],
@@ -121,7 +125,7 @@ class StreamLog:
         try:
             await js.stream_info(config.name or "")
         except NotFoundError:
-            with contextlib.suppress(nats.js.errors.BadRequestError):  # another process made it meanwhile
+            with contextlib.suppress(BadRequestError):  # another process made it meanwhile
                 await js.add_stream(config)
         try:
             await js.consumer_info(self.stream(partition), self.durable)
@@ -130,6 +134,8 @@ class StreamLog:
         self._ready.add(partition)
 
     async def _add_consumer(self, js: JetStreamContext, partition: int, start: int | None) -> None:
+        from nats.js import api as js_api
+
         policy = js_api.DeliverPolicy.ALL if start is None else js_api.DeliverPolicy.BY_START_SEQUENCE
         await js.add_consumer(self.stream(partition), js_api.ConsumerConfig(
             durable_name=self.durable, deliver_policy=policy, opt_start_seq=start,
@@ -168,9 +174,11 @@ class StreamLog:
         if sub is None:
             js = await self.js()
             sub = self._subs[partition] = await js.pull_subscribe_bind(self.durable, stream=self.stream(partition))
+        from nats.errors import TimeoutError as NatsTimeoutError
+
         try:
             msgs = await sub.fetch(batch, timeout=wait)
-        except (TimeoutError, nats.errors.TimeoutError):
+        except (TimeoutError, NatsTimeoutError):
             return []
         out = []
         for msg in msgs:
@@ -182,6 +190,8 @@ class StreamLog:
 
     async def reset(self, partition: int, start: int) -> None:
         """Deliver the partition's stream again from ``start`` (the next sequence to apply)."""
+        from nats.js.errors import BadRequestError, NotFoundError
+
         js = await self.js()
         await self.ensure(partition)
         sub = self._subs.pop(partition, None)
@@ -196,7 +206,7 @@ class StreamLog:
             # Events expired from the stream before any worker applied them: say so loudly.
             _log.error("event_log_expired_unapplied", partition=partition, from_seq=start, to_seq=first - 1)
             self.floor[partition] = first
-        with contextlib.suppress(nats.js.errors.BadRequestError):  # another owner reset it at once
+        with contextlib.suppress(BadRequestError):  # another owner reset it at once
             await self._add_consumer(js, partition, max(start, first))
 
     async def pending(self, partition: int) -> int:
@@ -215,6 +225,8 @@ class StreamLog:
 
     async def delete_streams(self) -> None:
         """Remove this namespace's streams (tests, and tearing an install down)."""
+        from nats.js.errors import NotFoundError
+
         js = await self.js()
         for partition in range(self.partitions):
             with contextlib.suppress(NotFoundError):

@@ -24,7 +24,6 @@ import io
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol, cast
 
-from PIL import Image, UnidentifiedImageError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.kit.errors import Conflict, NotFound, ProblemError, Unprocessable
@@ -84,6 +83,8 @@ def recognise(content: bytes) -> str:
             raise Unprocessable("the PDF is truncated (no %%EOF at its end)", code="invalid_document")
         return "application/pdf"
     if content.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")):
+        from PIL import Image, UnidentifiedImageError  # on first use: most servers never see a document
+
         try:
             with Image.open(io.BytesIO(content)) as image:
                 image.verify()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 
-from fpdf import FPDF
-
 from questline.ledger.schemas import StatementOut
 
 
@@ -43,6 +41,8 @@ def _latin(text: str) -> str:
 
 
 def statement_pdf(st: StatementOut) -> bytes:
+    from fpdf import FPDF  # imported on first use: fpdf and fontTools add ~50 MB to every process
+
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_creation_date(st.end)
     pdf.add_page()

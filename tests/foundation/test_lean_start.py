@@ -1,0 +1,19 @@
+"""What ``questline serve`` loads to serve the common path: not the libraries only some requests
+need (docs/operations.md, "First start and memory"). Each is imported on its first use instead;
+importing one at module level again adds megabytes to every process's idle memory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+ON_FIRST_USE = ["alembic", "nats", "aiohttp", "fpdf", "fontTools", "eth_utils", "web3", "eth_account", "lxml"]
+
+
+def test_the_engine_and_cli_import_without_the_libraries_of_rare_requests() -> None:
+    code = ("import json, sys\nimport questline.cli.main, questline.app, questline.migrations\n"
+            f"print(json.dumps(sorted(m for m in {ON_FIRST_USE!r} if m in sys.modules)))")
+    # A process of its own: this one has imported everything the other tests needed.
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
