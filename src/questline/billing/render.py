@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fpdf import FPDF
 from jinja2 import BaseLoader, Environment, select_autoescape
 
 from questline.billing.schemas import InvoiceOut
@@ -78,6 +77,8 @@ def _latin(text: str) -> str:
 
 
 def invoice_pdf(inv: InvoiceOut) -> bytes:
+    from fpdf import FPDF  # imported on first use, as the treasury's statements do (fpdf adds ~50 MB)
+
     def money(amount: int) -> str:
         return major(amount, inv.exponent)
 
