@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.audit import service as audit
+from questline.billing import service as billing
 from questline.campaigns import service as campaigns
 from questline.finance import repository as repo
 from questline.finance.models import Dispute
@@ -95,7 +96,10 @@ async def listing(session: AsyncSession, caller: Caller, status: str | None, pag
 
 
 async def open_dispute(session: AsyncSession, runtime: Runtime, caller: Caller, body: DisputeIn) -> DisputeOut:
-    """The brand disputes some of a participation's impressions in one of its campaigns."""
+    """The brand disputes some of a participation's impressions in one of its campaigns, or an invoice line."""
+    if body.invoice_line_id is not None:
+        return await _open_line_dispute(session, runtime, caller, body.invoice_line_id, body)
+    assert body.campaign_id is not None and body.streamer_id is not None and body.impressions is not None
     participation = await campaigns.get_participation(session, caller, body.campaign_id, body.streamer_id)
     campaign = await campaigns.get_campaign(session, caller.app, body.campaign_id)
     left = participation.impressions - await repo.refunded_impressions(session, caller.app, participation.id)
@@ -112,6 +116,38 @@ async def open_dispute(session: AsyncSession, runtime: Runtime, caller: Caller, 
         "reason": body.reason, "opened_by": caller.identity, "verdict": None, "decision": None, "refunded": 0,
         "from_revenue": 0, "from_streamer": 0, "loss": 0, "transactions": [], "decided_by": None,
         "decided_at": None, "created_at": now, "updated_at": now})
+    found = await repo.get_dispute(session, caller.app, dispute_id)
+    assert found is not None
+    await _audit(session, runtime, found, "opened", caller.kind.value, caller.identity)
+    return _out(found)
+
+
+async def _open_line_dispute(session: AsyncSession, runtime: Runtime, caller: Caller, line_id: str,
+                             body: DisputeIn) -> DisputeOut:
+    """One dispute per invoice line of the brand's (another brand's line: 404)."""
+    assert caller.account_id is not None
+    await sponsors.acting_member(session, caller, caller.account_id)
+    line = await billing.invoice_line(session, caller.app, line_id)
+    if line.brand_id != caller.account_id:
+        raise NotFound(f"invoice line {line_id} not found", code="invoice_line_not_found")
+    if line.invoice_status in ("draft", "void"):
+        raise Conflict(f"invoice {line.invoice_id} is {line.invoice_status}: a draft is corrected before it is "
+                       "finalized, a void one owes nothing", code="invoice_not_disputable",
+                       extra={"invoice_status": line.invoice_status})
+    amount = body.amount or line.amount
+    if amount > line.amount:
+        raise Unprocessable(f"the line is {line.amount}", code="amount_too_large", extra={"line_amount": line.amount})
+    now = runtime.clock.now()
+    dispute_id = new_id("dsp")
+    if not await repo.insert_dispute(session, {
+            "id": dispute_id, "app_id": caller.app, "kind": "invoice_line", "status": "open",
+            "brand_id": line.brand_id, "streamer_id": None, "campaign_id": line.campaign_id,
+            "participation_id": None, "subject_ref": line.id, "currency": line.currency, "impressions": 0,
+            "amount": amount, "reason": body.reason, "opened_by": caller.identity, "verdict": None,
+            "decision": {"invoice_id": line.invoice_id, "line_kind": line.kind}, "refunded": 0, "from_revenue": 0,
+            "from_streamer": 0, "loss": 0, "transactions": [], "decided_by": None, "decided_at": None,
+            "created_at": now, "updated_at": now}):
+        raise Conflict(f"invoice line {line_id} is already disputed", code="already_disputed")
     found = await repo.get_dispute(session, caller.app, dispute_id)
     assert found is not None
     await _audit(session, runtime, found, "opened", caller.kind.value, caller.identity)
@@ -155,6 +191,8 @@ async def decide(session: AsyncSession, runtime: Runtime, caller: Caller, disput
                 "status": "rejected", "verdict": "reject", "decision": decision, "decided_by": caller.identity,
                 "decided_at": now, "updated_at": now}):
             raise Conflict(f"dispute {dispute_id} is already decided", code="dispute_already_decided")
+    elif found.kind == "invoice_line":
+        await _refund_line(session, runtime, caller, found, body, decision)
     else:
         await _refund(session, runtime, caller, found, body, decision)
     decided = await repo.get_dispute(session, caller.app, dispute_id)
@@ -225,6 +263,53 @@ async def _refund(session: AsyncSession, runtime: Runtime, caller: Caller, found
         transactions.append(txn.id)
     await repo.update_dispute(session, app_id, found.id, {
         "refunded": gross, "from_revenue": from_revenue, "from_streamer": from_streamer, "loss": loss,
+        "transactions": transactions})
+
+
+async def _refund_line(session: AsyncSession, runtime: Runtime, caller: Caller, found: Dispute,
+                       body: DisputeDecisionIn, decision: dict[str, Any]) -> None:
+    """An invoice line's money went to the platform (its commission, fees) or, for a media line, through it to
+    the streamers of the campaign: a refund comes from the platform's revenue, the rest is the loss."""
+    assert found.subject_ref is not None
+    amount = body.amount or found.amount
+    if amount > found.amount:
+        raise Unprocessable(f"the dispute is about {found.amount}", code="amount_too_large",
+                            extra={"disputed": found.amount})
+    line = await billing.invoice_line(session, caller.app, found.subject_ref)
+    if not line.prepaid and line.invoice_status != "paid":
+        raise Conflict(f"invoice {line.invoice_id} is not paid ({line.invoice_status}); an unpaid invoice is "
+                       "corrected with a credit note", code="invoice_not_paid",
+                       extra={"invoice_status": line.invoice_status})
+    clock, app_id, currency = runtime.clock, caller.app, found.currency
+    brand = AccountRef.wallet("brand", found.brand_id, currency)
+    revenue = AccountRef.wallet("platform", ledger.PLATFORM_REVENUE, currency)
+    await ledger.lock_accounts(session, clock, app_id=app_id, accounts=[brand, revenue])
+    have = await ledger.wallet_balance(session, clock, app_id=app_id, owner_kind="platform",
+                                       owner_id=ledger.PLATFORM_REVENUE, currency=currency)
+    from_revenue = min(amount, have)
+    loss = amount - from_revenue
+    decision.update({"amount": amount, "invoice_id": line.invoice_id, "line_kind": line.kind})
+    now = clock.now()
+    if not await repo.decide_dispute(session, app_id, found.id, {
+            "status": "refunded", "verdict": "refund", "decision": decision, "decided_by": caller.identity,
+            "decided_at": now, "updated_at": now}):
+        raise Conflict(f"dispute {found.id} is already decided", code="dispute_already_decided")
+    reference = {"dispute_id": found.id, "invoice_id": line.invoice_id, "line_id": line.id}
+    transactions: list[str] = []
+    if from_revenue:
+        txn = await ledger.transfer(session, clock, app_id=app_id, entries=[(brand, from_revenue),
+                                                                            (revenue, -from_revenue)],
+                                    idempotency_key=f"finance:dispute:{found.id}:refund", kind="dispute_refund",
+                                    source="finance", reference=reference, actor=caller.identity)
+        transactions.append(txn.id)
+    if loss:
+        txn = await ledger.transfer(session, clock, app_id=app_id,
+                                    entries=[(AccountRef.system(ledger.EXTERNAL, currency), -loss), (brand, loss)],
+                                    idempotency_key=f"finance:dispute:{found.id}:loss", kind="dispute_loss",
+                                    source="finance", reference=reference, actor=caller.identity)
+        transactions.append(txn.id)
+    await repo.update_dispute(session, app_id, found.id, {
+        "refunded": amount, "from_revenue": from_revenue, "from_streamer": 0, "loss": loss,
         "transactions": transactions})
 
 

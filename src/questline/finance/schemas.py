@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from questline.kit.ids import ID_PATTERN
 from questline.ledger.schemas import FIAT_PATTERN, MAX_AMOUNT
@@ -92,11 +92,27 @@ DisputeStatus = Literal["open", "refunded", "rejected", "won", "lost"]
 
 
 class DisputeIn(Strict):
-    campaign_id: str = Field(pattern=ID_PATTERN, max_length=40)
-    streamer_id: str = Field(pattern=ID_PATTERN, max_length=40)
-    impressions: int = Field(strict=True, ge=1, le=MAX_AMOUNT, description="how many of the participation's "
-                                                                          "impressions the brand disputes")
+    """Either a participation's impressions (``campaign_id``, ``streamer_id``, ``impressions``) or an invoice
+    line (``invoice_line_id``, optionally part of its ``amount``)."""
+
+    campaign_id: str | None = Field(default=None, pattern=ID_PATTERN, max_length=40)
+    streamer_id: str | None = Field(default=None, pattern=ID_PATTERN, max_length=40)
+    impressions: int | None = Field(default=None, strict=True, ge=1, le=MAX_AMOUNT,
+                                    description="how many of the participation's impressions the brand disputes")
+    invoice_line_id: str | None = Field(default=None, pattern=ID_PATTERN, max_length=40)
+    amount: int | None = Field(default=None, strict=True, ge=1, le=MAX_AMOUNT,
+                               description="an invoice line: how much of it is disputed (all of it by default)")
     reason: str = Field(min_length=1, max_length=2000)
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> DisputeIn:
+        impressions = (self.campaign_id, self.streamer_id, self.impressions)
+        if self.invoice_line_id is not None:
+            if any(v is not None for v in impressions):
+                raise ValueError("dispute either an invoice line or a participation's impressions, not both")
+        elif any(v is None for v in impressions) or self.amount is not None:
+            raise ValueError("give campaign_id, streamer_id and impressions (or invoice_line_id, with an amount)")
+        return self
 
 
 class EvidenceIn(Strict):
@@ -119,6 +135,8 @@ class DisputeDecisionIn(Strict):
     verdict: Literal["refund", "reject"]
     impressions: int | None = Field(default=None, strict=True, ge=1, le=MAX_AMOUNT,
                                     description="refund: how many of the disputed impressions (all by default)")
+    amount: int | None = Field(default=None, strict=True, ge=1, le=MAX_AMOUNT,
+                               description="refund of an invoice line: how much (the disputed amount by default)")
     recover_from_streamer: bool = Field(default=True, description="refund: take the streamer's share back from "
                                                                   "their available earnings (never below zero)")
     reason: str = Field(min_length=1, max_length=2000)
@@ -134,7 +152,7 @@ class DisputeOut(BaseModel):
     streamer_id: str | None
     campaign_id: str | None
     participation_id: str | None
-    subject_ref: str | None
+    subject_ref: str | None = Field(description="a chargeback's deposit, or the disputed invoice line")
     currency: str
     impressions: int
     amount: int = Field(description="what is disputed, minor units")
