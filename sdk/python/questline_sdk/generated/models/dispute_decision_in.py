@@ -29,6 +29,7 @@ class DisputeDecisionIn:
             verdict (DisputeDecisionInVerdict):
             reason (str):
             impressions (int | None | Unset): refund: how many of the disputed impressions (all by default)
+            amount (int | None | Unset): refund of an invoice line: how much (the disputed amount by default)
             recover_from_streamer (bool | Unset): refund: take the streamer's share back from their available earnings
                 (never below zero) Default: True.
      """
@@ -36,6 +37,7 @@ class DisputeDecisionIn:
     verdict: DisputeDecisionInVerdict
     reason: str
     impressions: int | None | Unset = UNSET
+    amount: int | None | Unset = UNSET
     recover_from_streamer: bool | Unset = True
 
 
@@ -53,6 +55,12 @@ class DisputeDecisionIn:
         else:
             impressions = self.impressions
 
+        amount: int | None | Unset
+        if isinstance(self.amount, Unset):
+            amount = UNSET
+        else:
+            amount = self.amount
+
         recover_from_streamer = self.recover_from_streamer
 
 
@@ -64,6 +72,8 @@ class DisputeDecisionIn:
         })
         if impressions is not UNSET:
             field_dict["impressions"] = impressions
+        if amount is not UNSET:
+            field_dict["amount"] = amount
         if recover_from_streamer is not UNSET:
             field_dict["recover_from_streamer"] = recover_from_streamer
 
@@ -91,12 +101,23 @@ class DisputeDecisionIn:
         impressions = _parse_impressions(d.pop("impressions", UNSET))
 
 
+        def _parse_amount(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        amount = _parse_amount(d.pop("amount", UNSET))
+
+
         recover_from_streamer = d.pop("recover_from_streamer", UNSET)
 
         dispute_decision_in = cls(
             verdict=verdict,
             reason=reason,
             impressions=impressions,
+            amount=amount,
             recover_from_streamer=recover_from_streamer,
         )
 

@@ -9,6 +9,8 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+from ..types import UNSET, Unset
+from typing import cast
 
 
 
@@ -21,41 +23,78 @@ T = TypeVar("T", bound="DisputeIn")
 
 @_attrs_define
 class DisputeIn:
-    """ 
+    """ Either a participation's impressions (``campaign_id``, ``streamer_id``, ``impressions``) or an invoice
+    line (``invoice_line_id``, optionally part of its ``amount``).
+
         Attributes:
-            campaign_id (str):
-            streamer_id (str):
-            impressions (int): how many of the participation's impressions the brand disputes
             reason (str):
+            campaign_id (None | str | Unset):
+            streamer_id (None | str | Unset):
+            impressions (int | None | Unset): how many of the participation's impressions the brand disputes
+            invoice_line_id (None | str | Unset):
+            amount (int | None | Unset): an invoice line: how much of it is disputed (all of it by default)
      """
 
-    campaign_id: str
-    streamer_id: str
-    impressions: int
     reason: str
+    campaign_id: None | str | Unset = UNSET
+    streamer_id: None | str | Unset = UNSET
+    impressions: int | None | Unset = UNSET
+    invoice_line_id: None | str | Unset = UNSET
+    amount: int | None | Unset = UNSET
 
 
 
 
 
     def to_dict(self) -> dict[str, Any]:
-        campaign_id = self.campaign_id
-
-        streamer_id = self.streamer_id
-
-        impressions = self.impressions
-
         reason = self.reason
+
+        campaign_id: None | str | Unset
+        if isinstance(self.campaign_id, Unset):
+            campaign_id = UNSET
+        else:
+            campaign_id = self.campaign_id
+
+        streamer_id: None | str | Unset
+        if isinstance(self.streamer_id, Unset):
+            streamer_id = UNSET
+        else:
+            streamer_id = self.streamer_id
+
+        impressions: int | None | Unset
+        if isinstance(self.impressions, Unset):
+            impressions = UNSET
+        else:
+            impressions = self.impressions
+
+        invoice_line_id: None | str | Unset
+        if isinstance(self.invoice_line_id, Unset):
+            invoice_line_id = UNSET
+        else:
+            invoice_line_id = self.invoice_line_id
+
+        amount: int | None | Unset
+        if isinstance(self.amount, Unset):
+            amount = UNSET
+        else:
+            amount = self.amount
 
 
         field_dict: dict[str, Any] = {}
 
         field_dict.update({
-            "campaign_id": campaign_id,
-            "streamer_id": streamer_id,
-            "impressions": impressions,
             "reason": reason,
         })
+        if campaign_id is not UNSET:
+            field_dict["campaign_id"] = campaign_id
+        if streamer_id is not UNSET:
+            field_dict["streamer_id"] = streamer_id
+        if impressions is not UNSET:
+            field_dict["impressions"] = impressions
+        if invoice_line_id is not UNSET:
+            field_dict["invoice_line_id"] = invoice_line_id
+        if amount is not UNSET:
+            field_dict["amount"] = amount
 
         return field_dict
 
@@ -64,19 +103,65 @@ class DisputeIn:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         d = dict(src_dict)
-        campaign_id = d.pop("campaign_id")
-
-        streamer_id = d.pop("streamer_id")
-
-        impressions = d.pop("impressions")
-
         reason = d.pop("reason")
 
+        def _parse_campaign_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        campaign_id = _parse_campaign_id(d.pop("campaign_id", UNSET))
+
+
+        def _parse_streamer_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        streamer_id = _parse_streamer_id(d.pop("streamer_id", UNSET))
+
+
+        def _parse_impressions(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        impressions = _parse_impressions(d.pop("impressions", UNSET))
+
+
+        def _parse_invoice_line_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        invoice_line_id = _parse_invoice_line_id(d.pop("invoice_line_id", UNSET))
+
+
+        def _parse_amount(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        amount = _parse_amount(d.pop("amount", UNSET))
+
+
         dispute_in = cls(
+            reason=reason,
             campaign_id=campaign_id,
             streamer_id=streamer_id,
             impressions=impressions,
-            reason=reason,
+            invoice_line_id=invoice_line_id,
+            amount=amount,
         )
 
         return dispute_in

@@ -36,7 +36,7 @@ class DisputeOut:
             streamer_id (None | str):
             campaign_id (None | str):
             participation_id (None | str):
-            subject_ref (None | str):
+            subject_ref (None | str): a chargeback's deposit, or the disputed invoice line
             currency (str):
             impressions (int):
             amount (int): what is disputed, minor units

@@ -146,7 +146,9 @@ def sync_detailed(
 
     Args:
         idempotency_key (str | Unset):
-        body (DisputeIn):
+        body (DisputeIn): Either a participation's impressions (``campaign_id``, ``streamer_id``,
+            ``impressions``) or an invoice
+            line (``invoice_line_id``, optionally part of its ``amount``).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -182,7 +184,9 @@ def sync(
 
     Args:
         idempotency_key (str | Unset):
-        body (DisputeIn):
+        body (DisputeIn): Either a participation's impressions (``campaign_id``, ``streamer_id``,
+            ``impressions``) or an invoice
+            line (``invoice_line_id``, optionally part of its ``amount``).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -213,7 +217,9 @@ async def asyncio_detailed(
 
     Args:
         idempotency_key (str | Unset):
-        body (DisputeIn):
+        body (DisputeIn): Either a participation's impressions (``campaign_id``, ``streamer_id``,
+            ``impressions``) or an invoice
+            line (``invoice_line_id``, optionally part of its ``amount``).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -249,7 +255,9 @@ async def asyncio(
 
     Args:
         idempotency_key (str | Unset):
-        body (DisputeIn):
+        body (DisputeIn): Either a participation's impressions (``campaign_id``, ``streamer_id``,
+            ``impressions``) or an invoice
+            line (``invoice_line_id``, optionally part of its ``amount``).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
