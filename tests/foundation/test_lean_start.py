@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-ON_FIRST_USE = ["alembic", "nats", "aiohttp", "fpdf", "fontTools", "eth_utils", "web3", "eth_account", "lxml"]
+ON_FIRST_USE = ["alembic", "nats", "aiohttp", "fpdf", "fontTools", "eth_utils", "web3", "eth_account", "lxml", "PIL"]
 
 
 def test_the_engine_and_cli_import_without_the_libraries_of_rare_requests() -> None:

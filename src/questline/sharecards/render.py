@@ -11,8 +11,12 @@ import io
 import math
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageDraw, ImageFont
+if TYPE_CHECKING:  # Pillow is imported on the first card drawn, not when the engine starts (idle memory)
+    from PIL import Image, ImageFont
+
+    Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 WIDTH, HEIGHT = 1200, 630
 _MARGIN = 64
@@ -27,7 +31,6 @@ _PALETTE: dict[str, tuple[tuple[int, int, int], tuple[int, int, int], tuple[int,
     "streak": ((84, 24, 10), (190, 70, 20), (255, 214, 120)),
     "level": ((8, 60, 44), (24, 140, 96), (170, 255, 200)),
 }
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class Drawing:
 
 @cache
 def _font(size: int) -> Font:
+    from PIL import ImageFont
+
     return ImageFont.load_default(size=size)
 
 
@@ -89,6 +94,8 @@ def _star(centre: tuple[float, float], outer: float, inner: float) -> list[tuple
 
 
 def _background(kind: str) -> Image.Image:
+    from PIL import Image
+
     top, bottom, _ = _PALETTE[kind]
     # A vertical gradient: one pixel column, resized (fast, and identical every time).
     column = Image.new("RGB", (1, HEIGHT))
@@ -98,6 +105,8 @@ def _background(kind: str) -> Image.Image:
 
 def draw(card: Drawing) -> bytes:
     """The card as PNG bytes."""
+    from PIL import ImageDraw
+
     image = _background(card.kind)
     pen = ImageDraw.Draw(image)
     accent = _PALETTE[card.kind][2]
