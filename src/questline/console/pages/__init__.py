@@ -16,6 +16,7 @@ from questline.console.pages import (
     home,
     keys,
     live,
+    moderation,
     partners,
     players,
     queues,
@@ -24,7 +25,7 @@ from questline.console.pages import (
 )
 
 MODULES: tuple[ModuleType, ...] = (session, home, keys, definitions, players, claims, queues, campaigns, webhooks,
-                                   live, trends, audit, partners)
+                                   live, trends, audit, partners, moderation)
 
 
 def routes() -> list[session.Route]:
