@@ -9,6 +9,7 @@ from types import ModuleType
 
 from questline.console import session
 from questline.console.pages import (
+    announcements,
     audit,
     campaigns,
     claims,
@@ -25,7 +26,7 @@ from questline.console.pages import (
 )
 
 MODULES: tuple[ModuleType, ...] = (session, home, keys, definitions, players, claims, queues, campaigns, webhooks,
-                                   live, trends, audit, partners, moderation)
+                                   live, trends, audit, partners, moderation, announcements)
 
 
 def routes() -> list[session.Route]:
