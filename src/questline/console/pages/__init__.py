@@ -16,6 +16,7 @@ from questline.console.pages import (
     definitions,
     home,
     keys,
+    links,
     live,
     moderation,
     partners,
@@ -26,7 +27,7 @@ from questline.console.pages import (
 )
 
 MODULES: tuple[ModuleType, ...] = (session, home, keys, definitions, players, claims, queues, campaigns, webhooks,
-                                   live, trends, audit, partners, moderation, announcements)
+                                   live, trends, audit, partners, moderation, announcements, links)
 
 
 def routes() -> list[session.Route]:
