@@ -18,13 +18,14 @@ from questline.console.pages import (
     live,
     partners,
     players,
+    progression,
     queues,
     trends,
     webhooks,
 )
 
 MODULES: tuple[ModuleType, ...] = (session, home, keys, definitions, players, claims, queues, campaigns, webhooks,
-                                   live, trends, audit, partners)
+                                   live, trends, audit, partners, progression)
 
 
 def routes() -> list[session.Route]:
