@@ -9,6 +9,7 @@ from types import ModuleType
 
 from questline.console import session
 from questline.console.pages import (
+    announcements,
     audit,
     campaigns,
     claims,
@@ -16,6 +17,7 @@ from questline.console.pages import (
     home,
     keys,
     live,
+    moderation,
     partners,
     players,
     progression,
@@ -25,7 +27,8 @@ from questline.console.pages import (
 )
 
 MODULES: tuple[ModuleType, ...] = (session, home, keys, definitions, players, claims, queues, campaigns, webhooks,
-                                   live, trends, audit, partners, progression)
+                                   live, trends, audit, partners, moderation, announcements,
+                                   progression)
 
 
 def routes() -> list[session.Route]:
