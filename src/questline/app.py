@@ -203,6 +203,7 @@ def _routers() -> list[APIRouter]:
         events_api.router,
         rules_api.router,
         progression_api.router,
+        progression_api.tracks_router,
         profiles_api.router,
         leaderboards_api.router,
         competitions_api.router,

@@ -83,6 +83,13 @@ class World:
 Maker = Callable[[World, httpx.AsyncClient], Awaitable[str]]
 
 
+async def make_track(world: World, client: httpx.AsyncClient) -> str:
+    """An XP track of app A (the progression distribution route reads it)."""
+    resp = await client.put("/v1/definitions/xp_track/walk-xp", headers=world.a.server, json={"name": "Walk"})
+    assert resp.status_code in (200, 201), resp.text
+    return "walk-xp"
+
+
 async def make_member(world: World, client: httpx.AsyncClient) -> str:
     """An admin account that is a member (viewer) of app A's organization."""
     return world.viewer_a.admin_id
@@ -120,6 +127,7 @@ RESOURCE_MAKERS: dict[str, tuple[Maker, bool]] = {  # name -> (maker, is a globa
     "community": (link_makers.make_community, False),
     "slug": (link_makers.make_community, False),
     "member_code": (link_makers.make_member_code, False),
+    "track": (make_track, False),
 }
 
 

@@ -79,3 +79,20 @@ async def track_of_player(session: AsyncSession, app_id: str, player_id: str) ->
     return (await session.execute(
         sa.select(PlayerTrack).where(PlayerTrack.app_id == app_id, PlayerTrack.player_id == player_id)
     )).scalars().all()
+
+
+async def level_xp_counts(session: AsyncSession, app_id: str, track: str,
+                          buckets: int) -> list[tuple[int, int, int, int]]:
+    """Players per (level, XP bucket) on a track, and the bucket width, in one grouped query.
+
+    The width is ``max(total_xp) // buckets + 1`` (a scalar subquery), so bucket indexes run 0..buckets-1;
+    integer division behaves the same on SQLite and PostgreSQL for non-negative integers.
+    """
+    scope = (PlayerTrack.app_id == app_id, PlayerTrack.track == track)
+    width = (sa.select(sa.func.max(PlayerTrack.total_xp)).where(*scope).scalar_subquery() // buckets + 1)
+    bucket = (PlayerTrack.total_xp // width).label("bucket")
+    rows = await session.execute(
+        sa.select(PlayerTrack.level, bucket, sa.func.count().label("players"), width.label("width"))
+        .where(*scope).group_by(PlayerTrack.level, bucket, width)
+    )
+    return [(int(level), int(b), int(n), int(w)) for level, b, n, w in rows.all()]

@@ -179,3 +179,24 @@ class XpAwardResult(BaseModel):
     levels_gained: list[int]
     points_awarded: dict[str, int]
     processed: bool
+
+
+class LevelCount(BaseModel):
+    level: int
+    name: str | None = None
+    players: int
+
+
+class XpBucket(BaseModel):
+    from_xp: int = Field(description="the bucket's lowest total XP")
+    to_xp: int = Field(description="the bucket's highest total XP (inclusive)")
+    players: int
+
+
+class TrackDistribution(BaseModel):
+    """How the players who earned XP on a track spread over its levels and over total XP."""
+
+    track: str
+    players: int
+    levels: list[LevelCount] = Field(description="level 1 up to the highest level reached, zeros included")
+    xp: list[XpBucket] = Field(description="equal-width buckets of total XP, lowest first")

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.errors import Unprocessable
+from questline.kit.errors import NotFound, Unprocessable
 from questline.kit.runtime import Runtime
 from questline.pipeline import ingest as events
 from questline.pipeline.schemas import Effect
 from questline.progression import repository as repo
 from questline.progression.models import XpActivity
 from questline.progression.processor import AWARD_EVENT
-from questline.progression.schemas import CombinedLevelDef, LevelInfo, TrackDef, XpAward, XpAwardResult, level_info
+from questline.progression.schemas import (
+    CombinedLevelDef,
+    LevelCount,
+    LevelInfo,
+    TrackDef,
+    TrackDistribution,
+    XpAward,
+    XpAwardResult,
+    XpBucket,
+    level_info,
+)
 from questline.rules.service import RuleSet
 
 
@@ -72,3 +82,28 @@ def summarize_award(player_id: str, award: XpAward, processed: bool, effects: li
     return XpAwardResult(player_id=player_id, track=award.track, xp_earned=earned, total_xp=total,
                          level=level or 0, level_up=bool(gained), levels_gained=gained, points_awarded=points,
                          processed=processed)
+
+
+async def distribution(session: AsyncSession, ruleset: RuleSet, app_id: str, track: str,
+                       buckets: int) -> TrackDistribution:
+    """Players per level (every level from 1 to the highest reached, zeros included) and per XP bucket,
+    counting the players who have earned XP on the track."""
+    spec = ruleset.of("xp_track").get(track)
+    if not isinstance(spec, TrackDef):
+        raise NotFound(f"xp_track {track!r} not found", code="definition_not_found")
+    rows = await repo.level_xp_counts(session, app_id, track, buckets)
+    per_level: dict[int, int] = {}
+    per_bucket: dict[int, int] = {}
+    width = rows[0][3] if rows else 1
+    for level, bucket, players, _ in rows:
+        per_level[level] = per_level.get(level, 0) + players
+        per_bucket[bucket] = per_bucket.get(bucket, 0) + players
+    top_level = max(per_level, default=0)
+    top_bucket = max(per_bucket, default=-1)
+    return TrackDistribution(
+        track=track, players=sum(per_level.values()),
+        levels=[LevelCount(level=n, name=spec.level_names.get(n), players=per_level.get(n, 0))
+                for n in range(1, top_level + 1)],
+        xp=[XpBucket(from_xp=b * width, to_xp=(b + 1) * width - 1, players=per_bucket.get(b, 0))
+            for b in range(top_bucket + 1)],
+    )

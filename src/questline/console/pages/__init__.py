@@ -21,13 +21,15 @@ from questline.console.pages import (
     moderation,
     partners,
     players,
+    progression,
     queues,
     trends,
     webhooks,
 )
 
 MODULES: tuple[ModuleType, ...] = (session, home, keys, definitions, players, claims, queues, campaigns, webhooks,
-                                   live, trends, audit, partners, moderation, announcements, links)
+                                   live, trends, audit, partners, moderation, announcements,
+                                   progression, links)
 
 
 def routes() -> list[session.Route]:

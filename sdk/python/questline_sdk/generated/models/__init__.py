@@ -278,6 +278,7 @@ from .ledger_grant_in import LedgerGrantIn
 from .ledger_grant_in_reference_type_0 import LedgerGrantInReferenceType0
 from .level_condition import LevelCondition
 from .level_condition_op import LevelConditionOp
+from .level_count import LevelCount
 from .level_info import LevelInfo
 from .line_out import LineOut
 from .line_out_kind import LineOutKind
@@ -556,6 +557,7 @@ from .title_out_source import TitleOutSource
 from .token_pair import TokenPair
 from .token_request import TokenRequest
 from .token_reward import TokenReward
+from .track_distribution import TrackDistribution
 from .track_in import TrackIn
 from .track_in_attribution_type_0 import TrackInAttributionType0
 from .track_in_status import TrackInStatus
@@ -587,6 +589,7 @@ from .withdrawal_out_status import WithdrawalOutStatus
 from .xp_award import XpAward
 from .xp_award_result import XpAwardResult
 from .xp_award_result_points_awarded import XpAwardResultPointsAwarded
+from .xp_bucket import XpBucket
 from .xp_reward import XpReward
 
 __all__ = (
@@ -867,6 +870,7 @@ __all__ = (
     "LedgerGrantInReferenceType0",
     "LevelCondition",
     "LevelConditionOp",
+    "LevelCount",
     "LevelInfo",
     "LineOut",
     "LineOutKind",
@@ -1145,6 +1149,7 @@ __all__ = (
     "TokenPair",
     "TokenRequest",
     "TokenReward",
+    "TrackDistribution",
     "TrackIn",
     "TrackInAttributionType0",
     "TrackInStatus",
@@ -1176,5 +1181,6 @@ __all__ = (
     "XpAward",
     "XpAwardResult",
     "XpAwardResultPointsAwarded",
+    "XpBucket",
     "XpReward",
 )
