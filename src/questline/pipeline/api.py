@@ -9,9 +9,9 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import Response
 
 from questline.kit.pagination import Page, PageParams, page_params
-from questline.kit.routing import PER_ITEM_JSON, RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.kit.routing import PER_ITEM_JSON, ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.pipeline import ingest as service
-from questline.pipeline.schemas import PLAYER_ID, EventOut, IngestResult
+from questline.pipeline.schemas import PLAYER_ID, EventOut, IngestResult, Retention
 from questline.tenancy.auth import CLIENT, PLAYER, SERVER, Caller, PlayerOrServer, ServerOrViewer, allow
 from questline.tenancy.schemas import Role
 
@@ -68,3 +68,13 @@ async def player_events(player_id: Annotated[str, Path(pattern=PLAYER_ID)], call
 async def outbox(caller: ServerOrViewer, session: SessionDep, paging: Paging) -> Page[dict[str, Any]]:
     """Domain events (xp.earned, level.up, points.credited, stat.changed, …) in commit order."""
     return await service.outbox(session, caller.app, paging)
+
+
+@router.get("/events/retention", response_model=Retention)
+async def retention(
+    caller: ServerOrViewer, session: SessionDep, clock: ClockDep,
+    weeks: Annotated[int, Query(ge=1, le=26, description="how many weekly cohorts, this week included")] = 8,
+) -> Retention:
+    """Weekly cohort retention: the players first seen in each of the last ``weeks`` UTC weeks, and how many
+    of them sent an event in that week and each one after it."""
+    return await service.retention(session, caller.app, clock.now(), weeks)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -25,7 +25,16 @@ from questline.kit.runtime import Runtime
 from questline.pipeline import repository as repo
 from questline.pipeline.committer import GroupCommitter, Key
 from questline.pipeline.models import LIVE, EventRecord, partition_of
-from questline.pipeline.schemas import MAX_BATCH, RESERVED_PREFIX, Effect, EventIn, IngestResult, Rejected
+from questline.pipeline.schemas import (
+    MAX_BATCH,
+    RESERVED_PREFIX,
+    Cohort,
+    Effect,
+    EventIn,
+    IngestResult,
+    Rejected,
+    Retention,
+)
 from questline.pipeline.stream import StreamLog, stream_log
 from questline.players import service as players
 from questline.tenancy import service as tenancy
@@ -256,3 +265,21 @@ async def append_internal(session: AsyncSession, runtime: Runtime, *, app_id: st
         after_commit(session, signals(runtime).new_events.set)
         return list(new.values())
     return list((await repo.seqs_of(session, app_id, [event_id])).values())
+
+
+async def retention(session: AsyncSession, app_id: str, now: datetime, weeks: int) -> Retention:
+    """Cohorts of the last ``weeks`` UTC weeks (this one included): who came back in each later week."""
+    current = (int(now.timestamp()) - repo.WEEK_ORIGIN) // repo.WEEK
+    first_week = current - weeks + 1
+    since = datetime.fromtimestamp(repo.WEEK_ORIGIN + first_week * repo.WEEK, UTC)
+    counts: dict[int, dict[int, int]] = {}
+    for cohort, week, seen in await repo.weekly_cohorts(session, app_id, first_week, since):
+        counts.setdefault(cohort, {})[week] = seen
+    cohorts = []
+    for cohort in sorted(counts):
+        size = counts[cohort].get(cohort, 0)
+        active = [counts[cohort].get(week, 0) for week in range(cohort, current + 1)]
+        start = datetime.fromtimestamp(repo.WEEK_ORIGIN + cohort * repo.WEEK, UTC)
+        cohorts.append(Cohort(week=start.date().isoformat(), players=size, active=active,
+                              percent=[round(n * 100 / size, 1) if size else 0.0 for n in active]))
+    return Retention(weeks=weeks, cohorts=cohorts)

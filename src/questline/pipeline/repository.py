@@ -246,3 +246,38 @@ async def release_leases(session: AsyncSession, streams: Sequence[str], worker: 
 
 
 __all__ = ["LIVE"]
+
+
+WEEK = 7 * 86400
+WEEK_ORIGIN = 4 * 86400  # 1970-01-05 00:00 UTC, a Monday: week numbers count Monday-to-Monday UTC weeks
+
+
+def _week_of(column: Any, dialect: str) -> Any:
+    """The UTC week number of a timestamp column (weeks since 1970-01-05), the same on both databases."""
+    if dialect == "postgresql":
+        seconds: Any = sa.cast(sa.extract("epoch", column), sa.BigInteger)
+    else:  # SQLite keeps naive UTC text that strftime reads
+        seconds = sa.cast(sa.func.strftime("%s", column), sa.BigInteger)
+    return (seconds - WEEK_ORIGIN) // WEEK
+
+
+async def weekly_cohorts(session: AsyncSession, app_id: str, first_week: int,
+                         since: datetime) -> list[tuple[int, int, int]]:
+    """(cohort week, active week, players) for the players first seen in ``first_week`` or later.
+
+    A player's cohort is the week of their first event ever; a week counts them active when they sent
+    any event in it. Internal events (trusted XP awards, …) are not the player's own activity.
+    """
+    dialect = (await session.connection()).dialect.name
+    own = (EventRecord.app_id == app_id, EventRecord.source != "internal")
+    first = (sa.select(EventRecord.player_id, _week_of(sa.func.min(EventRecord.occurred_at), dialect).label("cohort"))
+             .where(*own).group_by(EventRecord.player_id).subquery())
+    active = (sa.select(EventRecord.player_id, _week_of(EventRecord.occurred_at, dialect).label("week"))
+              .where(*own, EventRecord.occurred_at >= since).distinct().subquery())
+    rows = await session.execute(
+        sa.select(first.c.cohort, active.c.week, sa.func.count())
+        .select_from(first.join(active, first.c.player_id == active.c.player_id))
+        .where(first.c.cohort >= first_week)
+        .group_by(first.c.cohort, active.c.week)
+    )
+    return [(int(c), int(w), int(n)) for c, w, n in rows.all()]

@@ -59,3 +59,17 @@ class EventOut(BaseModel):
     received_at: datetime
     source: str
     pending: int
+
+
+class Cohort(BaseModel):
+    week: str = Field(description="the Monday (UTC) of the week the cohort's players were first seen")
+    players: int
+    active: list[int] = Field(description="players of the cohort active in its first week, the next, … up to now")
+    percent: list[float] = Field(description="the same as a share of the cohort, one decimal")
+
+
+class Retention(BaseModel):
+    """Weekly cohort retention from the event log (UTC weeks, Monday first)."""
+
+    weeks: int
+    cohorts: list[Cohort] = Field(description="oldest first")

@@ -23,13 +23,14 @@ from questline.console.pages import (
     players,
     progression,
     queues,
+    retention,
     trends,
     webhooks,
 )
 
 MODULES: tuple[ModuleType, ...] = (session, home, keys, definitions, players, claims, queues, campaigns, webhooks,
                                    live, trends, audit, partners, moderation, announcements,
-                                   progression, links)
+                                   progression, retention, links)
 
 
 def routes() -> list[session.Route]:

@@ -113,6 +113,7 @@ from .chat_reports_status_type_0 import ChatReportsStatusType0
 from .client_event_types import ClientEventTypes
 from .code_in import CodeIn
 from .code_out import CodeOut
+from .cohort import Cohort
 from .communities_join_in import CommunitiesJoinIn
 from .communities_join_in_metadata import CommunitiesJoinInMetadata
 from .communities_member_out import CommunitiesMemberOut
@@ -472,6 +473,7 @@ from .restriction_in import RestrictionIn
 from .restriction_in_kind import RestrictionInKind
 from .restriction_out import RestrictionOut
 from .restriction_out_kind import RestrictionOutKind
+from .retention import Retention
 from .revenue_line import RevenueLine
 from .revenue_report import RevenueReport
 from .revenue_report_by_campaign import RevenueReportByCampaign
@@ -705,6 +707,7 @@ __all__ = (
     "ClientEventTypes",
     "CodeIn",
     "CodeOut",
+    "Cohort",
     "CommunitiesJoinIn",
     "CommunitiesJoinInMetadata",
     "CommunitiesMemberOut",
@@ -1064,6 +1067,7 @@ __all__ = (
     "RestrictionInKind",
     "RestrictionOut",
     "RestrictionOutKind",
+    "Retention",
     "RevenueLine",
     "RevenueReport",
     "RevenueReportByCampaign",
