@@ -24,13 +24,14 @@ from questline.console.pages import (
     progression,
     queues,
     retention,
+    standings,
     trends,
     webhooks,
 )
 
 MODULES: tuple[ModuleType, ...] = (session, home, keys, definitions, players, claims, queues, campaigns, webhooks,
                                    live, trends, audit, partners, moderation, announcements,
-                                   progression, retention, links)
+                                   progression, retention, standings, links)
 
 
 def routes() -> list[session.Route]:
