@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 
 from questline import migrations
 from questline.app import create_app
+from questline.fulfilment.models import Fulfilment
 from questline.kit.clock import ManualClock
 from questline.kit.db import unit_of_work
 from questline.kit.jobs import JobRun
@@ -187,6 +188,9 @@ async def runtime(settings: Settings, clock: ManualClock) -> AsyncIterator[Runti
         # finds its period already taken by another test.
         async with unit_of_work(rt.sessions) as session:
             await session.execute(sa.delete(JobRun))
+            # The fulfilment worker takes due records of every app: earlier tests' records left
+            # pending (starter rewards, pass rewards with no target set) would be taken too.
+            await session.execute(sa.delete(Fulfilment))
     yield rt
     await rt.close()
     if settings.event_log:

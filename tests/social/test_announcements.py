@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import httpx
 import sqlalchemy as sa
@@ -131,11 +132,16 @@ async def test_edits_and_withdrawals_after_sending_follow_into_the_inbox(
         "announcement.published", "announcement.updated", "announcement.withdrawn"]
 
 
-async def relay_messages(runtime: Runtime, app_id: str) -> list[relay.RelayMessage]:
-    from questline.relay import repository as relay_repo
+class _Typed(NamedTuple):
+    type: str
+
+
+async def relay_messages(runtime: Runtime, app_id: str) -> list[_Typed]:
+    """This app's outbox messages in order (the shared PostgreSQL database holds every test's)."""
+    from questline.pipeline.models import OutboxMessage as outbox
     async with unit_of_work(runtime.sessions) as session:
-        found, _ = await relay_repo.next_rows(session, relay_repo.Cursor(), 100_000)
-    return [m for m in (relay.message_of(r) for r in found) if m.app_id == app_id]
+        rows = await session.execute(sa.select(outbox.type).where(outbox.app_id == app_id).order_by(outbox.seq))
+    return [_Typed(t) for (t,) in rows]
 
 
 async def test_a_scheduled_announcement_goes_out_once_even_with_two_schedulers(
