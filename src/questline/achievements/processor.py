@@ -21,7 +21,7 @@ works through their players a page at a time, remembering where it stopped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -42,12 +42,17 @@ Source = Literal["event", "backfill"]
 UNLOCKED_METRIC = "achievements.unlocked"
 
 
+# (context, the event's periods) -> (current value capped at the target, the stat period it counts in)
+ProgressReader = Callable[[EvalContext, Mapping[str, str]], tuple[int, str]]
+
+
 @dataclass(frozen=True)
 class CompiledAchievement:
     key: str
     spec: AchievementDef
     criteria: Compiled
     progress: ProgressSpec | None
+    read_progress: ProgressReader | None = None
 
 
 def compile_achievements(ruleset: RuleSet) -> list[CompiledAchievement]:
@@ -57,7 +62,9 @@ def compile_achievements(ruleset: RuleSet) -> list[CompiledAchievement]:
         assert isinstance(spec, AchievementDef)
         if spec.grant_only:
             continue
-        out.append(CompiledAchievement(key, spec, compile_condition(spec.criteria), spec.progress_spec()))
+        progress = spec.progress_spec()
+        out.append(CompiledAchievement(key, spec, compile_condition(spec.criteria), progress,
+                                       None if progress is None else progress_reader(progress)))
     return out
 
 
@@ -69,17 +76,28 @@ class PlayerProgress:
     unlocks: list[tuple[str, LogEvent, Source]] = field(default_factory=list)
 
 
-def progress_of(spec: ProgressSpec, ctx: EvalContext, periods: Mapping[str, str]) -> tuple[int, str]:
-    """(current value capped at the target, the stat period it counts in)."""
+def progress_reader(spec: ProgressSpec) -> ProgressReader:
+    """Reads (current value capped at the target, the stat period it counts in), compiled once per
+    definition: the worker reads it for every achievement not yet unlocked on every event."""
+    target = spec.target
     if spec.stat is not None:
-        value: float = ctx.stats.get((spec.stat, spec.period), 0)
-        period = periods.get(spec.period, "all")
-    elif spec.metric is not None:
-        value, period = ctx.metrics.get(spec.metric, 0), "all"
-    else:
-        assert spec.level is not None
-        value, period = ctx.levels.get(spec.level, 1), "all"
-    return max(0, min(int(value), spec.target)), period
+        key, period = (spec.stat, spec.period), spec.period
+
+        def stat(ctx: EvalContext, periods: Mapping[str, str]) -> tuple[int, str]:
+            return max(0, min(int(ctx.stats.get(key, 0)), target)), periods.get(period, "all")
+        return stat
+    if spec.metric is not None:
+        metric = spec.metric
+
+        def of_metric(ctx: EvalContext, periods: Mapping[str, str]) -> tuple[int, str]:
+            return max(0, min(int(ctx.metrics.get(metric, 0)), target)), "all"
+        return of_metric
+    assert spec.level is not None
+    track = spec.level
+
+    def level(ctx: EvalContext, periods: Mapping[str, str]) -> tuple[int, str]:
+        return max(0, min(int(ctx.levels.get(track, 1)), target)), "all"
+    return level
 
 
 class AchievementsProcessor:
@@ -88,7 +106,7 @@ class AchievementsProcessor:
     async def load(self, batch: Batch) -> None:
         if not batch.ruleset.of("achievement") or not batch.players:
             return
-        for row in await repo.rows_of(batch.session, batch.app_id, batch.players):
+        for row in await repo.cells_of(batch.session, batch.app_id, batch.players):
             state = batch.players[row.player_id]
             mine = self._of(state)
             if row.unlocked_at is not None:
@@ -111,23 +129,26 @@ class AchievementsProcessor:
         if not compiled:
             return
         mine = self._of(state)
+        unlocked, progress, periods = mine.unlocked, mine.progress, view.periods
         ctx = batch.context(view, state)
         # Again after any unlock, so criteria on achievement metrics see this event's unlocks.
         unlocked_any = True
         while unlocked_any:
             unlocked_any = False
             for item in compiled:
-                if item.key in mine.unlocked or (only is not None and item.key not in only):
+                if item.key in unlocked or (only is not None and item.key not in only):
                     continue
                 met = item.criteria(ctx)
-                if item.progress is not None:
-                    current, period = progress_of(item.progress, ctx, view.periods)
-                    entry = (item.progress.target if met else current, item.progress.target, period)
-                    if mine.progress.get(item.key) != entry and (entry[0] > 0 or item.key in mine.progress):
-                        mine.progress[item.key] = entry
+                if item.read_progress is not None:
+                    current, period = item.read_progress(ctx, periods)
+                    target = item.progress.target if item.progress is not None else current
+                    entry = (target if met else current, target, period)
+                    before = progress.get(item.key)
+                    if before != entry and (entry[0] > 0 or before is not None):
+                        progress[item.key] = entry
                         mine.dirty.add(item.key)
                 if met:
-                    mine.unlocked.add(item.key)
+                    unlocked.add(item.key)
                     mine.unlocks.append((item.key, view.record, source))
                     state.metrics[f"achievement.{item.key}"] = 1
                     state.metrics[UNLOCKED_METRIC] = len(mine.unlocked)

@@ -7,7 +7,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.achievements.models import AchievementBackfill, AchievementBadge, PlayerAchievement
-from questline.kit.db import many, upsert
+from questline.kit.db import Bulk, player_rows, upsert
+from questline.kit.db import rows_of as plain_rows
 from questline.players.models import Player
 from questline.rules.models import Definition
 
@@ -23,16 +24,22 @@ async def rows_of(session: AsyncSession, app_id: str, player_ids: Iterable[str])
     )).scalars().all()
 
 
+_ROWS = player_rows(PlayerAchievement)
+
+
+async def cells_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> Sequence[Any]:
+    """The worker's load: ``rows_of`` as plain rows (the same attributes, no ORM objects)."""
+    return await plain_rows(session, _ROWS, {"app": app_id, "players": list(player_ids)})
+
+
 async def save_progress(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    stmt = upsert(session, PlayerAchievement.__table__)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=_KEY,
-        set_={c: stmt.excluded[c] for c in ("progress_current", "progress_target", "progress_period", "updated_at")},
-    )
-    await session.execute(many(stmt),
-                          [{**row, "unlocked_at": None, "unlocked_by": None, "event_id": None} for row in rows])
+    if rows:
+        await _PROGRESS.write(session, [{**row, "unlocked_at": None, "unlocked_by": None, "event_id": None}
+                                        for row in rows])
+
+
+_PROGRESS = Bulk(PlayerAchievement.__table__, key=_KEY,
+                 update=("progress_current", "progress_target", "progress_period", "updated_at"))
 
 
 async def claim_unlocks(session: AsyncSession, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:

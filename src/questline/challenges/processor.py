@@ -124,7 +124,7 @@ class ChallengeProcessor:
         keys = {ONCE}
         for view in batch.views:
             keys.update(view.periods[p] for p in ("day", "week", "month"))
-        for row in await repo.progress_of(batch.session, batch.app_id, players, keys):
+        for row in await repo.cells_of(batch.session, batch.app_id, players, keys):
             _of(batch.players[row.player_id]).cells[(row.challenge, row.period_key)] = Cell(
                 row.round, list(row.objectives), row.met_at)
         for done in await repo.completions_in(batch.session, batch.app_id, players, keys, rounds=True):

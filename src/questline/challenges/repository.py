@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.challenges.models import ChallengeClaim, ChallengeCompletion, ChallengeProgress, ReplayedCompletionId
-from questline.kit.db import insert_ignore, many, upsert
+from questline.kit.db import Bulk, insert_ignore, player_rows, rows_of
 
 # Progress -------------------------------------------------------------------------------------
 
@@ -24,14 +24,22 @@ async def progress_of(session: AsyncSession, app_id: str, player_ids: Iterable[s
     )).scalars().all()
 
 
+_CELLS = player_rows(ChallengeProgress, "period_key")
+
+
+async def cells_of(session: AsyncSession, app_id: str, player_ids: Iterable[str],
+                   period_keys: Iterable[str]) -> Sequence[Any]:
+    """The worker's load: ``progress_of`` as plain rows (the same attributes, no ORM objects)."""
+    return await rows_of(session, _CELLS, {"app": app_id, "players": list(player_ids),
+                                           "period_key": list(period_keys)})
+
+
 async def save_progress(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        stmt = upsert(session, ChallengeProgress.__table__)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["app_id", "player_id", "challenge", "period_key"],
-            set_={c: stmt.excluded[c] for c in ("round", "objectives", "met_at", "updated_at")},
-        )
-        await session.execute(many(stmt), rows)
+    await _PROGRESS.write(session, rows)
+
+
+_PROGRESS = Bulk(ChallengeProgress.__table__, key=("app_id", "player_id", "challenge", "period_key"),
+                 update=("round", "objectives", "met_at", "updated_at"))
 
 
 async def trim_progress(session: AsyncSession, before: datetime) -> int:

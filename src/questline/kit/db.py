@@ -58,6 +58,13 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         return None if value is None else ensure_utc(value)
 
+    def result_processor(self, dialect: sa.Dialect, coltype: Any) -> Any:
+        # asyncpg decodes timestamptz as aware UTC datetimes already: no per-value call (the worker
+        # reads hundreds of thousands of them).
+        if dialect.driver == "asyncpg":
+            return None
+        return super().result_processor(dialect, coltype)
+
 
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
@@ -199,10 +206,94 @@ class PerDialect:
         return found
 
 
+def player_rows(model: Any, *match: str) -> PerDialect:
+    """A read of ``model``'s whole rows (plain rows, no ORM objects) of one app (bound as ``app``)
+    and some players (bound as ``players``), each column of ``match`` one of a list bound under
+    its own name: what the worker's processors load per batch (see ``rows_of``)."""
+    table = model.__table__
+
+    def build(dialect: str) -> Any:
+        return sa.select(*table.c).where(table.c.app_id == sa.bindparam("app"),
+                                         among(table.c.player_id, "players", dialect),
+                                         *[among(table.c[name], name, dialect) for name in match])
+
+    return PerDialect(build)
+
+
 async def rows_of(session: AsyncSession, statement: PerDialect, params: dict[str, Any]) -> Sequence[Any]:
     """Run a read on the session's connection: plain rows, without the ORM's result machinery."""
     connection = await session.connection()
     return (await connection.execute(statement.on(connection.dialect.name), params)).all()
+
+
+class Bulk:
+    """A many-row INSERT of one table (optionally an upsert on ``key``, updating ``update``), for
+    the worker's flushes.
+
+    On PostgreSQL it is one statement whatever the number of rows: ``INSERT … SELECT * FROM
+    json_to_recordset($1) AS x(column type, …)``, the rows serialized by orjson as one JSON
+    parameter. The statement text is the same for any number of rows (prepared once per
+    connection), and no value goes through Python one by one: SQLAlchemy's multi-row ``VALUES``
+    renders a new statement (the server parses a new one) for every row count and processes every
+    value of every row in Python, and arrays (``unnest``) cost asyncpg a check per element.
+    Elsewhere (SQLite), and for rows JSON cannot carry as SQLAlchemy would store them, it is the
+    SQLAlchemy statement as multi-row pages (``many``). Rows must all have the same keys, and not
+    repeat a conflict key.
+    """
+
+    def __init__(self, table: Any, *, key: Sequence[str] = (), update: Sequence[str] = ()) -> None:
+        self.table, self.key, self.update = table, tuple(key), tuple(update)
+        self._texts: dict[tuple[str, ...], str] = {}
+        self._json_columns = tuple(c.name for c in table.c if isinstance(c.type, sa.JSON))
+
+    async def write(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        connection = await session.connection()
+        columns = tuple(rows[0])
+        payload = self._payload(columns, rows) if connection.dialect.driver == "asyncpg" else None
+        if payload is None:
+            await session.execute(self._statement(connection.dialect.name), rows)
+            return
+        await connection.exec_driver_sql(self._text(columns, connection.dialect), (payload,))
+
+    def _payload(self, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str | None:
+        """The rows as one JSON array, or None when JSON cannot carry them as SQLAlchemy would
+        store them: rows of other keys, a column left out that SQLAlchemy would fill in (a
+        Python-side default), None in a JSON column (SQLAlchemy stores JSON ``null``, a record
+        field SQL NULL), a value orjson does not write (beyond 64 bits, a Decimal)."""
+        given = set(columns)
+        if any(c.name not in given and (c.default is not None or c.onupdate is not None) for c in self.table.c):
+            return None
+        if not all(len(row) == len(columns) and given.issuperset(row) for row in rows):
+            return None
+        if any(row[name] is None for name in self._json_columns if name in given for row in rows):
+            return None
+        try:
+            return orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC).decode()  # naive datetimes are UTC
+        except TypeError:
+            return None
+
+    def _statement(self, dialect: str) -> Any:
+        insert = postgresql.insert(self.table) if dialect == "postgresql" else sqlite.insert(self.table)
+        if not self.key:
+            return insert
+        return many(insert.on_conflict_do_update(index_elements=list(self.key),
+                                                 set_={c: insert.excluded[c] for c in self.update}))
+
+    def _text(self, columns: tuple[str, ...], dialect: sa.Dialect) -> str:
+        found = self._texts.get(columns)
+        if found is None:
+            quote = dialect.identifier_preparer.quote
+            fields = ", ".join(f"{quote(name)} {self.table.c[name].type.compile(dialect=dialect)}"
+                               for name in columns)
+            found = (f'INSERT INTO {quote(self.table.name)} ({", ".join(map(quote, columns))}) '
+                     f"SELECT * FROM json_to_recordset($1::json) AS x({fields})")
+            if self.key:
+                found += (f' ON CONFLICT ({", ".join(map(quote, self.key))}) DO UPDATE SET '
+                          + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in self.update))
+            self._texts[columns] = found
+        return found
 
 
 def upsert(session: AsyncSession, table: Any) -> Any:

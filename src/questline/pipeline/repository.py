@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import PerDialect, among, insert_ignore, upsert
+from questline.kit.db import Bulk, PerDialect, among, insert_ignore, upsert
 from questline.pipeline.models import (
     DONE,
     LIVE,
@@ -158,9 +158,11 @@ def outbox_row(app_id: str, type_: str, player_id: str | None, payload: dict[str
             "created_at": at, "published_at": None}
 
 
+_OUTBOX = Bulk(OutboxMessage.__table__)
+
+
 async def add_outbox(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(sa.insert(OutboxMessage), rows)
+    await _OUTBOX.write(session, rows)
 
 
 async def effects_of(session: AsyncSession, app_id: str, seqs: Sequence[int]) -> Sequence[tuple[OutboxMessage, str]]:

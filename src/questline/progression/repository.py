@@ -6,32 +6,31 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import many, upsert
+from questline.kit.db import Bulk, many, player_rows, rows_of, upsert
 from questline.progression.models import PlayerTrack, XpActivity, XpDaily
 
+_TRACKS = player_rows(PlayerTrack)
+_DAILY = player_rows(XpDaily, "rule", "day")
 
-async def tracks_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> Sequence[PlayerTrack]:
-    return (await session.execute(
-        sa.select(PlayerTrack).where(PlayerTrack.app_id == app_id, PlayerTrack.player_id.in_(list(player_ids)))
-    )).scalars().all()
+
+async def tracks_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> Sequence[Any]:
+    """The players' tracks as plain rows (a ``player_tracks`` row's attributes; the worker's load)."""
+    return await rows_of(session, _TRACKS, {"app": app_id, "players": list(player_ids)})
 
 
 async def daily_of(session: AsyncSession, app_id: str, player_ids: Iterable[str], rules: Iterable[str],
-                   days: Iterable[str]) -> Sequence[XpDaily]:
-    return (await session.execute(
-        sa.select(XpDaily).where(XpDaily.app_id == app_id, XpDaily.player_id.in_(list(player_ids)),
-                                 XpDaily.rule.in_(list(rules)), XpDaily.day.in_(list(days)))
-    )).scalars().all()
+                   days: Iterable[str]) -> Sequence[Any]:
+    """The players' XP per capped rule and local day, as plain ``xp_daily`` rows."""
+    return await rows_of(session, _DAILY, {"app": app_id, "players": list(player_ids), "rule": list(rules),
+                                           "day": list(days)})
 
 
 async def save_tracks(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        stmt = upsert(session, PlayerTrack.__table__)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["app_id", "player_id", "track"],
-            set_={c: stmt.excluded[c] for c in ("total_xp", "level", "xp_today", "today", "updated_at")},
-        )
-        await session.execute(many(stmt), rows)
+    await _TRACKS_WRITE.write(session, rows)
+
+
+_TRACKS_WRITE = Bulk(PlayerTrack.__table__, key=("app_id", "player_id", "track"),
+                     update=("total_xp", "level", "xp_today", "today", "updated_at"))
 
 
 async def save_daily(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -43,8 +42,10 @@ async def save_daily(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
 
 
 async def add_activities(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(sa.insert(XpActivity), rows)
+    await _ACTIVITIES.write(session, rows)
+
+
+_ACTIVITIES = Bulk(XpActivity.__table__)
 
 
 async def recent_activities(session: AsyncSession, app_id: str, player_id: str, limit: int) -> Sequence[XpActivity]:

@@ -181,6 +181,13 @@ def _comparator(op: str, expected: Any) -> Callable[[Any], bool]:
             return compare(actual, expected)
         return False
 
+    if type(expected) in (int, float):  # the usual threshold: a plain number compared at once
+        def ordered_number(actual: Any) -> bool:
+            kind = type(actual)
+            if kind is int or kind is float:
+                return bool(compare(actual, expected))
+            return ordered(actual)
+        return ordered_number
     return ordered
 
 

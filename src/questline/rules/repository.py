@@ -6,7 +6,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import PerDialect, among, many, rows_of, upsert
+from questline.kit.db import Bulk, PerDialect, among, rows_of
 from questline.rules.models import Definition, DefinitionVersion, PlayerStat
 
 
@@ -100,15 +100,11 @@ async def stats_of(session: AsyncSession, app_id: str, players: Iterable[str], s
 
 async def upsert_stats(session: AsyncSession, rows: list[dict[str, object]]) -> None:
     """Write whole stat cells: the single-writer worker computed them from loaded values."""
-    if not rows:
-        return
+    await _STAT_CELLS.write(session, rows)
 
-    stmt = upsert(session, PlayerStat.__table__)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["app_id", "player_id", "stat", "period_key"],
-        set_={c: stmt.excluded[c] for c in ("value", "samples", "last_at", "last_seq", "updated_at")},
-    )
-    await session.execute(many(stmt), rows)
+
+_STAT_CELLS = Bulk(PlayerStat.__table__, key=("app_id", "player_id", "stat", "period_key"),
+                   update=("value", "samples", "last_at", "last_seq", "updated_at"))
 
 
 async def delete_stats(session: AsyncSession, app_id: str | None) -> None:

@@ -96,7 +96,7 @@ class StreaksProcessor:
         compiled = batch.ruleset.memo("streaks", compile_streaks)
         if not compiled.specs or not batch.players:
             return
-        for row in await repo.states_of(batch.session, batch.app_id, batch.players):
+        for row in await repo.cells_of(batch.session, batch.app_id, batch.players):
             spec = compiled.specs.get(row.streak)
             if spec is None:
                 continue

@@ -7,7 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import insert_ignore, many, upsert
+from questline.kit.db import Bulk, insert_ignore, player_rows, upsert
+from questline.kit.db import rows_of as plain_rows
 from questline.streaks.models import PlayerStreak, StreakRestDay
 
 # What the worker writes back; ``freezes_bought`` belongs to purchases and is never overwritten.
@@ -21,6 +22,14 @@ async def states_of(session: AsyncSession, app_id: str, player_ids: Iterable[str
     )).scalars().all()
 
 
+_CELLS = player_rows(PlayerStreak)
+
+
+async def cells_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> Sequence[Any]:
+    """The worker's load: ``states_of`` as plain rows (the same attributes, no ORM objects)."""
+    return await plain_rows(session, _CELLS, {"app": app_id, "players": list(player_ids)})
+
+
 async def rest_days_of(session: AsyncSession, app_id: str, player_ids: Iterable[str],
                        since: str | None = None) -> Sequence[StreakRestDay]:
     stmt = sa.select(StreakRestDay).where(StreakRestDay.app_id == app_id,
@@ -31,12 +40,11 @@ async def rest_days_of(session: AsyncSession, app_id: str, player_ids: Iterable[
 
 
 async def save_states(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    stmt = upsert(session, PlayerStreak.__table__)
-    stmt = stmt.on_conflict_do_update(index_elements=["app_id", "player_id", "streak"],
-                                      set_={c: stmt.excluded[c] for c in _WORKER_COLUMNS})
-    await session.execute(many(stmt), [{**row, "freezes_bought": 0} for row in rows])
+    if rows:
+        await _STATES.write(session, [{**row, "freezes_bought": 0} for row in rows])
+
+
+_STATES = Bulk(PlayerStreak.__table__, key=("app_id", "player_id", "streak"), update=_WORKER_COLUMNS)
 
 
 async def reset(session: AsyncSession, app_id: str | None) -> None:
