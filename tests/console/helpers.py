@@ -47,14 +47,14 @@ def pager_link(html: str, rel: str) -> str | None:
     return found.group(1).replace("&amp;", "&") if found else None
 
 
-async def walk_pages(console: Console, path: str, row: str, query: str = "?") -> list[list[str]]:
-    """Every page of a console list, following its Next links from ``path`` + ``query``: the row ids
+async def walk_pages(client: httpx.AsyncClient, url: str, row: str, query: str = "?") -> list[list[str]]:
+    """Every page of a console list, following its Next links from ``url`` + ``query``: the row ids
     (``row``: a regular expression with one group) of each page. Each page's Previous link leads back
     to the page before it, showing the same rows."""
     pages: list[list[str]] = []
     queries: list[str] = []
     while True:
-        answer = await console.client.get(console.base + path + query)
+        answer = await client.get(url + query)
         assert answer.status_code == 200, answer.text
         pages.append(re.findall(row, answer.text))
         queries.append(query)
@@ -62,7 +62,7 @@ async def walk_pages(console: Console, path: str, row: str, query: str = "?") ->
         if len(pages) == 1:
             assert previous is None
         else:
-            back = await console.client.get(console.base + path + previous)
+            back = await client.get(url + previous)
             assert re.findall(row, back.text) == pages[-2]
         following = pager_link(answer.text, "next")
         if following is None:

@@ -100,7 +100,7 @@ async def test_the_announcements_list_pages_forward_and_back(client: httpx.Async
         assert answer.status_code == 201, answer.text
         made.append(answer.json()["id"])
     console = await Console(client, keys.app_id).sign_in(await factory.admin(keys.org_id, Role.VIEWER))
-    pages = await walk_pages(console, "/announcements", r'<tr id="ann-([^"]+)"')
+    pages = await walk_pages(client, console.base + "/announcements", r'<tr id="ann-([^"]+)"')
     assert [len(p) for p in pages] == [50, 7]
     everything = [a for p in pages for a in p]
     assert len(set(everything)) == len(everything) == 57 and set(everything) == set(made)  # no row twice, none lost
