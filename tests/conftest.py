@@ -110,6 +110,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
+# A pass may keep some backends only (the JetStream pass of scripts/test runs on PostgreSQL, the scaled tier's).
+if os.environ.get("QUESTLINE_TEST_BACKENDS"):
+    BACKENDS = [b for b in BACKENDS if b in os.environ["QUESTLINE_TEST_BACKENDS"].split(",")] or BACKENDS[:1]
 
 
 @pytest.fixture(scope="session")

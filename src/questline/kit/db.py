@@ -130,6 +130,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+# Where a session factory keeps the number of relay partitions outbox rows are written into
+# (``Settings.relay_partitions``; ``pipeline.repository.add_outbox`` reads it).
+OUTBOX_PARTITIONS_INFO_KEY = "questline.outbox_partitions"
+
+
 def session_factory(engine: AsyncEngine, *, readonly: bool = False,
                     info: dict[str, Any] | None = None) -> async_sessionmaker[AsyncSession]:
     """Sessions for writers (one transaction), or with ``readonly`` for readers: no transaction at all
