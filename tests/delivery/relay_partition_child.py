@@ -34,7 +34,7 @@ class SharedSink:
         lines = "".join(f"{os.getpid()} {outbox_partition(m.app_id, m.player_id, self.partitions)} {m.id} "
                         f"{m.player_id}\n" for m in mine)
         await asyncio.to_thread(self._append, lines)
-        await asyncio.sleep(0.02)  # the window where a kill loses the progress but not the effect
+        await asyncio.sleep(0.05)  # the window where a kill loses the progress but not the effect
 
     def _append(self, text: str) -> None:
         with open(self.path, "a") as sink:

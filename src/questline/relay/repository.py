@@ -30,18 +30,23 @@ LIMIT :limit
 """)
 _XMIN_PG = sa.text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
 # Which of these subscribers' cursors have committed rows waiting, in one statement: the same test
-# as ``_NEXT_PG``, with the cursor's own columns.
+# as ``_NEXT_PG``, with the cursor's own columns. LATERAL ... ORDER BY ... LIMIT 1 makes it one short
+# probe of ix_outbox_partition_position per cursor (a plain EXISTS is planned as a semi join over the
+# whole outbox, and without the order a caught-up cursor's probe scans the table).
 _WAITING_PG = sa.text("""
 SELECT c.subscriber, c.partition
-FROM relay_cursors c, (SELECT pg_current_snapshot() AS snap) s
-WHERE c.subscriber = ANY(CAST(:names AS text[]))
-  AND EXISTS (
+FROM relay_cursors c
+CROSS JOIN (SELECT pg_current_snapshot() AS snap) s
+CROSS JOIN LATERAL (
     SELECT 1 FROM outbox o
     WHERE o.partition = c.partition
       AND o.txid >= c.low
       AND pg_visible_in_snapshot(o.txid::text::xid8, s.snap)
       AND NOT (c.done @> to_jsonb(o.txid))
-      AND o.seq > COALESCE(CAST(c.partial ->> CAST(o.txid AS text) AS bigint), 0))
+      AND o.seq > COALESCE(CAST(c.partial ->> CAST(o.txid AS text) AS bigint), 0)
+    ORDER BY o.txid, o.seq
+    LIMIT 1) w
+WHERE c.subscriber = ANY(CAST(:names AS text[]))
 """)
 
 
