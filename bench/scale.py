@@ -98,17 +98,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await backlog(settings, runtime, app.id, args.events, args.players)
         env = {k: v for k, v in os.environ.items() if not k.startswith("QUESTLINE_")} | {
             "QUESTLINE_DATABASE_URL": url, "QUESTLINE_PIPELINE_PARTITIONS": str(args.partitions),
-            "QUESTLINE_WORKER_BATCH_SIZE": str(args.batch), "QUESTLINE_LOG_LEVEL": "WARNING",
+            "QUESTLINE_WORKER_BATCH_SIZE": str(args.batch), "QUESTLINE_LOG_LEVEL": "INFO" if args.logs else "WARNING",
             "QUESTLINE_EVENT_LOG_NAMESPACE": namespace, "QUESTLINE_DATABASE_POOL_SIZE": "4",
         } | ({"QUESTLINE_EVENT_LOG": args.nats_url} if args.log == "jetstream" else {})
         taskset = shutil.which("taskset")
         for index in range(args.workers):
             prefix = [taskset, "-c", str(index % (os.cpu_count() or 1))] if args.pin and taskset else []
+            log_to = (open(args.logs / f"worker-{index}.log", "wb")  # noqa: SIM115, ASYNC230
+                      if args.logs else asyncio.subprocess.DEVNULL)
             procs.append(await asyncio.create_subprocess_exec(
                 *prefix, sys.executable, "-m", "questline", "worker", env=env,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL))
+                stdout=asyncio.subprocess.DEVNULL, stderr=log_to))
         watched = [psutil.Process(p.pid) for p in procs]
         first_at = first_done = None
+        start_at = time.perf_counter()
+        timeline: list[tuple[float, int]] = []
         deadline = time.perf_counter() + args.timeout
         while True:
             done = await applied(runtime, app.id)
@@ -116,6 +120,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if done and first_at is None:
                 first_at, first_done = now, done
                 cpu0 = sum(_cpu(p) for p in watched)
+            if args.logs and int(now * 2) != int((now - 0.05) * 2):
+                timeline.append((round(now - start_at, 2), done))
             if done >= args.events or now > deadline:
                 break
             await asyncio.sleep(0.05)
@@ -129,6 +135,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "events_per_second": round(measured / seconds, 1) if seconds else None,
             "events_per_cpu_second": round(measured / cpu, 1) if cpu else None,
             "worker_cpu_seconds": round(cpu, 2), "load_average": os.getloadavg()[0],
+            **({"timeline": timeline} if args.logs else {}),
         }
     finally:
         for proc in procs:
@@ -168,6 +175,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--json", type=Path, help="write the result here")
+    parser.add_argument("--logs", type=Path,
+                        help="a folder for the workers' logs (stderr, at INFO); also records a timeline of "
+                             "applied events")
     args = parser.parse_args()
     result = asyncio.run(run(args))
     console.print_json(json.dumps(result))

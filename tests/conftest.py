@@ -42,6 +42,7 @@ from questline.kit.logging import configure_logging
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
 from questline.mechanics import install
+from questline.notifications.models import Delivery as NotificationDelivery
 from questline.tenancy import service as tenancy
 from questline.tenancy.schemas import Role
 
@@ -110,6 +111,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
+# A pass may keep some backends only (the JetStream pass of scripts/test runs on PostgreSQL, the scaled tier's).
+if os.environ.get("QUESTLINE_TEST_BACKENDS"):
+    BACKENDS = [b for b in BACKENDS if b in os.environ["QUESTLINE_TEST_BACKENDS"].split(",")] or BACKENDS[:1]
 
 
 @pytest.fixture(scope="session")
@@ -191,6 +195,9 @@ async def runtime(settings: Settings, clock: ManualClock) -> AsyncIterator[Runti
             # The fulfilment worker takes due records of every app: earlier tests' records left
             # pending (starter rewards, pass rewards with no target set) would be taken too.
             await session.execute(sa.delete(Fulfilment))
+            # The notifications sender takes due deliveries of every app too: an earlier test's
+            # delivery left failing (the egress test's refused Telegram call) would be retried in another's.
+            await session.execute(sa.delete(NotificationDelivery))
     yield rt
     await rt.close()
     if settings.event_log:

@@ -78,15 +78,18 @@ def serving(cwd: Path, ready_seconds: float = 180, from_prepared: Path | None = 
     served = Served(f"http://127.0.0.1:{port}", cwd, env, proc)
     try:
         deadline = time.monotonic() + ready_seconds
-        while True:  # waiting for a real process to open its port is the point here
-            assert proc.poll() is None, f"questline serve exited:\n{served.stdout()}\n{served.stderr()}"
-            try:
-                if httpx.get(f"{served.base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"questline serve did not come up:\n{served.stderr()}"
-            time.sleep(0.2)
+        # One client for every poll: each ``httpx.get`` builds a client and loads the CA bundle
+        # (about 25 ms of CPU), which a slow start repeats dozens of times.
+        with httpx.Client(timeout=1) as poll:
+            while True:  # waiting for a real process to open its port is the point here
+                assert proc.poll() is None, f"questline serve exited:\n{served.stdout()}\n{served.stderr()}"
+                try:
+                    if poll.get(f"{served.base}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, f"questline serve did not come up:\n{served.stderr()}"
+                time.sleep(0.2)
         yield served
     finally:
         proc.send_signal(signal.SIGINT)

@@ -3,6 +3,7 @@ in the console, on SQLite and PostgreSQL: the counts are the players created at 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 
@@ -18,10 +19,16 @@ from tests.pipeline.helpers import settle
 TRACK = {"name": "Experience", "curve": {"type": "table", "thresholds": [100, 300]}, "level_names": {"1": "Rookie"}}
 
 
-async def award(client: httpx.AsyncClient, keys: AppKeys, player: str, amount: int) -> None:
-    resp = await client.post(f"/v1/players/{player}/xp", headers={**keys.server, "Idempotency-Key": uuid.uuid4().hex},
-                             json={"track": "xp", "amount": amount, "reason": "test"})
-    assert resp.status_code in (200, 202), resp.text
+async def award(client: httpx.AsyncClient, runtime: Runtime, keys: AppKeys, player: str, amount: int) -> None:
+    """An award answers once the worker has processed it (or after 10 s): the test is the worker."""
+    pending = asyncio.create_task(client.post(
+        f"/v1/players/{player}/xp", headers={**keys.server, "Idempotency-Key": uuid.uuid4().hex},
+        json={"track": "xp", "amount": amount, "reason": "test"}))
+    while not pending.done():
+        await settle(runtime)
+        await asyncio.sleep(0)
+    resp = pending.result()
+    assert resp.status_code == 200, resp.text
 
 
 async def test_players_per_level_and_xp_bucket(client: httpx.AsyncClient, factory: Factory,
@@ -34,8 +41,8 @@ async def test_players_per_level_and_xp_bucket(client: httpx.AsyncClient, factor
 
     # ana 50 (level 1), bo 150 and cy 200+50 (level 2), di 400 (level 3); another app's player never counts.
     for player, amount in (("ana", 50), ("bo", 150), ("cy", 200), ("cy", 50), ("di", 400)):
-        await award(client, keys, player, amount)
-    await award(client, other, "zed", 5000)
+        await award(client, runtime, keys, player, amount)
+    await award(client, runtime, other, "zed", 5000)
     await settle(runtime)
 
     spread = (await client.get("/v1/progression/tracks/xp/distribution", headers=keys.server,

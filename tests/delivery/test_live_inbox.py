@@ -152,3 +152,61 @@ async def test_the_leaderboard_channel_carries_each_subscribers_own_rank(
         frames = await _frames(anyone, 1)
         assert frames and {f["type"] for f in frames} == {"message"}
         assert "alice" not in orjson.dumps(frames).decode()
+
+
+async def test_brand_and_streamer_inboxes_are_live_on_their_own_channels_only(
+        runtime: Runtime, engine: FastAPI, client: httpx.AsyncClient, factory: Factory) -> None:
+    """A brand's new inbox entries and unread count arrive on ``brand:{id}`` over a real WebSocket; only
+    the brand itself (and the server key) may follow it, and a streamer's channel likewise."""
+    import websockets
+
+    from tests.market.helpers import Market
+
+    keys = await factory.app()
+    await relay.prepare(runtime, from_head=True)
+    market = Market(client, keys)
+    brand, rival = await market.brand(), await market.brand()
+    streamer = await market.streamer()
+    player = await _token(client, factory, keys, "alice")
+
+    def token_of(account: Any) -> str:
+        return str(account.headers["Authorization"]).removeprefix("Bearer ")
+
+    async with served(engine) as host:
+        # Who may follow which account's channel.
+        for token, channel, allowed in (
+                (token_of(rival), f"brand:{brand.id}", False), (token_of(streamer), f"brand:{brand.id}", False),
+                (player, f"brand:{brand.id}", False), (keys.client_key, f"brand:{brand.id}", False),
+                (token_of(brand), f"streamer:{streamer.id}", False),
+                (token_of(streamer), f"streamer:{streamer.id}", True),
+                (keys.server_key, f"brand:{brand.id}", True)):
+            async with websockets.connect(f"ws://{host}/v1/realtime?token={token}") as ws:
+                answer = await _subscribe(ws, channel)
+                assert answer["type"] == ("subscribed" if allowed else "error"), (channel, answer)
+                if not allowed:
+                    assert answer["code"] == "channel_forbidden"
+
+        async with websockets.connect(f"ws://{host}/v1/realtime?token={token_of(brand)}") as ws:
+            assert (await _subscribe(ws, f"brand:{brand.id}"))["type"] == "subscribed"
+            campaign = await market.campaign(brand, title="Summer of Fizz")
+            assert (await market.join(campaign["id"], streamer)).status_code == 201
+            await relay.drain(runtime)
+            frames = await _frames(ws, 2)
+            assert [(f["channel"], f["data"]["type"]) for f in frames] == [
+                (f"brand:{brand.id}", "notification.created")] * 2
+            entries = [(f["data"]["data"]["notification"]["type"], f["data"]["data"]["unread"]) for f in frames]
+            assert [kind for kind, _ in entries] == ["campaign_approved", "campaign_joined"]
+            assert entries[-1][1] == 2  # the count once the relay's batch committed
+            inbox = (await market.ok("GET", f"/v1/brands/{brand.id}/notifications", headers=brand.headers))["items"]
+            assert sorted(n["id"] for n in inbox) == sorted(f["data"]["id"] for f in frames)
+
+            # Read one over HTTP: the count, live.
+            first = frames[0]["data"]["id"]
+            await market.ok("POST", f"/v1/brands/{brand.id}/notifications/{first}/read", headers=brand.headers)
+            [count] = await _frames(ws, 2)
+            assert (count["data"]["type"], count["data"]["data"]) == ("notification.unread", {"unread": 1})
+            # Handed over again by the relay: nothing new on the channel.
+            async with unit_of_work(runtime.sessions) as session:
+                await notifications.NotificationsSubscriber(runtime).handle(
+                    session, await outbox_messages(runtime, keys.app_id))
+            assert await _frames(ws, 0.5) == []

@@ -92,7 +92,7 @@ async def test_a_client_away_30_seconds_recovers_every_missed_message_in_order(
             await _announce(runtime, keys.app_id, "bob", n)
         await relay.drain(runtime)
         async with unit_of_work(runtime.sessions) as session:
-            rows, _ = await relay_repo.next_rows(session, relay_repo.Cursor(), 100_000)
+            rows, _ = await relay_repo.next_rows(session, 0, relay_repo.Cursor(), 100_000)
         messages = [relay.message_of(r) for r in rows]
         await service.publish(runtime, [m for m in messages if m.app_id == keys.app_id])  # a redelivery
         async with websockets.connect(f"ws://{host}/v1/realtime?token={token}") as ws:

@@ -135,16 +135,17 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes], seconds: float = 60) -
     import time
 
     deadline = time.monotonic() + seconds
-    while True:  # a real process opening its port
-        assert proc.poll() is None, "the process exited"
-        try:
-            resp = httpx.get(f"{base}/readyz", timeout=1)
-            if resp.status_code in (200, 503):
-                return resp
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "no answer in time"
-        time.sleep(0.2)
+    with httpx.Client(timeout=1) as poll:  # one client: each httpx.get would load the CA bundle again
+        while True:  # a real process opening its port
+            assert proc.poll() is None, "the process exited"
+            try:
+                resp = poll.get(f"{base}/readyz")
+                if resp.status_code in (200, 503):
+                    return resp
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "no answer in time"
+            time.sleep(0.2)
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -18,7 +19,14 @@ from questline.mechanics import install
 from questline.pipeline import repository as event_log
 from questline.pipeline.models import EventRecord, PartitionLease, StreamOffset
 from questline.pipeline.stream import StreamLog, stream_log
-from questline.pipeline.worker import apply_stream_batch, drain, run_stream_worker
+from questline.pipeline.worker import (
+    LeaseClock,
+    _own_partition,
+    _rebalance,
+    apply_stream_batch,
+    drain,
+    run_stream_worker,
+)
 from tests.conftest import REQUIRE_SERVICES, Factory, problem
 from tests.pipeline.helpers import configure, send
 from tests.pipeline.snapshot import derived_state
@@ -188,3 +196,116 @@ async def test_workers_share_the_partitions_and_take_over_a_leaver(
         applied = (await session.execute(sa.select(sa.func.sum(StreamOffset.seq)).where(
             StreamOffset.stream.like(f"{settings.event_log_namespace.upper()}_%")))).scalar_one()
     assert applied == 80
+
+
+def restarts(rt: Runtime) -> float:
+    return float(rt.metrics.stream_restarts._value.get())
+
+
+async def test_a_joining_worker_takes_its_share_while_events_stream_without_a_restart(
+        client: httpx.AsyncClient, factory: Factory, runtime: Runtime, settings: Settings) -> None:
+    """The old owner hands a partition over only after its last batch and its pull subscription
+    are gone, so the new owner's consumer starts right after what is applied: no out-of-order
+    delivery, no consumer restart, every event once."""
+    keys = await factory.app()
+    await configure(client, keys)
+    quick = settings.model_copy(update={"worker_lease_seconds": 1.0})
+    workers: list[tuple[Runtime, asyncio.Event, asyncio.Task[None]]] = []
+
+    def start() -> None:
+        rt = Runtime.build(quick)
+        install(rt)
+        stop = asyncio.Event()
+        workers.append((rt, stop, asyncio.create_task(run_stream_worker(rt, stop))))
+
+    async def owners() -> set[str]:
+        async with runtime.read_sessions() as session:
+            rows = await session.execute(sa.select(PartitionLease.owner).where(
+                PartitionLease.stream.like(f"{settings.event_log_namespace.upper()}_%"),
+                PartitionLease.expires_at > sa.func.now() if not settings.is_sqlite else sa.true()))
+            return set(rows.scalars())
+
+    start()
+    try:
+        sent = 0
+        for round_ in range(30):  # events keep coming while the second worker joins and takes its share
+            assert (await send(client, keys, [won(sent + i) for i in range(10)])).status_code == 202
+            sent += 10
+            if round_ == 5:
+                start()
+            await asyncio.sleep(0.1)
+        for _ in range(400):  # real background loops: wait, bounded
+            if await db_events(runtime, keys.app_id) == (sent, 0) and len(await owners()) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert await db_events(runtime, keys.app_id) == (sent, 0)
+        assert len(await owners()) == 2  # both hold a share
+        assert [restarts(rt) for rt, _, _ in workers] == [0.0, 0.0]
+    finally:
+        for rt, stop, task in workers:
+            stop.set()
+            await task
+            await rt.close()
+    state = await derived_state(runtime, keys.app_id)
+    wins = {row[0]: row[3] for row in state["player_stats"] if row[1] == "wins" and row[2] == "all"}
+    assert wins == {f"p{i}": sent // 5 for i in range(5)}
+
+
+async def test_a_worker_whose_lease_is_not_surely_its_own_applies_nothing(
+        client: httpx.AsyncClient, factory: Factory, runtime: Runtime) -> None:
+    """Heartbeats stalled (the lease clock ran out): the partition task stops writing, so it can
+    never race the worker that takes the partition over; once renewed it applies again."""
+    keys = await factory.app()
+    await configure(client, keys)
+    assert (await send(client, keys, [won(i, player="solo") for i in range(5)])).status_code == 202
+    log = stream_log(runtime)
+    assert log is not None
+    (partition,) = [p for p in range(4) if await log.pending(p)]
+    lease = LeaseClock()  # never renewed
+    stop = asyncio.Event()
+    task = asyncio.create_task(_own_partition(runtime, log, partition, stop, lease))
+    try:
+        await asyncio.sleep(1.5)  # several rounds of the task's loop
+        assert await db_events(runtime, keys.app_id) == (0, 0)
+        assert await log.pending(partition) == 5
+        lease.until = asyncio.get_running_loop().time() + 60  # renewed
+        for _ in range(200):
+            if await db_events(runtime, keys.app_id) == (5, 0):
+                break
+            await asyncio.sleep(0.05)
+        assert await db_events(runtime, keys.app_id) == (5, 0)
+    finally:
+        stop.set()
+        await task
+
+
+async def test_a_partition_given_up_keeps_its_lease_until_its_task_has_stopped(runtime: Runtime) -> None:
+    """Rebalancing gives a joining worker its share, but the old owner releases a partition only
+    once its task has stopped: the new owner must not read the applied position while the old
+    owner's last batch is still committing."""
+    log = stream_log(runtime)
+    assert log is not None
+    held, waiting = await _rebalance(runtime, log, "old", 30.0, set())
+    assert held == {0, 1, 2, 3} and not waiting  # alone: every partition
+    now = datetime.now(UTC)
+    async with runtime.sessions() as session, session.begin():
+        await event_log.heartbeat(session, log.namespace, "new", now, now + timedelta(seconds=30))
+
+    async def lease_owners() -> dict[str, str]:
+        async with runtime.read_sessions() as session:
+            rows = await session.execute(sa.select(PartitionLease.stream, PartitionLease.owner).where(
+                PartitionLease.stream.like(f"{log.namespace.upper()}_%"),
+                PartitionLease.expires_at > datetime.now(UTC)))
+            return dict(rows.all())
+
+    held, _ = await _rebalance(runtime, log, "old", 30.0, {0, 1, 2, 3})  # its tasks still run
+    given = {0, 1, 2, 3} - held
+    assert given and held  # the newcomer's share, by rendezvous hashing
+    assert set((await lease_owners()).values()) == {"old"}  # nothing released while running
+    new_held, new_waiting = await _rebalance(runtime, log, "new", 30.0, set())
+    assert new_held == set() and new_waiting  # the newcomer waits for the handover
+    held, _ = await _rebalance(runtime, log, "old", 30.0, held)  # the given ones' tasks have stopped
+    new_held, new_waiting = await _rebalance(runtime, log, "new", 30.0, set())
+    assert new_held == given and not new_waiting
+    owners = await lease_owners()
+    assert {s for s, o in owners.items() if o == "new"} == {log.stream(p) for p in given}

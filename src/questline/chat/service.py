@@ -164,8 +164,10 @@ def _out(row: ChatMessage) -> MessageOut:
 
 async def _emit(session: AsyncSession, app_id: str, type_: str, player_id: str, payload: dict[str, Any],
                 now: datetime) -> None:
-    # The author's id on the outbox row: erasing the player erases what is still queued.
-    await event_log.add_outbox(session, [event_log.outbox_row(app_id, type_, player_id, payload, now)])
+    # The author's id on the outbox row: erasing the player erases what is still queued. The room
+    # orders the relay partition: a room's messages and deletions go out in the order they were made.
+    await event_log.add_outbox(session, [event_log.outbox_row(app_id, type_, player_id, payload, now,
+                                                              order_key=f"chat:{payload['room']}")])
 
 
 async def post(session: AsyncSession, clock: Clock, caller: Caller, channel: str, body: MessageIn) -> MessageOut:

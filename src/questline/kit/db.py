@@ -162,6 +162,11 @@ def _in_transaction(dbapi_connection: Any) -> bool:
         return True
 
 
+# Where a session factory keeps the number of relay partitions outbox rows are written into
+# (``Settings.relay_partitions``; ``pipeline.repository.add_outbox`` reads it).
+OUTBOX_PARTITIONS_INFO_KEY = "questline.outbox_partitions"
+
+
 def session_factory(engine: AsyncEngine, *, readonly: bool = False,
                     info: dict[str, Any] | None = None) -> async_sessionmaker[AsyncSession]:
     """Sessions for writers (one transaction), or with ``readonly`` for readers: no transaction at all

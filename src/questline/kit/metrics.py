@@ -32,6 +32,9 @@ class HttpMetrics:
                                    ["partition"], registry=registry)
         self.stream_pending = Gauge("questline_jetstream_pending", "JetStream messages not yet delivered, "
                                     "per partition consumer", ["partition"], registry=registry)
+        self.stream_restarts = Counter(
+            "questline_stream_restarts_total", "Partition consumers restarted from the applied position "
+            "after an out-of-order delivery (a handover or a zombie worker)", registry=registry)
         self.partitions_owned = Gauge("questline_partitions_owned", "Partitions this worker holds a lease on",
                                       registry=registry)
 

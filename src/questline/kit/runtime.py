@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from questline.kit.cache import HUB_INFO_KEY, CacheHub
 from questline.kit.clock import Clock, SystemClock
-from questline.kit.db import create_engine, session_factory
+from questline.kit.db import OUTBOX_PARTITIONS_INFO_KEY, create_engine, session_factory
 from questline.kit.idempotency import IdempotencyStore
 from questline.kit.metrics import HttpMetrics
 from questline.kit.ratelimit import RateLimiter
@@ -54,7 +54,8 @@ class Runtime:
         caches = CacheHub(redis, channel=f"{settings.redis_namespace}:cache-invalidations",
                           max_age_seconds=settings.cache_max_age_seconds)
         # Sessions carry the hub, so what reads or changes a cached row finds its cache.
-        info = {HUB_INFO_KEY: caches}
+        # They carry the relay partitions too: every outbox row is written into its partition.
+        info = {HUB_INFO_KEY: caches, OUTBOX_PARTITIONS_INFO_KEY: settings.relay_partitions}
         sessions = session_factory(engine, info=info)
         return cls(
             settings=settings,

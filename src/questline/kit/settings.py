@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     # The outbox relay: how often it looks for rows written outside the worker, and its batch size.
     relay_poll_seconds: float = Field(default=0.2, gt=0, le=60)
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Outbox rows are hashed by (app, player) into this many relay partitions, each with its own
+    # cursor per subscriber, so several relays hand one subscriber's messages over side by side.
+    # Every process must use the same value; change it only while the relay is caught up.
+    relay_partitions: int = Field(default=1, ge=1, le=1024)
     # Webhooks: may they call loopback, private and link-local addresses? Unset: yes in development
     # and test, and never in production (whatever this says). Each call's timeout; calls in flight.
     webhooks_allow_private: bool | None = None

@@ -112,25 +112,28 @@ _FRESH = "notifications.fresh"
 
 
 class InboxListener(Protocol):
-    """Told, after commit, of a player's new inbox entry (``entry``: the entry as the API shows it, or None
-    when only the count changed) and their unread count. Live channels publish it on ``player:{id}``."""
+    """Told, after commit, of a new entry in an inbox (``kind``: player, brand or streamer; ``entry``: the
+    entry as the API shows it, or None when only the count changed) and its unread count. Live channels
+    publish it on ``player:{id}``, ``brand:{id}`` or ``streamer:{id}``."""
 
-    async def __call__(self, app_id: str, player_id: str, entry: dict[str, Any] | None, unread: int) -> None: ...
+    async def __call__(self, app_id: str, kind: str, recipient: str, entry: dict[str, Any] | None,
+                       unread: int) -> None: ...
 
 
 def listen_inbox(runtime: Runtime, name: str, listener: InboxListener) -> None:
-    """Register a listener of players' inboxes under a name (``mechanics.install`` registers the live
+    """Register a listener of inboxes under a name (``mechanics.install`` registers the live
     channels'; installing again replaces it)."""
     runtime.extensions.setdefault(INBOX_LISTENERS, {})[name] = listener
 
 
-def _inbox_changed(session: AsyncSession, runtime: Runtime, app_id: str, player_id: str,
+def _inbox_changed(session: AsyncSession, runtime: Runtime, app_id: str, kind: str, recipient: str,
                    entry: dict[str, Any] | None) -> None:
-    """Queue a change of a player's inbox, told to the listeners once the transaction has committed
-    (never before: a rolled-back entry is never shown, and the outbox is not used, so webhooks never see it)."""
+    """Queue a change of an inbox (a player's, brand's or streamer's), told to the listeners once the
+    transaction has committed (never before: a rolled-back entry is never shown, and the outbox is not
+    used, so webhooks never see it)."""
     if not runtime.extensions.get(INBOX_LISTENERS):
         return
-    fresh: list[tuple[str, str, dict[str, Any] | None]] | None = session.info.get(_FRESH)
+    fresh: list[tuple[str, str, str, dict[str, Any] | None]] | None = session.info.get(_FRESH)
     if fresh is None:
         fresh = session.info[_FRESH] = []
 
@@ -138,25 +141,26 @@ def _inbox_changed(session: AsyncSession, runtime: Runtime, app_id: str, player_
             await _tell(runtime, session.info.pop(_FRESH, []))
 
         after_commit(session, tell)
-    fresh.append((app_id, player_id, entry))
+    fresh.append((app_id, kind, recipient, entry))
 
 
-async def _tell(runtime: Runtime, fresh: list[tuple[str, str, dict[str, Any] | None]]) -> None:
-    counts: dict[tuple[str, str], int] = {}
+async def _tell(runtime: Runtime, fresh: list[tuple[str, str, str, dict[str, Any] | None]]) -> None:
+    counts: dict[tuple[str, str, str], int] = {}
     async with runtime.read_sessions() as session:
-        for app_id, player_id, _ in fresh:
-            if (app_id, player_id) not in counts:
-                counts[(app_id, player_id)] = await repo.unread(session, app_id, "player", player_id)
-    told: set[tuple[str, str]] = set()
-    for app_id, player_id, entry in fresh:
-        if entry is None and (app_id, player_id) in told:
+        for app_id, kind, recipient, _ in fresh:
+            if (app_id, kind, recipient) not in counts:
+                counts[(app_id, kind, recipient)] = await repo.unread(session, app_id, kind, recipient)
+    told: set[tuple[str, str, str]] = set()
+    for app_id, kind, recipient, entry in fresh:
+        inbox = (app_id, kind, recipient)
+        if entry is None and inbox in told:
             continue
-        told.add((app_id, player_id))
+        told.add(inbox)
         for listener in list(runtime.extensions.get(INBOX_LISTENERS, {}).values()):
             try:
-                await listener(app_id, player_id, entry, counts[(app_id, player_id)])
+                await listener(app_id, kind, recipient, entry, counts[inbox])
             except Exception:  # a live channel away (Redis) never undoes what has committed
-                _log.exception("inbox_listener_failed", app_id=app_id, player_id=player_id)
+                _log.exception("inbox_listener_failed", app_id=app_id, kind=kind, recipient=recipient)
 
 
 def wake_event(runtime: Runtime) -> asyncio.Event:
@@ -227,9 +231,8 @@ async def produce(session: AsyncSession, runtime: Runtime, message: Message) -> 
                          "read_at": None, "archived_at": None}
                 if await repo.add_notification(session, entry):
                     made += 1
-                    if recipient_kind == "player":
-                        _inbox_changed(session, runtime, app_id, recipient,
-                                       NotificationOut.model_validate(entry).model_dump(mode="json"))
+                    _inbox_changed(session, runtime, app_id, recipient_kind, recipient,
+                                   NotificationOut.model_validate(entry).model_dump(mode="json"))
             if recipient_kind != "player":
                 continue
             for channel in OUTSIDE:
@@ -485,16 +488,16 @@ async def mark(session: AsyncSession, runtime: Runtime, app_id: str, kind: str, 
                               archived_at=now, read_at=entry.read_at or now)
     fresh = await repo.notification(session, app_id, kind, recipient, notification_id)
     assert fresh is not None
-    if kind == "player" and before == "unread" and fresh.status != before:
-        _inbox_changed(session, runtime, app_id, recipient, None)
+    if before == "unread" and fresh.status != before:
+        _inbox_changed(session, runtime, app_id, kind, recipient, None)
     return NotificationOut.model_validate(fresh)
 
 
 async def mark_all_read(session: AsyncSession, runtime: Runtime, app_id: str, kind: str, recipient: str) -> Marked:
     changed = await repo.set_status(session, app_id, kind, recipient, None, ["unread"], status="read",
                                     read_at=runtime.clock.now())
-    if kind == "player" and changed:
-        _inbox_changed(session, runtime, app_id, recipient, None)
+    if changed:
+        _inbox_changed(session, runtime, app_id, kind, recipient, None)
     return Marked(changed=changed)
 
 
@@ -632,7 +635,7 @@ async def send_direct(session: AsyncSession, runtime: Runtime, app_id: str, type
             if _enabled(pref, kind.type, "in_app") and await repo.add_notification(session, entry):
                 entries += 1
                 made += 1
-                _inbox_changed(session, runtime, app_id, recipient,
+                _inbox_changed(session, runtime, app_id, "player", recipient,
                                NotificationOut.model_validate(entry).model_dump(mode="json"))
             for channel in OUTSIDE:
                 address = traits.get(recipient, {}).get(ADDRESS_TRAITS[channel])
@@ -689,5 +692,5 @@ async def retract_direct(session: AsyncSession, runtime: Runtime, app_id: str, k
     await repo.withdraw_pending(session, app_id, key)
     removed = await repo.delete_entries(session, app_id, key)
     for player_id in unread:
-        _inbox_changed(session, runtime, app_id, player_id, None)
+        _inbox_changed(session, runtime, app_id, "player", player_id, None)
     return removed

@@ -86,10 +86,12 @@ class OutboxMessage(Base):
 
     ``txid`` (PostgreSQL) is the writing transaction's id: the relay takes a row only once every
     transaction older than it has ended, so a row whose ``seq`` was taken before a neighbour's but
-    committed after it is never skipped (see ``questline.relay``)."""
+    committed after it is never skipped (see ``questline.relay``). ``partition`` is the relay
+    partition (``outbox_partition``): a player's rows are all in one, relayed in order."""
 
     __tablename__ = "outbox"
-    __table_args__ = (sa.Index("ix_outbox_position", "txid", "seq"),)  # the relay's scan order (0401)
+    # The relay's scan: one partition, by transaction then seq (0461).
+    __table_args__ = (sa.Index("ix_outbox_partition_position", "partition", "txid", "seq"),)
 
     seq: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
     app_id: Mapped[str] = mapped_column(sa.String(40), index=True)
@@ -100,6 +102,13 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     txid: Mapped[int] = mapped_column(sa.BigInteger, server_default=current_txid())
+    partition: Mapped[int] = mapped_column(sa.SmallInteger, default=0, server_default="0")
+
+
+def outbox_partition(app_id: str, key: str | None, partitions: int) -> int:
+    """The relay partition of an outbox row: by (app, player) like the event log, or by (app, ``key``)
+    for rows that order by something else (a chat room); rows with neither by app alone."""
+    return partition_of(app_id, key or "", partitions) if partitions > 1 else 0
 
 
 class ReplayEpoch(Base):

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import PerDialect, among, insert_ignore, upsert
+from questline.kit.db import OUTBOX_PARTITIONS_INFO_KEY, PerDialect, among, insert_ignore, upsert
 from questline.pipeline.models import (
     DONE,
     LIVE,
@@ -19,6 +19,7 @@ from questline.pipeline.models import (
     ReplayEpoch,
     StreamOffset,
     WorkerMember,
+    outbox_partition,
     partition_of,
 )
 
@@ -151,16 +152,29 @@ async def count_all_pending(session: AsyncSession) -> int:
     )).scalar_one())
 
 
+ORDER_KEY = "order_key"  # in an ``outbox_row``: what its relay partition follows, if not the player
+
+
 def outbox_row(app_id: str, type_: str, player_id: str | None, payload: dict[str, Any], at: datetime,
-               event_seq: int | None = None) -> dict[str, Any]:
-    """One outbox message to insert with ``add_outbox`` (``event_seq``: the log event it follows from)."""
-    return {"app_id": app_id, "type": type_, "player_id": player_id, "event_seq": event_seq, "payload": payload,
-            "created_at": at, "published_at": None}
+               event_seq: int | None = None, order_key: str | None = None) -> dict[str, Any]:
+    """One outbox message to insert with ``add_outbox`` (``event_seq``: the log event it follows from;
+    ``order_key``: the rows that must keep their order with it, when that is not the player's, e.g.
+    a chat room's messages)."""
+    row = {"app_id": app_id, "type": type_, "player_id": player_id, "event_seq": event_seq, "payload": payload,
+           "created_at": at, "published_at": None}
+    if order_key is not None:
+        row[ORDER_KEY] = order_key
+    return row
 
 
 async def add_outbox(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Write outbox rows, each into its relay partition (the one place outbox rows are written)."""
     if rows:
-        await session.execute(sa.insert(OutboxMessage), rows)
+        partitions = int(session.info.get(OUTBOX_PARTITIONS_INFO_KEY, 1))
+        values = [{**{k: v for k, v in row.items() if k != ORDER_KEY},
+                   "partition": outbox_partition(row["app_id"], row.get(ORDER_KEY) or row["player_id"], partitions)}
+                  for row in rows]
+        await session.execute(sa.insert(OutboxMessage), values)
 
 
 async def effects_of(session: AsyncSession, app_id: str, seqs: Sequence[int]) -> Sequence[tuple[OutboxMessage, str]]:

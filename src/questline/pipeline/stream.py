@@ -188,16 +188,20 @@ class StreamLog:
             out.append(StreamEvent(msg.metadata.sequence.stream, row, msg))
         return out
 
+    async def forget(self, partition: int) -> None:
+        """Drop this process's pull subscription of a partition it no longer applies."""
+        sub = self._subs.pop(partition, None)
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
     async def reset(self, partition: int, start: int) -> None:
         """Deliver the partition's stream again from ``start`` (the next sequence to apply)."""
         from nats.js.errors import BadRequestError, NotFoundError
 
         js = await self.js()
         await self.ensure(partition)
-        sub = self._subs.pop(partition, None)
-        if sub is not None:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+        await self.forget(partition)
         with contextlib.suppress(NotFoundError):
             await js.delete_consumer(self.stream(partition), self.durable)
         info = await js.stream_info(self.stream(partition))

@@ -142,6 +142,7 @@ async def apply_stream_batch(runtime: Runtime, log: StreamLog, partition: int, l
     if restart_at is not None:
         _log.info("stream_out_of_order", partition=partition, restart_at=restart_at,
                   got=[messages[0].seq, messages[-1].seq])
+        runtime.metrics.stream_restarts.inc()
         await log.reset(partition, restart_at)
         return 0
     for message in messages:
@@ -356,41 +357,75 @@ async def _drain_stream(runtime: Runtime, log: StreamLog, on_progress: Callable[
         await asyncio.sleep(0.05)  # another writer holds a partition
 
 
+class LeaseClock:
+    """Until when (event-loop time) this worker's leases are surely its own. Renewed by each
+    heartbeat; a partition task applies nothing past it, so a worker whose heartbeats stall (a
+    long pause, a lost database) stops writing before another worker can take its partitions."""
+
+    def __init__(self) -> None:
+        self.until = 0.0
+
+    def valid(self) -> bool:
+        return asyncio.get_running_loop().time() < self.until
+
+
 async def run_stream_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     """The worker on the JetStream log: hold the leases of a fair share of the partitions, one task
-    per partition applying its stream; rebalance as workers join, leave or die."""
+    per partition applying its stream; rebalance as workers join, leave or die.
+
+    Heartbeats never wait for a partition being handed over: its task is stopped in the
+    background, and its lease released only once its last batch has ended."""
     log = stream_log(runtime)
     assert log is not None
     me = f"{socket.gethostname()}:{os.getpid()}:{ulid()[-6:]}"
     lease = runtime.settings.worker_lease_seconds
+    clock = LeaseClock()
+    loop = asyncio.get_running_loop()
     owned: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
+    leaving: dict[int, asyncio.Task[None]] = {}
+
+    async def hand_over(partition: int, task: asyncio.Task[None], part_stop: asyncio.Event) -> None:
+        part_stop.set()
+        await asyncio.gather(task, return_exceptions=True)
+        await log.forget(partition)  # no pull request of ours may take the next owner's messages
+        with contextlib.suppress(Exception):
+            async with runtime.sessions() as session, session.begin():
+                await event_log.release_leases(session, [log.stream(partition)], me, _now())
+
     _log.info("worker_started", log="jetstream", worker=me, partitions=runtime.settings.pipeline_partitions)
     try:
         while not stop.is_set():
+            for partition in [p for p, t in leaving.items() if t.done()]:
+                del leaving[partition]
+            waiting = False
+            beat = loop.time()
             try:
-                held = await _rebalance(runtime, log, me, lease)
+                held, waiting = await _rebalance(runtime, log, me, lease, set(owned) | set(leaving))
+                clock.until = beat + lease - LEASE_MARGIN * lease
             except Exception as exc:
                 _log.warning("lease_renewal_failed", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
                 held = set(owned)
             for partition in sorted(set(owned) - held):
                 task, part_stop = owned.pop(partition)
-                part_stop.set()
-                await asyncio.gather(task, return_exceptions=True)
-                with contextlib.suppress(Exception):
-                    async with runtime.sessions() as session, session.begin():
-                        await event_log.release_leases(session, [log.stream(partition)], me, _now())
+                leaving[partition] = asyncio.create_task(hand_over(partition, task, part_stop),
+                                                         name=f"questline.worker.p{partition}.handover")
             for partition in sorted(held - set(owned)):
+                if partition in leaving:  # ours again before its handover ended: start it after
+                    waiting = True
+                    continue
                 part_stop = asyncio.Event()
-                task = asyncio.create_task(_own_partition(runtime, log, partition, part_stop),
+                task = asyncio.create_task(_own_partition(runtime, log, partition, part_stop, clock),
                                            name=f"questline.worker.p{partition}")
                 owned[partition] = (task, part_stop)
             runtime.metrics.partitions_owned.set(len(owned))
+            # While a partition of our share is still another's (released at that owner's next
+            # heartbeat, once its batch ends), ask again soon.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=lease / 3)
+                await asyncio.wait_for(stop.wait(), timeout=HANDOVER_POLL if waiting or leaving else lease / 3)
     finally:
         for _, part_stop in owned.values():
             part_stop.set()
-        await asyncio.gather(*(task for task, _ in owned.values()), return_exceptions=True)
+        await asyncio.gather(*(task for task, _ in owned.values()), *leaving.values(), return_exceptions=True)
         with contextlib.suppress(Exception):
             async with runtime.sessions() as session, session.begin():
                 await event_log.release_leases(session, [log.stream(p) for p in owned], me, _now())
@@ -398,16 +433,27 @@ async def run_stream_worker(runtime: Runtime, stop: asyncio.Event) -> None:
         runtime.metrics.partitions_owned.set(0)
 
 
+HANDOVER_POLL = 0.5  # seconds between lease attempts while a partition of our share is being handed over
+LEASE_MARGIN = 0.2  # the part of a lease a worker does not use: room for a slow commit and clock skew
+
+
 def _now() -> datetime:
     return datetime.now(UTC)  # leases are about real processes: wall-clock time, not the engine's clock
 
 
-async def _rebalance(runtime: Runtime, log: StreamLog, me: str, lease: float) -> set[int]:
+async def _rebalance(runtime: Runtime, log: StreamLog, me: str, lease: float,
+                     running: set[int]) -> tuple[set[int], bool]:
     """Heartbeat, then hold exactly this worker's share: rendezvous hashing over the live workers,
-    so a worker joining or leaving moves only the partitions it takes or gives."""
+    so a worker joining or leaving moves only the partitions it takes or gives.
+
+    Returns the partitions to hold and whether some of our share is still another's. A partition
+    we give up keeps its lease while ``running`` says our task applies it; the caller releases it
+    once that task has stopped (releasing it here would let the next owner read the applied
+    position while our last batch is still committing)."""
     now = _now()
     until = now + timedelta(seconds=lease)
     held: set[int] = set()
+    waiting = False
     async with runtime.sessions() as session, session.begin():
         members = await event_log.heartbeat(session, log.namespace, me, now, until)
         for partition in range(runtime.settings.pipeline_partitions):
@@ -416,21 +462,30 @@ async def _rebalance(runtime: Runtime, log: StreamLog, me: str, lease: float) ->
             if owner == me:
                 if await event_log.acquire_lease(session, stream, me, now, until):
                     held.add(partition)
-            else:
+                else:
+                    waiting = True
+            elif partition not in running:
                 await event_log.release_leases(session, [stream], me, now)
-    return held
+    return held, waiting
 
 
 def _rendezvous(members: list[str], partition: int) -> str:
     return max(members, key=lambda member: zlib.crc32(f"{member}/{partition}".encode()))
 
 
-async def _own_partition(runtime: Runtime, log: StreamLog, partition: int, stop: asyncio.Event) -> None:
-    """Apply one partition's stream (and its database backlog) until ``stop``; the batch in hand finishes."""
+async def _own_partition(runtime: Runtime, log: StreamLog, partition: int, stop: asyncio.Event,
+                         lease: LeaseClock) -> None:
+    """Apply one partition's stream (and its database backlog) until ``stop``; the batch in hand
+    finishes. Nothing is applied while the lease is not surely ours (heartbeats failing)."""
     sizer = BatchSizer(runtime.settings.worker_batch_size)
     backoff = 0.0
     positioned = False
     while not stop.is_set():
+        if not lease.valid():  # another worker may own it now: position again when ours once more
+            positioned = False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=HANDOVER_POLL)
+            continue
         try:
             if not positioned:  # a new owner starts right after what is applied, whatever the consumer says
                 async with runtime.read_sessions() as session:

@@ -8,6 +8,8 @@ Channels (all within the caller's app):
   apply the board's privacy). Any caller of the app, the publishable client key included; a player
   subscribed with their own token also gets ``rank`` frames: their own place, at once and after each move.
 - ``competition:{id}``: a competition's lifecycle and leader changes (without player ids). Any caller.
+- ``brand:{id}``, ``streamer:{id}``: a marketplace account's inbox, live: its new entries and unread
+  count. The account's own token, the server key and the app's admins (as its inbox over HTTP).
 - ``campaign:{id}``: a sponsorship campaign's messages, for its brand, its participating streamers
   and players, the server key and admins.
 - ``chat:community:{id}``, ``chat:competition:{id}``: a chat room's messages and deletions, for
@@ -55,7 +57,8 @@ from questline.tenancy.schemas import Role
 _log = structlog.get_logger("questline.realtime")
 HUB = "realtime.hub"
 MONITOR = "admin:monitor"
-CHANNEL_PATTERN = r"^(player|leaderboard|competition|campaign|admin|chat|announcements):[A-Za-z0-9_.:@-]{1,128}$"
+CHANNEL_PATTERN = (r"^(player|brand|streamer|leaderboard|competition|campaign|admin|chat|announcements):"
+                   r"[A-Za-z0-9_.:@-]{1,128}$")
 _PUBLIC_DROP = ("players", "leaders", "previous", "player_id")
 KINDS = frozenset({SERVER, CLIENT, PLAYER, ADMIN, BRAND, STREAMER})
 
@@ -105,8 +108,9 @@ async def identify_connection(connection: HTTPConnection, runtime: Runtime) -> C
 async def authorize(session: AsyncSession, runtime: Runtime, caller: Caller, channel: str) -> str:
     """Check ``caller`` may subscribe to ``channel``; returns the hub key."""
     if len(channel) > 160 or not re.match(CHANNEL_PATTERN, channel):
-        raise ProblemError(f"unknown channel {channel[:160]!r}: player:{{id}}, leaderboard:{{key}}, "
-                           "competition:{id}, campaign:{id} or admin:monitor", code="unknown_channel")
+        raise ProblemError(f"unknown channel {channel[:160]!r}: player:{{id}}, brand:{{id}}, streamer:{{id}}, "
+                           "leaderboard:{key}, competition:{id}, campaign:{id} or admin:monitor",
+                           code="unknown_channel")
     kind, _, name = channel.partition(":")
     app = caller.app
     trusted = caller.kind in (SERVER, ADMIN)
@@ -115,6 +119,10 @@ async def authorize(session: AsyncSession, runtime: Runtime, caller: Caller, cha
             raise ProblemError(f"{name!r} is not a player id", code="unknown_channel")
         if not (trusted or (caller.kind is PLAYER and caller.player_id == name)):
             raise Forbidden("a player subscribes only to their own channel", code="channel_forbidden")
+    elif kind in ("brand", "streamer"):
+        own = BRAND if kind == "brand" else STREAMER
+        if not (trusted or (caller.kind is own and caller.account_id == name)):
+            raise Forbidden(f"a {kind} subscribes only to its own inbox channel", code="channel_forbidden")
     elif kind == "leaderboard":
         await leaderboards.board_info(session, runtime, app, name)  # 404 leaderboard_not_found
     elif kind == "competition":
@@ -190,22 +198,25 @@ async def publish(runtime: Runtime, messages: Sequence[RelayMessage]) -> int:
 
 
 class InboxPublisher:
-    """Publishes a player's new inbox entries and unread count on ``player:{id}`` (a listener of
-    ``notifications.listen_inbox``, told after commit). Not an outbox message: webhooks never see the
-    engine's own bookkeeping. An entry is published under its id, so it appears once per channel."""
+    """Publishes an inbox's new entries and unread count on its owner's channel: ``player:{id}``,
+    ``brand:{id}`` or ``streamer:{id}`` (a listener of ``notifications.listen_inbox``, told after
+    commit). Not an outbox message: webhooks never see the engine's own bookkeeping. An entry is
+    published under its id, so it appears once per channel."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    async def __call__(self, app_id: str, player_id: str, entry: dict[str, Any] | None, unread: int) -> None:
+    async def __call__(self, app_id: str, kind: str, recipient: str, entry: dict[str, Any] | None,
+                       unread: int) -> None:
         at = self.runtime.clock.now().isoformat()
+        channel = key_of(app_id, f"{kind}:{recipient}")
         if entry is not None:
             data = {"id": entry["id"], "type": "notification.created", "at": at,
                     "data": {"notification": entry, "unread": unread}}
-            await hub(self.runtime).publish(key_of(app_id, f"player:{player_id}"), data, entry["id"])
+            await hub(self.runtime).publish(channel, data, entry["id"])
         else:
             data = {"id": new_id("unr"), "type": "notification.unread", "at": at, "data": {"unread": unread}}
-            await hub(self.runtime).publish(key_of(app_id, f"player:{player_id}"), data)
+            await hub(self.runtime).publish(channel, data)
 
 
 @dataclass

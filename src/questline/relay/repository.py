@@ -14,12 +14,14 @@ from questline.pipeline.models import OutboxMessage
 from questline.relay.models import RelayCursor
 
 _COLUMNS = ("txid", "seq", "app_id", "type", "player_id", "event_seq", "payload", "created_at")
-# PostgreSQL: the rows of transactions that have committed (visible in this statement's snapshot),
-# not yet handed over; and the snapshot's xmin (every transaction below it has ended).
+# PostgreSQL: the rows of one partition from transactions that have committed (visible in this
+# statement's snapshot), not yet handed over; and the snapshot's xmin (every transaction below it
+# has ended).
 _NEXT_PG = sa.text(f"""
 SELECT {", ".join("o." + c for c in _COLUMNS)}, pg_snapshot_xmin(s.snap)::text::bigint AS xmin
 FROM outbox o, (SELECT pg_current_snapshot() AS snap) s
-WHERE o.txid >= :low
+WHERE o.partition = :partition
+  AND o.txid >= :low
   AND pg_visible_in_snapshot(o.txid::text::xid8, s.snap)
   AND NOT (o.txid = ANY(CAST(:done AS bigint[])))
   AND o.seq > COALESCE(CAST(CAST(:partial AS jsonb) ->> CAST(o.txid AS text) AS bigint), 0)
@@ -27,6 +29,25 @@ ORDER BY o.txid, o.seq
 LIMIT :limit
 """)
 _XMIN_PG = sa.text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+# Which of these subscribers' cursors have committed rows waiting, in one statement: the same test
+# as ``_NEXT_PG``, with the cursor's own columns. LATERAL ... ORDER BY ... LIMIT 1 makes it one short
+# probe of ix_outbox_partition_position per cursor (a plain EXISTS is planned as a semi join over the
+# whole outbox, and without the order a caught-up cursor's probe scans the table).
+_WAITING_PG = sa.text("""
+SELECT c.subscriber, c.partition
+FROM relay_cursors c
+CROSS JOIN (SELECT pg_current_snapshot() AS snap) s
+CROSS JOIN LATERAL (
+    SELECT 1 FROM outbox o
+    WHERE o.partition = c.partition
+      AND o.txid >= c.low
+      AND pg_visible_in_snapshot(o.txid::text::xid8, s.snap)
+      AND NOT (c.done @> to_jsonb(o.txid))
+      AND o.seq > COALESCE(CAST(c.partial ->> CAST(o.txid AS text) AS bigint), 0)
+    ORDER BY o.txid, o.seq
+    LIMIT 1) w
+WHERE c.subscriber = ANY(CAST(:names AS text[]))
+""")
 
 
 @dataclass
@@ -37,20 +58,32 @@ class Cursor:
     seq: int = 0
 
 
-async def ensure_cursors(session: AsyncSession, names: Sequence[str], now: datetime,
-                         start: Cursor | None = None) -> None:
-    """A cursor row for each subscriber that has none, at ``start`` (default: the beginning)."""
-    start = start or Cursor()
-    if names:
-        await session.execute(insert_ignore(session, RelayCursor.__table__), [
-            {"subscriber": n, "low": start.low, "done": start.done, "partial": start.partial, "seq": start.seq,
-             "delivered": 0, "updated_at": now} for n in names])
+async def ensure_cursors(session: AsyncSession, names: Sequence[str], partitions: Sequence[int], now: datetime,
+                         start: dict[int, Cursor] | None = None) -> None:
+    """A cursor row for each (subscriber, partition) that has none, at ``start[partition]`` (default:
+    the partition's beginning)."""
+    start = start or {}
+    values = [{"subscriber": n, "partition": p, "low": c.low, "done": c.done, "partial": c.partial, "seq": c.seq,
+               "delivered": 0, "updated_at": now}
+              for n in names for p in partitions for c in [start.get(p) or Cursor()]]
+    if values:
+        await session.execute(insert_ignore(session, RelayCursor.__table__), values)
 
 
-async def claim_cursor(session: AsyncSession, name: str) -> Cursor | None:
-    """Lock a subscriber's cursor for this transaction; None when another relay holds it (PostgreSQL)."""
+async def partitions_of(session: AsyncSession, names: Sequence[str]) -> set[int]:
+    """The partitions these subscribers have cursors in (a larger earlier setting leaves some)."""
+    if not names:
+        return set()
+    found = await session.execute(sa.select(RelayCursor.partition).distinct()
+                                  .where(RelayCursor.subscriber.in_(list(names))))
+    return {int(p) for p in found.scalars()}
+
+
+async def claim_cursor(session: AsyncSession, name: str, partition: int) -> Cursor | None:
+    """Lock a (subscriber, partition) cursor for this transaction; None when another relay holds it
+    (PostgreSQL) or it does not exist."""
     stmt = sa.select(RelayCursor.low, RelayCursor.done, RelayCursor.partial, RelayCursor.seq) \
-        .where(RelayCursor.subscriber == name)
+        .where(RelayCursor.subscriber == name, RelayCursor.partition == partition)
     if _is_pg(session):
         stmt = stmt.with_for_update(skip_locked=True)
     row = (await session.execute(stmt)).first()
@@ -61,8 +94,10 @@ def _cursor(low: Any, done: Any, partial: Any, seq: Any) -> Cursor:
     return Cursor(int(low), [int(t) for t in done], {str(k): int(v) for k, v in partial.items()}, int(seq))
 
 
-async def save_cursor(session: AsyncSession, name: str, cursor: Cursor, count: int, now: datetime) -> None:
-    await session.execute(sa.update(RelayCursor).where(RelayCursor.subscriber == name).values(
+async def save_cursor(session: AsyncSession, name: str, partition: int, cursor: Cursor, count: int,
+                      now: datetime) -> None:
+    await session.execute(sa.update(RelayCursor).where(
+        RelayCursor.subscriber == name, RelayCursor.partition == partition).values(
         low=cursor.low, done=cursor.done, partial=cursor.partial, seq=cursor.seq,
         delivered=RelayCursor.delivered + count, updated_at=now))
 
@@ -71,43 +106,62 @@ def _is_pg(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-async def next_rows(session: AsyncSession, cursor: Cursor, limit: int) -> tuple[list[tuple[Any, ...]], int | None]:
-    """The next committed rows not yet handed over (by transaction, then seq), and on PostgreSQL the
-    reading snapshot's xmin."""
+async def next_rows(session: AsyncSession, partition: int, cursor: Cursor,
+                    limit: int) -> tuple[list[tuple[Any, ...]], int | None]:
+    """The partition's next committed rows not yet handed over (by transaction, then seq), and on
+    PostgreSQL the reading snapshot's xmin."""
     if _is_pg(session):
-        rows = (await session.execute(_NEXT_PG, {"low": cursor.low, "done": cursor.done,
+        rows = (await session.execute(_NEXT_PG, {"partition": partition, "low": cursor.low, "done": cursor.done,
                                                  "partial": orjson.dumps(cursor.partial).decode(),
                                                  "limit": limit})).all()
         xmin = int(rows[0][-1]) if rows else None
         return [tuple(r[:-1]) for r in rows], xmin
     table = OutboxMessage.__table__
-    stmt = (sa.select(*(table.c[c] for c in _COLUMNS)).where(table.c.seq > cursor.seq)
+    # SQLite writes txid 0: saying so lets the (partition, txid, seq) index give the rows in seq order.
+    stmt = (sa.select(*(table.c[c] for c in _COLUMNS))
+            .where(table.c.partition == partition, table.c.txid == 0, table.c.seq > cursor.seq)
             .order_by(table.c.seq).limit(limit))
     return [tuple(r) for r in (await session.execute(stmt)).all()], None
 
 
-async def head(session: AsyncSession) -> Cursor:
-    """A cursor past everything committed now (a new subscriber that wants only what comes next)."""
+async def head(session: AsyncSession, partition: int) -> Cursor:
+    """A cursor past everything committed now in a partition (a new subscriber that wants only what
+    comes next)."""
     if _is_pg(session):
         xmin = int((await session.execute(_XMIN_PG)).scalar_one())
         # Transactions from xmin on that have committed are handed over to no one: mark them done.
         done = (await session.execute(sa.text(
-            "SELECT DISTINCT txid FROM outbox WHERE txid >= :low "
-            "AND pg_visible_in_snapshot(txid::text::xid8, pg_current_snapshot())"), {"low": xmin})).scalars()
+            "SELECT DISTINCT txid FROM outbox WHERE partition = :partition AND txid >= :low "
+            "AND pg_visible_in_snapshot(txid::text::xid8, pg_current_snapshot())"),
+            {"partition": partition, "low": xmin})).scalars()
         return Cursor(low=xmin, done=sorted(int(t) for t in done))
-    top = (await session.execute(sa.select(sa.func.max(OutboxMessage.seq)))).scalar_one_or_none()
+    top = (await session.execute(sa.select(sa.func.max(OutboxMessage.seq)).where(
+        OutboxMessage.partition == partition, OutboxMessage.txid == 0))).scalar_one_or_none()
     return Cursor(seq=int(top or 0))
 
 
-async def cursors(session: AsyncSession) -> dict[str, tuple[Cursor, int, datetime]]:
-    rows = await session.execute(sa.select(RelayCursor.subscriber, RelayCursor.low, RelayCursor.done,
-                                           RelayCursor.partial, RelayCursor.seq,
-                                           RelayCursor.delivered, RelayCursor.updated_at))
-    return {name: (_cursor(low, done, partial, seq), int(delivered), at)
-            for name, low, done, partial, seq, delivered, at in rows}
+async def cursors(session: AsyncSession, names: Sequence[str]) -> dict[tuple[str, int], tuple[Cursor, int, datetime]]:
+    """These subscribers' cursors, by (subscriber, partition): position, messages delivered, last move."""
+    if not names:
+        return {}
+    rows = await session.execute(sa.select(RelayCursor.subscriber, RelayCursor.partition, RelayCursor.low,
+                                           RelayCursor.done, RelayCursor.partial, RelayCursor.seq,
+                                           RelayCursor.delivered, RelayCursor.updated_at)
+                                 .where(RelayCursor.subscriber.in_(list(names))))
+    return {(name, int(partition)): (_cursor(low, done, partial, seq), int(delivered), at)
+            for name, partition, low, done, partial, seq, delivered, at in rows}
 
 
-async def waiting(session: AsyncSession, cursor: Cursor) -> bool:
-    """Has the outbox committed rows this cursor has not handed over?"""
-    rows, _ = await next_rows(session, cursor, 1)
-    return bool(rows)
+async def waiting(session: AsyncSession, names: Sequence[str]) -> set[tuple[str, int]]:
+    """The (subscriber, partition) cursors of these subscribers with committed rows not handed over
+    (one statement, whatever the number of partitions)."""
+    if not names:
+        return set()
+    if _is_pg(session):
+        rows = await session.execute(_WAITING_PG, {"names": list(names)})
+    else:
+        c, o = RelayCursor.__table__, OutboxMessage.__table__
+        ahead = sa.exists().where(o.c.partition == c.c.partition, o.c.txid == 0, o.c.seq > c.c.seq)
+        rows = await session.execute(sa.select(c.c.subscriber, c.c.partition)
+                                     .where(c.c.subscriber.in_(list(names)), ahead))
+    return {(str(name), int(partition)) for name, partition in rows}

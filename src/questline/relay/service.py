@@ -20,12 +20,17 @@ with them and advances the cursor. So:
   transaction (of this database or another) holds back no one else's rows. SQLite's writers are
   serial, so ``seq`` order is commit order;
 - subscribers are independent: a slow or failing one delays only itself;
-- several relays (one per worker process) may run: the cursor row is the lock, so each
-  subscriber's batches are handed over by one relay at a time.
+- the outbox is split into ``relay_partitions`` partitions (``outbox.partition``: by app and player,
+  as the event log is), and each subscriber has a cursor per partition. Several relays (one per
+  worker process) may run: a cursor row is the lock of its (subscriber, partition), taken with
+  ``FOR UPDATE SKIP LOCKED``, so each partition's batches are handed over by one relay at a time
+  and a relay that finds one held moves on to the next. A player's rows are all in one partition,
+  so their order holds; the order across partitions (across players) is not promised.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +44,7 @@ from questline.kit.runtime import Runtime
 from questline.relay import repository as repo
 
 SUBSCRIBERS = "relay.subscribers"
+PARTITIONS = "relay.partitions"  # partitions with cursors (``prepare``)
 DEFAULT_BATCH = 500
 
 
@@ -86,12 +92,22 @@ def message_of(row: Any) -> RelayMessage:
                         created_at=ensure_utc(created_at))
 
 
+def partitions(runtime: Runtime) -> list[int]:
+    """The relay partitions this process relays: the setting's, and any left by a larger earlier
+    setting that still has cursors (``prepare`` finds them)."""
+    found: set[int] = runtime.extensions.get(PARTITIONS, set())
+    return sorted(found | set(range(runtime.settings.relay_partitions)))
+
+
 async def prepare(runtime: Runtime, *, from_head: bool = False) -> None:
-    """Make the registered subscribers' cursors (idempotent). A new subscriber starts at the
-    beginning of the outbox, or with ``from_head`` after what is already there."""
+    """Make the registered subscribers' cursors, one per partition (idempotent). A new subscriber
+    starts at the beginning of the outbox, or with ``from_head`` after what is already there."""
+    names = [s.name for s in subscribers(runtime)]
     async with runtime.sessions() as session, session.begin():
-        start = await repo.head(session) if from_head else None
-        await repo.ensure_cursors(session, [s.name for s in subscribers(runtime)], runtime.clock.now(), start)
+        wanted = range(runtime.settings.relay_partitions)
+        start = {p: await repo.head(session, p) for p in wanted} if from_head else None
+        await repo.ensure_cursors(session, names, wanted, runtime.clock.now(), start)
+        runtime.extensions[PARTITIONS] = await repo.partitions_of(session, names)
 
 
 MAX_DONE = 100_000  # transactions remembered above the low mark (a very long transaction holds it back)
@@ -123,54 +139,73 @@ def advance(cursor: repo.Cursor, rows: Sequence[tuple[Any, ...]], xmin: int | No
     return repo.Cursor(low=low, done=kept[-MAX_DONE:], partial={str(t): s for t, s in partial.items() if t >= low})
 
 
-async def step(runtime: Runtime, subscriber: Subscriber, limit: int = DEFAULT_BATCH) -> int:
-    """Hand the subscriber its next batch in one transaction; returns how many messages (0: none
-    waiting, or another relay holds this subscriber now)."""
+async def step(runtime: Runtime, subscriber: Subscriber, limit: int = DEFAULT_BATCH, partition: int = 0) -> int:
+    """Hand the subscriber its next batch of one partition in one transaction; returns how many
+    messages (0: none waiting, or another relay holds this (subscriber, partition) now)."""
+    return await _step(runtime, subscriber, limit, partition) or 0
+
+
+async def _step(runtime: Runtime, subscriber: Subscriber, limit: int, partition: int) -> int | None:
+    """``step``, with None when another relay holds the cursor."""
     async with runtime.sessions() as session:
         async with session.begin():
-            cursor = await repo.claim_cursor(session, subscriber.name)
+            cursor = await repo.claim_cursor(session, subscriber.name, partition)
             if cursor is None:
-                return 0
-            rows, xmin = await repo.next_rows(session, cursor, limit)
+                return None
+            rows, xmin = await repo.next_rows(session, partition, cursor, limit)
             if not rows:
                 return 0
             messages = [message_of(row) for row in rows]
             await subscriber.handle(session, messages)
-            await repo.save_cursor(session, subscriber.name, advance(cursor, rows, xmin, len(rows) == limit),
-                                   len(messages), runtime.clock.now())
+            await repo.save_cursor(session, subscriber.name, partition,
+                                   advance(cursor, rows, xmin, len(rows) == limit), len(messages), runtime.clock.now())
         await run_after_commit(session)
     return len(messages)
 
 
-async def behind(runtime: Runtime) -> dict[str, bool]:
-    """Which subscribers have committed messages waiting (a read, no lock)."""
-    out = {}
+async def waiting(runtime: Runtime) -> set[tuple[str, int]]:
+    """The (subscriber, partition) pairs with committed messages waiting (a read, no lock)."""
     async with runtime.read_sessions() as session:
-        known = await repo.cursors(session)
-        for sub in subscribers(runtime):
-            found = known.get(sub.name)
-            out[sub.name] = found is None or await repo.waiting(session, found[0])
-    return out
+        return await repo.waiting(session, [s.name for s in subscribers(runtime)])
+
+
+async def behind(runtime: Runtime) -> dict[str, bool]:
+    """Which subscribers have committed messages waiting in some partition, or no cursor yet."""
+    pending = await waiting(runtime)
+    async with runtime.read_sessions() as session:
+        known = {name for name, _ in await repo.cursors(session, [s.name for s in subscribers(runtime)])}
+    return {sub.name: sub.name not in known or any(name == sub.name for name, _ in pending)
+            for sub in subscribers(runtime)}
 
 
 async def lag(runtime: Runtime) -> dict[str, dict[str, Any]]:
-    """Each subscriber's messages delivered, when it last moved, and whether it is behind."""
-    waiting = await behind(runtime)
+    """Each subscriber's messages delivered (all partitions), when it last moved, and whether it is behind."""
+    waiting_now = await behind(runtime)
     async with runtime.read_sessions() as session:
-        known = await repo.cursors(session)
-    return {sub.name: {"delivered": known[sub.name][1] if sub.name in known else 0,
-                       "updated_at": known[sub.name][2] if sub.name in known else None,
-                       "behind": waiting[sub.name]} for sub in subscribers(runtime)}
+        known = await repo.cursors(session, [s.name for s in subscribers(runtime)])
+    out: dict[str, dict[str, Any]] = {}
+    for sub in subscribers(runtime):
+        mine = [(delivered, at) for (name, _), (_, delivered, at) in known.items() if name == sub.name]
+        out[sub.name] = {"delivered": sum(d for d, _ in mine),
+                         "updated_at": max((at for _, at in mine), default=None),
+                         "behind": waiting_now[sub.name]}
+    return out
 
 
 async def drain(runtime: Runtime, limit: int = DEFAULT_BATCH) -> int:
-    """Relay until no subscriber has anything waiting (tests, the CLI); returns messages handed over."""
+    """Relay until no (subscriber, partition) has anything waiting (tests, the CLI; with several relays
+    at once, a pair another relay holds is tried again); returns messages handed over by this one."""
     await prepare(runtime)
     total = 0
     while True:
-        moved = 0
+        moved, held = 0, False
         for subscriber in subscribers(runtime):
-            moved += await step(runtime, subscriber, limit)
+            for partition in partitions(runtime):
+                count = await _step(runtime, subscriber, limit, partition)
+                held = held or count is None
+                moved += count or 0
         total += moved
         if moved == 0:
-            return total
+            if not held:
+                return total
+            await asyncio.sleep(0.05)  # another relay holds a batch: it may leave more after it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 
 import structlog
 
@@ -17,14 +18,16 @@ BACKOFF_MAX = 30.0
 
 
 async def run_relay(runtime: Runtime, stop: asyncio.Event) -> None:
-    """Relay the outbox until ``stop``: each subscriber on its own, woken by the worker's batches
-    (or a short poll, for rows written by requests); a failing subscriber backs off alone."""
+    """Relay the outbox until ``stop``: each (subscriber, partition) on its own, woken by the worker's
+    batches (or a short poll, for rows written by requests); a failing one backs off alone. Every
+    process runs this loop: a pair another relay holds is skipped, so idle relays take the free ones."""
     poll = runtime.settings.relay_poll_seconds
     batch = runtime.settings.relay_batch_size
-    backoff: dict[str, float] = {}
-    retry_at: dict[str, float] = {}
+    backoff: dict[tuple[str, int], float] = {}
+    retry_at: dict[tuple[str, int], float] = {}
     loop = asyncio.get_running_loop()
     prepared = False
+    turn = random.randrange(1024)  # where this process starts its round: relays spread over partitions
     while not stop.is_set():
         progress = signals(runtime).progress  # taken before the work: a batch done meanwhile wakes us
         moved = 0
@@ -32,24 +35,31 @@ async def run_relay(runtime: Runtime, stop: asyncio.Event) -> None:
             if not prepared:
                 await service.prepare(runtime)
                 prepared = True
-            waiting = await service.behind(runtime)
+            waiting = await service.waiting(runtime)
         except Exception as exc:
             _log.warning("relay_read_failed", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
-            waiting = {}
+            waiting = set()
+        parts = service.partitions(runtime)
+        turn += 1
+        order = parts[turn % len(parts):] + parts[:turn % len(parts)]
         for subscriber in service.subscribers(runtime):
-            if not waiting.get(subscriber.name) or retry_at.get(subscriber.name, 0.0) > loop.time():
-                continue
-            try:
-                moved += await service.step(runtime, subscriber, batch)
-                backoff.pop(subscriber.name, None)
-            except Exception as exc:
-                wait = min(BACKOFF_MAX, max(0.2, backoff.get(subscriber.name, 0.0) * 2))
-                backoff[subscriber.name] = wait
-                retry_at[subscriber.name] = loop.time() + wait
-                if is_busy(exc):
-                    _log.warning("relay_deferred_database_busy", subscriber=subscriber.name, retry_in=wait)
-                else:
-                    _log.exception("relay_subscriber_failed", subscriber=subscriber.name, retry_in=wait)
+            for partition in order:
+                key = (subscriber.name, partition)
+                if key not in waiting or retry_at.get(key, 0.0) > loop.time():
+                    continue
+                try:
+                    moved += await service.step(runtime, subscriber, batch, partition)
+                    backoff.pop(key, None)
+                except Exception as exc:
+                    wait = min(BACKOFF_MAX, max(0.2, backoff.get(key, 0.0) * 2))
+                    backoff[key] = wait
+                    retry_at[key] = loop.time() + wait
+                    if is_busy(exc):
+                        _log.warning("relay_deferred_database_busy", subscriber=subscriber.name,
+                                     partition=partition, retry_in=wait)
+                    else:
+                        _log.exception("relay_subscriber_failed", subscriber=subscriber.name,
+                                       partition=partition, retry_in=wait)
         if moved:
             continue
         waiter = asyncio.ensure_future(progress.wait())
