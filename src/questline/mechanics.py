@@ -15,6 +15,7 @@ from questline.achievements.schemas import AchievementDef
 from questline.battlepass import service as battlepass
 from questline.battlepass.processor import BattlePassProcessor
 from questline.battlepass.schemas import BattlePassDef, PassXpRuleDef
+from questline.campaigns import live as campaign_totals
 from questline.challenges import service as challenges
 from questline.challenges.processor import ChallengeProcessor
 from questline.challenges.schemas import ChallengeDef
@@ -39,7 +40,7 @@ from questline.pipeline.states import PROCESSORS
 from questline.pipeline.stats import StatsProcessor
 from questline.progression.processor import ProgressionProcessor
 from questline.progression.schemas import CombinedLevelDef, TrackDef, XpRuleDef
-from questline.realtime.service import InboxPublisher
+from questline.realtime.service import CampaignTotalsPublisher, InboxPublisher
 from questline.realtime.subscriber import RealtimeSubscriber
 from questline.referrals import service as referrals
 from questline.referrals.processor import ReferralsMetricProcessor
@@ -160,6 +161,8 @@ def install(runtime: Runtime) -> None:
     relay.install(runtime, subscribers(runtime))
     fulfilment.listen(runtime, competitions.PRIZE_SOURCE, competitions.on_fulfilment)
     notifications.listen_inbox(runtime, "realtime", InboxPublisher(runtime))
+    if "realtime" not in runtime.extensions.get(campaign_totals.LISTENERS, {}):
+        campaign_totals.listen_totals(runtime, "realtime", CampaignTotalsPublisher(runtime))
     finance_fees.install(runtime)  # the fee structure, applied when a campaign is approved
     finance_disputes.install(runtime)  # chargebacks from the PSP open disputes
     extend_communities(runtime, LinkExtension())

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from questline.tenancy.schemas import Role
 from tests.conftest import Factory
-from tests.console.helpers import Console, text_of
+from tests.console.helpers import Console, text_of, walk_pages
 from tests.social.helpers import community
 
 
@@ -88,3 +88,22 @@ async def test_announcements_are_made_edited_and_withdrawn(engine: FastAPI, clie
     assert f'action="/console/apps/{keys.app_id}/announcements/{sent["id"]}"' not in withdrawn.text
     again = await console.post(f"/announcements/{sent['id']}", {"action": "withdraw"})
     assert again.status_code == 409 and "announcement_withdrawn" in again.text
+
+
+async def test_the_announcements_list_pages_forward_and_back(client: httpx.AsyncClient, factory: Factory) -> None:
+    keys = await factory.app()
+    made = []
+    for n in range(57):
+        answer = await client.post("/v1/announcements", headers={**keys.server, "Idempotency-Key": f"page-{n}"},
+                                   json={"target": {"kind": "app"}, "title": f"Notice {n}", "body": "Soon.",
+                                         "send_at": "2099-01-01T00:00:00Z"})
+        assert answer.status_code == 201, answer.text
+        made.append(answer.json()["id"])
+    console = await Console(client, keys.app_id).sign_in(await factory.admin(keys.org_id, Role.VIEWER))
+    pages = await walk_pages(client, console.base + "/announcements", r'<tr id="ann-([^"]+)"')
+    assert [len(p) for p in pages] == [50, 7]
+    everything = [a for p in pages for a in p]
+    assert len(set(everything)) == len(everything) == 57 and set(everything) == set(made)  # no row twice, none lost
+    first = (await console.get("/announcements")).text
+    assert 'rel="next">Next page</a>' in first and 'rel="prev"' not in first
+    assert 'aria-label="Pages of announcements"' in first

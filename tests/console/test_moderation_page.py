@@ -100,3 +100,60 @@ async def test_a_ban_for_minutes_and_the_word_filter(client: httpx.AsyncClient, 
     too_long = await console.post("/moderation/words", {"blocked_words": "x" * 65})
     assert too_long.status_code == 422
     assert (await client.get("/v1/chat/settings", headers=keys.server)).json()["blocked_words"] == ["gold", "scam"]
+
+
+async def test_a_mute_and_a_ban_are_lifted_from_the_console(engine: FastAPI, client: httpx.AsyncClient,
+                                                            factory: Factory) -> None:
+    room = await community(client, factory, members=("alice", "bob", "dan"))
+    keys = room.keys
+    message = posted(await post(client, room, "dan", "you are all slow"))
+    made = await report(client, room, "alice", message["id"], "rude")
+    console = await Console(client, keys.app_id).sign_in(await factory.admin(keys.org_id, Role.ADMIN))
+    muted = await console.post(f"/moderation/{made}", {"action": "mute"})  # until lifted
+    assert muted.status_code == 200
+    # The room's mutes and bans show after the mute, each with its Lift button.
+    row = text_of(muted.text, "restrictions")
+    assert "dan" in row and "mute" in row and "until lifted" in row
+    banned = await client.put(f"/v1/chat/{room.channel}/restrictions/bob", headers=keys.server,
+                              json={"kind": "ban", "reason": "abuse"})
+    assert banned.status_code == 200
+    listed = await console.get("/moderation", room=room.channel)
+    assert 'id="restriction-mute-dan"' in listed.text and 'id="restriction-ban-bob"' in listed.text
+    assert (await post(client, room, "dan", "sorry")).status_code == 403
+
+    def held() -> list[tuple[str, str]]:
+        return sorted((r["player_id"], r["kind"]) for r in restrictions.json())
+
+    # A viewer sees the list but may not lift; a forged form and a bad room or kind change nothing.
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=engine), base_url="http://questline.test") as other:
+        viewer = await Console(other, keys.app_id).sign_in(await factory.admin(keys.org_id, Role.VIEWER))
+        seen = await viewer.get("/moderation", room=room.channel)
+        assert seen.status_code == 200 and 'id="restriction-mute-dan"' not in seen.text
+        refused = await viewer.post("/moderation/lift", {"room": room.channel, "player_id": "dan", "kind": "mute"})
+        assert refused.status_code == 403 and "role" in refused.text.lower()
+    forged = await client.post(f"{console.base}/moderation/lift", data={
+        "room": room.channel, "player_id": "dan", "kind": "mute", "csrf": "forged"})
+    assert forged.status_code == 403
+    for data, code in (({"room": "lobby", "player_id": "dan", "kind": "mute"}, "unknown_room"),
+                       ({"room": room.channel, "player_id": "dan", "kind": "silence"}, "unknown_kind"),
+                       ({"room": room.channel, "player_id": "alice", "kind": "mute"}, "restriction_not_found")):
+        bad = await console.post("/moderation/lift", data)
+        assert bad.status_code in (404, 422) and code in bad.text, bad.text
+    restrictions = await client.get(f"/v1/chat/{room.channel}/restrictions", headers=keys.server)
+    assert held() == [("bob", "ban"), ("dan", "mute")]
+
+    lifted = await console.post("/moderation/lift", {"room": room.channel, "player_id": "dan", "kind": "mute"})
+    assert lifted.status_code == 200 and "dan&#39;s mute in" in lifted.text and "is lifted" in lifted.text
+    assert 'id="restriction-mute-dan"' not in lifted.text and 'id="restriction-ban-bob"' in lifted.text
+    assert (await post(client, room, "dan", "sorry")).status_code == 201  # he may post again
+    unbanned = await console.post("/moderation/lift", {"room": room.channel, "player_id": "bob", "kind": "ban"})
+    assert unbanned.status_code == 200 and "Nobody is muted or banned" in unbanned.text
+    assert (await client.get(f"/v1/chat/{room.channel}/messages", headers=room.tokens["bob"])).status_code == 200
+    restrictions = await client.get(f"/v1/chat/{room.channel}/restrictions", headers=keys.server)
+    assert held() == []
+    # Each lift is in the audit log, by the admin, naming the room and the player.
+    owner = (await factory.admin(keys.org_id, Role.OWNER)).headers(keys.app_id)
+    audit = (await client.get("/v1/audit", headers=owner, params={"limit": 200})).json()["items"]
+    lifts = [e for e in audit if e["action"] == "chat_lift"]
+    assert sorted(e["target"]["member"] for e in lifts) == ["bob", "dan"]
+    assert {e["actor_kind"] for e in lifts} == {"admin"} and {e["target"]["channel"] for e in lifts} == {room.channel}

@@ -28,6 +28,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.campaigns import completion
+from questline.campaigns import live as totals
 from questline.campaigns import repository as repo
 from questline.campaigns.schemas import ImpressionResult, RefusedImpression
 from questline.kit.errors import Conflict, NotFound
@@ -142,6 +143,7 @@ async def record(session: AsyncSession, runtime: Runtime, app_id: str, campaign_
         await repo.add_earnings(session, earnings_rows, now)
         await repo.add_spend(session, campaign_id, total_n, total_gross, total_fee, now)
         await repo.add_hours(session, hours)
+        totals.changed(session, runtime, app_id, campaign_id)  # campaign:{id} shows the totals after commit
     updated = await repo.get(session, app_id, campaign_id)
     assert updated is not None
     reason = completion.reason_due(updated, now)

@@ -76,13 +76,18 @@ def forbidden(request: Request) -> HTMLResponse:
 
 async def app_page(request: Request, app_id: str, template: str, calls: dict[str, tuple[str, str, Any]],
                    status: int = 200, **context: Any) -> Response:
-    """Render ``template`` with the answers of ``calls`` (name -> method, path, params); 401 leads to sign-in."""
+    """Render ``template`` with the answers of ``calls`` (name -> method, path, params); 401 leads to sign-in.
+    With ``pager`` (a ``paging.Pager``) and ``paged`` (the name of a call) in ``context``, the pager
+    learns that list's next cursor."""
     answers: dict[str, Answer] = {}
     async with api(request, app_id) as engine:
         for name, (method, path, params) in calls.items():
             answers[name] = await engine.call(method, path, params=params)
             if answers[name].status == 401:
                 return to_login(request)
+    pager = context.get("pager")
+    if pager is not None and context.get("paged") in answers:
+        pager.after(answers[context["paged"]].body)  # the list the page's Next and Previous links follow
     values: dict[str, Any] = {"app_id": app_id, **answers, **context}
     return page(request, template, status, **values)
 

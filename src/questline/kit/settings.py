@@ -111,13 +111,15 @@ class Settings(BaseSettings):
     webhooks_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     # Live channels: history kept per channel (messages, seconds) for clients that reconnect with
     # their last offset; heartbeat interval; frames queued per connection before it is dropped as
-    # a slow consumer; channels per connection; how often admin:monitor frames go out.
+    # a slow consumer; channels per connection; how often admin:monitor frames go out; at most one
+    # frame of a campaign's totals per this many seconds on campaign:{id} (a burst is coalesced).
     realtime_history_size: int = Field(default=200, ge=0, le=100_000)
     realtime_history_seconds: float = Field(default=300.0, gt=0, le=86_400)
     realtime_heartbeat_seconds: float = Field(default=25.0, gt=0, le=3600)
     realtime_queue_size: int = Field(default=1000, ge=1, le=1_000_000)
     realtime_max_channels: int = Field(default=64, ge=1, le=10_000)
     realtime_monitor_seconds: float = Field(default=5.0, gt=0, le=3600)
+    realtime_campaign_seconds: float = Field(default=1.0, gt=0, le=3600)
 
     # Ingest limits for events sent with a publishable client key.
     client_event_max_bytes: int = Field(default=8192, ge=256)

@@ -214,42 +214,67 @@ async def produce(session: AsyncSession, runtime: Runtime, message: Message) -> 
         if not wanted(kind, message.payload):
             continue
         targets = await _recipients(session, kind, message)
-        player_ids = [r for k, r, _ in targets if k == "player"]
-        prefs = await repo.preferences(session, app_id, player_ids)
-        zones = await players.timezones_of(session, app_id, player_ids)
-        traits = await players.traits_of(session, app_id, player_ids)
+        audience = await _Audience.read(session, app_id, [r for k, r, _ in targets if k == "player"])
         templates = await _templates(session, app_id, kind.type)
         key = f"{message.id}:{kind.type}"
         for recipient_kind, recipient, extra in targets:
-            pref = prefs.get(recipient)
             context = {**message.payload, **extra, "type": kind.type, "player_id": message.player_id}
-            subject, text, html = render(kind, templates, pref.locale if pref else DEFAULT_LOCALE, context)
-            if _enabled(pref, kind.type, "in_app"):
-                entry = {"id": new_id("ntf"), "app_id": app_id, "recipient_kind": recipient_kind,
-                         "recipient_id": recipient, "type": kind.type, "title": subject, "body": text,
-                         "data": message.payload, "status": "unread", "dedupe_key": key, "created_at": now,
-                         "read_at": None, "archived_at": None}
-                if await repo.add_notification(session, entry):
-                    made += 1
-                    _inbox_changed(session, runtime, app_id, recipient_kind, recipient,
-                                   NotificationOut.model_validate(entry).model_dump(mode="json"))
-            if recipient_kind != "player":
-                continue
-            for channel in OUTSIDE:
-                address = traits.get(recipient, {}).get(ADDRESS_TRAITS[channel])
-                if not (_enabled(pref, kind.type, channel) and channel_ready(runtime.settings, channel)
-                        and isinstance(address, str | int) and str(address)):
-                    continue
-                digest = pref is not None and pref.digest == "daily"
-                send_after = schedule(now, zones.get(recipient, "UTC"), pref, digest=digest)
-                if await repo.add_delivery(session, {
-                    "id": new_id("ndl"), "app_id": app_id, "recipient_kind": "player", "recipient_id": recipient,
-                    "type": kind.type, "channel": channel, "address": str(address)[:320], "dedupe_key": key,
-                    "subject": subject[:300], "text": text, "html": html if channel == "email" else None,
-                    "status": "pending", "digest": digest, "send_after": send_after, "attempts": 0,
-                    "lease_until": None, "error": None, "created_at": now, "sent_at": None}):
-                    made += 1
+            _, rows = await _notify(session, runtime, kind, templates, audience, now, key,
+                                    (app_id, recipient_kind, recipient), context, message.payload)
+            made += rows
     return made
+
+
+@dataclass(frozen=True, slots=True)
+class _Audience:
+    """What notifying a page of players reads once: preferences, time zones and addresses."""
+
+    prefs: dict[str, Preferences]
+    zones: dict[str, str]
+    traits: dict[str, dict[str, Any]]
+
+    @classmethod
+    async def read(cls, session: AsyncSession, app_id: str, player_ids: list[str]) -> _Audience:
+        return cls(await repo.preferences(session, app_id, player_ids),
+                   await players.timezones_of(session, app_id, player_ids),
+                   await players.traits_of(session, app_id, player_ids))
+
+
+async def _notify(session: AsyncSession, runtime: Runtime, kind: Kind, templates: dict[str, TemplateIn],
+                  audience: _Audience, now: datetime, key: str, to: tuple[str, str, str],
+                  context: dict[str, Any], data: dict[str, Any]) -> tuple[bool, int]:
+    """One recipient's inbox entry and (players only) the outside deliveries their preferences allow,
+    held for quiet hours and digests; each once per ``key``. Returns (inbox entry new, rows new)."""
+    app_id, recipient_kind, recipient = to
+    pref = audience.prefs.get(recipient)
+    subject, text, html = render(kind, templates, pref.locale if pref else DEFAULT_LOCALE, context)
+    entered, made = False, 0
+    if _enabled(pref, kind.type, "in_app"):
+        entry = {"id": new_id("ntf"), "app_id": app_id, "recipient_kind": recipient_kind,
+                 "recipient_id": recipient, "type": kind.type, "title": subject, "body": text,
+                 "data": data, "status": "unread", "dedupe_key": key, "created_at": now,
+                 "read_at": None, "archived_at": None}
+        if await repo.add_notification(session, entry):
+            entered, made = True, 1
+            _inbox_changed(session, runtime, app_id, recipient_kind, recipient,
+                           NotificationOut.model_validate(entry).model_dump(mode="json"))
+    if recipient_kind != "player":
+        return entered, made
+    for channel in OUTSIDE:
+        address = audience.traits.get(recipient, {}).get(ADDRESS_TRAITS[channel])
+        if not (_enabled(pref, kind.type, channel) and channel_ready(runtime.settings, channel)
+                and isinstance(address, str | int) and str(address)):
+            continue
+        digest = pref is not None and pref.digest == "daily"
+        if await repo.add_delivery(session, {
+            "id": new_id("ndl"), "app_id": app_id, "recipient_kind": "player", "recipient_id": recipient,
+            "type": kind.type, "channel": channel, "address": str(address)[:320], "dedupe_key": key,
+            "subject": subject[:300], "text": text, "html": html if channel == "email" else None,
+            "status": "pending", "digest": digest,
+            "send_after": schedule(now, audience.zones.get(recipient, "UTC"), pref, digest=digest),
+            "attempts": 0, "lease_until": None, "error": None, "created_at": now, "sent_at": None}):
+            made += 1
+    return entered, made
 
 
 def _enabled(pref: Preferences | None, type_: str, channel: str) -> bool:
@@ -622,35 +647,13 @@ async def send_direct(session: AsyncSession, runtime: Runtime, app_id: str, type
     entries = made = 0
     for start in range(0, len(player_ids), DIRECT_BATCH):
         chunk = list(player_ids[start:start + DIRECT_BATCH])
-        prefs = await repo.preferences(session, app_id, chunk)
-        zones = await players.timezones_of(session, app_id, chunk)
-        traits = await players.traits_of(session, app_id, chunk)
+        audience = await _Audience.read(session, app_id, chunk)
         for recipient in chunk:
-            pref = prefs.get(recipient)
-            subject, text, html = render(kind, templates, pref.locale if pref else DEFAULT_LOCALE,
-                                         {**context, "type": kind.type, "player_id": recipient})
-            entry = {"id": new_id("ntf"), "app_id": app_id, "recipient_kind": "player", "recipient_id": recipient,
-                     "type": kind.type, "title": subject, "body": text, "data": context, "status": "unread",
-                     "dedupe_key": key, "created_at": now, "read_at": None, "archived_at": None}
-            if _enabled(pref, kind.type, "in_app") and await repo.add_notification(session, entry):
-                entries += 1
-                made += 1
-                _inbox_changed(session, runtime, app_id, "player", recipient,
-                               NotificationOut.model_validate(entry).model_dump(mode="json"))
-            for channel in OUTSIDE:
-                address = traits.get(recipient, {}).get(ADDRESS_TRAITS[channel])
-                if not (_enabled(pref, kind.type, channel) and channel_ready(runtime.settings, channel)
-                        and isinstance(address, str | int) and str(address)):
-                    continue
-                digest = pref is not None and pref.digest == "daily"
-                if await repo.add_delivery(session, {
-                    "id": new_id("ndl"), "app_id": app_id, "recipient_kind": "player", "recipient_id": recipient,
-                    "type": kind.type, "channel": channel, "address": str(address)[:320], "dedupe_key": key,
-                    "subject": subject[:300], "text": text, "html": html if channel == "email" else None,
-                    "status": "pending", "digest": digest,
-                    "send_after": schedule(now, zones.get(recipient, "UTC"), pref, digest=digest), "attempts": 0,
-                    "lease_until": None, "error": None, "created_at": now, "sent_at": None}):
-                    made += 1
+            entered, rows = await _notify(session, runtime, kind, templates, audience, now, key,
+                                          (app_id, "player", recipient),
+                                          {**context, "type": kind.type, "player_id": recipient}, context)
+            entries += entered
+            made += rows
     if made:
         after_commit(session, wake_event(runtime).set)
     return entries

@@ -21,6 +21,11 @@ async def campaign_brand(session: AsyncSession, app_id: str, campaign_id: str) -
     return found.scalar_one_or_none()
 
 
+async def campaign(session: AsyncSession, app_id: str, campaign_id: str) -> Campaign | None:
+    found = await session.execute(sa.select(Campaign).where(Campaign.app_id == app_id, Campaign.id == campaign_id))
+    return found.scalar_one_or_none()
+
+
 async def takes_part(session: AsyncSession, app_id: str, campaign_id: str, *, player_id: str | None = None,
                      streamer_id: str | None = None) -> bool:
     stmt = sa.select(Participation.id).where(Participation.app_id == app_id,

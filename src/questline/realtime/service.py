@@ -11,7 +11,9 @@ Channels (all within the caller's app):
 - ``brand:{id}``, ``streamer:{id}``: a marketplace account's inbox, live: its new entries and unread
   count. The account's own token, the server key and the app's admins (as its inbox over HTTP).
 - ``campaign:{id}``: a sponsorship campaign's messages, for its brand, its participating streamers
-  and players, the server key and admins.
+  and players, the server key and admins; also ``campaign.totals`` (impressions, spend, commission,
+  status) after impression batches commit, at most one frame per ``realtime_campaign_seconds``
+  per campaign (``CampaignTotalsPublisher``).
 - ``chat:community:{id}``, ``chat:competition:{id}``: a chat room's messages and deletions, for
   the community's active members (the competition's entrants) not banned from it, the server key
   and admins (``questline.chat``).
@@ -217,6 +219,87 @@ class InboxPublisher:
         else:
             data = {"id": new_id("unr"), "type": "notification.unread", "at": at, "data": {"unread": unread}}
             await hub(self.runtime).publish(channel, data)
+
+
+@dataclass
+class _Coalesce:
+    task: asyncio.Task[None]
+    again: bool = False
+
+
+class CampaignTotalsPublisher:
+    """Publishes a campaign's totals on ``campaign:{id}`` after impression batches commit (a listener
+    of ``campaigns.live.listen_totals``), coalesced: the first change is published at once, changes
+    within the next ``realtime_campaign_seconds`` make one more frame after it, and so on. Each frame
+    reads the totals when it is sent, after the commits that asked for it, so the last frame of a
+    burst carries the totals of its last batch, never an older figure. Counters only grow: a client
+    that hears frames from several processes keeps the highest ``impressions``."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.pending: dict[tuple[str, str], _Coalesce] = {}
+        runtime.on_close(self.stop)
+
+    def __call__(self, app_id: str, campaign_id: str) -> None:
+        key = (app_id, campaign_id)
+        found = self.pending.get(key)
+        if found is not None and not found.task.done():
+            found.again = True  # the running read (or the next, after the pause) includes this change
+            return
+        self.pending[key] = _Coalesce(asyncio.get_running_loop().create_task(self._run(key)))
+
+    async def _run(self, key: tuple[str, str]) -> None:
+        try:
+            while True:
+                entry = self.pending.get(key)
+                if entry is not None:
+                    entry.again = False
+                try:
+                    await self.publish(*key)
+                except Exception:  # Redis away: the next batch publishes again
+                    _log.warning("campaign_totals_publish_failed", campaign_id=key[1], exc_info=True)
+                await self.pause()
+                entry = self.pending.get(key)
+                if entry is None or not entry.again:
+                    return
+        finally:
+            entry = self.pending.get(key)
+            if entry is not None and entry.task is asyncio.current_task():
+                del self.pending[key]
+
+    async def pause(self) -> None:
+        """The quiet time after a frame, during which changes wait for the next one."""
+        await asyncio.sleep(self.runtime.settings.realtime_campaign_seconds)
+
+    async def publish(self, app_id: str, campaign_id: str) -> int | None:
+        """Read the campaign's totals now and publish them; returns the channel's offset (None: the
+        campaign is gone, the read failed, or these totals were published already)."""
+        try:
+            async with self.runtime.read_sessions() as session:
+                found = await repo.campaign(session, app_id, campaign_id)
+        except Exception:  # the database away: the next batch publishes again
+            _log.warning("campaign_totals_read_failed", campaign_id=campaign_id, exc_info=True)
+            return None
+        if found is None:
+            return None
+        totals = {"campaign_id": found.id, "status": found.status, "currency": found.currency,
+                  "impressions": found.impressions, "impression_target": found.impression_target,
+                  "spent": found.spent, "budget": found.budget, "remaining": found.budget - found.spent,
+                  "commission": found.commission}
+        # Named by its figures: the same totals read twice (two processes, one batch) go out once.
+        message_id = f"totals:{found.impressions}:{found.spent}:{found.status}"
+        data = {"id": new_id("cmt"), "type": "campaign.totals", "at": self.runtime.clock.now().isoformat(),
+                "data": totals}
+        return await hub(self.runtime).publish(key_of(app_id, f"campaign:{campaign_id}"), data, message_id)
+
+    async def stop(self) -> None:
+        tasks = [entry.task for entry in self.pending.values()]
+        self.pending.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
 
 
 @dataclass

@@ -10,10 +10,11 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from questline.console.engine_api import Answer
+from questline.console.paging import Pager
 from questline.console.session import Route, api, esc, forbidden, form, page, to_login
 
 KINDS = ("app", "community", "competition")
-LIST = {"limit": 100}
+PAGE = 50  # announcements a page
 
 
 def _send_at(given: str) -> str | Answer | None:
@@ -30,12 +31,14 @@ def _send_at(given: str) -> str | Answer | None:
 
 async def _render(request: Request, app_id: str, done: Answer | None = None, message: str = "",
                   posted: dict[str, str] | None = None) -> Response:
+    pager = Pager.of(request)
     async with api(request, app_id) as engine:
-        items = await engine.call("GET", "/v1/announcements", params=LIST)
+        items = await engine.call("GET", "/v1/announcements", params=pager.params(PAGE))
     if items.status == 401:
         return to_login(request)
     status = 200 if done is None or done.ok else done.status
     return page(request, "announcements.html", status, app_id=app_id, items=items, kinds=KINDS,
+                pager=pager.after(items.body),
                 error=done.problem if done else "", done=message if done and done.ok else "",
                 posted=posted if done and not done.ok else {})
 

@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from questline.console import schema_form
 from questline.console.engine_api import Answer, EngineApi
+from questline.console.paging import Pager
 from questline.console.session import Route, api, app_page, esc, forbidden, form, page, to_login
 
 
@@ -33,9 +34,10 @@ async def definitions_page(request: Request) -> Response:
     if wanted:  # "open or make the definition with this key"
         return RedirectResponse(f"/console/apps/{app_id}/definitions/{quote(kind)}/{quote(wanted, safe='')}",
                                 status_code=303)
+    pager = Pager.of(request)
     return await app_page(request, app_id, "definitions.html", {
-        "items": ("GET", f"/v1/definitions/{esc(kind)}", {"limit": 200}),
-    }, kind=kind)
+        "items": ("GET", f"/v1/definitions/{esc(kind)}", pager.params(100)),
+    }, kind=kind, pager=pager, paged="items")
 
 
 async def _schema(engine: EngineApi, kind: str) -> dict[str, Any] | None:

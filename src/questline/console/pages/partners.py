@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from questline.console import charts
 from questline.console.engine_api import Answer, EngineApi
 from questline.console.pages.campaigns import timeline_points
+from questline.console.paging import Pager
 from questline.console.session import Route, esc, forbidden, form, page
 
 TOKEN, ACCOUNT = "ql_partner", "ql_partner_account"
@@ -90,8 +91,9 @@ async def home(request: Request) -> Response:
     role, account_id = account
     base = f"/v1/{role}s/{esc(account_id)}"
     calls: dict[str, tuple[str, dict[str, Any] | None]] = {"me": (base, None), "wallet": (f"{base}/wallet", None)}
+    pager = Pager.of(request)
     if role == "brand":
-        calls["campaigns"] = ("/v1/campaigns", {"limit": 100})
+        calls["campaigns"] = ("/v1/campaigns", pager.params(50))
     else:
         calls["performance"] = (f"{base}/performance", None)
         calls["energy"] = (f"{base}/energy", None)
@@ -101,8 +103,10 @@ async def home(request: Request) -> Response:
     months: list[tuple[str, int]] = []
     if role == "streamer" and answers["performance"].ok:
         months = [(m["month"], int(m["earned"])) for m in answers["performance"].body.get("months", [])]
+    if role == "brand":
+        pager.after(answers["campaigns"].body)
     context: dict[str, Any] = {**answers, "role": role, "account_id": account_id, "charts": charts,
-                               "months": months, "partner": True}
+                               "months": months, "partner": True, "pager": pager}
     return page(request, f"partner_{role}.html", 200, **context)
 
 

@@ -8,6 +8,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from questline.console.engine_api import Answer
+from questline.console.paging import Pager
 from questline.console.session import Route, api, app_page, esc, forbidden, form, page, to_login
 
 SHOWN_ROWS = 25  # per table; the export has them all
@@ -15,10 +16,11 @@ SHOWN_ROWS = 25  # per table; the export has them all
 
 async def players_page(request: Request) -> Response:
     app_id = str(request.path_params["app_id"])
-    cursor = request.query_params.get("cursor", None)
     q = request.query_params.get("q", "").strip()
-    params = {"limit": 50, **({"cursor": cursor} if cursor else {}), **({"q": q} if q else {})}
-    return await app_page(request, app_id, "players.html", {"players": ("GET", "/v1/players", params)}, q=q)
+    pager = Pager.of(request, "q")
+    params = pager.params(50, **({"q": q} if q else {}))
+    return await app_page(request, app_id, "players.html", {"players": ("GET", "/v1/players", params)}, q=q,
+                          pager=pager, paged="players")
 
 
 async def player_page(request: Request, status: int = 200, error: str = "") -> Response:

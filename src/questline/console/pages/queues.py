@@ -11,9 +11,11 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from questline.console.engine_api import Answer
+from questline.console.paging import Pager
 from questline.console.session import Route, api, app_page, esc, forbidden, form, page, to_login
 
 Body = Callable[[dict[str, str]], Any]
+PAGE = 50  # items of a queue a page
 
 
 def _note(posted: dict[str, str]) -> Any:
@@ -64,27 +66,27 @@ class Queue:
 
 
 QUEUES = {q.name: q for q in (
-    Queue("referrals", "Referral reviews", "/v1/referrals", {"limit": 100},
+    Queue("referrals", "Referral reviews", "/v1/referrals", {},
           (("referrer", "referrer_id"), ("referee", "referee_id"), ("status", "status"),
            ("why flagged", "fraud_reasons"), ("e-mail domain", "email_domain"), ("address", "ip")),
           (Decision("approve", "approve", _note), Decision("reject", "reject", _note)),
           "No flagged referral waits for a verdict."),
-    Queue("campaigns", "Campaign approvals", "/v1/campaigns", {"limit": 100, "status": "pending_review"},
+    Queue("campaigns", "Campaign approvals", "/v1/campaigns", {"status": "pending_review"},
           (("campaign", "title"), ("brand", "brand_id"), ("budget", "budget"), ("currency", "currency"),
            ("rate per mille", "rate_per_mille"), ("submitted", "submitted_at")),
           (Decision("approve", "approve", _nothing), Decision("reject", "reject", _reason, needs_reason=True)),
           "No campaign waits for approval."),
-    Queue("kyc", "KYC reviews", "/v1/finance/kyc", {"limit": 100, "status": "submitted"},
+    Queue("kyc", "KYC reviews", "/v1/finance/kyc", {"status": "submitted"},
           (("subject", "subject_id"), ("name", "full_name"), ("country", "country"), ("born", "date_of_birth"),
            ("risk", "risk_score"), ("submissions", "submissions")),
           (Decision("verify", "decision", _verified), Decision("reject", "decision", _rejected, needs_reason=True)),
           "No KYC case waits for review."),
-    Queue("withdrawals", "Withdrawals", "/v1/finance/withdrawals", {"limit": 100, "status": "awaiting_approval"},
+    Queue("withdrawals", "Withdrawals", "/v1/finance/withdrawals", {"status": "awaiting_approval"},
           (("owner", "owner_id"), ("amount", "amount"), ("currency", "currency"), ("provider", "provider"),
            ("approvals", "approvals"), ("needed", "approvals_needed")),
           (Decision("approve", "approve", _nothing), Decision("reject", "reject", _reason, needs_reason=True)),
           "No withdrawal waits for approval."),
-    Queue("disputes", "Disputes", "/v1/disputes", {"limit": 100, "status": "open"},
+    Queue("disputes", "Disputes", "/v1/disputes", {"status": "open"},
           (("brand", "brand_id"), ("streamer", "streamer_id"), ("campaign", "campaign_id"),
            ("impressions", "impressions"), ("amount", "amount"), ("currency", "currency"), ("reason", "reason")),
           (Decision("refund", "decision", _refund, needs_reason=True),
@@ -106,8 +108,10 @@ async def queue_page(request: Request) -> Response:
     queue = _queue(request)
     if queue is None:
         return page(request, "error.html", 404, app_id=app_id, message="There is no such queue.")
-    return await app_page(request, app_id, "queue.html", {"items": ("GET", _list_path(queue), queue.params)},
-                          queue=queue, queues=QUEUES.values())
+    pager = Pager.of(request)
+    return await app_page(request, app_id, "queue.html",
+                          {"items": ("GET", _list_path(queue), pager.params(PAGE, **queue.params))},
+                          queue=queue, queues=QUEUES.values(), pager=pager, paged="items")
 
 
 async def decide(request: Request) -> Response:
@@ -127,8 +131,10 @@ async def decide(request: Request) -> Response:
             done = await engine.call("POST", f"{queue.path}/{esc(item_id)}/{decision.path}", json=decision.body(posted))
         if done.status == 401:
             return to_login(request)
-        items = await engine.call("GET", _list_path(queue), params=queue.params)
+        pager = Pager()  # after a decision: the first page again
+        items = await engine.call("GET", _list_path(queue), params=pager.params(PAGE, **queue.params))
     return page(request, "queue.html", 200 if done.ok else done.status, app_id=app_id, items=items, queue=queue,
+                pager=pager.after(items.body),
                 queues=QUEUES.values(), error=done.problem, decided=item_id if done.ok else None,
                 decision=decision.name if decision else "")
 

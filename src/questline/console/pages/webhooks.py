@@ -7,18 +7,23 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from questline.console.engine_api import Answer
+from questline.console.paging import Pager
 from questline.console.session import Route, api, app_page, esc, forbidden, form, to_login
 
 STATUSES = ("pending", "delivered", "dead")
+PAGE = 50
 
 
 async def webhooks_page(request: Request, status: int = 200, error: str = "", created: Answer | None = None
                         ) -> Response:
     app_id = str(request.path_params["app_id"])
-    return await app_page(request, app_id, "webhooks.html", {
-        "endpoints": ("GET", "/v1/webhooks", {"limit": 100}),
-        "dead": ("GET", "/v1/webhooks/dead-letters", {"limit": 50}),
-    }, status, error=error, created=created.body if created is not None and created.ok else None)
+    endpoints, dead = Pager.of(request), Pager.of(request, prefix="dead_")
+    response = await app_page(request, app_id, "webhooks.html", {
+        "endpoints": ("GET", "/v1/webhooks", endpoints.params(PAGE)),
+        "dead": ("GET", "/v1/webhooks/dead-letters", dead.params(PAGE)),
+    }, status, error=error, created=created.body if created is not None and created.ok else None,
+        pager=endpoints, paged="endpoints", dead_pager=dead)
+    return response
 
 
 async def webhooks_action(request: Request) -> Response:
@@ -48,11 +53,12 @@ async def endpoint_page(request: Request, status: int = 200, error: str = "", no
     app_id = str(request.path_params["app_id"])
     endpoint_id = esc(str(request.path_params["endpoint_id"]))
     wanted = request.query_params.get("status", "")
-    params: dict[str, object] = {"limit": 100, **({"status": wanted} if wanted in STATUSES else {})}
+    pager = Pager.of(request, "status")
+    params = pager.params(PAGE, **({"status": wanted} if wanted in STATUSES else {}))
     return await app_page(request, app_id, "webhook.html", {
         "endpoint": ("GET", f"/v1/webhooks/{endpoint_id}", None),
         "deliveries": ("GET", f"/v1/webhooks/{endpoint_id}/deliveries", params),
-    }, status, error=error, note=note, wanted=wanted, statuses=STATUSES)
+    }, status, error=error, note=note, wanted=wanted, statuses=STATUSES, pager=pager, paged="deliveries")
 
 
 async def redeliver(request: Request) -> Response:

@@ -1,5 +1,5 @@
-// The console's live view: one WebSocket to the engine, subscribed to admin:monitor (numbers and a
-// sparkline of events per second) and, when a board is picked, to leaderboard:<key> (the standings
+// The console's live view: follows (follow.js) admin:monitor (numbers and a
+// sparkline of events per second) and, when a board is picked, leaderboard:<key> (the standings
 // are read again whenever it moves). Text goes in with textContent only.
 (function () {
   "use strict";
@@ -7,7 +7,7 @@
   if (!root) return;
   var app = root.dataset.app, token = root.dataset.token, board = root.dataset.board;
   var state = document.getElementById("live-state");
-  var history = [], socket = null, retry = 1000, reading = false, again = false;
+  var history = [], reading = false, again = false;
 
   function show(id, value) {
     var el = document.getElementById(id);
@@ -61,38 +61,14 @@
     });
   }
 
-  function connect() {
-    var url = location.origin.replace(/^http/, "ws") + "/v1/realtime?token=" + encodeURIComponent(token) +
-      "&app=" + encodeURIComponent(app);
-    socket = new WebSocket(url);
-    socket.onopen = function () {
-      retry = 1000;
-      state.textContent = "Connected; the numbers refresh every few seconds.";
-      socket.send(JSON.stringify({type: "subscribe", channel: "admin:monitor"}));
-      if (board) socket.send(JSON.stringify({type: "subscribe", channel: "leaderboard:" + board}));
-    };
-    socket.onmessage = function (event) {
-      var frame = JSON.parse(event.data);
-      if (frame.type === "ping") {
-        socket.send(JSON.stringify({type: "pong"}));
-      } else if (frame.type === "message" && frame.channel === "admin:monitor") {
-        monitor(frame.data.data || {});
-      } else if ((frame.type === "message" || frame.type === "resync") && frame.channel === "leaderboard:" + board) {
-        standings();
-      } else if (frame.type === "error") {
-        state.textContent = "Refused: " + frame.code + " " + (frame.detail || "");
-      }
-    };
-    socket.onclose = function (event) {
-      if (event.code === 4401 || event.code === 4403) {
-        state.textContent = "Your session ended: sign in again.";
-        return;
-      }
-      state.textContent = "Disconnected; trying again…";
-      setTimeout(connect, retry);
-      retry = Math.min(retry * 2, 30000);
-    };
-  }
-
-  connect();
+  var channels = ["admin:monitor"];
+  if (board) channels.push("leaderboard:" + board);
+  window.questlineFollow({
+    app: app, token: token, channels: channels, state: state,
+    connected: "Connected; the numbers refresh every few seconds.",
+    frame: function (frame) {
+      if (frame.type === "message" && frame.channel === "admin:monitor") monitor(frame.data.data || {});
+      else if (frame.channel === "leaderboard:" + board) standings();
+    }
+  });
 })();

@@ -1,4 +1,4 @@
-// A competition's standings, live: one WebSocket to the engine subscribed to competition:<id>; the top
+// A competition's standings, live: competition:<id> followed with follow.js; the top
 // ten are read again whenever the channel says something moved. Text goes in with textContent only.
 (function () {
   "use strict";
@@ -6,7 +6,7 @@
   if (!root) return;
   var app = root.dataset.app, token = root.dataset.token, id = root.dataset.competition;
   var state = document.getElementById("live-state"), channel = "competition:" + id;
-  var retry = 1000, reading = false, again = false;
+  var reading = false, again = false;
 
   function standings() {
     if (reading) { again = true; return; }
@@ -34,34 +34,11 @@
     });
   }
 
-  function connect() {
-    var socket = new WebSocket(location.origin.replace(/^http/, "ws") + "/v1/realtime?token=" +
-      encodeURIComponent(token) + "&app=" + encodeURIComponent(app));
-    socket.onopen = function () {
-      retry = 1000;
-      state.textContent = "Connected; the standings update as they move.";
-      socket.send(JSON.stringify({type: "subscribe", channel: channel}));
-    };
-    socket.onmessage = function (event) {
-      var frame = JSON.parse(event.data);
-      if (frame.type === "ping") {
-        socket.send(JSON.stringify({type: "pong"}));
-      } else if ((frame.type === "message" || frame.type === "resync") && frame.channel === channel) {
-        standings();
-      } else if (frame.type === "error") {
-        state.textContent = "Refused: " + frame.code + " " + (frame.detail || "");
-      }
-    };
-    socket.onclose = function (event) {
-      if (event.code === 4401 || event.code === 4403) {
-        state.textContent = "Your session ended: sign in again.";
-        return;
-      }
-      state.textContent = "Disconnected; trying again…";
-      setTimeout(connect, retry);
-      retry = Math.min(retry * 2, 30000);
-    };
-  }
-
-  connect();
+  window.questlineFollow({
+    app: app, token: token, channels: [channel], state: state,
+    connected: "Connected; the standings update as they move.",
+    frame: function (frame) {
+      if (frame.channel === channel) standings();
+    }
+  });
 })();
