@@ -8,6 +8,7 @@ trace callback counts what it executes. Counts, not timings: they hold on any ma
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from questline.app import create_app
 from questline.kit.db import unit_of_work
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
+from questline.players import repository as players_repo
 from questline.tenancy import service as tenancy
 
 
@@ -104,3 +106,45 @@ async def test_an_authenticated_read_is_one_statement_and_a_dbless_request_none(
     # SQLite's BEGIN IMMEDIATE goes through a cursor (the engine issues it); asyncpg's BEGIN does not.
     begin_and_commit = 1 if isinstance(counted.counter, SqliteCounter) else 2
     assert statements == counted.sent[0] - sent + begin_and_commit
+
+
+async def test_sqlite_settles_only_open_transactions_on_the_connection_thread(settings: Settings) -> None:
+    """aiosqlite runs every COMMIT and ROLLBACK on the connection's thread: a read-only session has no
+    transaction, so closing it must send neither; a write still commits, and a failed one still rolls back."""
+    if not settings.is_sqlite:
+        pytest.skip("about aiosqlite's connection thread")
+    runtime = Runtime.build(settings)
+    calls: Counter[str] = Counter()
+
+    @event.listens_for(runtime.engine.sync_engine, "connect")
+    def _count(dbapi_conn: Any, _record: Any) -> None:
+        driver = dbapi_conn.driver_connection  # aiosqlite.Connection
+        for name in ("commit", "rollback"):
+            def counting(original: Any = getattr(driver, name), name: str = name) -> Any:
+                calls[name] += 1
+                return original()
+            setattr(driver, name, counting)
+
+    try:
+        async with unit_of_work(runtime.sessions) as session:
+            org = await tenancy.create_org(session, runtime.clock, "Settles")
+            app, _, _ = await tenancy.create_app(session, runtime.clock, org.id, "Settles")
+            await players_repo.insert_missing(session, app.id, ["kept"], runtime.clock.now())
+        assert calls == Counter(commit=1)
+
+        for _ in range(3):
+            async with runtime.read_sessions() as reader:
+                assert (await players_repo.account(reader, app.id, "kept")) is not None
+                await reader.commit()
+        assert calls == Counter(commit=1), "a read-only session has nothing to commit or roll back"
+
+        with pytest.raises(RuntimeError):
+            async with unit_of_work(runtime.sessions) as session:
+                await players_repo.insert_missing(session, app.id, ["dropped"], runtime.clock.now())
+                raise RuntimeError("fail after the insert")
+        assert calls == Counter(commit=1, rollback=1)
+        async with runtime.read_sessions() as reader:
+            assert await players_repo.account(reader, app.id, "dropped") is None
+            assert (await players_repo.account(reader, app.id, "kept")).player_id == "kept"  # type: ignore[union-attr]
+    finally:
+        await runtime.close()

@@ -129,6 +129,38 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         if mode is not None:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
+    _skip_idle_settles(engine.sync_engine.dialect)
+
+
+def _skip_idle_settles(dialect: sa.Dialect) -> None:
+    """No COMMIT or ROLLBACK for a connection that has no transaction open (a read-only session's).
+
+    SQLite would do nothing for them either, but aiosqlite sends each call to the connection's
+    thread and back: two thread hops per read request for nothing. Whether a transaction is open
+    is SQLite's own answer (``in_transaction``), read without a hop; the connections run in
+    autocommit mode (``isolation_level = None``) with our own BEGIN, so it is exact.
+    """
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection: Any) -> None:
+        if _in_transaction(dbapi_connection):
+            commit(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        if _in_transaction(dbapi_connection):
+            rollback(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+
+def _in_transaction(dbapi_connection: Any) -> bool:
+    driver = getattr(dbapi_connection, "driver_connection", None)  # aiosqlite.Connection
+    try:
+        return bool(driver.in_transaction) if driver is not None else True
+    except Exception:  # closed or not an aiosqlite connection: let the driver answer as before
+        return True
+
 
 # Where a session factory keeps the number of relay partitions outbox rows are written into
 # (``Settings.relay_partitions``; ``pipeline.repository.add_outbox`` reads it).

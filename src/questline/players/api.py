@@ -84,7 +84,7 @@ async def list_players(
 async def get_account(player_id: PlayerId, caller: PlayerOrServer, session: SessionDep) -> PlayerOut:
     """The player's account settings: time zone, privacy, display name."""
     caller.ensure_acts_for(player_id)
-    return PlayerOut.model_validate(await service.get_player(session, caller.app, player_id))
+    return PlayerOut.model_validate(await service.account(session, caller.app, player_id))
 
 
 @router.put("/{player_id}/account", response_model=PlayerOut)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 from math import ceil
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.kit import privacy
@@ -72,6 +74,14 @@ async def get_player(session: AsyncSession, app_id: str, player_id: str) -> Play
     if player is None:
         raise NotFound(f"player {player_id} not found", code="player_not_found")
     return player
+
+
+async def account(session: AsyncSession, app_id: str, player_id: str) -> sa.Row[Any]:
+    """The player's account as the API shows it (a plain row, for reads that change nothing)."""
+    row = await repo.account(session, app_id, player_id)
+    if row is None:
+        raise NotFound(f"player {player_id} not found", code="player_not_found")
+    return row
 
 
 async def upsert_player(session: AsyncSession, clock: Clock, app_id: str, player_id: str,
