@@ -4,7 +4,8 @@ Issue 10 point 21's bar: with a server key, a player token, a client key and no 
 requests generated from the document (valid ones, and ones that break it on purpose) never get a
 5xx, never a status the document does not list for the operation, and every answer has the
 documented content type, headers and shape (required fields present). Bounded: a few examples
-per operation and caller, so the run takes minutes, not hours.
+per operation and caller, so the run takes minutes, not hours; derandomized, so a run is the same
+run on every machine.
 """
 
 from __future__ import annotations
@@ -39,6 +40,18 @@ pytestmark = pytest.mark.slow
 EXAMPLES_PER_OPERATION = 4
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance]
+# Read for admins only, and none of these callers is one: its values, generated for every operation,
+# were a third of the generation time, for a header no route reads for these callers.
+APP_HEADER = "X-Questline-App"
+
+
+def without_app_header(spec: dict[str, Any]) -> dict[str, Any]:
+    """The document as generated from: the same operations, without the admins' app header."""
+    paths = {path: {method: {**op, "parameters": [p for p in op["parameters"] if p.get("name") != APP_HEADER]}
+                    if isinstance(op, dict) and "parameters" in op else op
+                    for method, op in item.items()}
+             for path, item in spec["paths"].items()}
+    return {**spec, "paths": paths}
 
 
 @dataclass(frozen=True)
@@ -69,7 +82,7 @@ async def callers(factory: Factory) -> Callers:
 
 def test_no_5xx_and_no_undocumented_answer_for_any_caller(served: Served, callers: Callers) -> None:
     spec = httpx.get(f"{served.base}/openapi.json", timeout=30).json()
-    schema = schemathesis.openapi.from_dict(spec)
+    schema = schemathesis.openapi.from_dict(without_app_header(spec))
     session = requests.Session()
     failures: list[str] = []
     seen: dict[int, int] = {}
@@ -86,7 +99,7 @@ def test_no_5xx_and_no_undocumented_answer_for_any_caller(served: Served, caller
             strategies.append(operation.as_strategy(GenerationMode.POSITIVE, path_parameters=known))
 
         @settings(max_examples=EXAMPLES_PER_OPERATION * len(callers.headers), deadline=None, database=None,
-                  phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+                  derandomize=True, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
         @given(case=st.one_of(strategies), caller=st.sampled_from(sorted(callers.headers)))
         def run(case: Any, caller: str) -> None:
             headers = {**(case.headers or {}), **callers.headers[caller]}
