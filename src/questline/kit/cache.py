@@ -41,14 +41,16 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
 import structlog
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.kit.db import after_commit
+
+if TYPE_CHECKING:  # the scaled tier's client, imported where it is made (kit.runtime)
+    from redis.asyncio import Redis
 
 __all__ = ["HUB_INFO_KEY", "Cache", "CacheHub", "CacheSpec", "hub_of"]
 

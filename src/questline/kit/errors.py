@@ -20,6 +20,7 @@ Retry-After), a value the database refuses to store (NUL in text, out-of-range n
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,8 +28,6 @@ import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
@@ -153,7 +152,8 @@ def to_problem(exc: BaseException) -> ProblemError:
     if is_bad_value(exc):
         return Unprocessable("a value in the request cannot be stored (bad characters, too long or out of range)",
                              code="invalid_value")
-    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+    redis_errors = sys.modules.get("redis.exceptions")  # not loaded: the error cannot be Redis's
+    if redis_errors is not None and isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError):
         return ServiceUnavailable("Redis is unreachable; retry shortly", code="redis_unavailable", retry_after=5)
     return ProblemError(
         "an internal error occurred; it has been logged", status=500, code="internal_error",

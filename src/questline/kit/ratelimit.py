@@ -22,11 +22,14 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 from limits import parse
-from redis.asyncio import Redis
 
 from questline.kit.errors import RateLimited
+
+if TYPE_CHECKING:  # the scaled tier's client, imported where it is made (kit.runtime)
+    from redis.asyncio import Redis
 
 # The sweep of expired in-memory entries runs when the table grows past this many identities.
 _MEMORY_SWEEP_AT = 50_000

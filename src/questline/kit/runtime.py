@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from questline.kit.cache import HUB_INFO_KEY, CacheHub
@@ -19,6 +18,8 @@ from questline.kit.ratelimit import RateLimiter
 from questline.kit.settings import Settings
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
     from questline.kit.routing import EdgeHook
 
 
@@ -49,8 +50,11 @@ class Runtime:
         clock = clock or SystemClock()
         engine = create_engine(settings.database_url, pool_size=settings.database_pool_size,
                                pool_timeout=settings.database_pool_timeout_seconds)
-        redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5) \
-            if settings.redis_url else None
+        redis: Redis | None = None
+        if settings.redis_url:  # the scaled tier only: the embedded engine never loads the client (~7 MB)
+            from redis.asyncio import Redis
+
+            redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
         caches = CacheHub(redis, channel=f"{settings.redis_namespace}:cache-invalidations",
                           max_age_seconds=settings.cache_max_age_seconds)
         # Sessions carry the hub, so what reads or changes a cached row finds its cache.

@@ -35,10 +35,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from redis.asyncio import Redis
 from sortedcontainers import SortedList
+
+if TYPE_CHECKING:  # the scaled tier's client, imported where it is made (kit.runtime)
+    from redis.asyncio import Redis
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

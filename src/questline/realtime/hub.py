@@ -20,13 +20,15 @@ import secrets
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 import structlog
-from redis.asyncio import Redis
 
 from questline.kit.clock import Clock
+
+if TYPE_CHECKING:  # the scaled tier's client, imported where it is made (kit.runtime)
+    from redis.asyncio import Redis
 
 _log = structlog.get_logger("questline.realtime")
 SEEN_KEPT = 10_000  # message ids remembered per channel (the memory hub) for deduplication

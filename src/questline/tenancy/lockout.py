@@ -15,8 +15,11 @@ from __future__ import annotations
 import hashlib
 import math
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from redis.asyncio import Redis
+if TYPE_CHECKING:  # the scaled tier's client, imported where it is made (kit.runtime)
+    from redis.asyncio import Redis
+
 
 __all__ = ["LoginThrottle"]
 
