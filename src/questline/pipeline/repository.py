@@ -65,24 +65,22 @@ _EVENT_COLUMNS = (EventRecord.seq, EventRecord.app_id, EventRecord.event_id, Eve
 _PENDING = sa.select(*_EVENT_COLUMNS).where(EventRecord.pending > 0).order_by(EventRecord.seq) \
     .limit(sa.bindparam("limit"))
 _PENDING_IN = _PENDING.where(EventRecord.partition == sa.bindparam("partition"))
+_PENDING_AMONG = PerDialect(lambda dialect: _PENDING.where(among(EventRecord.partition, "partitions", dialect)))
 _DONE = PerDialect(lambda dialect: sa.update(EventRecord).where(among(EventRecord.seq, "seqs", dialect))
                    .values(pending=DONE))
 
 
-async def next_pending(session: AsyncSession, limit: int, partition: int | None = None) -> list[LogEvent]:
-    """The oldest pending events (of one partition, or of all), in log order."""
+async def next_pending(session: AsyncSession, limit: int, partitions: Sequence[int] | None = None) -> list[LogEvent]:
+    """The oldest pending events (of these partitions, or of all), in log order."""
     connection = await session.connection()
-    if partition is None:
+    if partitions is None:
         rows = await connection.execute(_PENDING, {"limit": limit})
+    elif len(partitions) == 1:  # the partial index's order: no sort
+        rows = await connection.execute(_PENDING_IN, {"limit": limit, "partition": partitions[0]})
     else:
-        rows = await connection.execute(_PENDING_IN, {"limit": limit, "partition": partition})
+        rows = await connection.execute(_PENDING_AMONG.on(connection.dialect.name),
+                                        {"limit": limit, "partitions": list(partitions)})
     return [LogEvent(*row) for row in rows]
-
-
-async def pending_partitions(session: AsyncSession) -> list[int]:
-    """The partitions that have pending events."""
-    rows = await session.execute(sa.select(EventRecord.partition).where(EventRecord.pending > 0).distinct())
-    return sorted(rows.scalars())
 
 
 async def pending_by_partition(session: AsyncSession) -> dict[int, int]:

@@ -17,7 +17,7 @@ import random
 import socket
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any
@@ -43,6 +43,8 @@ from questline.rules.service import ruleset_cache
 _log = structlog.get_logger("questline.worker")
 PIPELINE_LOCK = 0x5155_4553  # "QUES": the advisory lock class of the partition writers
 _LOCK = sa.text("SELECT pg_try_advisory_xact_lock(:k, :p)")
+# One statement for a batch of several partitions: the ones this transaction became the writer of.
+_LOCKS = sa.text("SELECT p FROM unnest(CAST(:ps AS integer[])) AS p WHERE pg_try_advisory_xact_lock(:k, p)")
 
 
 async def take_lock(session: AsyncSession, partition: int | None) -> bool:
@@ -51,6 +53,17 @@ async def take_lock(session: AsyncSession, partition: int | None) -> bool:
         return True  # SQLite: BEGIN IMMEDIATE already made this the only writer
     got = await session.execute(_LOCK, {"k": PIPELINE_LOCK, "p": partition})
     return bool(got.scalar_one())
+
+
+async def take_locks(session: AsyncSession, partitions: Sequence[int]) -> list[int]:
+    """Become the writer of those of ``partitions`` no other transaction writes; returns them.
+    Only tries (never waits), so takers cannot deadlock whatever their order."""
+    if len(partitions) == 1:
+        return list(partitions) if await take_lock(session, partitions[0]) else []
+    if session.get_bind().dialect.name != "postgresql":
+        return list(partitions)  # SQLite: BEGIN IMMEDIATE already made this the only writer
+    got = await session.execute(_LOCKS, {"k": PIPELINE_LOCK, "ps": list(partitions)})
+    return sorted(got.scalars())
 
 
 async def lock_all_partitions(session: AsyncSession, partitions: int) -> None:
@@ -70,15 +83,20 @@ async def lock_partitions(session: AsyncSession, partitions: Iterable[int]) -> N
                                   {"k": PIPELINE_LOCK, "p": partition})
 
 
-async def process_batch(runtime: Runtime, limit: int | None = None, partition: int | None = None) -> int:
-    """Process up to ``limit`` pending events (of one partition, or of any on SQLite) in one
-    transaction; returns how many (0 also when another writer holds the partition)."""
+async def process_batch(runtime: Runtime, limit: int | None = None,
+                        partition: int | Sequence[int] | None = None) -> int:
+    """Process up to ``limit`` pending events (of one partition or several, or of any) in one
+    transaction; returns how many (0 also when other writers hold the partitions). Of several
+    partitions, those another writer holds are left to it."""
     limit = limit or runtime.settings.worker_batch_size
+    partitions = [partition] if isinstance(partition, int) else partition
     async with runtime.sessions() as session:
         async with session.begin():
-            if not await take_lock(session, partition):
-                return 0
-            done = await _apply_pending(session, runtime, limit, partition)
+            if partitions is not None:
+                partitions = await take_locks(session, partitions)
+                if not partitions:
+                    return 0
+            done = await _apply_pending(session, runtime, limit, partitions)
             if not done:
                 return 0
         await run_after_commit(session)
@@ -86,9 +104,10 @@ async def process_batch(runtime: Runtime, limit: int | None = None, partition: i
     return done
 
 
-async def _apply_pending(session: AsyncSession, runtime: Runtime, limit: int, partition: int | None) -> int:
-    """In the caller's transaction: process up to ``limit`` pending events of the partition."""
-    events = await event_log.next_pending(session, limit, partition)
+async def _apply_pending(session: AsyncSession, runtime: Runtime, limit: int,
+                         partitions: Sequence[int] | None) -> int:
+    """In the caller's transaction: process up to ``limit`` pending events of the partitions (or all)."""
+    events = await event_log.next_pending(session, limit, partitions)
     if not events:
         return 0
     for app_id, group in groupby(sorted(events, key=lambda e: (e.app_id, e.seq)), key=lambda e: e.app_id):
@@ -130,7 +149,7 @@ async def apply_stream_batch(runtime: Runtime, log: StreamLog, partition: int, l
                     await event_log.append(session, [m.row for m in fresh],
                                            partitions=runtime.settings.pipeline_partitions)
                     await event_log.set_stream_offset(session, stream, fresh[-1].seq)
-                    done = await _apply_pending(session, runtime, limit + len(fresh), partition)
+                    done = await _apply_pending(session, runtime, limit + len(fresh), [partition])
                 # else: only redeliveries of what is applied
         await run_after_commit(session)
     if locked_out:  # handed back at once (not after the ack wait); order is checked when applied
@@ -155,20 +174,42 @@ async def apply_stream_batch(runtime: Runtime, log: StreamLog, partition: int, l
 
 
 async def process_round(runtime: Runtime, sizer: BatchSizer, stop: asyncio.Event | None = None) -> int:
-    """One batch of every partition that has pending events (one batch in all on SQLite).
+    """One batch of every partition that has pending events (one batch in all on SQLite);
+    partitions with only a few pending events share a batch (see ``batch_groups``).
 
     ``stop`` set meanwhile ends the round after the batch in hand (graceful shutdown)."""
     if runtime.settings.is_sqlite:
         return await _timed(runtime, sizer, None)
     async with runtime.read_sessions() as session:
-        waiting = await event_log.pending_partitions(session)
-    random.shuffle(waiting)  # workers racing for partitions spread out instead of queueing in order
+        waiting = await event_log.pending_by_partition(session)
     done = 0
-    for partition in waiting:
+    for group in batch_groups(waiting, sizer.size):
         if stop is not None and stop.is_set():
             break
-        done += await _timed(runtime, sizer, partition)
+        done += await _timed(runtime, sizer, group)
     return done
+
+
+def batch_groups(pending: dict[int, int], size: int) -> list[list[int]]:
+    """The partitions with pending events (partition -> how many), grouped into batches of about
+    ``size`` events: a partition with a backlog of its own is a batch alone, while partitions
+    with a few events each share one (one transaction and one set of loads instead of one per
+    partition: single events arriving one by one spread over every partition). The order is
+    random, so workers racing for partitions spread out instead of queueing in order."""
+    order = list(pending)
+    random.shuffle(order)
+    groups: list[list[int]] = []
+    group: list[int] = []
+    count = 0
+    for partition in order:
+        group.append(partition)
+        count += pending[partition]
+        if count >= size:
+            groups.append(group)
+            group, count = [], 0
+    if group:
+        groups.append(group)
+    return groups
 
 
 async def _process_app(session: AsyncSession, runtime: Runtime, app_id: str, events: list[LogEvent]) -> None:
@@ -208,9 +249,9 @@ class BatchSizer:
             self.size = min(self.ceiling, self.size * 2)
 
 
-async def _timed(runtime: Runtime, sizer: BatchSizer, partition: int | None) -> int:
+async def _timed(runtime: Runtime, sizer: BatchSizer, partitions: Sequence[int] | None) -> int:
     started = time.perf_counter()
-    done = await process_batch(runtime, sizer.size, partition)
+    done = await process_batch(runtime, sizer.size, partitions)
     seconds = time.perf_counter() - started
     sizer.observe(done, seconds)
     if done:
