@@ -121,3 +121,39 @@ async def test_claims_of_periods_that_are_over_are_swept(runtime: Runtime, clock
     assert "jobs.sweep" in ran and name in ran
     assert await claims() == 1  # only the claim of the current period is left
     assert name not in await scheduler.tick()  # and it still stops a second run of that period
+
+
+async def test_a_period_known_to_be_claimed_is_not_claimed_again(runtime: Runtime, clock: ManualClock) -> None:
+    """Once a scheduler ran a period's job, or found another's committed claim, it sends nothing
+    for that job until the period moves on (an idle engine ticks every second)."""
+    name = f"test.claimed.{uuid.uuid4().hex[:8]}"
+    runs: list[str] = []
+
+    async def body(session: object, now: datetime) -> None:
+        runs.append(now.isoformat())
+
+    here = Scheduler(runtime.sessions, clock, worker_name="here")
+    there = Scheduler(runtime.sessions, clock, worker_name="there")
+    for scheduler in (here, there):
+        scheduler.add(Job(name, every(60), body))
+    attempts: list[str] = []
+
+    def count_claims(conn: object, cursor: object, statement: str, parameters: object, *args: object) -> None:
+        if "INSERT INTO job_runs" in statement and name in str(parameters):
+            attempts.append(statement)
+
+    sa.event.listen(runtime.engine.sync_engine, "before_cursor_execute", count_claims)
+    try:
+        assert name in await here.tick()
+        assert name not in await there.tick()  # finds here's claim: one attempt, then it knows
+        assert len(attempts) == 2
+        for _ in range(5):
+            clock.advance(seconds=5)
+            assert name not in await here.tick() and name not in await there.tick()
+        assert len(attempts) == 2  # the same period: neither tried again
+        clock.advance(seconds=60)
+        ran = [name in await here.tick(), name in await there.tick()]
+        assert ran == [True, False] and len(attempts) == 4  # a new period: tried again, run once
+    finally:
+        sa.event.remove(runtime.engine.sync_engine, "before_cursor_execute", count_claims)
+    assert len(runs) == 2

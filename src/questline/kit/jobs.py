@@ -98,6 +98,10 @@ class Scheduler:
         self._worker_name = worker_name
         self._jobs: dict[str, Job] = {}
         self._busy: dict[str, tuple[datetime, float]] = {}  # job -> (retry not before, last wait in seconds)
+        # job -> the period this scheduler knows is claimed for good (it ran here, or another
+        # scheduler's claim was committed): no claim is tried again until the period moves on,
+        # which keeps an idle engine from sending four statements per job every tick.
+        self._claimed: dict[str, str] = {}
         self.add(Job(SWEEP_JOB, every(SWEEP_EVERY_SECONDS), self._sweep))
 
     def add(self, job: Job) -> None:
@@ -118,7 +122,9 @@ class Scheduler:
             if busy is not None and now < busy[0]:
                 continue
             period = job.period_key(now)
-            if period is not None and await self._run_once(job, period, now):
+            if period is None or self._claimed.get(job.name) == period:
+                continue
+            if await self._run_once(job, period, now):
                 ran.append(job.name)
         return ran
 
@@ -150,7 +156,8 @@ class Scheduler:
                         ).returning(table.c.id)
                     )
                     run_id = claimed.scalar_one_or_none()
-                    if run_id is None:
+                    if run_id is None:  # a committed claim: this period's run is done or being done
+                        self._claimed[job.name] = period
                         return False
                     if postgres:
                         await session.execute(sa.text("SET LOCAL lock_timeout TO DEFAULT"))
@@ -176,6 +183,7 @@ class Scheduler:
                 _log.exception("job_failed", job=job.name, period=period)
             return False
         self._busy.pop(job.name, None)
+        self._claimed[job.name] = period
         _log.info("job_ran", job=job.name, period=period, result=str(result)[:200])
         return True
 
