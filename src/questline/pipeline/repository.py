@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,16 +24,44 @@ from questline.pipeline.models import (
     partition_of,
 )
 
+_APPENDED = ("app_id", "event_id", "player_id", "type", "data", "occurred_at", "received_at", "source", "pending",
+             "partition")
+_append_texts: dict[str, str] = {}
+
+
+def _append_text(dialect: sa.Dialect) -> str:
+    """PostgreSQL: the rows as one JSON parameter, so the statement text (and its prepared plan)
+    is the same for any number of rows. SQLAlchemy's multi-row ``VALUES`` made a new text for
+    every group size: a parse on every connection, and every value processed in Python."""
+    found = _append_texts.get(dialect.name)
+    if found is None:
+        table = EventRecord.__table__
+        assert isinstance(table, sa.Table)
+        quote = dialect.identifier_preparer.quote
+        columns = ", ".join(map(quote, _APPENDED))
+        fields = ", ".join(f"{quote(c)} {table.c[c].type.compile(dialect=dialect)}" for c in _APPENDED)
+        found = _append_texts[dialect.name] = (
+            f"INSERT INTO {quote(table.name)} ({columns}) SELECT {columns} FROM json_to_recordset($1::json) "
+            f"AS x({fields}) ON CONFLICT (app_id, event_id) DO NOTHING RETURNING app_id, event_id, seq")
+    return found
+
 
 async def append(session: AsyncSession, rows: list[dict[str, Any]], *,
                  partitions: int) -> dict[tuple[str, str], int]:
     """Insert events, skipping ids their app already has; returns (app_id, event_id) -> seq of the new.
 
-    Each row gets its log partition from its app and player (``partitions`` of them)."""
+    Each row gets its log partition from its app and player (``partitions`` of them). Rows are
+    inserted in order, so log positions follow it."""
     if not rows:
         return {}
     for row in rows:
         row["partition"] = partition_of(row["app_id"], row["player_id"], partitions)
+    connection = await session.connection()
+    if connection.dialect.driver == "asyncpg":
+        # Naive datetimes are UTC, as UTCDateTime stores them.
+        payload = orjson.dumps([{c: row[c] for c in _APPENDED} for row in rows], option=orjson.OPT_NAIVE_UTC)
+        added: Any = await connection.exec_driver_sql(_append_text(connection.dialect), (payload.decode(),))
+        return {(app_id, event_id): seq for app_id, event_id, seq in added}
     table = EventRecord.__table__
     result = await session.execute(
         insert_ignore(session, table).returning(table.c.app_id, table.c.event_id, table.c.seq), rows,

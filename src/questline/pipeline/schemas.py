@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from questline.kit.clock import ensure_utc
 from questline.kit.jsonvalue import JsonObject
 from questline.players.schemas import PLAYER_ID_PATTERN
 
@@ -22,7 +23,10 @@ class EventIn(BaseModel):
     player_id: str = Field(pattern=PLAYER_ID)
     type: str = Field(pattern=EVENT_TYPE)
     data: JsonObject = Field(default_factory=dict)
-    timestamp: datetime | None = Field(default=None, description="when it happened (default: now)")
+    # A timestamp without an offset is UTC, as the log stores it (it would not compare with the
+    # engine's aware clock otherwise).
+    timestamp: Annotated[datetime, AfterValidator(ensure_utc)] | None = Field(
+        default=None, description="when it happened (default: now)")
 
 
 class Rejected(BaseModel):
