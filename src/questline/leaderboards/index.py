@@ -51,7 +51,8 @@ def micros(moment: datetime) -> int:
 
 
 def from_micros(value: int) -> datetime:
-    return EPOCH + timedelta(microseconds=value)
+    seconds, us = divmod(value, 1_000_000)
+    return EPOCH + timedelta(0, seconds, us)  # positional: cheaper than microseconds=value, once per row read
 
 
 @dataclass(frozen=True, slots=True)
