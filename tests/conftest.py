@@ -7,6 +7,9 @@
   namespace of their own.
 - With ``QUESTLINE_REQUIRE_SERVICES=1`` (CI) an unreachable PostgreSQL or Redis fails the run.
 
+Under pytest-xdist (``scripts/test``) each worker process is a session of its own: its own SQLite
+template and its own PostgreSQL database, so no two workers ever share a table.
+
 Tests that take the ``backend`` fixture (directly or through ``engine``/``client``) run once per
 available backend: ``sqlite`` and ``postgres``.
 """
@@ -98,6 +101,14 @@ def pytest_configure(config: pytest.Config) -> None:
     # Plain JSON lines: structlog's default console renderer draws rich tracebacks with
     # locals, which takes seconds per logged error.
     configure_logging("WARNING", json=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # In a pytest-xdist worker (scripts/test), the long tests (marked slow: real processes,
+    # drills, generated requests) go first, so they spread over the workers instead of one of them
+    # finishing the run alone. The order is stable, and the same in every worker as xdist requires.
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
