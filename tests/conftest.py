@@ -174,6 +174,8 @@ def settings(database_url: str, backend: str, tmp_path: Path) -> Settings:
         media_dir=tmp_path / "media",
         event_log=EVENT_LOG,
         event_log_namespace=f"qlt{uuid.uuid4().hex[:10]}",
+        # argon2 at its minimum: the suite makes hundreds of admins (docs/benchmarks.md, "Test suite time")
+        password_hash_cost="low",
     )
 
 

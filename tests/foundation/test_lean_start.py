@@ -9,8 +9,10 @@ import subprocess
 import sys
 
 # redis: the scaled tier's client, made by kit.runtime only when QUESTLINE_REDIS_URL is set (about 7 MB).
+# httpx: outbound calls only (about 5 MB); cryptography: sealing secrets at rest only (about 6 MB; tokens are
+# signed with the standard library, so no JWT library loads it).
 ON_FIRST_USE = ["alembic", "nats", "aiohttp", "fpdf", "fontTools", "eth_utils", "web3", "eth_account", "lxml", "PIL",
-                "redis"]
+                "redis", "httpx", "httpcore", "jwt", "cryptography"]
 
 
 def test_the_engine_and_cli_import_without_the_libraries_of_rare_requests() -> None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from starlette.types import ASGIApp
+
+if TYPE_CHECKING:
+    pass  # imported where it is used: most processes never call out (idle memory)
 
 
 @dataclass
@@ -40,6 +42,8 @@ def _where(loc: list[Any]) -> str:
 class EngineApi:
     def __init__(self, app: ASGIApp, token: str | None, app_id: str | None = None,
                  client_address: str | None = None) -> None:
+        import httpx
+
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         if app_id:
             headers["X-Questline-App"] = app_id

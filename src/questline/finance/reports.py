@@ -10,9 +10,8 @@ the provider's own records of succeeded payments and paid payouts, object by obj
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +35,9 @@ from questline.ledger.schemas import AccountRef
 from questline.tenancy.auth import Caller
 from questline.treasury import providers, withdrawals
 from questline.treasury import service as treasury
+
+if TYPE_CHECKING:
+    pass  # imported where it is used: most processes never call out (idle memory)
 
 _log = structlog.get_logger("questline.finance")
 MAX_AUDIT_LINES = 5_000
@@ -107,6 +109,7 @@ def revenue_rows(report: RevenueReport) -> Rows:
 
 async def _provider_objects(runtime: Runtime, app_id: str, path: str) -> list[dict[str, Any]]:
     """The provider's records of this app (``GET /v1/payment_intents`` or ``/v1/payouts?app_id=``)."""
+    import httpx
     psp = providers.provider(runtime.settings, "psp")
     assert isinstance(psp, providers.PspProvider)
     try:

@@ -11,13 +11,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
 from standardwebhooks.webhooks import Webhook
 
 from questline.kit import egress
+
+if TYPE_CHECKING:
+    import httpx  # imported where it is used: most processes never call out (idle memory)
 
 BODY_EXCERPT = 500
 

@@ -18,9 +18,8 @@ import base64
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +36,9 @@ from questline.kit.pagination import Page, PageParams, build_page
 from questline.kit.runtime import Runtime
 from questline.pipeline import repository as event_log
 from questline.players import service as players
+
+if TYPE_CHECKING:
+    import httpx  # imported where it is used: most processes never call out (idle memory)
 
 __all__ = ["cancel", "create", "create_for", "fulfil", "get", "list_fulfilments", "listen", "process_due", "retry",
            "set_target", "targets"]
@@ -280,6 +282,8 @@ async def process_due(runtime: Runtime, *, limit: int = 50, on_phase: PhaseHook 
 
 async def _deliver(runtime: Runtime, client: httpx.AsyncClient, fulfilment_id: str, app_id: str,
                    on_phase: PhaseHook | None) -> None:
+    import httpx
+
     async with runtime.read_sessions() as session:
         record = await repo.get(session, app_id, fulfilment_id)
         target = await repo.target(session, app_id, record.kind) if record is not None else None
@@ -309,6 +313,8 @@ async def _deliver(runtime: Runtime, client: httpx.AsyncClient, fulfilment_id: s
 
 async def _call(runtime: Runtime, client: httpx.AsyncClient, record: Fulfilment,
                 target: FulfilmentTarget | None) -> outbound.Answer:
+    import httpx
+
     if target is None:
         raise httpx.TransportError(f"no {record.kind} target is set for this app "
                                    f"(PUT /v1/fulfilment-targets/{record.kind})")
@@ -360,6 +366,8 @@ def _phase(hook: PhaseHook | None, name: str) -> None:
 
 async def _deliver_token(runtime: Runtime, record: Fulfilment, traits: dict[str, object],
                          on_phase: PhaseHook | None) -> None:
+    import httpx
+
     chain = chain_of(runtime)
     if chain is None:
         raise Permanent("no chain is configured (QUESTLINE_TOKEN_RPC_URL and QUESTLINE_TOKEN_SIGNER_KEY)")

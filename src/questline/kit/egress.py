@@ -15,14 +15,15 @@ extensions replaces the system's (a stub resolver in tests, a split-horizon one 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpcore
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 RESOLVER = "egress.resolver"
@@ -78,47 +79,55 @@ async def check_url(url: str, *, allow_private: bool, resolver: Resolver = syste
                  resolver=resolver)
 
 
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Opens TCP connections only to vetted addresses: one lookup, then connect to what it answered."""
+@functools.cache
+def _transport_class() -> Callable[..., httpx.AsyncHTTPTransport]:
+    """httpx's transport whose every connection goes through the guard.
 
-    def __init__(self, allow_private: Callable[[], bool], resolver: Resolver) -> None:
-        self._allow_private = allow_private
-        self._resolver = resolver
-        self._inner = httpcore.AnyIOBackend()
+    Made on first use, so that a process that never calls out never imports httpx (about 5 MB)."""
+    import httpcore
+    import httpx
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109 (httpcore's)
-                          local_address: str | None = None,
-                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
-        addresses = await vetted(host, port, allow_private=self._allow_private(), resolver=self._resolver)
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
-                                                     socket_options=socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
+    class GuardedBackend(httpcore.AsyncNetworkBackend):
+        """Opens TCP connections only to vetted addresses: one lookup, then connect to what it answered."""
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,  # noqa: ASYNC109
-                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
-        raise Refused("outbound calls do not use unix sockets")
+        def __init__(self, allow_private: Callable[[], bool], resolver: Resolver) -> None:
+            self._allow_private = allow_private
+            self._resolver = resolver
+            self._inner = httpcore.AnyIOBackend()
 
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+        async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109 (httpcore's)
+                              local_address: str | None = None,
+                              socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+            addresses = await vetted(host, port, allow_private=self._allow_private(), resolver=self._resolver)
+            last: Exception | None = None
+            for address in addresses:
+                try:
+                    return await self._inner.connect_tcp(address, port, timeout=timeout,
+                                                         local_address=local_address, socket_options=socket_options)
+                except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                    last = exc
+            assert last is not None
+            raise last
 
+        async def connect_unix_socket(self, path: str, timeout: float | None = None,  # noqa: ASYNC109
+                                      socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+            raise Refused("outbound calls do not use unix sockets")
 
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport over a connection pool whose every connection goes through the guard."""
+        async def sleep(self, seconds: float) -> None:
+            await self._inner.sleep(seconds)
 
-    def __init__(self, *, allow_private: Callable[[], bool], resolver: Resolver,
-                 limits: httpx.Limits = httpx.Limits()) -> None:
-        super().__init__(trust_env=False, limits=limits)
-        # The pool httpx made above, rebuilt with the guarded network backend (httpx has no argument for it).
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False), max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_GuardedBackend(allow_private, resolver))
+    class GuardedTransport(httpx.AsyncHTTPTransport):
+        """httpx's transport over a connection pool whose every connection goes through the guard."""
+
+        def __init__(self, *, allow_private: Callable[[], bool], resolver: Resolver, limits: httpx.Limits) -> None:
+            super().__init__(trust_env=False, limits=limits)
+            # The pool httpx made above, rebuilt with the guarded network backend (httpx has no argument for it).
+            self._pool = httpcore.AsyncConnectionPool(
+                ssl_context=httpx.create_ssl_context(trust_env=False), max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
+                network_backend=GuardedBackend(allow_private, resolver))
+
+    return GuardedTransport
 
 
 def resolver_of(extensions: dict[str, Any]) -> Resolver:
@@ -127,8 +136,11 @@ def resolver_of(extensions: dict[str, Any]) -> Resolver:
 
 
 def client(*, timeout: float | httpx.Timeout, allow_private: Callable[[], bool], resolver: Resolver = system_resolve,
-           limits: httpx.Limits = httpx.Limits()) -> httpx.AsyncClient:
+           limits: httpx.Limits | None = None) -> httpx.AsyncClient:
     """A client for outbound calls: guarded connections, no redirects followed, no proxies from the
     environment, every call timed out. A refused destination raises ``Refused`` from the call."""
-    return httpx.AsyncClient(transport=GuardedTransport(allow_private=allow_private, resolver=resolver, limits=limits),
+    import httpx
+
+    transport = _transport_class()(allow_private=allow_private, resolver=resolver, limits=limits or httpx.Limits())
+    return httpx.AsyncClient(transport=transport,
                              follow_redirects=False, timeout=timeout, trust_env=False)

@@ -1,7 +1,14 @@
-"""Secrets: API key material, password hashing and signed tokens."""
+"""Secrets: API key material, password hashing and signed tokens.
+
+Tokens are JSON Web Tokens signed with HMAC-SHA256 (RFC 7519, ``alg`` HS256 only), made and read
+here with the standard library: a JWT library would load a cryptography backend (about 8 MB in every
+process) for the one algorithm the engine uses.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import functools
 import hashlib
@@ -11,13 +18,16 @@ import secrets
 import stat
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
-import jwt
+import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+_STANDARD_HASHER = PasswordHasher()
+# argon2id at its minimum work (Settings.password_hash_cost="low"): for test suites only.
+_LOW_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+_hasher = _STANDARD_HASHER
 JWT_ALGORITHM = "HS256"
 ISSUER = "questline"
 
@@ -35,14 +45,29 @@ def new_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
+def use_password_cost(cost: str) -> None:
+    """Hash new passwords at this cost from now on ("standard" or "low"; see ``Settings.password_hash_cost``).
+
+    Process-wide, set when a runtime is built: the callers that hash (sign-ups, admin creation)
+    hold no settings, and one process runs with one configuration.
+    """
+    global _hasher
+    _hasher = _LOW_HASHER if cost == "low" else _STANDARD_HASHER
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-@functools.cache
 def dummy_password_hash() -> str:
-    """A hash no password matches, to verify against when the account does not exist."""
-    return _hasher.hash(secrets.token_urlsafe(32))
+    """A hash no password matches, to verify against when the account does not exist (at the
+    current cost, so an unknown account takes as long as a known one)."""
+    return _dummy_hash(_hasher)
+
+
+@functools.cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    return hasher.hash(secrets.token_urlsafe(32))
 
 
 def verify_password(password: str, stored_hash: str) -> bool:
@@ -50,6 +75,23 @@ def verify_password(password: str, stored_hash: str) -> bool:
         return _hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+_HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def _unb64(part: str) -> bytes:
+    if not part or len(part) % 4 == 1 or "=" in part:
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _mac(secret_key: str, signing_input: bytes) -> bytes:
+    return hmac.new(secret_key.encode(), signing_input, hashlib.sha256).digest()
 
 
 def sign_token(secret_key: str, *, audience: str, subject: str, expires_at: datetime, issued_at: datetime,
@@ -60,22 +102,45 @@ def sign_token(secret_key: str, *, audience: str, subject: str, expires_at: date
         "jti": secrets.token_hex(8),
     }
     payload.update(claims or {})
-    return jwt.encode(payload, secret_key, algorithm=JWT_ALGORITHM)
+    signing_input = _HEADER + b"." + _b64(orjson.dumps(payload))
+    return (signing_input + b"." + _b64(_mac(secret_key, signing_input))).decode()
 
 
 def read_token(secret_key: str, token: str, *, audience: str, now: datetime) -> dict[str, Any] | None:
-    """The token's claims, or None when it is malformed, forged, for another audience or expired."""
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token, secret_key, algorithms=[JWT_ALGORITHM], audience=audience, issuer=ISSUER,
-            options={"verify_exp": False, "require": ["exp", "sub", "aud", "iss"]},
-        )
-    except jwt.PyJWTError:
+    """The token's claims, or None when it is malformed, forged, for another audience or expired.
+
+    The signature is checked before anything in the token is believed, and only HS256 is accepted
+    (never ``none``, never an algorithm the token names for itself)."""
+    parts = token.split(".")
+    if len(parts) != 3 or not token.isascii():
         return None
-    # Expiry is checked against our clock, not the wall clock, so tests can drive it.
-    if int(claims["exp"]) <= int(now.timestamp()):
+    try:
+        signature = _unb64(parts[2])
+        if not hmac.compare_digest(signature, _mac(secret_key, f"{parts[0]}.{parts[1]}".encode())):
+            return None
+        header = orjson.loads(_unb64(parts[0]))
+        claims = orjson.loads(_unb64(parts[1]))
+    except (ValueError, binascii.Error):  # orjson.JSONDecodeError is a ValueError
+        return None
+    if not isinstance(header, dict) or header.get("alg") != JWT_ALGORITHM or not isinstance(claims, dict):
+        return None
+    aud = claims.get("aud")
+    if claims.get("iss") != ISSUER or not (aud == audience or (isinstance(aud, list) and audience in aud)):
+        return None
+    if not isinstance(claims.get("sub"), str) or not isinstance(claims.get("jti", ""), str):
+        return None
+    exp, iat, nbf = claims.get("exp"), claims.get("iat", 0), claims.get("nbf", 0)
+    if not (_numeric(exp) and _numeric(iat) and _numeric(nbf)):
+        return None
+    # Times are checked against our clock, not the wall clock, so tests can drive it.
+    moment = now.timestamp()
+    if float(exp) <= moment or float(nbf) > moment:
         return None
     return claims
+
+
+def _numeric(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 2**53
 
 
 class SecretFileError(RuntimeError):

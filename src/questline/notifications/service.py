@@ -21,11 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from email.message import EmailMessage
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
-import httpx
 import structlog
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
@@ -57,6 +56,9 @@ from questline.notifications.schemas import (
 from questline.players import service as players
 from questline.sponsors import service as sponsors
 from questline.streaks import service as streaks
+
+if TYPE_CHECKING:
+    import httpx  # imported where it is used: most processes never call out (idle memory)
 
 _log = structlog.get_logger("questline.notifications")
 WAKE = "notifications.wake"

@@ -11,11 +11,6 @@ import base64
 import binascii
 import os
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from questline.kit.settings import Settings
 
 VERSION = "v1"
@@ -34,17 +29,26 @@ def data_key(settings: Settings) -> bytes:
         if len(raw) != 32:
             raise ValueError("QUESTLINE_DATA_KEY must be 32 bytes in urlsafe base64")
         return raw
+    # cryptography is imported on first use (about 6 MB): most processes never seal anything.
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"questline", info=b"questline:sealed-data:v1")
     return hkdf.derive(settings.signing_key().encode())
 
 
 def seal(key: bytes, plaintext: bytes, context: str) -> str:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     nonce = os.urandom(12)
     sealed = AESGCM(key).encrypt(nonce, plaintext, context.encode())
     return f"{VERSION}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 
 
 def unseal(key: bytes, token: str, context: str) -> bytes:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     version, _, body = token.partition(":")
     if version != VERSION:
         raise SealError(f"unknown sealed format {version!r}")

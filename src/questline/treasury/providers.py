@@ -18,13 +18,15 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
 import structlog
 
 from questline.kit.errors import ServiceUnavailable, Unprocessable
 from questline.kit.settings import Settings
+
+if TYPE_CHECKING:
+    pass  # imported where it is used: most processes never call out (idle memory)
 
 _log = structlog.get_logger("questline.treasury")
 SIGNATURE_HEADER = "Psp-Signature"
@@ -78,6 +80,7 @@ class PspProvider:
 
     async def _call(self, path: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self.api_key}", "Idempotency-Key": key}
+        import httpx
         try:
             async with httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout) as client:
                 reply = await client.post(path, json=body, headers=headers)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from questline.kit import egress
+
+if TYPE_CHECKING:
+    import httpx  # imported where it is used: most processes never call out (idle memory)
 
 EXCERPT = 500
 
@@ -32,6 +34,7 @@ class Answer:
 async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> Answer:
     """One call with a guarded client (``kit.egress.client``: the address is checked where the connection
     is opened); never raises for the receiver's faults (they become the answer's ``error``)."""
+    import httpx
     started = time.perf_counter()
     try:
         resp = await client.post(url, content=body, headers=headers)

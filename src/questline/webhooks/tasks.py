@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-import httpx
 import structlog
 
 from questline.kit import egress
@@ -21,6 +21,9 @@ from questline.webhooks import outbound, service
 from questline.webhooks import repository as repo
 from questline.webhooks.models import WebhookDelivery, WebhookEndpoint
 
+if TYPE_CHECKING:
+    import httpx  # imported where it is used: most processes never call out (idle memory)
+
 _log = structlog.get_logger("questline.webhooks")
 CLIENT = "webhooks.client"
 WAKE = "webhooks.wake"
@@ -29,6 +32,7 @@ WAKE = "webhooks.wake"
 def http_client(runtime: Runtime) -> httpx.AsyncClient:
     """One pooled client per runtime: every connection's address checked as it is opened (one lookup),
     no redirects followed, every call timed out."""
+    import httpx
     found = runtime.extensions.get(CLIENT)
     if found is None:
         timeout = runtime.settings.webhooks_timeout_seconds
