@@ -19,6 +19,10 @@ What it does, in order (every server is pinned to ``--server-cpus``, wrk to ``--
    receives (simple ``Query`` and extended ``Execute`` messages: BEGIN, COMMIT and pings too).
 5. The engine on SQLite: single events, batches of 100, the authenticated GET.
 
+``--only edge`` (not part of the full run) measures the request edge alone and quickly: the bare
+primary-key SELECT ceiling, then the authenticated one-query GET on PostgreSQL + Redis and on
+SQLite, each on a fresh engine with nothing else in the database.
+
 Every figure is printed beside its ceiling as a ratio, with the load average of the machine;
 ``--json`` keeps the rows and ``--compare`` diffs them against an earlier file. wrk (Debian's
 ``wrk`` package) must be installed; PostgreSQL (a server where ``--postgres`` may create a
@@ -573,6 +577,43 @@ async def sqlite_engine(box: Box) -> None:
             await events.close()
 
 
+async def edge_reads(box: Box) -> None:
+    """The request edge alone (``--only edge``): the bare PK SELECT, then the authenticated GET on
+    PostgreSQL + Redis and on SQLite, back to back, with nothing else in between."""
+    from questline import migrations
+
+    async with scratch_postgres(box.postgres) as database_url:
+        dsn = asyncpg_dsn(database_url)
+        await prepare_ceilings(dsn, box.plan.players)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        cmd = pinned([sys.executable, str(HERE / "ceilings.py"), "--port", str(port), "--dsn", dsn], box.server_cpus)
+        async with process(cmd, dict(os.environ), box.work / "ceilings.log", f"{base}/select/players/p1") as (
+                proc, _):
+            targets = write_targets(box.work / "ceiling-select.txt", [("/select/players/p1", "")])
+            await ceiling(box, CEIL_SELECT, base, proc, mode="get", targets=targets)
+        await edge_read(box, database_url, box.redis, "PostgreSQL")
+    sqlite_url = f"sqlite+aiosqlite:///{box.work / 'edge.db'}"
+    await asyncio.to_thread(migrations.upgrade, sqlite_url)
+    await edge_read(box, sqlite_url, None, "SQLite")
+
+
+async def edge_read(box: Box, database_url: str, redis_url: str | None, label: str) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = engine_env(database_url, redis_url)
+    async with process(serve_cmd(port, box), env, box.work / f"engine-edge-{label}.log", f"{base}/healthz") as (
+            proc, _):
+        read = await new_app(database_url, "read")
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            await api(client, "PUT", "/v1/players/p1/account", read[1], {"display_name": "Bench"})
+        await asyncio.sleep(box.plan.settle)
+        reads = write_targets(box.work / f"read-edge-{label}.txt", [("/v1/players/p1/account", f"Bearer {read[1]}")])
+        aim = ">= 0.6 of the ceiling" if label == "PostgreSQL" else ">= half of PostgreSQL's"
+        box.add(await read_scenario(box, f"authenticated one-query GET, {label}", base, proc, reads, CEIL_SELECT,
+                                    aim=aim))
+
+
 def sqlite_vs_postgres(rows: list[report.Row]) -> None:
     """SQLite rows get ``vs_postgres``: their figure over the same scenario's on PostgreSQL."""
     by_name = {r["name"]: r for r in rows}
@@ -587,7 +628,9 @@ def sqlite_vs_postgres(rows: list[report.Row]) -> None:
 
 # The command -----------------------------------------------------------------------------------------------
 
-STEPS = ("first-start", "ceilings", "postgres", "statements", "sqlite")
+STEPS = ("first-start", "ceilings", "postgres", "statements", "sqlite", "edge")
+# The full run: "edge" repeats, alone and short, what the others measure in full.
+DEFAULT_STEPS = STEPS[:-1]
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -612,7 +655,7 @@ async def run(args: argparse.Namespace) -> tuple[list[report.Row], dict[str, Any
     plan = Plan.quick() if args.quick else Plan()
     if args.seconds:
         plan.seconds = args.seconds
-    steps = set(args.only or STEPS)
+    steps = set(args.only or DEFAULT_STEPS)
     loadgen.wrk_binary()
     work = Path(tempfile.mkdtemp(prefix="questline-bench-"))
     box = Box(plan, args.server_cpus or None, args.load_cpus or None, args.postgres, args.redis, work)
@@ -651,6 +694,10 @@ async def run(args: argparse.Namespace) -> tuple[list[report.Row], dict[str, Any
         if "sqlite" in steps:
             step("engine on SQLite")
             await sqlite_engine(box)
+            progress.advance(task)
+        if "edge" in steps:
+            step("the request edge: the PK SELECT ceiling, the authenticated GET on PostgreSQL + Redis, SQLite")
+            await edge_reads(box)
             progress.advance(task)
     sqlite_vs_postgres(box.rows)
     rows = report.with_ratios(box.rows)

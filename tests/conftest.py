@@ -7,6 +7,9 @@
   namespace of their own.
 - With ``QUESTLINE_REQUIRE_SERVICES=1`` (CI) an unreachable PostgreSQL or Redis fails the run.
 
+Under pytest-xdist (``scripts/test``) each worker process is a session of its own: its own SQLite
+template and its own PostgreSQL database, so no two workers ever share a table.
+
 Tests that take the ``backend`` fixture (directly or through ``engine``/``client``) run once per
 available backend: ``sqlite`` and ``postgres``.
 """
@@ -100,6 +103,14 @@ def pytest_configure(config: pytest.Config) -> None:
     configure_logging("WARNING", json=True)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # In a pytest-xdist worker (scripts/test), the long tests (marked slow: real processes,
+    # drills, generated requests) go first, so they spread over the workers instead of one of them
+    # finishing the run alone. The order is stable, and the same in every worker as xdist requires.
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = [f"questline backends: sqlite{' + postgres' if PG_URL else ''}{' + redis' if REDIS_URL else ''}"
              f"{f'; event log on JetStream at {EVENT_LOG}' if EVENT_LOG else ''}"]
@@ -174,6 +185,8 @@ def settings(database_url: str, backend: str, tmp_path: Path) -> Settings:
         media_dir=tmp_path / "media",
         event_log=EVENT_LOG,
         event_log_namespace=f"qlt{uuid.uuid4().hex[:10]}",
+        # argon2 at its minimum: the suite makes hundreds of admins (docs/benchmarks.md, "Test suite time")
+        password_hash_cost="low",
     )
 
 

@@ -43,9 +43,12 @@ class Served:
 
 
 def serve_env(cwd: Path, **settings: str) -> dict[str, str]:
-    """This environment without its ``QUESTLINE_*`` variables, plus a SQLite file in ``cwd`` and ``settings``."""
+    """This environment without its ``QUESTLINE_*`` variables, plus a SQLite file in ``cwd``, passwords
+    hashed at the test cost, and ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUESTLINE_")}
-    return env | {"QUESTLINE_DATABASE_URL": f"sqlite+aiosqlite:///{cwd / 'questline.db'}"} | settings
+    # argon2 at its minimum, as in the suite's own engines (a setting may say otherwise).
+    return env | {"QUESTLINE_DATABASE_URL": f"sqlite+aiosqlite:///{cwd / 'questline.db'}",
+                  "QUESTLINE_PASSWORD_HASH_COST": "low"} | settings
 
 
 def prepare(cwd: Path, **settings: str) -> Path:

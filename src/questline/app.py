@@ -48,6 +48,7 @@ from questline.gating import api as gating_api
 from questline.gkeys import api as gkeys_api
 from questline.gkeys import tasks as gkeys_tasks
 from questline.kit.clock import Clock
+from questline.kit.dispatch import guard_routes
 from questline.kit.errors import install_problem_handlers
 from questline.kit.idempotency import IdempotencyStore
 from questline.kit.jobs import Job, Scheduler, every
@@ -302,6 +303,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         )
     for router in _routers() if role in ("all", "api") else [ops_api.router]:
         app.include_router(router)
+    guard_routes(app.router.routes)  # a request tries only the routers its path prefix can match
     return app
 
 

@@ -284,3 +284,39 @@ async def test_backfill_job_resumes_where_it_stopped_and_shares_passes(
     assert len(runs) >= 3  # resumed where it stopped
     assert (sum(r["one"] for r in runs), sum(r["two"] for r in runs)) == (5, 1)
     assert (await client.get("/v1/achievements", headers=keys.server)).json()["achievements"][0]["unlocked_count"] == 5
+
+
+async def test_later_events_of_a_batch_test_what_they_can_move(
+        client: httpx.AsyncClient, factory: Factory, runtime: Runtime) -> None:
+    """A player's later events in one batch test only the achievements their inputs moved: a
+    criterion on today's stats moves with the day even when the stat does not, an unlock moves the
+    achievements that read it within the same pass, and one that reads the event is always tested."""
+    from questline.achievements.processor import index_achievements
+    from questline.rules.service import ruleset_cache
+
+    keys = await factory.app()
+    await configure(client, keys, stat=WINS, achievement={
+        # Won before, but not today: true on the first event of a new day, whatever its type.
+        "a-rest": {"name": "Rest", "criteria": {"all": [{"stat": "wins", "period": "day", "op": "eq", "value": 0},
+                                                        {"stat": "wins", "op": "gte", "value": 1}]}},
+        "k-win": {"name": "Two", "criteria": {"stat": "wins", "op": "gte", "value": 2}},
+        "m-chain": {"name": "Chain", "criteria": {"metric": "achievement.k-win", "op": "gte", "value": 1}},
+        "t-played": {"name": "Played", "criteria": {"field": "type", "op": "eq", "value": "session.played"}},
+        "z-also": {"name": "Also", "criteria": {"stat": "wins", "op": "gte", "value": 2}},
+    })
+    async with runtime.read_sessions() as session:
+        deps = index_achievements(await ruleset_cache(runtime).get(session, keys.app_id))
+    # Positions in key order: a-rest 0, k-win 1, m-chain 2, t-played 3, z-also 4.
+    assert (deps.always, deps.periodic) == ({3}, {0})
+    assert deps.stats == {"wins": {0, 1, 4}}
+    assert deps.metrics == {"achievement.k-win": {2}}
+
+    await play(client, keys, runtime, won("ivy", "2026-03-10T08:00:00Z"), won("ivy", "2026-03-10T09:00:00Z"),
+               event("ivy", "2026-03-11T08:00:00Z", "session.played"))  # one batch
+    unlocks = [m["data"]["achievement"] for m in await outbox(client, keys, "achievement.unlocked")]
+    # In key order within an event, as when every achievement is tested on every event.
+    assert unlocks == ["k-win", "m-chain", "z-also", "a-rest", "t-played"]
+    view = await mine(client, keys.server, "ivy")
+    assert {key: datetime.fromisoformat(a["unlocked_at"]).hour for key, a in view["by_key"].items()} == {
+        "k-win": 9, "m-chain": 9, "z-also": 9, "a-rest": 8, "t-played": 8}
+    assert datetime.fromisoformat(view["by_key"]["a-rest"]["unlocked_at"]).day == 11

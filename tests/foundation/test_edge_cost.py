@@ -35,6 +35,8 @@ class Counted:
     counter: WireCounter | SqliteCounter
     checkouts: list[int]
     sent: list[int]  # statements SQLAlchemy sent through a cursor (the services' own queries)
+    runtime: Runtime
+    app_id: str
 
     async def cost(self, method: str, path: str, **kwargs: Any) -> tuple[int, int, httpx.Response]:
         """Statements and pool checkouts one request costs."""
@@ -70,10 +72,11 @@ async def counted(settings: Settings) -> AsyncIterator[Counted]:
         async with LifespanManager(app):
             async with unit_of_work(runtime.sessions) as session:
                 org = await tenancy.create_org(session, runtime.clock, "Counted")
-                _, server_key, _ = await tenancy.create_app(session, runtime.clock, org.id, "Counted")
+                made, server_key, _ = await tenancy.create_app(session, runtime.clock, org.id, "Counted")
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://cost.test") as client:
-                yield Counted(client, {"Authorization": f"Bearer {server_key}"}, counter, checkouts, sent)
+                yield Counted(client, {"Authorization": f"Bearer {server_key}"}, counter, checkouts, sent, runtime,
+                              made.id)
     finally:
         await runtime.close()
         if wire is not None:
@@ -106,6 +109,34 @@ async def test_an_authenticated_read_is_one_statement_and_a_dbless_request_none(
     # SQLite's BEGIN IMMEDIATE goes through a cursor (the engine issues it); asyncpg's BEGIN does not.
     begin_and_commit = 1 if isinstance(counted.counter, SqliteCounter) else 2
     assert statements == counted.sent[0] - sent + begin_and_commit
+
+
+async def test_a_key_the_cache_holds_is_checked_without_a_session(counted: Counted) -> None:
+    runtime = counted.runtime
+    factory = runtime.read_sessions
+    opened = [0]
+
+    def counting() -> Any:
+        opened[0] += 1
+        return factory()
+
+    runtime.read_sessions = counting  # type: ignore[assignment]
+    first = await counted.client.get("/v1/definition-kinds", headers=counted.server)
+    assert first.status_code == 200 and opened[0] == 1  # the key's first use: looked up in a session
+    again = await counted.client.get("/v1/definition-kinds", headers=counted.server)
+    assert again.status_code == 200 and opened[0] == 1  # from the cache: no session at all
+
+    # The cached record still decides: a wrong secret for that key id is refused, and so is the key
+    # once revoked (the revocation drops the cached entry when it commits).
+    token = counted.server["Authorization"].removeprefix("Bearer ")
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    refused = await counted.client.get("/v1/definition-kinds", headers={"Authorization": f"Bearer {forged}"})
+    assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
+    key_id = tenancy.parse_key(token)[1]  # type: ignore[index]
+    async with unit_of_work(runtime.sessions) as session:
+        await tenancy.revoke_key(session, runtime.clock, counted.app_id, key_id)
+    revoked = await counted.client.get("/v1/definition-kinds", headers=counted.server)
+    assert revoked.status_code == 401 and revoked.json()["code"] == "key_revoked"
 
 
 async def test_sqlite_settles_only_open_transactions_on_the_connection_thread(settings: Settings) -> None:

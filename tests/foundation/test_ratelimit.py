@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 
 import pytest
@@ -84,5 +86,73 @@ async def test_a_burst_then_refusal_in_redis() -> None:
         assert len(keys) == 1 and 0 < await redis.pttl(keys[0]) <= 60_000
         await limiter.reset()
         assert [k async for k in redis.scan_iter(match=f"{namespace}:limits:*")] == []
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not REDIS_URL, reason="needs Redis (QUESTLINE_TEST_REDIS_URL)")
+async def test_two_processes_share_one_limit_through_leases_within_the_bound() -> None:
+    """Two limiters with their own Redis connections (two processes) hammer one key at once: they
+    admit the limit give or take the stated bound, asking Redis far less often than once a hit."""
+    rule = "1000/hour"  # one interval is 3.6 s: nothing refills while the test runs
+    cap = ratelimit.lease_cap(ratelimit.parse_rule(rule))
+    assert cap == 20
+    clients = [Redis.from_url(REDIS_URL or ""), Redis.from_url(REDIS_URL or "")]
+    namespace = f"qltest:{uuid.uuid4().hex[:8]}"
+    try:
+        one, two = (RateLimiter(client, namespace=namespace) for client in clients)
+
+        async def hammer(limiter: RateLimiter, hits: int) -> list[bool]:
+            verdicts = await asyncio.gather(*(limiter.hit(rule, "caller", "hot") for _ in range(hits)))
+            return [v.allowed for v in verdicts]
+
+        first, second = await asyncio.gather(hammer(one, 800), hammer(two, 800))
+        allowed = sum(first) + sum(second)
+        # Redis grants at most the limit (plus a hit per 3.6 s elapsed); hits one process leased and
+        # never spent are lost to the other: at most 1.5 leases each.
+        assert 1000 - 2 * 1.5 * cap <= allowed <= 1001
+        assert sum(first) > 0 and sum(second) > 0
+        trips = one.round_trips + two.round_trips
+        assert trips <= 200, trips  # against 1,600 round trips without leases
+        # Redis's own state agrees: the key's tat is a whole period ahead
+        assert 3_540_000 <= await clients[0].pttl(f"{namespace}:limits:{rule}:caller:hot") <= 3_600_000
+
+        # Spend what is left in hand; then refusals come from the remembered Retry-After, not Redis.
+        while (await one.hit(rule, "caller", "hot")).allowed:
+            pass
+        before = one.round_trips
+        refused = await one.hit(rule, "caller", "hot")
+        assert not refused.allowed and refused.retry_after >= 1 and one.round_trips == before
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not REDIS_URL, reason="needs Redis (QUESTLINE_TEST_REDIS_URL)")
+async def test_a_lease_grows_while_the_key_is_busy_and_is_dropped_when_stale() -> None:
+    clock = Clock()
+    redis = Redis.from_url(REDIS_URL or "")
+    namespace = f"qltest:{uuid.uuid4().hex[:8]}"
+    rule = "6000/minute"  # leases of up to 120 hits
+    try:
+        limiter = RateLimiter(redis, namespace=namespace, monotonic=clock)
+        started = time.monotonic()
+        first = await limiter.hit(rule, "caller", "k")
+        assert first.allowed and first.remaining == 5999 and limiter.round_trips == 1  # a cold key: one hit
+        verdicts = [await limiter.hit(rule, "caller", "k") for _ in range(499)]
+        assert all(v.allowed for v in verdicts)
+        assert limiter.round_trips <= 12  # 1, 2, 4, ... 64, then 120 at a time
+        refilled = (time.monotonic() - started) * 100  # Redis's clock gives back a hit per 10 ms
+        # What the client is told: the limit less the 500 hits spent (hits leased but unspent are still ours)
+        assert 5499 <= verdicts[-1].remaining <= 5500 + refilled + 1
+        # Redis counted every hit spent, plus at most a lease and a half still in hand
+        granted = (await redis.pttl(f"{namespace}:limits:{rule}:caller:k") / 10) + refilled
+        assert 495 <= granted <= 500 + 1.5 * 120 + 1
+        clock.now += ratelimit.LEASE_SECONDS + 0.5  # the hits in hand go stale
+        before = limiter.round_trips
+        assert (await limiter.hit(rule, "caller", "k")).allowed
+        assert limiter.round_trips == before + 1  # nothing stale was spent: it asked Redis again
     finally:
         await redis.aclose()

@@ -371,3 +371,35 @@ async def test_viewers_and_brands_start_no_organizations_or_apps(client: httpx.A
         assert made.status_code == 201 and made.json()["role"] == "owner"
         assert (await client.post(f"/v1/orgs/{made.json()['id']}/apps", headers=who.headers(),
                                   json={"name": "Game"})).status_code == 201
+
+
+# --- password hashing cost: a test-suite knob that production refuses -----------------------------
+
+
+def test_passwords_hash_at_argon2s_standard_cost_unless_a_test_suite_asks_for_less(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from questline.kit import security
+
+    db = f"sqlite+aiosqlite:///{tmp_path / 'q.db'}"
+    assert Settings(database_url=db).password_hash_cost == "standard"
+    with pytest.raises(ValidationError, match="password_hash_cost"):
+        Settings(env="production", database_url=db, password_hash_cost="low")
+    try:
+        security.use_password_cost("standard")
+        standard = security.hash_password("pw-1")
+        security.use_password_cost("low")
+        low = security.hash_password("pw-1")
+    finally:
+        security.use_password_cost("low")  # the suite's own setting (tests/conftest.py)
+    assert standard.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert low.startswith("$argon2id$v=19$m=8,t=1,p=1$")
+    # A hash keeps its parameters: both verify whatever the current cost, and only with the password.
+    assert security.verify_password("pw-1", standard) and security.verify_password("pw-1", low)
+    assert not security.verify_password("pw-2", standard) and not security.verify_password("pw-2", low)
+    # A runtime applies its settings' cost.
+    Runtime.build(Settings(database_url=db, password_hash_cost="standard"))
+    try:
+        assert security.hash_password("pw").startswith("$argon2id$v=19$m=65536,")
+    finally:
+        security.use_password_cost("low")

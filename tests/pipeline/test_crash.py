@@ -26,9 +26,23 @@ POLL_SECONDS = 0.02
 TOTAL_EVENTS = 3000
 
 
+def worker_env(settings: Settings) -> dict[str, str]:
+    """A child worker's environment: the parent test's database, Redis and event log (the JetStream
+    pass's ingest publishes to NATS, so a child reading the database's log would never see an event)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUESTLINE_")}
+    env |= {"QUESTLINE_DATABASE_URL": settings.database_url, "QUESTLINE_WORKER_BATCH_SIZE": "40",
+            "QUESTLINE_LOG_LEVEL": "WARNING", "QUESTLINE_ENV": "test", "QUESTLINE_SECRET_KEY": settings.signing_key(),
+            "QUESTLINE_PIPELINE_PARTITIONS": str(settings.pipeline_partitions)}
+    if settings.redis_url:
+        env |= {"QUESTLINE_REDIS_URL": settings.redis_url, "QUESTLINE_REDIS_NAMESPACE": settings.redis_namespace}
+    if settings.event_log:
+        env |= {"QUESTLINE_EVENT_LOG": settings.event_log,
+                "QUESTLINE_EVENT_LOG_NAMESPACE": settings.event_log_namespace}
+    return env
+
+
 async def start_worker(settings: Settings) -> asyncio.subprocess.Process:
-    env = {**os.environ, "QUESTLINE_DATABASE_URL": settings.database_url, "QUESTLINE_WORKER_BATCH_SIZE": "40",
-           "QUESTLINE_LOG_LEVEL": "WARNING"}
+    env = worker_env(settings)
     return await asyncio.create_subprocess_exec(sys.executable, "-m", "questline", "worker", env=env,
                                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
 
@@ -49,6 +63,34 @@ async def wait_until(predicate: object, deadline_seconds: float = 120) -> None:
     while not await predicate():  # type: ignore[operator]
         assert loop.time() < end, "the worker made no progress in time"
         await asyncio.sleep(POLL_SECONDS)
+
+
+async def test_a_child_worker_applies_what_this_process_ingested(client: httpx.AsyncClient, factory: Factory,
+                                                                 runtime: Runtime, settings: Settings) -> None:
+    """The drills' child workers read the log the test's own engine writes: the database's, or
+    JetStream's in the JetStream pass (``QUESTLINE_TEST_EVENT_LOG``), with the same namespace."""
+    env = worker_env(settings)
+    assert env.get("QUESTLINE_EVENT_LOG") == settings.event_log
+    assert env.get("QUESTLINE_EVENT_LOG_NAMESPACE", "questline") == (
+        settings.event_log_namespace if settings.event_log else "questline")
+    keys = await factory.app()
+    await configure(client, keys)
+    events = random_events(60, seed=5)
+    worker = await start_worker(settings)
+    try:
+        assert (await send(client, keys, events)).status_code == 202
+
+        async def applied() -> bool:
+            return await done_count(runtime, keys.app_id) == (len(events), 0)
+
+        await wait_until(applied)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        await worker.wait()
+    expected = await expected_from_log(runtime, keys.app_id, {})
+    state = await derived_state(runtime, keys.app_id)
+    wins = {row[0]: row[3] for row in state["player_stats"] if row[1] == "wins" and row[2] == "all"}
+    assert wins == expected["wins"] and sum(wins.values()) == len(events)
 
 
 @pytest.mark.slow
@@ -78,7 +120,7 @@ async def test_sigkilled_worker_loses_and_doubles_nothing(client: httpx.AsyncCli
             worker = await start_worker(settings)
 
         async def drained() -> bool:
-            return (await done_count(runtime, keys.app_id))[1] == 0
+            return await done_count(runtime, keys.app_id) == (TOTAL_EVENTS, 0)
 
         await wait_until(drained)
     finally:
@@ -133,7 +175,7 @@ async def test_five_partition_writers_killed_at_random_lose_and_double_nothing(
             workers[victim] = await start_worker(settings)
 
         async def drained() -> bool:
-            return (await done_count(runtime, keys.app_id))[1] == 0
+            return await done_count(runtime, keys.app_id) == (PARTITIONED_EVENTS, 0)
 
         await wait_until(drained, deadline_seconds=600)
     finally:

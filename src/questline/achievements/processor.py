@@ -33,7 +33,7 @@ from questline.achievements import service
 from questline.achievements.schemas import AchievementDef, ProgressSpec
 from questline.pipeline.batch import Batch, EventView, PlayerState
 from questline.pipeline.models import LogEvent
-from questline.rules.conditions import Compiled, EvalContext, compile_condition
+from questline.rules.conditions import Compiled, EvalContext, compile_condition, reads_of
 from questline.rules.service import RuleSet
 
 BACKFILL_EVENT = "questline.achievements.backfill"
@@ -68,12 +68,57 @@ def compile_achievements(ruleset: RuleSet) -> list[CompiledAchievement]:
     return out
 
 
+@dataclass(frozen=True)
+class Dependents:
+    """Which achievements (positions in ``compile_achievements``' list) each input can move."""
+
+    always: frozenset[int]  # read the event itself: evaluated on every event
+    periodic: frozenset[int]  # read a stat of a day, week or month: move when the event's periods do
+    stats: dict[str, frozenset[int]]
+    levels: dict[str, frozenset[int]]
+    metrics: dict[str, frozenset[int]]
+
+
+def index_achievements(ruleset: RuleSet) -> Dependents:
+    always: set[int] = set()
+    periodic: set[int] = set()
+    stats: dict[str, set[int]] = {}
+    levels: dict[str, set[int]] = {}
+    metrics: dict[str, set[int]] = {}
+    for i, item in enumerate(ruleset.memo("achievements", compile_achievements)):
+        reads = reads_of(item.spec.criteria)
+        if item.progress is not None:  # progress reads one stat, metric or level too
+            if item.progress.stat is not None:
+                reads.stats.add((item.progress.stat, item.progress.period))
+            if item.progress.metric is not None:
+                reads.metrics.add(item.progress.metric)
+            if item.progress.level is not None:
+                reads.levels.add(item.progress.level)
+        if reads.event:
+            always.add(i)
+        if any(period != "all" for _, period in reads.stats):
+            periodic.add(i)
+        for stat, _ in reads.stats:
+            stats.setdefault(stat, set()).add(i)
+        for level in reads.levels:
+            levels.setdefault(level, set()).add(i)
+        for metric in reads.metrics:
+            metrics.setdefault(metric, set()).add(i)
+
+    def frozen(by: dict[str, set[int]]) -> dict[str, frozenset[int]]:
+        return {key: frozenset(found) for key, found in by.items()}
+    return Dependents(frozenset(always), frozenset(periodic), frozen(stats), frozen(levels), frozen(metrics))
+
+
 @dataclass
 class PlayerProgress:
     unlocked: set[str] = field(default_factory=set)
     progress: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # key -> (current, target, period)
     dirty: set[str] = field(default_factory=set)
     unlocks: list[tuple[str, LogEvent, Source]] = field(default_factory=list)
+    # The periods of the event this player's achievements were last evaluated at in this batch
+    # (None before the first: then every one is evaluated).
+    periods: Mapping[str, str] | None = None
 
 
 def progress_reader(spec: ProgressSpec) -> ProgressReader:
@@ -125,18 +170,37 @@ class AchievementsProcessor:
 
     def evaluate(self, batch: Batch, view: EventView, state: PlayerState, only: set[str] | None = None,
                  source: Source = "event") -> None:
+        """Test the player's achievements not yet unlocked after this event.
+
+        A player's first event of the batch tests every one: state can have moved outside the
+        worker since (a person-made completion, a grant, a referral, an edited definition). A
+        later event tests only those whose inputs moved since the previous one (the stats,
+        levels and metrics they read, the event's periods), and those that read the event
+        itself: the others would give the same answer as last time, as criteria and progress
+        are functions of their inputs."""
         compiled = batch.ruleset.memo("achievements", compile_achievements)
         if not compiled:
             return
         mine = self._of(state)
         unlocked, progress, periods = mine.unlocked, mine.progress, view.periods
         ctx = batch.context(view, state)
+        deps = batch.ruleset.memo("achievements.dependents", index_achievements)
+        need: set[int] | None = None  # None: every one
+        if only is None:  # (a backfill's evaluation of some keys neither uses nor resets what moved)
+            if mine.periods is not None:
+                need = self._moved(deps, state, mine.periods != periods)
+            mine.periods = periods
+            state.changed_stats.clear()
+            state.levels.changed.clear()
+            state.metrics.changed.clear()
         # Again after any unlock, so criteria on achievement metrics see this event's unlocks.
         unlocked_any = True
         while unlocked_any:
             unlocked_any = False
-            for item in compiled:
+            for i, item in enumerate(compiled):
                 if item.key in unlocked or (only is not None and item.key not in only):
+                    continue
+                if need is not None and i not in need:
                     continue
                 met = item.criteria(ctx)
                 if item.read_progress is not None:
@@ -153,6 +217,27 @@ class AchievementsProcessor:
                     state.metrics[f"achievement.{item.key}"] = 1
                     state.metrics[UNLOCKED_METRIC] = len(mine.unlocked)
                     unlocked_any = True
+                    if need is not None:  # what the unlock moves is tested later in this pass, as all are
+                        need |= self._moved(deps, state, False)
+            if unlocked_any and need is not None:
+                # ... and in the next pass (those earlier in the order).
+                need = self._moved(deps, state, False)
+                state.metrics.changed.clear()
+        if need is None and only is None:
+            state.metrics.changed.clear()  # this event's unlocks were seen by every achievement
+
+    @staticmethod
+    def _moved(deps: Dependents, state: PlayerState, new_periods: bool) -> set[int]:
+        need = set(deps.always)
+        if new_periods:
+            need |= deps.periodic
+        for stat in state.changed_stats:
+            need |= deps.stats.get(stat, frozenset())
+        for level in state.levels.changed:
+            need |= deps.levels.get(level, frozenset())
+        for metric in state.metrics.changed:
+            need |= deps.metrics.get(metric, frozenset())
+        return need
 
     async def flush(self, batch: Batch) -> None:
         await self.write(batch)

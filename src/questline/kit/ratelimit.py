@@ -5,8 +5,26 @@ bursts up to 600 and a sustained 600 per minute. The generic cell rate algorithm
 number per identity, the theoretical arrival time ``tat``: a hit is allowed when
 ``max(tat, now) + interval - now <= period`` and moves ``tat`` on by one ``interval``
 (``period / limit``). A refusal says exactly when the next hit would pass (``Retry-After``).
-In memory that is one dict look-up; in Redis one ``EVALSHA`` round trip (the script reads
-Redis's own clock, so processes agree on time).
+In memory that is one dict look-up.
+
+In Redis (one limit shared by every process) a process does not pay a round trip per hit: it
+takes a *lease* of up to ``n`` hits at once (one ``EVALSHA`` moving ``tat`` on by ``n``
+intervals; the script reads Redis's own clock, so processes agree on time) and spends it
+locally, fetching the next lease in the background when half of it is gone. A key starts with
+leases of one hit, exact like a round trip per hit, and its lease doubles each time one is used
+up while still fresh, up to ``limit // 50`` (at most 1,000); a key that goes quiet starts again
+at one. A refusal from Redis is remembered until its ``Retry-After`` has passed.
+
+The bound this keeps, across any number of processes: Redis grants no more hits than exact GCRA
+would, and a process holds at most one and a half leases of a key (the rest of one lease and the
+next, fetched when half was gone), dropping whatever is left ``LEASE_SECONDS`` after its latest
+grant. So in any time window the engine admits at most what exact GCRA admits in that window plus
+what the processes held at its start: at most 1.5 × ``limit // 50`` hits (3% of the limit) per
+process. The other side: hits leased by one process and not yet spent are not available to the
+others, so a key served by ``k`` processes may be refused up to ``k`` × 1.5 leases early. Rules
+of fewer than 100 hits per period (sign-ins, the tests' small limits) lease one hit at a
+time: exact, as a round trip per hit was. ``RateLimit`` fields from a lease are approximate by
+the same amount.
 
 Every ``enforce``d limit is also reported to the client (IETF HTTPAPI ``RateLimit-Policy`` and
 ``RateLimit`` fields): the edge opens a ``collect_verdicts()`` scope per request, and the
@@ -15,6 +33,7 @@ middleware writes the fields from what was collected.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -33,20 +52,29 @@ if TYPE_CHECKING:  # the scaled tier's client, imported where it is made (kit.ru
 
 # The sweep of expired in-memory entries runs when the table grows past this many identities.
 _MEMORY_SWEEP_AT = 50_000
+# Leases (Redis): how long a process may spend a lease, and its largest size (a share of the limit).
+LEASE_SECONDS = 1.0
+LEASE_SHARE = 50
+LEASE_MAX = 1000
 
+# GCRA for up to ARGV[3] hits at once: grants as many as fit now (at least one, else a refusal).
+# Returns {granted, microseconds until a hit would pass (refusals), tat - now after the grant}.
 _GCRA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local new_tat = tat + interval
-if new_tat - now > period then
-  return {0, new_tat - period - now, tat - now}
+local room = math.floor((period - (tat - now)) / interval)
+if room < 1 then
+  return {0, tat + interval - period - now, tat - now}
 end
+local granted = math.min(want, room)
+local new_tat = tat + granted * interval
 redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000))
-return {1, 0, new_tat - now}
+return {granted, 0, new_tat - now}
 """
 
 
@@ -113,6 +141,33 @@ def rate_limit_headers(verdicts: list[Verdict]) -> list[tuple[bytes, bytes]]:
     return [(b"ratelimit-policy", policies.encode()), (b"ratelimit", current.encode())]
 
 
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """A refill's failure is seen by the hits that await it; never reported as "never retrieved"."""
+    if not task.cancelled():
+        task.exception()
+
+
+def lease_cap(rule: Rule) -> int:
+    """The most hits one process leases at once for ``rule`` (1: every hit asks Redis)."""
+    return max(1, min(LEASE_MAX, rule.limit // LEASE_SHARE))
+
+
+class _Lease:
+    """Hits of one key that Redis granted this process, to be spent before ``expires``."""
+
+    __slots__ = ("backlog", "blocked_until", "expires", "granted_at", "refill", "size", "tokens", "waiting")
+
+    def __init__(self) -> None:
+        self.tokens = 0
+        self.size = 0  # the last lease's size: the next doubles it while the key stays busy
+        self.expires = 0.0
+        self.granted_at = 0.0
+        self.backlog = 0.0  # tat - now in Redis after the last grant, in seconds
+        self.blocked_until = 0.0  # Redis refused: no hit passes before this
+        self.refill: asyncio.Task[None] | None = None
+        self.waiting = 0  # hits awaiting the refill in flight
+
+
 class RateLimiter:
     def __init__(self, redis: Redis | None = None, *, namespace: str = "questline",
                  monotonic: Callable[[], float] = time.monotonic) -> None:
@@ -122,6 +177,8 @@ class RateLimiter:
         self._tats: dict[str, float] = {}
         self._sweep_at = _MEMORY_SWEEP_AT
         self._script = redis.register_script(_GCRA) if redis is not None else None
+        self._leases: dict[str, _Lease] = {}
+        self.round_trips = 0  # leases asked of Redis (for tests and benchmarks)
 
     async def hit(self, rule: str, *identity: str) -> Verdict:
         """Count one hit of ``identity`` against ``rule``; the first identity part names the policy."""
@@ -130,13 +187,79 @@ class RateLimiter:
         key = ":".join((rule, *identity))
         if self._script is None:
             return self._hit_memory(parsed, policy, key)
+        lease = self._leases.get(key)
+        if lease is None:
+            if len(self._leases) >= self._sweep_at:
+                self._sweep_leases(self._now())
+            lease = self._leases[key] = _Lease()
+        while True:  # concurrent hits may take what a refill brought before this one wakes: wait again
+            now = self._now()
+            if lease.tokens > 0 and lease.expires <= now:
+                lease.tokens = 0  # too old to spend: the bound above depends on it
+            if lease.tokens > 0:
+                lease.tokens -= 1
+                if (lease.refill is None and lease.size > 1 and lease.tokens <= lease.size // 2
+                        and lease.blocked_until <= now):
+                    lease.refill = self._start_refill(parsed, key, lease, background=True)
+                backlog = lease.backlog - (now - lease.granted_at) - lease.tokens * parsed.interval
+                return _verdict(parsed, policy, True, 0.0, max(0.0, backlog))
+            if lease.blocked_until > now:
+                return _verdict(parsed, policy, False, lease.blocked_until - now, lease.backlog)
+            if lease.refill is None:
+                lease.refill = self._start_refill(parsed, key, lease, background=False)
+            lease.waiting += 1
+            try:
+                # Shielded: a request that goes away must not cancel the refill other hits wait for.
+                await asyncio.shield(lease.refill)
+            finally:
+                lease.waiting -= 1
+
+    def _start_refill(self, rule: Rule, key: str, lease: _Lease, *, background: bool) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(self._refill(rule, key, lease, background=background))
+        task.add_done_callback(_retrieve)
+        return task
+
+    async def _ask(self, rule: Rule, key: str, want: int) -> tuple[int, float, float]:
+        """One round trip: (hits granted, seconds until one would pass, ``tat - now`` in seconds)."""
+        assert self._script is not None
+        self.round_trips += 1
         micro = 1_000_000
-        allowed, wait, backlog = await self._script(
-            keys=[f"{self._prefix}:{key}"], args=[round(parsed.interval * micro), parsed.period * micro],
-        )
-        if allowed:
-            return _verdict(parsed, policy, True, 0.0, int(backlog) / micro)
-        return _verdict(parsed, policy, False, int(wait) / micro, int(backlog) / micro)
+        granted, wait, backlog = await self._script(
+            keys=[f"{self._prefix}:{key}"], args=[round(rule.interval * micro), rule.period * micro, want])
+        return int(granted), int(wait) / micro, int(backlog) / micro
+
+    async def _refill(self, rule: Rule, key: str, lease: _Lease, *, background: bool) -> None:
+        """Fetch the next lease; a background refill that fails leaves the next hit that finds none to ask."""
+        try:
+            # A lease used up while fresh doubles; after a quiet spell a key starts again at one hit.
+            # Hits already waiting are asked for at once (within the cap).
+            busy = lease.size > 0 and self._now() < lease.expires
+            want = min(lease_cap(rule), max(lease.size * 2 if busy else 1, lease.waiting))
+            granted, wait, backlog = await self._ask(rule, key, want)
+        except Exception:
+            if background:
+                return
+            raise
+        finally:
+            lease.refill = None
+        now = self._now()
+        lease.backlog, lease.granted_at = backlog, now
+        if granted == 0:
+            lease.blocked_until = now + wait
+            lease.size = 0
+            return
+        if lease.expires <= now:
+            lease.tokens = 0
+        lease.tokens += granted
+        lease.size = granted
+        lease.expires = now + LEASE_SECONDS
+
+    def _sweep_leases(self, now: float) -> None:
+        """Forget keys with nothing to spend, nothing in flight and no refusal to remember."""
+        self._leases = {key: lease for key, lease in self._leases.items()
+                        if lease.refill is not None or (lease.tokens and lease.expires > now)
+                        or lease.blocked_until > now}
+        self._sweep_at = max(_MEMORY_SWEEP_AT, 2 * len(self._leases))
 
     def _hit_memory(self, rule: Rule, policy: str, key: str) -> Verdict:
         now = self._now()
@@ -167,6 +290,7 @@ class RateLimiter:
 
     async def reset(self) -> None:
         self._tats.clear()
+        self._leases.clear()
         if self._redis is not None:
             keys = [key async for key in self._redis.scan_iter(match=f"{self._prefix}:*")]
             if keys:

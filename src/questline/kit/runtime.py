@@ -15,6 +15,7 @@ from questline.kit.db import OUTBOX_PARTITIONS_INFO_KEY, create_engine, session_
 from questline.kit.idempotency import IdempotencyStore
 from questline.kit.metrics import HttpMetrics
 from questline.kit.ratelimit import RateLimiter
+from questline.kit.security import use_password_cost
 from questline.kit.settings import Settings
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
         clock = clock or SystemClock()
+        use_password_cost(settings.password_hash_cost)
         engine = create_engine(settings.database_url, pool_size=settings.database_pool_size,
                                pool_timeout=settings.database_pool_timeout_seconds)
         redis: Redis | None = None

@@ -24,7 +24,10 @@ import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+_STANDARD_HASHER = PasswordHasher()
+# argon2id at its minimum work (Settings.password_hash_cost="low"): for test suites only.
+_LOW_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+_hasher = _STANDARD_HASHER
 JWT_ALGORITHM = "HS256"
 ISSUER = "questline"
 
@@ -42,14 +45,29 @@ def new_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
+def use_password_cost(cost: str) -> None:
+    """Hash new passwords at this cost from now on ("standard" or "low"; see ``Settings.password_hash_cost``).
+
+    Process-wide, set when a runtime is built: the callers that hash (sign-ups, admin creation)
+    hold no settings, and one process runs with one configuration.
+    """
+    global _hasher
+    _hasher = _LOW_HASHER if cost == "low" else _STANDARD_HASHER
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-@functools.cache
 def dummy_password_hash() -> str:
-    """A hash no password matches, to verify against when the account does not exist."""
-    return _hasher.hash(secrets.token_urlsafe(32))
+    """A hash no password matches, to verify against when the account does not exist (at the
+    current cost, so an unknown account takes as long as a known one)."""
+    return _dummy_hash(_hasher)
+
+
+@functools.cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    return hasher.hash(secrets.token_urlsafe(32))
 
 
 def verify_password(password: str, stored_hash: str) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from limits import parse
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -182,6 +182,12 @@ class Settings(BaseSettings):
     # Partition leases: a worker holds each of its partitions this long between renewals.
     worker_lease_seconds: float = Field(default=10.0, ge=1, le=600)
 
+    # Password hashing (argon2id: admins, brands, streamers). "standard" is argon2's recommended
+    # cost (about 0.2 s of CPU per hash on a small server); "low" is its minimum, for test suites
+    # that make hundreds of accounts, and is refused in production. A stored hash carries its own
+    # parameters, so passwords hashed at either cost still verify after a change.
+    password_hash_cost: Literal["standard", "low"] = "standard"
+
     log_level: str = "INFO"
     log_json: bool = True
     media_dir: Path = Path("./media")
@@ -221,6 +227,12 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.startswith(("nats://", "tls://")):
             raise ValueError("event_log must be unset (the database log) or a nats:// address")
         return value
+
+    @model_validator(mode="after")
+    def _standard_passwords_in_production(self) -> Settings:
+        if self.env == "production" and self.password_hash_cost != "standard":
+            raise ValueError("password_hash_cost 'low' is for test suites; production hashes at 'standard'")
+        return self
 
     @property
     def should_migrate(self) -> bool:

@@ -50,9 +50,20 @@ def micros(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+# Reads turn the same entries' times into datetimes again and again (the top of a board, on
+# every read): kept here, bounded (emptied when full; a datetime is immutable, so sharing is safe).
+_MOMENTS: dict[int, datetime] = {}
+_MOMENTS_MAX = 100_000
+
+
 def from_micros(value: int) -> datetime:
-    seconds, us = divmod(value, 1_000_000)
-    return EPOCH + timedelta(0, seconds, us)  # positional: cheaper than microseconds=value, once per row read
+    moment = _MOMENTS.get(value)
+    if moment is None:
+        if len(_MOMENTS) >= _MOMENTS_MAX:
+            _MOMENTS.clear()
+        seconds, us = divmod(value, 1_000_000)
+        moment = _MOMENTS[value] = EPOCH + timedelta(0, seconds, us)  # positional: cheaper than microseconds=
+    return moment
 
 
 @dataclass(frozen=True, slots=True)

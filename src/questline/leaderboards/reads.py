@@ -22,7 +22,7 @@ from questline.leaderboards import repository as repo
 from questline.leaderboards.boards import boards_of
 from questline.leaderboards.definitions import PERIOD_KEY, BoardInfo
 from questline.leaderboards.friends import MAX_FRIENDS
-from questline.leaderboards.index import BoardRef, RankIndex
+from questline.leaderboards.index import BoardRef, RankIndex, from_micros
 from questline.leaderboards.privacy import Lens
 from questline.leaderboards.views import ArchiveView, BoardView, Row
 from questline.players import service as players
@@ -95,16 +95,18 @@ async def _scan(reading: Reading, start: int, want: int, *, backwards: bool = Fa
         chunk = await reading.index.window(reading.ref, reading.partition, first, count)
         if not chunk:
             return found, None
-        await reading.lens.load([e.player_id for e in chunk])
-        pairs = list(enumerate(chunk, start=first))
         lens = reading.lens
+        await lens.load([e.player_id for e in chunk])
+        pairs = list(enumerate(chunk, start=first))
+        settled, show = lens.settled, lens.show  # bound once: this loop runs for every row read
         for position, entry in reversed(pairs) if backwards else pairs:
             budget -= 1
-            seen = lens.settled(entry.player_id)
+            player_id = entry.player_id
+            seen = settled(player_id)
             if seen is None:
-                seen = await lens.visible(entry.player_id)
+                seen = await lens.visible(player_id)
             if seen:
-                found.append(reading.lens.show(position + 1, entry.player_id, entry.score, entry.reached_at))
+                found.append(show(position + 1, player_id, entry.score, from_micros(entry.reached_us)))
                 if len(found) == want:
                     return found, position - 1 if backwards else position + 1
         pos = first - 1 if backwards else first + len(chunk)

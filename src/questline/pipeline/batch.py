@@ -30,6 +30,58 @@ from questline.rules.conditions import EvalContext
 from questline.rules.service import RuleSet
 
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+_ABSENT: Any = object()
+
+
+class Tracked(dict[K, V]):
+    """A dict that notes in ``changed`` every key whose value it changed (a new value, not the same
+    one written again). The achievements processor reads and clears it to evaluate only what an
+    event can have moved."""
+
+    __slots__ = ("changed",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.changed: set[K] = set(self)
+
+    def __setitem__(self, key: K, value: V) -> None:
+        old = dict.get(self, key, _ABSENT)
+        # 1 == True in Python, not in a rule (conditions tell booleans from numbers).
+        if old is _ABSENT or type(old) is not type(value) or old != value:
+            self.changed.add(key)
+            dict.__setitem__(self, key, value)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def setdefault(self, key: K, default: V = None) -> V:  # type: ignore[assignment]
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def __delitem__(self, key: K) -> None:
+        self.changed.add(key)
+        dict.__delitem__(self, key)
+
+    def pop(self, key: K, *default: Any) -> Any:
+        self.changed.add(key)
+        return dict.pop(self, key, *default)
+
+    def popitem(self) -> tuple[K, V]:
+        key, value = dict.popitem(self)
+        self.changed.add(key)
+        return key, value
+
+    def clear(self) -> None:
+        self.changed.update(self)
+        dict.clear(self)
+
+    def __ior__(self, other: Any) -> Tracked[K, V]:  # type: ignore[override,misc]
+        self.update(other)
+        return self
 
 
 @dataclass
@@ -46,8 +98,10 @@ class PlayerState:
     player_id: str
     timezone: ZoneInfo
     stats: dict[tuple[str, str], StatCell] = field(default_factory=dict)  # (stat, period_key)
-    levels: dict[str, int] = field(default_factory=dict)
-    metrics: dict[str, int | float] = field(default_factory=dict)
+    levels: Tracked[str, int] = field(default_factory=Tracked)
+    metrics: Tracked[str, int | float] = field(default_factory=Tracked)
+    # Stats whose value an event changed (in any period) since the achievements processor last looked.
+    changed_stats: set[str] = field(default_factory=set)
     # Per-area state, keyed by the class that holds it (see ``part``).
     extra: dict[type, Any] = field(default_factory=dict)
 
@@ -100,6 +154,9 @@ class EventView:
     record: LogEvent
     periods: Mapping[str, str]
     as_mapping: dict[str, Any]
+    # The evaluation context, made once per event and shared by the processors (it reads the
+    # player's state live, so what earlier processors changed is seen by later ones).
+    context: EvalContext | None = None
 
     @classmethod
     def of(cls, record: LogEvent, tz: ZoneInfo) -> EventView:
@@ -133,8 +190,11 @@ class Batch:
         return self._views
 
     def context(self, view: EventView, state: PlayerState) -> EvalContext:
-        return EvalContext(event=view.as_mapping, stats=StatView(state, view.periods), levels=state.levels,
-                           metrics=state.metrics)
+        ctx = view.context
+        if ctx is None or ctx.levels is not state.levels:  # made for this player's state only
+            ctx = view.context = EvalContext(event=view.as_mapping, stats=StatView(state, view.periods),
+                                             levels=state.levels, metrics=state.metrics)
+        return ctx
 
     def emit(self, type_: str, player_id: str | None, payload: dict[str, Any],
              event: LogEvent | None) -> dict[str, Any] | None:

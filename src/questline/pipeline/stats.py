@@ -114,8 +114,10 @@ class StatsProcessor:
                 continue
             for period in compiled.spec.periods:
                 cell = state.stats.setdefault((compiled.key, view.periods[period]), StatCell())
-                if _aggregate(cell, compiled.spec.aggregation, value, view) and period == "all":
-                    changed[compiled.key] = (cell.value, view.record)
+                if _aggregate(cell, compiled.spec.aggregation, value, view):
+                    state.changed_stats.add(compiled.key)
+                    if period == "all":
+                        changed[compiled.key] = (cell.value, view.record)
 
     async def flush(self, batch: Batch) -> None:
         rows = []

@@ -244,6 +244,36 @@ def references(condition: BaseModel | None) -> list[tuple[str, str]]:
     return []
 
 
+@dataclass
+class Reads:
+    """What a condition's outcome depends on: the event itself (a field), and which stats (with
+    their periods), levels and metrics of the player. Holding these fixed fixes the outcome."""
+
+    event: bool = False
+    stats: set[tuple[str, str]] = field(default_factory=set)
+    levels: set[str] = field(default_factory=set)
+    metrics: set[str] = field(default_factory=set)
+
+
+def reads_of(condition: BaseModel | None, into: Reads | None = None) -> Reads:
+    """Everything ``condition`` reads (added to ``into`` if given)."""
+    found = into if into is not None else Reads()
+    if isinstance(condition, AllCondition | AnyCondition):
+        for item in condition.all if isinstance(condition, AllCondition) else condition.any:
+            reads_of(item, found)
+    elif isinstance(condition, NotCondition):
+        reads_of(condition.not_, found)
+    elif isinstance(condition, FieldCondition):
+        found.event = True
+    elif isinstance(condition, StatCondition):
+        found.stats.add((condition.stat, condition.period))
+    elif isinstance(condition, LevelCondition):
+        found.levels.add(condition.level)
+    elif isinstance(condition, MetricCondition):
+        found.metrics.add(condition.metric)
+    return found
+
+
 def depth_of(condition: BaseModel | None) -> int:
     if isinstance(condition, AllCondition | AnyCondition):
         items = condition.all if isinstance(condition, AllCondition) else condition.any

@@ -175,6 +175,19 @@ async def _player_caller(session: AsyncSession, claims: dict[str, Any]) -> Calle
     return Caller(kind=PLAYER, app_id=app_id, player_id=player_id)
 
 
+def _cached_key_caller(request: Request, runtime: Runtime) -> Caller | None:
+    """The caller of an API key whose record the key cache holds (None: ask ``identify``)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    token = credential.strip()
+    if scheme.lower() != "bearer" or not token.startswith("ql_"):
+        return None
+    ident = service.identify_cached_key(runtime.caches, token)
+    if ident is None:
+        return None
+    return Caller(kind=CallerKind(ident.kind), app_id=ident.app_id, org_id=ident.org_id, key_id=ident.key_id)
+
+
 async def identify(request: Request, session: AsyncSession, runtime: Runtime, *, want_app: bool) -> Caller:
     token = _bearer(request)
     if token.startswith("ql_"):
@@ -241,10 +254,12 @@ def allow(
 
     async def dependency(request: Request) -> Caller:
         runtime: Runtime = request.app.state.runtime
-        # Identify through a short read-only session: the request's own session must not
-        # begin (and, on SQLite, take the write lock) before the idempotency claim commits.
-        async with runtime.read_sessions() as lookup:
-            caller = await identify(request, lookup, runtime, want_app=not account)
+        caller = _cached_key_caller(request, runtime)  # most calls: a key the cache holds, no session
+        if caller is None:
+            # Identify through a short read-only session: the request's own session must not
+            # begin (and, on SQLite, take the write lock) before the idempotency claim commits.
+            async with runtime.read_sessions() as lookup:
+                caller = await identify(request, lookup, runtime, want_app=not account)
         if caller.kind not in policy.kinds:
             raise Forbidden(f"a {caller.kind} credential may not call this route", code="caller_not_allowed")
         if caller.kind is ADMIN and not account:

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.cache import CacheSpec
+from questline.kit.cache import CacheHub, CacheSpec
 from questline.kit.clock import Clock
 from questline.kit.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized
 from questline.kit.ids import new_id, ulid
@@ -244,7 +244,25 @@ async def identify_key(session: AsyncSession, token: str) -> KeyIdentity:
     if parsed is None:
         raise Unauthorized("the API key is malformed")
     kind, key_id, secret = parsed
-    key = await key_record(session, key_id)
+    return _checked_key(kind, secret, await key_record(session, key_id))
+
+
+def identify_cached_key(hub: CacheHub, token: str) -> KeyIdentity | None:
+    """``identify_key`` answered from the key cache alone; None when the cache cannot say
+    (not a well-formed key, or no live entry): then ask ``identify_key`` with a session."""
+    parsed = parse_key(token)
+    if parsed is None:
+        return None
+    kind, key_id, secret = parsed
+    cache = KEYS.of(hub)
+    found, key = cache.peek(key_id)
+    if not found or key is None:
+        return None
+    cache.hits += 1
+    return _checked_key(kind, secret, key)
+
+
+def _checked_key(kind: KeyKind, secret: str, key: KeyRecord | None) -> KeyIdentity:
     if key is None or key.kind != kind or not secrets_match(secret, key.secret_hash):
         raise Unauthorized("the API key is not valid")
     if key.revoked:
