@@ -16,7 +16,8 @@ from questline.kit.db import unit_of_work
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
 from questline.pipeline import repository as repo
-from questline.pipeline.models import LIVE, EventRecord
+from questline.pipeline.models import DONE, LIVE, EventRecord
+from questline.pipeline.worker import drain
 from tests.conftest import Factory
 from tests.pipeline.helpers import send
 
@@ -25,7 +26,8 @@ DATA: dict[str, Any] = {"name": "Zoë ✓ \"quoted\" \\ back", "nested": {"list"
 
 
 async def test_events_are_stored_as_sent_in_request_order(client: httpx.AsyncClient, factory: Factory,
-                                                           runtime: Runtime, clock: ManualClock) -> None:
+                                                           runtime: Runtime, clock: ManualClock,
+                                                           settings: Settings) -> None:
     keys = await factory.app()
     events = [
         {"id": "g-1", "player_id": "zoe", "type": "match.won", "data": DATA, "timestamp": "2026-03-10T12:00:00+02:00"},
@@ -37,11 +39,18 @@ async def test_events_are_stored_as_sent_in_request_order(client: httpx.AsyncCli
     resp = await send(client, keys, events)
     assert resp.status_code == 202, resp.text
     assert resp.json()["accepted"] == ["g-1", "g-2", "g-3", "g-4"]
+    if settings.event_log:  # JetStream: events reach the database log as the worker applies them
+        assert await drain(runtime) == 4
 
     async with runtime.read_sessions() as session:
         rows = (await session.execute(sa.select(EventRecord).where(EventRecord.app_id == keys.app_id)
                                       .order_by(EventRecord.seq))).scalars().all()
-    assert [r.event_id for r in rows] == ["g-1", "g-2", "g-3", "g-4"]  # log positions follow the request
+    ids = [r.event_id for r in rows]
+    if settings.event_log:  # a stream per partition: the log keeps each player's order
+        assert [i for i in ids if i < "g-3"] == ["g-1", "g-2"] and [i for i in ids if i >= "g-3"] == ["g-3", "g-4"]
+        rows = sorted(rows, key=lambda r: r.event_id)
+    else:
+        assert ids == ["g-1", "g-2", "g-3", "g-4"]  # log positions follow the request
     assert rows[0].data == DATA
     assert rows[1].data == {} and rows[2].data == {"boss": False}
     assert rows[0].occurred_at == datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
@@ -49,8 +58,9 @@ async def test_events_are_stored_as_sent_in_request_order(client: httpx.AsyncCli
     assert rows[1].occurred_at == datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
     assert rows[2].occurred_at == datetime(2026, 3, 10, 12, 0, 0, 123456, tzinfo=UTC)
     assert rows[3].occurred_at == rows[3].received_at == clock.now()
+    pending = DONE if settings.event_log else LIVE
     assert {(r.player_id, r.type, r.source, r.pending) for r in rows} == {
-        ("zoe", "match.won", "server", LIVE), ("ann", "enemy.killed", "server", LIVE)}
+        ("zoe", "match.won", "server", pending), ("ann", "enemy.killed", "server", pending)}
 
     again = await send(client, keys, [events[1], {**events[0], "id": "g-5"}])  # a duplicate and a new one
     assert again.json()["duplicates"] == ["g-2"] and again.json()["accepted"] == ["g-5"]
