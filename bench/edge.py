@@ -201,7 +201,11 @@ async def postgres_database(url: str) -> AsyncIterator[str]:
             await conn.close()
 
 
-async def measure(database_url: str, redis_url: str | None, requests: int, concurrency: int) -> list[Figure]:
+@contextlib.asynccontextmanager
+async def counted_runtime(database_url: str, redis_url: str | None,
+                          namespace: str) -> AsyncIterator[tuple[Runtime, WireCounter | SqliteCounter]]:
+    """A runtime for in-process measurements (no background loops, limits out of the way) and the
+    counter of the statements its database receives: at the wire on PostgreSQL, at the driver on SQLite."""
     counter_pg: WireCounter | None = None
     if database_url.startswith("postgresql"):
         direct = make_url(database_url)
@@ -210,16 +214,24 @@ async def measure(database_url: str, redis_url: str | None, requests: int, concu
         database_url = direct.set(host="127.0.0.1", port=counter_pg.port).render_as_string(hide_password=False)
     settings = Settings(
         env="test", database_url=database_url, redis_url=redis_url,
-        redis_namespace=f"edgebench:{uuid.uuid4().hex[:8]}",
+        redis_namespace=f"{namespace}:{uuid.uuid4().hex[:8]}",
         secret_key="bench-secret-key-that-is-long-enough-0123456789",  # type: ignore[arg-type]
         rate_limit_per_key="100000000/minute", rate_limit_per_player="100000000/minute",
         api_key_cache_seconds=60, run_worker=False, run_scheduler=False, log_level="WARNING",
     )
     runtime = Runtime.build(settings)
-    counter: WireCounter | SqliteCounter = counter_pg if counter_pg is not None else SqliteCounter(runtime)
-    app = create_app(runtime=runtime, background=False)
-    figures = []
     try:
+        yield runtime, counter_pg if counter_pg is not None else SqliteCounter(runtime)
+    finally:
+        await runtime.close()
+        if counter_pg is not None:
+            await counter_pg.close()
+
+
+async def measure(database_url: str, redis_url: str | None, requests: int, concurrency: int) -> list[Figure]:
+    figures = []
+    async with counted_runtime(database_url, redis_url, "edgebench") as (runtime, counter):
+        app = create_app(runtime=runtime, background=False)
         async with LifespanManager(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as client:
@@ -243,10 +255,6 @@ async def measure(database_url: str, redis_url: str | None, requests: int, concu
                         figures.append(Figure(name, requests, seconds, time.process_time() - cpu,
                                               counter.statements - before))
                         progress.remove_task(task)
-    finally:
-        await runtime.close()
-        if counter_pg is not None:
-            await counter_pg.close()
     return figures
 
 

@@ -21,7 +21,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,16 +29,14 @@ import httpx
 from asgi_lifespan import LifespanManager
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import make_url
 
-from bench.edge import Figure, SqliteCounter, WireCounter, drive, postgres_database
+from bench.edge import Figure, SqliteCounter, WireCounter, counted_runtime, drive, postgres_database
 from questline import migrations
 from questline.app import create_app
 from questline.kit.db import unit_of_work
 from questline.kit.logging import configure_logging
 from questline.kit.pagination import PageParams
 from questline.kit.runtime import Runtime
-from questline.kit.settings import Settings
 from questline.leaderboards import service
 from questline.pipeline.worker import drain
 from questline.tenancy import service as tenancy
@@ -49,21 +46,11 @@ BOARD = {"event_type": "score", "field": "data.points", "operator": "sum", "name
 
 
 async def measure(database_url: str, redis_url: str | None, args: argparse.Namespace) -> list[Figure]:
-    counter_pg: WireCounter | None = None
-    if database_url.startswith("postgresql"):
-        direct = make_url(database_url)
-        counter_pg = WireCounter(direct.host or "127.0.0.1", direct.port or 5432)
-        await counter_pg.start()
-        database_url = direct.set(host="127.0.0.1", port=counter_pg.port).render_as_string(hide_password=False)
-    settings = Settings(
-        env="test", database_url=database_url, redis_url=redis_url,
-        redis_namespace=f"lbreads:{uuid.uuid4().hex[:8]}",
-        secret_key="bench-secret-key-that-is-long-enough-0123456789",  # type: ignore[arg-type]
-        rate_limit_per_key="100000000/minute", rate_limit_per_player="100000000/minute",
-        api_key_cache_seconds=60, run_worker=False, run_scheduler=False, log_level="WARNING",
-    )
-    runtime = Runtime.build(settings)
-    counter: WireCounter | SqliteCounter = counter_pg if counter_pg is not None else SqliteCounter(runtime)
+    async with counted_runtime(database_url, redis_url, "lbreads") as (runtime, counter):
+        return await _measure(runtime, counter, args)
+
+
+async def _measure(runtime: Runtime, counter: WireCounter | SqliteCounter, args: argparse.Namespace) -> list[Figure]:
     seen: Counter[str] = Counter()
     if args.trace and isinstance(counter, SqliteCounter):
         counted = counter._hit
@@ -77,95 +64,90 @@ async def measure(database_url: str, redis_url: str | None, args: argparse.Names
     tracing = False
     app = create_app(runtime=runtime, background=False)
     figures = []
-    try:
-        async with LifespanManager(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as client:
-                async with unit_of_work(runtime.sessions) as session:
-                    org = await tenancy.create_org(session, runtime.clock, "Bench Org")
-                    bench_app, server_key, _ = await tenancy.create_app(session, runtime.clock, org.id, "Bench")
-                app_id = bench_app.id
-                server = {"Authorization": f"Bearer {server_key}"}
-                resp = await client.put("/v1/definitions/leaderboard/bench", headers=server, json=BOARD)
-                assert resp.status_code in (200, 201), resp.text
-                for start in range(0, args.entries, 1000):
-                    events = [{"id": f"seed-{i}", "player_id": f"p{i:07d}", "type": "score",
-                               "data": {"points": (i * 7919) % 100_000}}
-                              for i in range(start, min(args.entries, start + 1000))]
-                    resp = await client.post("/v1/events", headers=server, json={"events": events})
-                    assert resp.status_code == 202, resp.text
-                    await drain(runtime)
-                tokens = []
-                for i in range(args.players):
-                    pid = f"p{(i * 104729) % args.entries:07d}"
-                    resp = await client.post(f"/v1/players/{pid}/tokens", headers=server, json={})
-                    assert resp.status_code == 201, resp.text
-                    tokens.append((pid, {"Authorization": f"Bearer {resp.json()['token']}"}))
-                turn = iter(range(10**12))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as client:
+            async with unit_of_work(runtime.sessions) as session:
+                org = await tenancy.create_org(session, runtime.clock, "Bench Org")
+                bench_app, server_key, _ = await tenancy.create_app(session, runtime.clock, org.id, "Bench")
+            app_id = bench_app.id
+            server = {"Authorization": f"Bearer {server_key}"}
+            resp = await client.put("/v1/definitions/leaderboard/bench", headers=server, json=BOARD)
+            assert resp.status_code in (200, 201), resp.text
+            for start in range(0, args.entries, 1000):
+                events = [{"id": f"seed-{i}", "player_id": f"p{i:07d}", "type": "score",
+                           "data": {"points": (i * 7919) % 100_000}}
+                          for i in range(start, min(args.entries, start + 1000))]
+                resp = await client.post("/v1/events", headers=server, json={"events": events})
+                assert resp.status_code == 202, resp.text
+                await drain(runtime)
+            tokens = []
+            for i in range(args.players):
+                pid = f"p{(i * 104729) % args.entries:07d}"
+                resp = await client.post(f"/v1/players/{pid}/tokens", headers=server, json={})
+                assert resp.status_code == 201, resp.text
+                tokens.append((pid, {"Authorization": f"Bearer {resp.json()['token']}"}))
+            turn = iter(range(10**12))
 
-                def top() -> Awaitable[httpx.Response]:
-                    _, headers = tokens[next(turn) % len(tokens)]
-                    return client.get("/v1/leaderboards/bench", params={"limit": 100}, headers=headers)
+            def top() -> Awaitable[httpx.Response]:
+                _, headers = tokens[next(turn) % len(tokens)]
+                return client.get("/v1/leaderboards/bench", params={"limit": 100}, headers=headers)
 
-                def around() -> Awaitable[httpx.Response]:
-                    pid, headers = tokens[next(turn) % len(tokens)]
-                    return client.get(f"/v1/leaderboards/bench/players/{pid}", params={"around": 5},
-                                      headers=headers)
+            def around() -> Awaitable[httpx.Response]:
+                pid, headers = tokens[next(turn) % len(tokens)]
+                return client.get(f"/v1/leaderboards/bench/players/{pid}", params={"around": 5},
+                                  headers=headers)
 
-                calls: dict[str, Callable[[], Awaitable[httpx.Response]]] = {
-                    "GET top 100 (player token)": top, "GET around-me 5 (player token)": around}
-                for call in calls.values():  # warm the index, the caches and the pool; check replies
-                    resp = await call()
-                    assert resp.status_code == 200 and resp.json()["items"], resp.text
-                    await drive(call, max(2 * args.players, args.requests // 10), args.concurrency)
-                tracing = True
-                profiler = cProfile.Profile(time.process_time) if args.profile else None
-                for name, call in calls.items() if args.http else ():
-                    if profiler:
-                        profiler.enable()
-                    before, cpu = counter.statements, time.process_time()
-                    seconds = await drive(call, args.requests, args.concurrency)
-                    figures.append(Figure(name, args.requests, seconds, time.process_time() - cpu,
-                                          counter.statements - before))
-                    if profiler:
-                        profiler.disable()
-                # The read alone (the leaderboards area's share, without the request edge): the
-                # service's top and place as the routes call them, reply serialized, one session each.
-                page = PageParams(limit=100)
-
-                async def service_top() -> None:
-                    pid, _ = tokens[next(turn) % len(tokens)]
-                    async with runtime.sessions() as session:
-                        info = await service.board_info(session, runtime, app_id, "bench")
-                        service.to_json(await service.top(session, runtime, app_id, info, page, viewer=pid))
-
-                async def service_around() -> None:
-                    pid, _ = tokens[next(turn) % len(tokens)]
-                    async with runtime.sessions() as session:
-                        info = await service.board_info(session, runtime, app_id, "bench")
-                        service.to_json(await service.player_place(session, runtime, app_id, info, pid, around=5))
-
-                for name, read in (("service top 100 (no edge)", service_top),
-                                   ("service around-me 5 (no edge)", service_around)):
-                    for _ in range(args.players):
-                        await read()
-                    if profiler:
-                        profiler.enable()
-                    before, cpu, started = counter.statements, time.process_time(), time.perf_counter()
-                    for _ in range(args.requests):
-                        await read()
-                    figures.append(Figure(name, args.requests, time.perf_counter() - started,
-                                          time.process_time() - cpu, counter.statements - before))
-                    if profiler:
-                        profiler.disable()
+            calls: dict[str, Callable[[], Awaitable[httpx.Response]]] = {
+                "GET top 100 (player token)": top, "GET around-me 5 (player token)": around}
+            for call in calls.values():  # warm the index, the caches and the pool; check replies
+                resp = await call()
+                assert resp.status_code == 200 and resp.json()["items"], resp.text
+                await drive(call, max(2 * args.players, args.requests // 10), args.concurrency)
+            tracing = True
+            profiler = cProfile.Profile(time.process_time) if args.profile else None
+            for name, call in calls.items() if args.http else ():
                 if profiler:
-                    profiler.dump_stats(args.profile)
-                for sql, times in seen.most_common(20):
-                    console.print(f"{times:6d}  {sql}")
-    finally:
-        await runtime.close()
-        if counter_pg is not None:
-            await counter_pg.close()
+                    profiler.enable()
+                before, cpu = counter.statements, time.process_time()
+                seconds = await drive(call, args.requests, args.concurrency)
+                figures.append(Figure(name, args.requests, seconds, time.process_time() - cpu,
+                                      counter.statements - before))
+                if profiler:
+                    profiler.disable()
+            # The read alone (the leaderboards area's share, without the request edge): the
+            # service's top and place as the routes call them, reply serialized, one session each.
+            page = PageParams(limit=100)
+
+            async def service_top() -> None:
+                pid, _ = tokens[next(turn) % len(tokens)]
+                async with runtime.sessions() as session:
+                    info = await service.board_info(session, runtime, app_id, "bench")
+                    service.to_json(await service.top(session, runtime, app_id, info, page, viewer=pid))
+
+            async def service_around() -> None:
+                pid, _ = tokens[next(turn) % len(tokens)]
+                async with runtime.sessions() as session:
+                    info = await service.board_info(session, runtime, app_id, "bench")
+                    service.to_json(await service.player_place(session, runtime, app_id, info, pid, around=5))
+
+            for name, read in (("service top 100 (no edge)", service_top),
+                               ("service around-me 5 (no edge)", service_around)):
+                for _ in range(args.players):
+                    await read()
+                if profiler:
+                    profiler.enable()
+                before, cpu, started = counter.statements, time.process_time(), time.perf_counter()
+                for _ in range(args.requests):
+                    await read()
+                figures.append(Figure(name, args.requests, time.perf_counter() - started,
+                                      time.process_time() - cpu, counter.statements - before))
+                if profiler:
+                    profiler.disable()
+            if profiler:
+                profiler.dump_stats(args.profile)
+            for sql, times in seen.most_common(20):
+                console.print(f"{times:6d}  {sql}")
     return figures
 
 

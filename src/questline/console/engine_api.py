@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.types import ASGIApp
-
-if TYPE_CHECKING:
-    pass  # imported where it is used: most processes never call out (idle memory)
 
 
 @dataclass

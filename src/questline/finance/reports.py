@@ -10,7 +10,7 @@ the provider's own records of succeeded payments and paid payouts, object by obj
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,9 +35,6 @@ from questline.ledger.schemas import AccountRef
 from questline.tenancy.auth import Caller
 from questline.treasury import providers, withdrawals
 from questline.treasury import service as treasury
-
-if TYPE_CHECKING:
-    pass  # imported where it is used: most processes never call out (idle memory)
 
 _log = structlog.get_logger("questline.finance")
 MAX_AUDIT_LINES = 5_000

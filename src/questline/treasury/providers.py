@@ -18,15 +18,12 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import structlog
 
 from questline.kit.errors import ServiceUnavailable, Unprocessable
 from questline.kit.settings import Settings
-
-if TYPE_CHECKING:
-    pass  # imported where it is used: most processes never call out (idle memory)
 
 _log = structlog.get_logger("questline.treasury")
 SIGNATURE_HEADER = "Psp-Signature"
