@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
+from sqlalchemy import event as sa_event
 
 from questline.kit.runtime import Runtime
 from questline.pipeline.worker import drain
@@ -48,3 +51,18 @@ async def send(client: httpx.AsyncClient, keys: AppKeys, events: list[dict[str, 
 async def settle(runtime: Runtime) -> int:
     """Run the worker until nothing is pending (tests drive it instead of a background loop)."""
     return await drain(runtime)
+
+
+@contextmanager
+def recorded_statements(runtime: Runtime) -> Iterator[list[str]]:
+    """The SQL text of every statement the runtime's engine sends inside the block, in order."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        seen.append(statement)
+
+    sa_event.listen(runtime.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa_event.remove(runtime.engine.sync_engine, "before_cursor_execute", record)

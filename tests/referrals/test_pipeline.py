@@ -11,7 +11,7 @@ from questline.kit.db import unit_of_work
 from questline.kit.runtime import Runtime
 from tests.conftest import AppKeys, Factory, problem
 from tests.ledger.helpers import verify
-from tests.pipeline.helpers import settle
+from tests.pipeline.helpers import recorded_statements, send, settle
 from tests.referrals.helpers import balance, code_of, configure, set_status, track
 
 
@@ -135,6 +135,36 @@ async def test_referrals_count_is_a_metric_for_later_mechanics(client: httpx.Asy
     await settle(runtime)
     profile = (await client.get("/v1/players/sean", headers=keys.server)).json()
     assert profile["levels"]["xp"]["total_xp"] == 10
+
+
+async def test_batches_read_no_referrals_when_no_definition_reads_the_metric(
+        client: httpx.AsyncClient, factory: Factory, runtime: Runtime) -> None:
+    keys = await factory.app()
+    await configure(client, keys)
+    plain = {"xp_track": {"xp": {}}, "xp_rule": {"play": {"track": "xp", "event_type": "match.won", "amount": 5}}}
+    resp = await client.post("/v1/definitions:bulk", headers=keys.server, json={"definitions": plain})
+    assert resp.status_code == 200, resp.text
+    code = await code_of(client, keys, "sean")
+    assert (await track(client, keys, code, "a")).status_code == 201
+    won = {"id": "w1", "player_id": "sean", "type": "match.won", "data": {}}
+    assert (await send(client, keys, [won])).status_code == 202
+    with recorded_statements(runtime) as sent:
+        await settle(runtime)
+    assert sent and not [s for s in sent if "FROM referrals" in s]
+    profile = (await client.get("/v1/players/sean", headers=keys.server)).json()
+    assert profile["levels"]["xp"]["total_xp"] == 5
+    # Once a definition reads it, batches load it again (the metric is counted, not left at 0).
+    reads = {"xp_rule": {"recruiter": {"track": "xp", "event_type": "match.won", "amount": 10,
+                                       "filter": {"metric": "referrals.count", "op": "gte", "value": 1}}}}
+    resp = await client.post("/v1/definitions:bulk", headers=keys.server, json={"definitions": reads})
+    assert resp.status_code == 200, resp.text
+    won = {"id": "w2", "player_id": "sean", "type": "match.won", "data": {}}
+    assert (await send(client, keys, [won])).status_code == 202
+    with recorded_statements(runtime) as sent:
+        await settle(runtime)
+    assert [s for s in sent if "FROM referrals" in s]
+    profile = (await client.get("/v1/players/sean", headers=keys.server)).json()
+    assert profile["levels"]["xp"]["total_xp"] == 5 + 5 + 10
 
 
 async def test_without_a_program_nothing_is_paid(client: httpx.AsyncClient, factory: Factory) -> None:

@@ -12,6 +12,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -281,6 +282,7 @@ class Bulk:
     def __init__(self, table: Any, *, key: Sequence[str] = (), update: Sequence[str] = ()) -> None:
         self.table, self.key, self.update = table, tuple(key), tuple(update)
         self._texts: dict[tuple[str, ...], str] = {}
+        self._fits: dict[tuple[str, ...], bool] = {}  # columns -> none left out that SQLAlchemy would fill
         self._json_columns = tuple(c.name for c in table.c if isinstance(c.type, sa.JSON))
 
     async def write(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -299,12 +301,18 @@ class Bulk:
         store them: rows of other keys, a column left out that SQLAlchemy would fill in (a
         Python-side default), None in a JSON column (SQLAlchemy stores JSON ``null``, a record
         field SQL NULL), a value orjson does not write (beyond 64 bits, a Decimal)."""
-        given = set(columns)
-        if any(c.name not in given and (c.default is not None or c.onupdate is not None) for c in self.table.c):
+        fits = self._fits.get(columns)
+        if fits is None:
+            given = set(columns)
+            fits = self._fits[columns] = not any(
+                c.name not in given and (c.default is not None or c.onupdate is not None) for c in self.table.c)
+        if not fits:
             return None
-        if not all(len(row) == len(columns) and given.issuperset(row) for row in rows):
+        # Checked in C (map, keys views, ``in``): these run over every row of every flush.
+        keys = rows[0].keys()
+        if not all(map(keys.__eq__, map(dict.keys, rows))):
             return None
-        if any(row[name] is None for name in self._json_columns if name in given for row in rows):
+        if any(None in map(itemgetter(name), rows) for name in self._json_columns if name in keys):
             return None
         try:
             return orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC).decode()  # naive datetimes are UTC

@@ -110,15 +110,15 @@ class PlayerState:
         found = self.extra.get(kind)
         if found is None:
             found = self.extra[kind] = kind()
-        return cast(T, found)
+        return cast("T", found)  # a string: no typing object built at run time (called per event and area)
 
     def part_if_any(self, kind: type[T]) -> T | None:
         """The area's state if something created it (flush skips players an area never touched)."""
-        return cast(T | None, self.extra.get(kind))
+        return cast("T | None", self.extra.get(kind))
 
     def take_part(self, kind: type[T]) -> T | None:
         """Remove and return the area's state (for what lives only until the batch's flush)."""
-        return cast(T | None, self.extra.pop(kind, None))
+        return cast("T | None", self.extra.pop(kind, None))
 
 
 class StatView(Mapping[tuple[str, str], int]):

@@ -201,9 +201,16 @@ async def add_outbox(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Write outbox rows, each into its relay partition (the one place outbox rows are written)."""
     if rows:
         partitions = int(session.info.get(OUTBOX_PARTITIONS_INFO_KEY, 1))
-        values = [{**{k: v for k, v in row.items() if k != ORDER_KEY},
-                   "partition": outbox_partition(row["app_id"], row.get(ORDER_KEY) or row["player_id"], partitions)}
-                  for row in rows]
+        known: dict[tuple[str, str | None], int] = {}  # a batch writes several rows per player
+        values = []
+        for row in rows:
+            value = dict(row)
+            where = (value["app_id"], value.pop(ORDER_KEY, None) or value["player_id"])
+            partition = known.get(where)
+            if partition is None:
+                partition = known[where] = outbox_partition(where[0], where[1], partitions)
+            value["partition"] = partition
+            values.append(value)
         await _OUTBOX.write(session, values)
 
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import PerDialect, insert_ignore, many
+from questline.kit.db import PerDialect, among, insert_ignore, many, rows_of
 from questline.players.models import Player
 
 # Built once: a statement made afresh per call costs its cache key (and the lookup) every time.
@@ -50,11 +50,13 @@ async def keys_of(session: AsyncSession, app_id: str, player_ids: Iterable[str])
     ids = list(player_ids)
     if not ids:
         return {}
-    rows = await session.execute(
-        sa.select(Player.player_id, Player.pk, Player.timezone)
-        .where(Player.app_id == app_id, Player.player_id.in_(ids))
-    )
+    rows = await rows_of(session, _KEYS, {"app_id": app_id, "ids": ids})
     return {pid: (pk, tz) for pid, pk, tz in rows}
+
+
+# One statement text whatever the number of players (PostgreSQL: ``= ANY``): every batch runs it.
+_KEYS = PerDialect(lambda dialect: sa.select(Player.player_id, Player.pk, Player.timezone).where(
+    Player.app_id == sa.bindparam("app_id"), among(Player.player_id, "ids", dialect)))
 
 
 async def traits_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> dict[str, dict[str, Any]]:

@@ -11,14 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.pipeline.batch import Batch, EventView, PlayerState
 from questline.referrals import repository as repo
+from questline.rules.service import metrics_read
 
 COUNT_METRIC, CONVERSIONS_METRIC = "referrals.count", "referrals.conversions"
+PUBLISHED = frozenset({COUNT_METRIC, CONVERSIONS_METRIC})
 
 
 class ReferralsMetricProcessor:
     name = "referrals"
 
     async def load(self, batch: Batch) -> None:
+        if not batch.players or not PUBLISHED & metrics_read(batch.ruleset):
+            return  # no definition reads them: no query (nothing else looks at these metrics)
         counts = await repo.counted_of(batch.session, batch.app_id, batch.players)
         for player_id, state in batch.players.items():
             count, conversions = counts.get(player_id, (0, 0))

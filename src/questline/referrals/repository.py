@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import insert_ignore
+from questline.kit.db import PerDialect, among, insert_ignore, rows_of
 from questline.referrals.models import Referral, ReferralCode, ReferralMilestone
 
 COUNTED_REVIEWS = ("none", "approved")
@@ -125,13 +125,16 @@ async def counted(session: AsyncSession, app_id: str, referrer_id: str) -> tuple
     return int(row[0]), int(row[1])
 
 
+# Built once per dialect: the worker runs it per batch (a statement built per call costs its cache key).
+_COUNTED_OF = PerDialect(lambda dialect: sa.select(
+    Referral.referrer_id, sa.func.count(), sa.func.count(Referral.converted_at))
+    .where(Referral.app_id == sa.bindparam("app"), among(Referral.referrer_id, "players", dialect), _counted())
+    .group_by(Referral.referrer_id))
+
+
 async def counted_of(session: AsyncSession, app_id: str, referrer_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
-    rows = await session.execute(
-        sa.select(Referral.referrer_id, sa.func.count(), sa.func.count(Referral.converted_at))
-        .where(Referral.app_id == app_id, Referral.referrer_id.in_(list(referrer_ids)), _counted())
-        .group_by(Referral.referrer_id)
-    )
-    return {pid: (int(n), int(c)) for pid, n, c in rows.all()}
+    rows = await rows_of(session, _COUNTED_OF, {"app": app_id, "players": list(referrer_ids)})
+    return {pid: (int(n), int(c)) for pid, n, c in rows}
 
 
 async def by_status(session: AsyncSession, app_id: str, referrer_id: str) -> dict[str, int]:

@@ -234,6 +234,34 @@ class RuleSet:
         return value
 
 
+def metrics_read(ruleset: RuleSet) -> frozenset[str]:
+    """Every player metric a definition of the rule set may read (a condition anywhere in it, a
+    progress spec). A processor that only publishes metrics loads nothing when none of its metrics
+    is read. It errs towards reading: any ``metric`` string of a definition counts."""
+    return ruleset.memo("rules.metrics_read", _collect_metrics)
+
+
+def _collect_metrics(ruleset: RuleSet) -> frozenset[str]:
+    found: set[str] = set()
+    for by_key in ruleset.definitions.values():
+        for body in by_key.values():
+            _metrics_in(body, found)
+    return frozenset(found)
+
+
+def _metrics_in(value: Any, found: set[str]) -> None:
+    if isinstance(value, BaseModel | Mapping):
+        fields = value.__dict__ if isinstance(value, BaseModel) else value
+        metric = fields.get("metric")
+        if isinstance(metric, str):
+            found.add(metric)
+        for item in fields.values():
+            _metrics_in(item, found)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _metrics_in(item, found)
+
+
 class RuleSetCache:
     """Compiled rule sets per app, recompiled when the app's config version moves."""
 
