@@ -127,7 +127,7 @@ class ChallengeProcessor:
         for row in await repo.cells_of(batch.session, batch.app_id, players, keys):
             _of(batch.players[row.player_id]).cells[(row.challenge, row.period_key)] = Cell(
                 row.round, list(row.objectives), row.met_at)
-        for done in await repo.completions_in(batch.session, batch.app_id, players, keys, rounds=True):
+        for done in await repo.done_in(batch.session, batch.app_id, players, keys):
             if done.id not in skip:
                 _of(batch.players[done.player_id]).done.add((done.challenge, done.period_key))
         times = [view.record.occurred_at for view in batch.views]

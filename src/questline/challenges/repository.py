@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.challenges.models import ChallengeClaim, ChallengeCompletion, ChallengeProgress, ReplayedCompletionId
-from questline.kit.db import Bulk, insert_ignore, player_rows, rows_of
+from questline.kit.db import Bulk, PerDialect, among, insert_ignore, player_rows, rows_of
 
 # Progress -------------------------------------------------------------------------------------
 
@@ -116,14 +117,46 @@ async def completion_summary(session: AsyncSession, app_id: str, player_ids: Ite
                              excluding: Collection[int] = ()) -> Sequence[tuple[str, str, str, int, datetime]]:
     """(player, challenge, category, completions, last completed_at) for each pair with any
     (leaving out the completions whose ids are in ``excluding``)."""
-    stmt = (sa.select(ChallengeCompletion.player_id, ChallengeCompletion.challenge, ChallengeCompletion.category,
-                      sa.func.count(), sa.func.max(ChallengeCompletion.completed_at))
-            .where(ChallengeCompletion.app_id == app_id, ChallengeCompletion.player_id.in_(list(player_ids)))
-            .group_by(ChallengeCompletion.player_id, ChallengeCompletion.challenge, ChallengeCompletion.category))
-    if excluding:
-        stmt = stmt.where(ChallengeCompletion.id.not_in(sorted(excluding)))
-    rows = await session.execute(stmt)
+    params = {"app": app_id, "players": list(player_ids)}
+    if excluding:  # a replay's: rare, built as needed
+        stmt = _SUMMARY.on(session.get_bind().dialect.name).where(ChallengeCompletion.id.not_in(sorted(excluding)))
+        rows: Any = await session.execute(stmt, params)
+    else:
+        rows = await rows_of(session, _SUMMARY, params)
     return [(p, c, cat, int(n), last) for p, c, cat, n, last in rows]
+
+
+# The worker's loads, built once per dialect (a statement built per call costs its cache key), with
+# one text for any number of players and periods on PostgreSQL (``= ANY``).
+_SUMMARY = PerDialect(lambda dialect: sa.select(
+    ChallengeCompletion.player_id, ChallengeCompletion.challenge, ChallengeCompletion.category, sa.func.count(),
+    sa.func.max(ChallengeCompletion.completed_at))
+    .where(ChallengeCompletion.app_id == sa.bindparam("app"), among(ChallengeCompletion.player_id, "players", dialect))
+    .group_by(ChallengeCompletion.player_id, ChallengeCompletion.challenge, ChallengeCompletion.category))
+
+
+def _done_in(dialect: str) -> Any:
+    c = ChallengeCompletion
+    if dialect == "postgresql":  # the periods, and their repeat rounds ``period#n``, as two arrays
+        match = sa.or_(among(c.period_key, "keys", dialect),
+                       c.period_key.like(sa.func.any(sa.bindparam("rounds", type_=postgresql.ARRAY(sa.Text())))))
+    else:
+        match = sa.or_(among(c.period_key, "keys", dialect),
+                       sa.func.substr(c.period_key, 1, sa.func.instr(c.period_key, "#") - 1).in_(
+                           sa.bindparam("bases", expanding=True)))
+    return sa.select(c.id, c.player_id, c.challenge, c.period_key).where(
+        c.app_id == sa.bindparam("app"), among(c.player_id, "players", dialect), match)
+
+
+_DONE_IN = PerDialect(_done_in)
+
+
+async def done_in(session: AsyncSession, app_id: str, player_ids: Iterable[str],
+                  period_keys: Iterable[str]) -> Sequence[Any]:
+    """``completions_in(..., rounds=True)`` for the worker: plain rows (id, player_id, challenge, period_key)."""
+    keys = sorted(set(period_keys))
+    return await rows_of(session, _DONE_IN, {"app": app_id, "players": list(player_ids), "keys": keys,
+                                             "rounds": [f"{key}#%" for key in keys], "bases": keys})
 
 
 async def completions_in(session: AsyncSession, app_id: str, player_ids: Iterable[str],
@@ -143,13 +176,16 @@ async def completion_spans(session: AsyncSession, app_id: str, player_ids: Itera
                            until: datetime) -> Sequence[tuple[str, str, str, datetime, datetime]]:
     """(player, challenge, period key, period start, period end) of completions whose UTC span
     reaches into ``[since, until)``."""
-    c = ChallengeCompletion
-    rows = await session.execute(
-        sa.select(c.player_id, c.challenge, c.period_key, c.period_start, c.period_end).where(
-            c.app_id == app_id, c.player_id.in_(list(player_ids)), c.period_start.is_not(None),
-            c.period_end > since, c.period_start < until)
-    )
+    rows = await rows_of(session, _SPANS, {"app": app_id, "players": list(player_ids), "since": since, "until": until})
     return [(p, k, period, start, end) for p, k, period, start, end in rows if start is not None and end is not None]
+
+
+_SPANS = PerDialect(lambda dialect: sa.select(
+    ChallengeCompletion.player_id, ChallengeCompletion.challenge, ChallengeCompletion.period_key,
+    ChallengeCompletion.period_start, ChallengeCompletion.period_end).where(
+    ChallengeCompletion.app_id == sa.bindparam("app"), among(ChallengeCompletion.player_id, "players", dialect),
+    ChallengeCompletion.period_start.is_not(None), ChallengeCompletion.period_end > sa.bindparam("since"),
+    ChallengeCompletion.period_start < sa.bindparam("until")))
 
 
 async def overlapping_completion(session: AsyncSession, app_id: str, player_id: str, challenge: str, period: str,

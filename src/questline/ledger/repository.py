@@ -10,7 +10,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import insert_ignore, many
+from questline.kit.db import Bulk, PerDialect, among, insert_ignore, many, rows_of
 from questline.ledger.models import Currency, Hold, LedgerAccount, LedgerTransaction, Posting
 from questline.ledger.schemas import AccountRef
 
@@ -23,11 +23,13 @@ async def get_currency(session: AsyncSession, app_id: str, code: str) -> Currenc
     )).scalar_one_or_none()
 
 
+# Built once per dialect: the worker's rewards run it per batch.
+_KNOWN = PerDialect(lambda dialect: sa.select(Currency.code).where(
+    Currency.app_id == sa.bindparam("app"), among(Currency.code, "codes", dialect)))
+
+
 async def known_currencies(session: AsyncSession, app_id: str, codes: set[str]) -> set[str]:
-    rows = await session.execute(
-        sa.select(Currency.code).where(Currency.app_id == app_id, Currency.code.in_(sorted(codes)))
-    )
-    return set(rows.scalars())
+    return {code for code, in await rows_of(session, _KNOWN, {"app": app_id, "codes": sorted(codes)})}
 
 
 async def list_currencies(session: AsyncSession, app_id: str) -> Sequence[Currency]:
@@ -64,9 +66,24 @@ async def rename_currency(session: AsyncSession, app_id: str, code: str, name: s
 # Accounts -------------------------------------------------------------------------------------
 
 
+# PostgreSQL: the refs travel as one JSON parameter, so the text is the same for any number of
+# them (a tuple IN renders four parameters per ref, each processed in Python).
+_ACCOUNT_IDS_PG = sa.text("""
+    SELECT a.id, a.owner_kind, a.owner_id, a.currency, a.sub
+      FROM ledger_accounts AS a
+      JOIN json_to_recordset(CAST(:refs AS json)) AS r(k text, o text, c text, s text)
+        ON a.owner_kind = r.k AND a.owner_id = r.o AND a.currency = r.c AND a.sub = r.s
+     WHERE a.app_id = :app""")
+
+
 async def account_ids(session: AsyncSession, app_id: str, refs: Sequence[AccountRef]) -> dict[AccountRef, int]:
     if not refs:
         return {}
+    if session.get_bind().dialect.name == "postgresql":
+        refs_json = orjson.dumps([{"k": r.owner_kind, "o": r.owner_id, "c": r.currency, "s": r.sub} for r in refs])
+        found = await session.execute(_ACCOUNT_IDS_PG, {"app": app_id, "refs": refs_json.decode()})
+        return {AccountRef(kind, owner, currency, sub): int(id_)
+                for id_, kind, owner, currency, sub in found}
     wanted = sa.tuple_(LedgerAccount.owner_kind, LedgerAccount.owner_id, LedgerAccount.currency,
                        LedgerAccount.sub).in_([(r.owner_kind, r.owner_id, r.currency, r.sub) for r in refs])
     rows = await session.execute(
@@ -94,8 +111,12 @@ async def insert_accounts(session: AsyncSession, app_id: str, rows: Sequence[tup
 async def lock_accounts(session: AsyncSession, account_ids: Sequence[int]) -> None:
     """Take these accounts' row locks in id order (PostgreSQL; SQLite's write lock already covers it)."""
     if account_ids:
-        await session.execute(sa.select(LedgerAccount.id).where(LedgerAccount.id.in_(sorted(set(account_ids))))
-                              .order_by(LedgerAccount.id).with_for_update())
+        connection = await session.connection()
+        await connection.execute(_LOCK.on(connection.dialect.name), {"ids": sorted(set(account_ids))})
+
+
+_LOCK = PerDialect(lambda dialect: sa.select(LedgerAccount.id).where(among(LedgerAccount.id, "ids", dialect))
+                   .order_by(LedgerAccount.id).with_for_update())
 
 
 async def apply_posting(session: AsyncSession, account_id: int, amount: int, credited: int,
@@ -218,7 +239,10 @@ async def transaction_by_key(session: AsyncSession, app_id: str, key: str) -> Le
 
 
 async def insert_postings(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    await session.execute(sa.insert(Posting), list(rows))
+    await _POSTINGS.write(session, list(rows))
+
+
+_POSTINGS = Bulk(Posting.__table__)  # PostgreSQL: one JSON parameter, one statement text for any number of rows
 
 
 async def postings_of(session: AsyncSession, transaction_id: str) -> Sequence[Any]:

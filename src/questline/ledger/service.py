@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -423,8 +423,8 @@ class Credit:
     actor: str | None = None
 
 
-async def post_credits(session: AsyncSession, clock: Clock, *, app_id: str,
-                       credits: Sequence[Credit]) -> list[str | None]:
+async def post_credits(session: AsyncSession, clock: Clock, *, app_id: str, credits: Sequence[Credit],
+                       existing_players: Collection[str] = ()) -> list[str | None]:
     """Post many credits (issuance -> player) in a handful of statements, whatever their number.
 
     Each is the transaction ``credit_player`` would post (same key, postings, balances and
@@ -432,6 +432,8 @@ async def post_credits(session: AsyncSession, clock: Clock, *, app_id: str,
     of the transaction posted, or None where its key had already posted one (whatever it did:
     paid is paid) or its currency is unknown (logged). Credits only raise player balances and
     lower the issuance account, which may go negative, so none can be refused for funds.
+    Players in ``existing_players`` are known to exist in this transaction (a worker batch's):
+    they are not looked up again.
     """
     for credit in credits:
         _check_amount(credit.amount)
@@ -455,7 +457,9 @@ async def post_credits(session: AsyncSession, clock: Clock, *, app_id: str,
     out: list[str | None] = [None] * len(credits)
     if not fresh:
         return out
-    await players.ensure_players(session, clock, app_id, sorted({c.player_id for _, c, _ in fresh}))
+    unseen = {c.player_id for _, c, _ in fresh}.difference(existing_players)
+    if unseen:
+        await players.ensure_players(session, clock, app_id, sorted(unseen))
     entries = [(txn_id, ref, amount) for _, c, txn_id in fresh for ref, amount in _credit_entries(c)]
     ids = await _account_ids(session, app_id, sorted({ref for _, ref, _ in entries}), now)
     await repo.lock_accounts(session, list(ids.values()))

@@ -167,7 +167,7 @@ class EventView:
 
 class Batch:
     def __init__(self, session: AsyncSession, clock: Clock, ruleset: RuleSet, events: list[LogEvent],
-                 players: dict[str, PlayerState], *, partitions: int = 1) -> None:
+                 players: dict[str, PlayerState], *, partitions: int = 1, players_exist: bool = False) -> None:
         self.session = session
         self.clock = clock
         self.ruleset = ruleset
@@ -181,6 +181,8 @@ class Batch:
         self.memo: dict[str, Any] = {}
         self._views: list[EventView] | None = None
         self.partitions = partitions
+        # The worker created every player of the batch in this transaction: rewards need not look them up.
+        self.players_exist = players_exist
 
     @property
     def views(self) -> list[EventView]:
@@ -222,7 +224,8 @@ class Batch:
         """After the processors' flushes: post the queued credits, then write the outbox."""
         if self.credits:
             paid = await ledger.post_credits(self.session, self.clock, app_id=self.app_id,
-                                             credits=[credit for credit, _ in self.credits])
+                                             credits=[credit for credit, _ in self.credits],
+                                             existing_players=self.players if self.players_exist else ())
             self.settle_credits(paid)
         await log.add_outbox(self.session, self.outbox)
         self.outbox = []

@@ -216,7 +216,8 @@ async def _process_app(session: AsyncSession, runtime: Runtime, app_id: str, eve
     ruleset = await ruleset_cache(runtime).get(session, app_id)
     known = await players.ensure_players(session, runtime.clock, app_id, {e.player_id for e in events})
     states = {pid: PlayerState(pid, zone(tz)) for pid, (_, tz) in known.items()}
-    batch = Batch(session, runtime.clock, ruleset, events, states, partitions=runtime.settings.pipeline_partitions)
+    batch = Batch(session, runtime.clock, ruleset, events, states, partitions=runtime.settings.pipeline_partitions,
+                  players_exist=True)
     steps = processors_of(runtime)
     for step in steps:
         await step.load(batch)
