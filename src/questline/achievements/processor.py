@@ -151,14 +151,16 @@ class AchievementsProcessor:
     async def load(self, batch: Batch) -> None:
         if not batch.ruleset.of("achievement") or not batch.players:
             return
-        for row in await repo.cells_of(batch.session, batch.app_id, batch.players):
-            state = batch.players[row.player_id]
+        players = batch.players
+        for player_id, key, unlocked, current, target, period in await repo.cells_of(
+                batch.session, batch.app_id, players):
+            state = players[player_id]
             mine = self._of(state)
-            if row.unlocked_at is not None:
-                mine.unlocked.add(row.achievement)
-                state.metrics[f"achievement.{row.achievement}"] = 1
-            mine.progress[row.achievement] = (row.progress_current, row.progress_target, row.progress_period)
-        for state in batch.players.values():
+            if unlocked:
+                mine.unlocked.add(key)
+                state.metrics[f"achievement.{key}"] = 1
+            mine.progress[key] = (current, target, period)
+        for state in players.values():
             state.metrics[UNLOCKED_METRIC] = len(self._of(state).unlocked)
 
     @staticmethod
