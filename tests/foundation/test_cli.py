@@ -17,9 +17,14 @@ import pytest
 import typer
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from rich.console import Console
 from typer.testing import CliRunner
 
 from questline.app import create_app
+from questline.cli import achievements as achievements_cli
+from questline.cli import demo as demo_cli
+from questline.cli import main as cli_main
+from questline.cli import terminal
 from questline.cli.main import app as cli_app
 from questline.kit.settings import DEFAULT_SECRET_KEY, InsecureSettingsError, Settings
 from tests.serving import serving
@@ -198,3 +203,17 @@ def test_init_prepares_what_serve_would_then_serving_uses_it(db_url: str, tmp_pa
     assert resp.status_code == 200, resp.text
     with sqlite3.connect(tmp_path / "cli.db") as conn:
         assert conn.execute("select count(*) from organizations").fetchone() == (1,)
+
+
+def test_the_cli_sizes_its_output_when_it_prints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rich fixes a console's size when it is made and COLUMNS and LINES are set: a console made at
+    import kept a pytest-xdist worker's 80x24 (exported by readline) and cut ``ledger verify``'s table
+    whatever COLUMNS the command was given. The CLI makes its consoles when it prints."""
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setenv("LINES", "24")
+    assert terminal.out().width == 40 and terminal.err().width == 40
+    monkeypatch.setenv("COLUMNS", "200")
+    assert terminal.out(soft_wrap=True).width == 200 and terminal.err().width == 200
+    made_at_import = [f"{module.__name__}.{name}" for module in (cli_main, demo_cli, achievements_cli)
+                      for name, value in vars(module).items() if isinstance(value, Console)]
+    assert made_at_import == []
