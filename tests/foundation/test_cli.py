@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 import typer
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from rich.console import Console
 from typer.testing import CliRunner
@@ -27,6 +26,7 @@ from questline.cli import main as cli_main
 from questline.cli import terminal
 from questline.cli.main import app as cli_app
 from questline.kit.settings import DEFAULT_SECRET_KEY, InsecureSettingsError, Settings
+from tests.conftest import lifespan
 from tests.serving import serving
 
 SECRET = "cli-test-secret-key-that-is-long-enough-0123456789"
@@ -55,7 +55,7 @@ def ask_api(db_url: str, method: str, path: str, headers: dict[str, str], body: 
     async def call() -> httpx.Response:
         settings = Settings(env="test", database_url=db_url, secret_key=SECRET)
         app = create_app(settings, background=False)
-        async with LifespanManager(app):
+        async with lifespan(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://cli.test") as client:
                 return await client.request(method, path, headers=headers, json=body)
@@ -164,7 +164,7 @@ def test_production_refuses_the_default_secret(db_url: str) -> None:
 
 async def _status_of(app: FastAPI, path: str) -> int:
     transport = httpx.ASGITransport(app=app)
-    async with LifespanManager(app), httpx.AsyncClient(transport=transport, base_url="http://cli.test") as client:
+    async with lifespan(app), httpx.AsyncClient(transport=transport, base_url="http://cli.test") as client:
         return (await client.get(path)).status_code
 
 
