@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     ingest_window_ms: float = Field(default=2.0, ge=0, le=1000)
     ingest_max_events: int = Field(default=5000, ge=1, le=100_000)
     worker_idle_seconds: float = Field(default=0.05, gt=0)
+    # The worker yields the event loop after this much synchronous work within a batch: in ``serve``
+    # requests share its loop and wait for whatever it does between awaits (pipeline/worker.py Slicer).
+    worker_slice_ms: float = Field(default=5.0, gt=0, le=10_000)
     scheduler_tick_seconds: float = Field(default=1.0, gt=0)
     # The outbox relay: how often it looks for rows written outside the worker, and its batch size.
     relay_poll_seconds: float = Field(default=0.2, gt=0, le=60)
