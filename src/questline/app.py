@@ -51,6 +51,7 @@ from questline.kit import loopwatch
 from questline.kit.clock import Clock
 from questline.kit.dispatch import guard_routes
 from questline.kit.errors import install_problem_handlers
+from questline.kit.fastlane import FastLane, FastLaneMiddleware
 from questline.kit.idempotency import IdempotencyStore
 from questline.kit.jobs import Job, Scheduler, every
 from questline.kit.middleware import EdgeLimits, EdgeMiddleware
@@ -237,6 +238,14 @@ def _routers() -> list[APIRouter]:
     ]
 
 
+def _fast_routes() -> list[Callable[[FastLane], None]]:
+    """Each area's ``fast_routes(lane)``: GET routes it also answers in the fast lane."""
+    return [
+        leaderboards_api.fast_routes,
+        events_api.fast_routes,
+    ]
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                runtime: Runtime | None = None, background: bool | None = None, role: str | None = None,
                settle_gc: bool = False) -> FastAPI:
@@ -296,6 +305,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     widgets_api.mount(app)
     console_api.mount(app)
     install_problem_handlers(app)
+    lane = FastLane(runtime, enabled=settings.fast_lane and role in ("all", "api"))
+    app.state.fast_lane = lane
+    # Inside the edge and CORS (their headers, bounds, metrics and log apply to both paths), before routing.
+    app.add_middleware(FastLaneMiddleware, lane=lane)
     app.add_middleware(EdgeMiddleware, metrics=runtime.metrics, limits=EdgeLimits(
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=max(settings.max_upload_bytes, settings.max_body_bytes),
@@ -312,6 +325,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     for router in _routers() if role in ("all", "api") else [ops_api.router]:
         app.include_router(router)
     guard_routes(app.router.routes)  # a request tries only the routers its path prefix can match
+    if lane.enabled:
+        for register in _fast_routes():
+            register(lane)
+        lane.bind(app.router.routes)
     return app
 
 

@@ -78,6 +78,21 @@ class Cache(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def generation(self) -> int:
+        """Moves on every invalidation (here or from another process): what was derived from
+        this cache's entries under an older generation may be stale."""
+        return self._generation
+
+    def put(self, key: K, value: V) -> None:
+        """Keep ``value`` now (a holder that is filled in later); nothing while the hub is not serving."""
+        if not self.hub.serving:
+            return
+        self._entries[key] = (self.hub.monotonic() + self.hub.max_age_seconds, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
     def peek(self, key: K) -> tuple[bool, V | None]:
         """``(True, value)`` for a live entry, else ``(False, None)``; never loads."""
         if not self.hub.serving:
@@ -251,6 +266,18 @@ class CacheHub:
         except Exception as exc:  # the change is committed; the others' entries expire with max age
             _log.warning("cache_invalidation_not_published", cache=name, error=str(exc))
 
+    async def invalidate_all(self, name: str) -> None:
+        """Drop every entry of cache ``name`` here, then in every other process (best effort)."""
+        cache = self._caches.get(name)
+        if cache is not None:
+            cache.clear()
+        if self.redis is None:
+            return
+        try:
+            await self.redis.publish(self.channel, orjson.dumps({"origin": self.origin, "cache": name, "all": True}))
+        except Exception as exc:  # as ``invalidate``: the others' entries expire with max age
+            _log.warning("cache_invalidation_not_published", cache=name, error=str(exc))
+
     def apply(self, raw: bytes) -> None:
         """Apply one invalidation message from the channel (our own are already applied)."""
         try:
@@ -258,6 +285,11 @@ class CacheHub:
             if message["origin"] == self.origin:
                 return
             cache = self._caches.get(str(message["cache"]))
+            if message.get("all") is True:
+                self.received += 1
+                if cache is not None:
+                    cache.clear()
+                return
             keys = [tuple(k) if isinstance(k, list) else k for k in message["keys"]]
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             _log.warning("cache_invalidation_unreadable", error=str(exc))

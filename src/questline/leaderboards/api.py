@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.kit.errors import Forbidden
+from questline.kit.fastlane import FastLane, LaneAnswer, LaneCall, LaneHandler
 from questline.kit.pagination import PageParams, page_params
-from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.kit.routing import ClockDep, ExposedRoute, RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.kit.runtime import Runtime
 from questline.leaderboards import service
 from questline.leaderboards.schemas import ArchivePage, BoardPage, BoardSummary, FriendsOut
 from questline.players.schemas import PLAYER_ID_PATTERN as PLAYER_ID
-from questline.tenancy.auth import CLIENT, PLAYER, AnyAppCaller, Caller, PlayerOrServer, ServerOrAdmin
+from questline.tenancy.auth import (
+    CLIENT,
+    PLAYER,
+    AnyAppCaller,
+    Caller,
+    PlayerOrServer,
+    ServerOrAdmin,
+    enforce_limits,
+    identify_caller,
+    lane_policy,
+)
 
 router = APIRouter(tags=["leaderboards"], route_class=UnitOfWorkRoute)
 Paging = Annotated[PageParams, Depends(page_params)]
@@ -50,9 +64,14 @@ async def list_boards(caller: AnyAppCaller, session: SessionDep, runtime: Runtim
 async def top(key: BoardKey, caller: AnyAppCaller, session: SessionDep, runtime: RuntimeDep, paging: Paging,
               partition: Partition = None, period_key: PeriodKey = None, viewer: Viewer = None) -> Response:
     """The top of a board, best first, as the viewer may see it; ``me`` is the viewer's own place."""
+    return as_json(await _top(session, runtime, caller, key, paging, partition, period_key, viewer))
+
+
+async def _top(session: AsyncSession, runtime: Runtime, caller: Caller, key: str, paging: PageParams,
+               partition: str | None, period_key: str | None, viewer: str | None) -> service.BoardView:
     info = await service.board_info(session, runtime, caller.app, key)
-    return as_json(await service.top(session, runtime, caller.app, info, paging, viewer=viewer_of(caller, viewer),
-                                     partition=partition, key=period_key))
+    return await service.top(session, runtime, caller.app, info, paging, viewer=viewer_of(caller, viewer),
+                             partition=partition, key=period_key)
 
 
 @router.get("/v1/leaderboards/{key}/players/{player_id}", response_model=BoardPage)
@@ -62,10 +81,47 @@ async def player_place(key: BoardKey, player_id: PlayerId, caller: PlayerOrServe
                                                     description="neighbours to show above and below")] = 0,
                        partition: Partition = None, period_key: PeriodKey = None) -> Response:
     """A player's own rank and score, with ``around`` visible players above and below."""
+    return as_json(await _place(session, runtime, caller, key, player_id, around, partition, period_key))
+
+
+async def _place(session: AsyncSession, runtime: Runtime, caller: Caller, key: str, player_id: str, around: int,
+                 partition: str | None, period_key: str | None) -> service.BoardView:
     caller.ensure_acts_for(player_id)
     info = await service.board_info(session, runtime, caller.app, key)
-    return as_json(await service.player_place(session, runtime, caller.app, info, player_id, around=around,
-                                              partition=partition, key=period_key))
+    return await service.player_place(session, runtime, caller.app, info, player_id, around=around,
+                                      partition=partition, key=period_key)
+
+
+def fast_routes(lane: FastLane) -> None:
+    """The board reads the fast lane answers (``kit.fastlane``), through the same functions as the routes."""
+    lane.get("/v1/leaderboards/{key}", _fast_top)
+    lane.get("/v1/leaderboards/{key}/players/{player_id}", _fast_place)
+
+
+def _fast_top(route: ExposedRoute) -> LaneHandler:
+    policy = lane_policy(route)
+
+    async def handler(call: LaneCall) -> LaneAnswer:
+        p, runtime = call.params, call.runtime
+        caller = await identify_caller(call.request, runtime, policy, call.session)
+        view = await _top(call.session, runtime, caller, p["key"], PageParams(limit=p["limit"], cursor=p["cursor"]),
+                          p["partition"], p["period_key"], p["viewer"])
+        return LaneAnswer(service.to_json(view), partial(enforce_limits, runtime, caller))
+
+    return handler
+
+
+def _fast_place(route: ExposedRoute) -> LaneHandler:
+    policy = lane_policy(route)
+
+    async def handler(call: LaneCall) -> LaneAnswer:
+        p, runtime = call.params, call.runtime
+        caller = await identify_caller(call.request, runtime, policy, call.session)
+        view = await _place(call.session, runtime, caller, p["key"], p["player_id"], p["around"], p["partition"],
+                            p["period_key"])
+        return LaneAnswer(service.to_json(view), partial(enforce_limits, runtime, caller))
+
+    return handler
 
 
 @router.get("/v1/leaderboards/{key}/archive/{period_key}", response_model=ArchivePage)

@@ -18,6 +18,7 @@ from questline.kit.db import after_commit
 from questline.kit.runtime import Runtime
 from questline.leaderboards import repository as repo
 from questline.leaderboards.index import BoardRef, Entry, MemoryIndex, RankIndex, RedisIndex, micros
+from questline.leaderboards.pages import forget_pages
 from questline.pipeline.worker import replay_epochs
 
 _log = structlog.get_logger("questline.leaderboards")
@@ -36,6 +37,7 @@ class Boards:
         self._stale: set[BoardRef] = set()  # a write failed to reach the index: rebuild before reading
         self._unmarked: set[BoardRef] = set()  # ... and its shared ready marker could not be removed yet
         self._extensions = runtime.extensions
+        self._hub = runtime.caches  # rendered pages (``pages``) are dropped whenever the index changes
         # app -> the replay epoch this process's in-memory index holds the app's boards for.
         self._epochs: dict[str, int] = {}
 
@@ -82,6 +84,7 @@ class Boards:
         rows = await repo.entries_for_index(session, ref.app_id, ref.board, ref.period_key)
         entries = [Entry(r.player_id, r.partition, r.score, micros(r.reached_at), r.seq, r.version) for r in rows]
         await self.index.merge(ref, entries, mark_ready=True)
+        await forget_pages(self._hub, ref.app_id)
         self._stale.discard(ref)
         self._trusted[ref] = time.monotonic() + READY_TTL
         _log.info("leaderboard_index_built", app=ref.app_id, board=ref.board, period=ref.period_key,
@@ -106,6 +109,8 @@ class Boards:
                     self._stale.add(ref)
                     self._trusted.pop(ref, None)
                     self._unmarked.add(ref)
+            for app_id in {ref.app_id for ref in updates}:
+                await forget_pages(self._hub, app_id)
 
         return apply
 
@@ -118,6 +123,7 @@ class Boards:
         self._locks = {r: lock for r, lock in self._locks.items() if not hit(r)}
         self._trusted = {r: t for r, t in self._trusted.items() if not hit(r)}
         await self.index.drop(app_id, board, key)
+        await forget_pages(self._hub, app_id)
 
 
 def boards_of(runtime: Runtime) -> Boards:

@@ -38,6 +38,9 @@ class Lens:
     scope: str
     _friends: set[str] | None = None
     _players: dict[str, Shown] = field(default_factory=dict)
+    # Some player asked about has no row (yet): what this lens showed may change without any
+    # cache invalidation telling it, so it is not kept (``pages``).
+    incomplete: bool = False
 
     async def friends(self) -> set[str]:
         if self._friends is None:
@@ -49,7 +52,10 @@ class Lens:
         wanted = [*player_ids, self.viewer] if self.viewer and self.viewer not in self._players else player_ids
         missing = [p for p in wanted if p not in self._players]
         if missing:
-            self._players.update(await players.shown_of(self.session, self.app_id, missing))
+            found = await players.shown_of(self.session, self.app_id, missing)
+            self._players.update(found)
+            if len(found) < len(set(missing)):
+                self.incomplete = True
 
     def settled(self, player_id: str) -> bool | None:
         """Whether the viewer may see this player, or None when it depends on their friends."""
@@ -65,6 +71,13 @@ class Lens:
         if player.leaderboard_visibility == "friends_only":
             return None if self._friends is None else player_id in self._friends
         return True
+
+    def friends_see(self, player_id: str) -> bool:
+        """Whether this player is shown to their friends only (on this board)."""
+        player = self._players.get(player_id)
+        if player is None or (self.scope == "global" and not player.show_on_global_leaderboard):
+            return False
+        return player.leaderboard_visibility == "friends_only"
 
     async def visible(self, player_id: str) -> bool:
         known = self.settled(player_id)

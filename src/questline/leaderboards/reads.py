@@ -15,14 +15,16 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from questline.kit.cache import CacheHub
 from questline.kit.errors import NotFound, Unprocessable
 from questline.kit.pagination import PageParams, encode_cursor
 from questline.kit.runtime import Runtime
 from questline.leaderboards import repository as repo
 from questline.leaderboards.boards import boards_of
 from questline.leaderboards.definitions import PERIOD_KEY, BoardInfo
-from questline.leaderboards.friends import MAX_FRIENDS
+from questline.leaderboards.friends import FRIENDS, MAX_FRIENDS
 from questline.leaderboards.index import BoardRef, RankIndex, from_micros
+from questline.leaderboards.pages import PublicTop, RenderedRows, held_by, rendered_of
 from questline.leaderboards.privacy import Lens
 from questline.leaderboards.views import ArchiveView, BoardView, Row
 from questline.players import service as players
@@ -40,6 +42,7 @@ class Reading:
     lens: Lens
     now: datetime
     index: RankIndex
+    hub: CacheHub
 
 
 async def open_reading(session: AsyncSession, runtime: Runtime, app_id: str, info: BoardInfo, *,
@@ -66,7 +69,7 @@ async def open_reading(session: AsyncSession, runtime: Runtime, app_id: str, inf
         part = partition
     boards = boards_of(runtime)
     await boards.ensure(session, ref)
-    return Reading(info, ref, part, lens, now, boards.index)
+    return Reading(info, ref, part, lens, now, boards.index, runtime.caches)
 
 
 def _view(reading: Reading, ranked: int, items: list[Row], *, next_cursor: str | None = None,
@@ -132,6 +135,10 @@ async def top(session: AsyncSession, runtime: Runtime, app_id: str, info: BoardI
     reading = await open_reading(session, runtime, app_id, info, viewer=viewer, partition=partition, key=key)
     if info.scope == "friends":
         return await _friends_page(reading, page)
+    if page.cursor is None:
+        view = await _first_page(reading, page.limit)
+        if view is not None:
+            return view
     start = await _resume(reading, page)
     items, following = await _scan(reading, start, page.limit)
     size = await reading.index.size(reading.ref, reading.partition)
@@ -140,6 +147,73 @@ async def top(session: AsyncSession, runtime: Runtime, app_id: str, info: BoardI
         last = items[-1]
         cursor = encode_cursor([following, last.player_id or "", last.score])
     return _view(reading, size, items, next_cursor=cursor, me=await _me(reading))
+
+
+def _stamp(hub: CacheHub) -> tuple[int, int]:
+    """What rendered pages depend on besides the index: how players are shown, and friendships."""
+    return players.SHOWN.of(hub).generation, FRIENDS.of(hub).generation
+
+
+def _cursor(following: int | None, size: int, items: list[Row]) -> str | None:
+    if following is None or following >= size or not items:
+        return None
+    last = items[-1]
+    return encode_cursor([following, last.player_id or "", last.score])
+
+
+async def _first_page(reading: Reading, limit: int) -> BoardView | None:
+    """The first page from the public one rendered for this board (``pages``), or None when the
+    viewer would see more than the public does (their own read then follows)."""
+    stamp = _stamp(reading.hub)
+    app_id = reading.ref.app_id
+    rendered = rendered_of(reading.hub, app_id, stamp)
+    key = (reading.ref, reading.partition, limit)
+    public = rendered.tops.get(key)
+    if public is None:
+        public = await _public_top(reading, limit)
+        if public is None:
+            return None
+        if held_by(reading.hub, app_id, rendered, stamp):
+            rendered.keep(rendered.tops, key, public)
+    lens = reading.lens
+    viewer = lens.viewer
+    friends = await lens.friends() if viewer is not None and public.friends_only else None
+    items = public.for_viewer(viewer, friends)
+    if items is None:
+        return None
+    me: Row | None = None
+    if viewer is not None:
+        mine = (reading.ref, reading.partition, viewer)
+        if mine in rendered.mes:
+            me = rendered.mes[mine]
+        else:
+            me = await _me(reading)
+            if held_by(reading.hub, app_id, rendered, stamp) and not lens.incomplete:
+                rendered.keep(rendered.mes, mine, me)
+    return _view(reading, public.size, items, next_cursor=_cursor(public.following, public.size, items), me=me)
+
+
+async def _public_top(reading: Reading, limit: int) -> PublicTop | None:
+    """The board's first ``limit`` entries as the public sees them (None: a player has no row yet)."""
+    lens = Lens(reading.lens.session, reading.ref.app_id, None, reading.info.scope)
+    public = Reading(reading.info, reading.ref, reading.partition, lens, reading.now, reading.index, reading.hub)
+    items, following = await _scan(public, 0, limit)
+    size = await reading.index.size(reading.ref, reading.partition)
+    scanned = await reading.index.window(reading.ref, reading.partition, 0, size if following is None else following)
+    await lens.load([e.player_id for e in scanned])
+    hidden, friends_only = set(), set()
+    if lens.incomplete:
+        return None
+    for entry in scanned:
+        player_id = entry.player_id
+        if lens.settled(player_id):
+            continue
+        hidden.add(player_id)
+        if lens.friends_see(player_id):
+            friends_only.add(player_id)
+    ids = tuple(entry.player_id for entry in scanned if entry.player_id not in hidden)
+    return PublicTop(RenderedRows(items), ids[:len(items)], following, size, frozenset(hidden),
+                     frozenset(friends_only))
 
 
 async def _resume(reading: Reading, page: PageParams) -> int:
@@ -173,6 +247,12 @@ async def player_place(session: AsyncSession, runtime: Runtime, app_id: str, inf
         else:
             page.items, page.me = page.items[max(mine - around, 0): mine + around + 1], page.items[mine]
         return page
+    stamp = _stamp(reading.hub)
+    rendered = rendered_of(reading.hub, app_id, stamp)
+    place = (reading.ref, reading.partition, player_id, around)
+    hit = rendered.places.get(place)
+    if hit is not None:
+        return _view(reading, hit[0], hit[1], me=hit[2])
     found = await reading.index.rank(reading.ref, player_id)
     if around and found is not None and found[1].partition == reading.partition:
         # One privacy query for the neighbourhood (with room for a few hidden players).
@@ -181,14 +261,15 @@ async def player_place(session: AsyncSession, runtime: Runtime, app_id: str, inf
         await reading.lens.load([e.player_id for e in nearby])
     me = await _me(reading)
     size = await reading.index.size(reading.ref, reading.partition)
-    if me is None:
-        return _view(reading, size, [])
-    items: list[Row] = [me]
-    if around:
+    items: list[Row] = [] if me is None else [me]
+    if around and me is not None:
         above, _ = await _scan(reading, me.rank - 2, around, backwards=True)
         below, _ = await _scan(reading, me.rank, around)
         items = [*reversed(above), me, *below]
-    return _view(reading, size, items, me=me)
+    rows = RenderedRows(items)
+    if held_by(reading.hub, app_id, rendered, stamp) and not reading.lens.incomplete:
+        rendered.keep(rendered.places, place, (size, rows, me))
+    return _view(reading, size, rows, me=me)
 
 
 async def _friends_page(reading: Reading, page: PageParams) -> BoardView:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import orjson
 
@@ -55,5 +56,24 @@ class ArchiveView:
     next_cursor: str | None = None
 
 
+def _rendered(value: Any) -> Any:
+    """Rows whose JSON was made once (``pages.RenderedRows``) are spliced in as it; other
+    subclasses of built-in types (which ``OPT_PASSTHROUGH_SUBCLASS`` sends here) as their base."""
+    fragment = getattr(value, "fragment", None)
+    if isinstance(fragment, orjson.Fragment):
+        return fragment
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def to_json(view: BoardView | ArchiveView) -> bytes:
-    return orjson.dumps(view, option=orjson.OPT_UTC_Z)
+    return orjson.dumps(view, default=_rendered, option=orjson.OPT_UTC_Z | orjson.OPT_PASSTHROUGH_SUBCLASS)

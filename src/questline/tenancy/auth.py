@@ -242,6 +242,49 @@ async def _claim_idempotency(request: Request, runtime: Runtime, caller: Caller,
         raise ReplayStored(outcome)
 
 
+async def identify_caller(request: Request, runtime: Runtime, policy: AccessPolicy,
+                          session: AsyncSession | None = None) -> Caller:
+    """Who is calling, and whether ``policy`` lets them call this route (nothing counted yet).
+
+    Without ``session``, a key the cache does not hold (and any token) is looked up through a
+    short read-only session: the request's own session must not begin (and, on SQLite, take the
+    write lock) before the idempotency claim commits."""
+    caller = _cached_key_caller(request, runtime)  # most calls: a key the cache holds, no session
+    if caller is None:
+        if session is not None:
+            caller = await identify(request, session, runtime, want_app=not policy.account)
+        else:
+            async with runtime.read_sessions() as lookup:
+                caller = await identify(request, lookup, runtime, want_app=not policy.account)
+    if caller.kind not in policy.kinds:
+        raise Forbidden(f"a {caller.kind} credential may not call this route", code="caller_not_allowed")
+    if caller.kind is ADMIN and not policy.account:
+        if caller.app_id is None:
+            raise ProblemError(f"admins name the app with the {APP_HEADER} header", code="app_required")
+        assert policy.admin_role is not None
+        caller.ensure_role(policy.admin_role)
+    if caller.kind is PLAYER and PLAYER_PATH_PARAM in request.path_params:
+        # A player token reaches only its own player, on every route, without each
+        # route having to remember; others get a 404 (no probing who exists).
+        caller.ensure_acts_for(str(request.path_params[PLAYER_PATH_PARAM]))
+    bound = ACCOUNT_PATH_PARAMS.get(caller.kind.value)
+    if bound is not None and bound in request.path_params and request.path_params[bound] != caller.account_id:
+        # A brand's or streamer's token reaches only its own account (404: no probing).
+        raise NotFound(f"{caller.kind.value} {request.path_params[bound]} not found",
+                       code=f"{caller.kind.value}_not_found")
+    return caller
+
+
+async def enforce_limits(runtime: Runtime, caller: Caller) -> None:
+    """The rate limits every call of ``caller`` counts against (``429`` past them)."""
+    settings = runtime.settings
+    await runtime.limiter.enforce(settings.rate_limit_per_key, "caller", caller.app_id or "-",
+                                  caller.key_id or caller.admin_id or caller.identity, what="this key")
+    if caller.kind is PLAYER:
+        await runtime.limiter.enforce(settings.rate_limit_per_player, "player", caller.app, caller.identity,
+                                      what="this player")
+
+
 def allow(
     *kinds: CallerKind,
     admin_role: Role | None = None,
@@ -254,34 +297,8 @@ def allow(
 
     async def dependency(request: Request) -> Caller:
         runtime: Runtime = request.app.state.runtime
-        caller = _cached_key_caller(request, runtime)  # most calls: a key the cache holds, no session
-        if caller is None:
-            # Identify through a short read-only session: the request's own session must not
-            # begin (and, on SQLite, take the write lock) before the idempotency claim commits.
-            async with runtime.read_sessions() as lookup:
-                caller = await identify(request, lookup, runtime, want_app=not account)
-        if caller.kind not in policy.kinds:
-            raise Forbidden(f"a {caller.kind} credential may not call this route", code="caller_not_allowed")
-        if caller.kind is ADMIN and not account:
-            if caller.app_id is None:
-                raise ProblemError(f"admins name the app with the {APP_HEADER} header", code="app_required")
-            assert admin_role is not None
-            caller.ensure_role(admin_role)
-        if caller.kind is PLAYER and PLAYER_PATH_PARAM in request.path_params:
-            # A player token reaches only its own player, on every route, without each
-            # route having to remember; others get a 404 (no probing who exists).
-            caller.ensure_acts_for(str(request.path_params[PLAYER_PATH_PARAM]))
-        bound = ACCOUNT_PATH_PARAMS.get(caller.kind.value)
-        if bound is not None and bound in request.path_params and request.path_params[bound] != caller.account_id:
-            # A brand's or streamer's token reaches only its own account (404: no probing).
-            raise NotFound(f"{caller.kind.value} {request.path_params[bound]} not found",
-                           code=f"{caller.kind.value}_not_found")
-        settings = runtime.settings
-        await runtime.limiter.enforce(settings.rate_limit_per_key, "caller", caller.app_id or "-",
-                                      caller.key_id or caller.admin_id or caller.identity, what="this key")
-        if caller.kind is PLAYER:
-            await runtime.limiter.enforce(settings.rate_limit_per_player, "player", caller.app, caller.identity,
-                                          what="this player")
+        caller = await identify_caller(request, runtime, policy)
+        await enforce_limits(runtime, caller)
         request.state.caller = caller
         if request.method == "POST":
             await _claim_idempotency(request, runtime, caller, policy)
@@ -327,3 +344,11 @@ PlayerOrServer = Annotated[Caller, allow(SERVER, PLAYER, admin_role=Role.VIEWER)
 PlayerOrServerWrite = Annotated[Caller, allow(SERVER, PLAYER, admin_role=Role.ADMIN)]
 AnyAppCaller = Annotated[Caller, allow(SERVER, CLIENT, PLAYER, admin_role=Role.VIEWER)]
 AdminAccount = Annotated[Caller, allow(account=True)]
+
+
+def lane_policy(route: ExposedRoute) -> AccessPolicy:
+    """The ``allow(...)`` policy of a route the fast lane stands in for (it must have one)."""
+    access = route_access(route)
+    if not isinstance(access, AccessPolicy):
+        raise ValueError(f"{route.path} declares no allow(...) policy for the fast lane to apply")
+    return access
