@@ -131,7 +131,7 @@ async def test_a_settled_server_keeps_what_it_started_with_out_of_the_collectors
     runtime = Runtime.build(settings)
     app = create_app(runtime=runtime, background=False, settle_gc=True)
     try:
-        async with LifespanManager(app):
+        async with lifespan(app):
             assert gc.get_freeze_count() > 100_000  # modules, classes, routes, schemas
             assert gc.get_threshold() == (loopwatch.YOUNG_GENERATION, *threshold[1:])
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
