@@ -58,6 +58,9 @@ REQUIRE_SERVICES = os.environ.get("QUESTLINE_REQUIRE_SERVICES") == "1"
 # The domain suite on the JetStream event log (nats://…): every test gets streams of its own.
 EVENT_LOG = os.environ.get("QUESTLINE_TEST_EVENT_LOG") or None
 START = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+# A bound against a lifespan that hangs, not a timing: asgi-lifespan's 5-second default failed engine
+# startups on a loaded box (tests in parallel beside other work, load 12).
+LIFESPAN_SECONDS = 120
 
 
 def _check_services() -> None:
@@ -221,11 +224,16 @@ async def runtime(settings: Settings, clock: ManualClock) -> AsyncIterator[Runti
         await log.close()
 
 
+def lifespan(app: FastAPI) -> LifespanManager:
+    """Run ``app``'s startup and shutdown (``async with lifespan(app):``), bounded only against a hang."""
+    return LifespanManager(app, startup_timeout=LIFESPAN_SECONDS, shutdown_timeout=LIFESPAN_SECONDS)
+
+
 @pytest.fixture
 async def engine(runtime: Runtime) -> AsyncIterator[FastAPI]:
     """The engine with its lifespan running but no background loops (tests drive them)."""
     app = create_app(runtime=runtime, background=False)
-    async with LifespanManager(app):
+    async with lifespan(app):
         yield app
 
 

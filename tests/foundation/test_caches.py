@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from asgi_lifespan import LifespanManager
 from redis.asyncio import Redis
 from sqlalchemy.engine import Connection
 
@@ -22,7 +21,7 @@ from questline.kit.clock import ManualClock
 from questline.kit.db import unit_of_work
 from questline.kit.runtime import Runtime
 from questline.tenancy.schemas import Role
-from tests.conftest import REDIS_URL, Factory, problem
+from tests.conftest import REDIS_URL, Factory, lifespan, problem
 
 SPEC = CacheSpec[str, int]("test.numbers", max_entries=3)
 
@@ -207,7 +206,7 @@ async def test_changes_reach_a_second_engine_sharing_the_redis(client: httpx.Asy
     owner = await factory.admin(keys.org_id, Role.OWNER)
     second_runtime = Runtime.build(runtime.settings, clock)
     second_app = create_app(runtime=second_runtime, background=False)
-    async with LifespanManager(second_app):
+    async with lifespan(second_app):
         transport = httpx.ASGITransport(app=second_app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://second.test") as second:
             made = (await client.post(f"/v1/apps/{keys.app_id}/keys", headers=owner.headers(),

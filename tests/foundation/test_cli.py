@@ -15,13 +15,18 @@ from typing import Any
 import httpx
 import pytest
 import typer
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from rich.console import Console
 from typer.testing import CliRunner
 
 from questline.app import create_app
+from questline.cli import achievements as achievements_cli
+from questline.cli import demo as demo_cli
+from questline.cli import main as cli_main
+from questline.cli import terminal
 from questline.cli.main import app as cli_app
 from questline.kit.settings import DEFAULT_SECRET_KEY, InsecureSettingsError, Settings
+from tests.conftest import lifespan
 from tests.serving import serving
 
 SECRET = "cli-test-secret-key-that-is-long-enough-0123456789"
@@ -50,7 +55,7 @@ def ask_api(db_url: str, method: str, path: str, headers: dict[str, str], body: 
     async def call() -> httpx.Response:
         settings = Settings(env="test", database_url=db_url, secret_key=SECRET)
         app = create_app(settings, background=False)
-        async with LifespanManager(app):
+        async with lifespan(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://cli.test") as client:
                 return await client.request(method, path, headers=headers, json=body)
@@ -159,7 +164,7 @@ def test_production_refuses_the_default_secret(db_url: str) -> None:
 
 async def _status_of(app: FastAPI, path: str) -> int:
     transport = httpx.ASGITransport(app=app)
-    async with LifespanManager(app), httpx.AsyncClient(transport=transport, base_url="http://cli.test") as client:
+    async with lifespan(app), httpx.AsyncClient(transport=transport, base_url="http://cli.test") as client:
         return (await client.get(path)).status_code
 
 
@@ -198,3 +203,17 @@ def test_init_prepares_what_serve_would_then_serving_uses_it(db_url: str, tmp_pa
     assert resp.status_code == 200, resp.text
     with sqlite3.connect(tmp_path / "cli.db") as conn:
         assert conn.execute("select count(*) from organizations").fetchone() == (1,)
+
+
+def test_the_cli_sizes_its_output_when_it_prints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rich fixes a console's size when it is made and COLUMNS and LINES are set: a console made at
+    import kept a pytest-xdist worker's 80x24 (exported by readline) and cut ``ledger verify``'s table
+    whatever COLUMNS the command was given. The CLI makes its consoles when it prints."""
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setenv("LINES", "24")
+    assert terminal.out().width == 40 and terminal.err().width == 40
+    monkeypatch.setenv("COLUMNS", "200")
+    assert terminal.out(soft_wrap=True).width == 200 and terminal.err().width == 200
+    made_at_import = [f"{module.__name__}.{name}" for module in (cli_main, demo_cli, achievements_cli)
+                      for name, value in vars(module).items() if isinstance(value, Console)]
+    assert made_at_import == []

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from bench.edge import SqliteCounter, WireCounter
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -26,6 +25,7 @@ from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
 from questline.players import repository as players_repo
 from questline.tenancy import service as tenancy
+from tests.conftest import lifespan
 
 
 @dataclass
@@ -69,7 +69,7 @@ async def counted(settings: Settings) -> AsyncIterator[Counted]:
 
     app = create_app(runtime=runtime, background=False)
     try:
-        async with LifespanManager(app):
+        async with lifespan(app):
             async with unit_of_work(runtime.sessions) as session:
                 org = await tenancy.create_org(session, runtime.clock, "Counted")
                 made, server_key, _ = await tenancy.create_app(session, runtime.clock, org.id, "Counted")

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
@@ -25,7 +24,7 @@ from questline.players import service as players
 from questline.players.schemas import AccountUpdate
 from questline.tenancy.auth import SERVER, Caller, allow
 from tests.achievements.test_badges import png
-from tests.conftest import Factory, problem
+from tests.conftest import Factory, lifespan, problem
 from tests.streaks.helpers import configure
 
 
@@ -76,7 +75,7 @@ def gate() -> Gate:
 async def engine(runtime: Runtime, gate: Gate) -> AsyncIterator[FastAPI]:
     app = create_app(runtime=runtime, background=False)
     app.include_router(slow_router(gate))
-    async with LifespanManager(app):
+    async with lifespan(app):
         yield app
 
 

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from questline.app import create_app
 from questline.kit.logging import configure_logging
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
-from tests.conftest import Factory, problem
+from tests.conftest import Factory, lifespan, problem
 
 
 @asynccontextmanager
@@ -25,7 +24,7 @@ async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """A second engine with its own settings (the fixtures' engine keeps the healthy ones)."""
     runtime = Runtime.build(settings)
     app = create_app(runtime=runtime, background=False)
-    async with LifespanManager(app):
+    async with lifespan(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://ops.test") as client:
             yield client
@@ -116,7 +115,7 @@ async def test_an_exhausted_connection_pool_is_503_database_busy(settings: Setti
     small = settings.model_copy(update={"database_pool_size": 1, "database_pool_timeout_seconds": 0.2})
     runtime = Runtime.build(small)
     app = create_app(runtime=runtime, background=False)
-    async with LifespanManager(app):
+    async with lifespan(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://ops.test") as client:
             assert runtime.engine.pool.size() == 1  # type: ignore[attr-defined]

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy.engine import make_url
 
 from questline.app import create_app
@@ -24,7 +23,7 @@ from questline.kit.db import unit_of_work
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
 from questline.tenancy import service as tenancy
-from tests.conftest import BACKENDS, problem
+from tests.conftest import BACKENDS, lifespan, problem
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 # A call during the outage must answer within this (connect timeout 5s, plus scheduling slack).
@@ -153,7 +152,7 @@ async def through(proxy: Proxy, settings: Settings) -> AsyncIterator[Proxied]:
     runtime = Runtime.build(proxied)
     app = create_app(runtime=runtime, background=False)
     try:
-        async with LifespanManager(app):
+        async with lifespan(app):
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
             async with httpx.AsyncClient(transport=transport, base_url="http://proxied.test") as client:
                 async with unit_of_work(runtime.sessions) as session:

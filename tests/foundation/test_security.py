@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import SecretStr
 
@@ -23,7 +22,7 @@ from questline.kit.runtime import Runtime
 from questline.kit.settings import DEFAULT_SECRET_KEY, InsecureSettingsError, Settings
 from questline.tenancy.schemas import Role
 from tests.competitions.helpers import competition, create, join
-from tests.conftest import START, Factory, problem
+from tests.conftest import START, Factory, lifespan, problem
 from tests.foundation.helpers import from_address
 from tests.leaderboards.helpers import board, define, play, ranks, scored
 
@@ -207,7 +206,7 @@ async def test_an_install_without_a_secret_makes_its_own_and_keeps_it_private(
 
     async def token_and_forgery(config: Settings) -> tuple[str, int]:
         app = create_app(config, background=False)
-        async with LifespanManager(app):
+        async with lifespan(app):
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
             async with httpx.AsyncClient(transport=transport, base_url="http://install.test") as client:
                 minted = (await client.post("/v1/players/alice/tokens", headers=keys.server, json={})).json()

@@ -15,12 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from questline.app import create_app
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
-from tests.conftest import problem
+from tests.conftest import lifespan, problem
 from tests.serving import serving
 
 
@@ -90,7 +89,7 @@ def settings(settings: Settings) -> Settings:
 async def test_a_stalled_body_is_408_in_process(runtime: Runtime) -> None:
     """The same bound at the ASGI level, with a client that sends half a body and then nothing."""
     app = create_app(runtime=runtime, background=False)
-    async with LifespanManager(app):
+    async with lifespan(app):
         sent: list[dict[str, Any]] = []
         never = asyncio.Event()
         parts = [{"type": "http.request", "body": b'{"display_', "more_body": True}]

@@ -11,13 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from questline.app import create_app
 from questline.kit.clock import ManualClock
 from questline.kit.runtime import Runtime
 from questline.leaderboards.pages import PAGES, Rendered
-from tests.conftest import AppKeys, Factory
+from tests.conftest import AppKeys, Factory, lifespan
 from tests.leaderboards.helpers import define, play, player, scored
 from tests.leaderboards.test_read_cost import until
 from tests.leaderboards.tiers import backend, settings, tier  # noqa: F401  (fixtures)
@@ -126,7 +125,7 @@ async def test_a_score_change_made_by_another_engine_is_read(client: httpx.Async
     keys = await setup(client, factory, runtime)
     second_runtime = Runtime.build(runtime.settings, clock)
     second_app = create_app(runtime=second_runtime, background=False)
-    async with LifespanManager(second_app):
+    async with lifespan(second_app):
         transport = httpx.ASGITransport(app=second_app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://second.test") as second:
             for _ in range(2):

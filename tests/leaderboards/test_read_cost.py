@@ -18,12 +18,11 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from asgi_lifespan import LifespanManager
 
 from questline.app import create_app
 from questline.kit.clock import ManualClock
 from questline.kit.runtime import Runtime
-from tests.conftest import Factory
+from tests.conftest import Factory, lifespan
 from tests.leaderboards.helpers import define, play, player, scored
 from tests.leaderboards.tiers import backend, settings, tier  # noqa: F401  (fixtures)
 
@@ -160,7 +159,7 @@ async def test_a_change_made_in_one_engine_is_read_in_another(client: httpx.Asyn
     keys = await setup_board(client, factory, runtime)
     second_runtime = Runtime.build(runtime.settings, clock)
     second_app = create_app(runtime=second_runtime, background=False)
-    async with LifespanManager(second_app):
+    async with lifespan(second_app):
         transport = httpx.ASGITransport(app=second_app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://second.test") as second:
             dan = await factory.player_token(keys, "dan")

@@ -19,14 +19,13 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from asgi_lifespan import LifespanManager
 
 from questline.app import create_app
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
 from questline.mechanics import install
 from questline.pipeline.models import EventRecord
-from tests.conftest import Factory, problem
+from tests.conftest import Factory, lifespan, problem
 from tests.pipeline.helpers import configure, send
 from tests.serving import free_port
 
@@ -44,7 +43,7 @@ async def role_client(settings: Settings, role: str) -> AsyncIterator[tuple[http
     runtime = Runtime.build(settings)
     install(runtime)
     app = create_app(runtime=runtime, role=role)
-    async with LifespanManager(app):
+    async with lifespan(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://role.test") as client:
             yield client, runtime

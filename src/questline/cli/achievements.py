@@ -6,17 +6,16 @@ import asyncio
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from questline.cli.terminal import err
+from questline.cli.terminal import out as console
 from questline.kit.db import unit_of_work
 from questline.kit.errors import ProblemError
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
 
 app = typer.Typer(help="Achievements.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
 
 
 @app.command("backfill")
@@ -43,7 +42,7 @@ def backfill(
                 await tenancy.get_app(session, app_id)
             with Progress(TextColumn("backfilling"), BarColumn(), MofNCompleteColumn(),
                           TextColumn("{task.fields[unlocked]} unlocked"), TimeRemainingColumn(),
-                          console=err) as progress:
+                          console=err()) as progress:
                 task = progress.add_task("players", total=None, unlocked=0)
                 unlocked = 0
 
@@ -60,6 +59,6 @@ def backfill(
     try:
         players, unlocked = asyncio.run(main())
     except ProblemError as exc:
-        err.print(f"[red]error[/red] ({exc.code}): {exc.detail}")
+        err().print(f"[red]error[/red] ({exc.code}): {exc.detail}")
         raise typer.Exit(1) from exc
-    console.print(f"evaluated {players} players; unlocked {unlocked} achievements")
+    console().print(f"evaluated {players} players; unlocked {unlocked} achievements")

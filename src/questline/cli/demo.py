@@ -8,18 +8,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from questline.cli.terminal import err
+from questline.cli.terminal import out as console
 from questline.kit.db import unit_of_work
 from questline.kit.errors import ProblemError
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
 
 app = typer.Typer(help="The demo game: its content and simulated players.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
 KEYS_FILE = Path("questline-demo.json")
 SIMULATION_BATCH = 2000
 
@@ -31,7 +30,7 @@ def _app_id(given: str | None) -> str:
         found = json.loads(KEYS_FILE.read_text()).get("app_id")
         if isinstance(found, str):
             return found
-    err.print(f"[red]error[/red]: name the app with --app (no {KEYS_FILE} here from a first `questline serve`)")
+    err().print(f"[red]error[/red]: name the app with --app (no {KEYS_FILE} here from a first `questline serve`)")
     raise typer.Exit(1)
 
 
@@ -79,9 +78,9 @@ def load(app_id: Annotated[str | None, typer.Option("--app", help="the app (defa
     try:
         summary = asyncio.run(main())
     except ProblemError as exc:
-        err.print(f"[red]error[/red] ({exc.code}): {exc.detail}")
+        err().print(f"[red]error[/red] ({exc.code}): {exc.detail}")
         raise typer.Exit(1) from exc
-    console.print(f"loaded {', '.join(content_files())} into {target}: {summary}")
+    console().print(f"loaded {', '.join(content_files())} into {target}: {summary}")
 
 
 @app.command("simulate")
@@ -113,7 +112,7 @@ def simulate(
                 await tenancy.get_app(session, target)
                 await install_content(session, runtime.clock, target)
             columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            with Progress(*columns, console=err) as progress:
+            with Progress(*columns, console=err()) as progress:
                 bars = _Bars(progress)
                 outcome = await run_simulation(runtime, target, players=players, days=days, seed=seed,
                                                reporter=bars)
@@ -125,7 +124,7 @@ def simulate(
     try:
         result = asyncio.run(main())
     except ProblemError as exc:
-        err.print(f"[red]error[/red] ({exc.code}): {exc.detail}")
+        err().print(f"[red]error[/red] ({exc.code}): {exc.detail}")
         raise typer.Exit(1) from exc
     from questline.demo.simulate import SimulationResult
 
@@ -136,7 +135,7 @@ def simulate(
     table.add_row("events", f"{result.events_accepted:,} new of {result.events_sent:,} sent")
     table.add_row("processed", f"{result.events_processed:,} (with the engine's own XP awards)")
     table.add_row("claims", f"{result.claims_filed} filed, {result.claims_approved} approved")
-    console.print(table)
+    console().print(table)
     sample = result.sample_players[0] if result.sample_players else "demo-001"
-    console.print(f"Look around: GET /v1/players/{sample}, /v1/players/{sample}/challenges, "
+    console().print(f"Look around: GET /v1/players/{sample}, /v1/players/{sample}/challenges, "
                   "/v1/challenge-claims?status=pending")

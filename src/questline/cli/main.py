@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from questline import migrations
 from questline.cli import achievements as achievements_cli
 from questline.cli import demo as demo_cli
+from questline.cli import terminal
+from questline.cli.terminal import err
 from questline.demo import DemoKeys, bootstrap_demo
 from questline.kit.db import unit_of_work
 from questline.kit.errors import ProblemError
@@ -46,8 +48,11 @@ app.add_typer(admins_app, name="admins")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(achievements_cli.app, name="achievements")
 app.add_typer(demo_cli.app, name="demo")
-console = Console(soft_wrap=True)  # keys and commands stay on one line, ready to copy
-err = Console(stderr=True)
+
+
+def console() -> Console:
+    """Standard output; keys and commands stay on one line, ready to copy."""
+    return terminal.out(soft_wrap=True)
 
 
 def load_settings(*, signing: bool = False, **overrides: Any) -> Settings:
@@ -61,7 +66,7 @@ def load_settings(*, signing: bool = False, **overrides: Any) -> Settings:
         settings = settings.with_secret_key() if signing else settings
         settings.check_safe_for_production()
     except (ValidationError, InsecureSettingsError) as exc:
-        err.print(f"[red]error[/red] (invalid_settings): {exc}")
+        err().print(f"[red]error[/red] (invalid_settings): {exc}")
         raise typer.Exit(2) from exc
     return settings
 
@@ -81,20 +86,21 @@ def run_in_session(work: Callable[[AsyncSession, Runtime], Awaitable[T]], settin
     try:
         return asyncio.run(main())
     except ProblemError as exc:
-        err.print(f"[red]error[/red] ({exc.code}): {exc.detail}")
+        err().print(f"[red]error[/red] ({exc.code}): {exc.detail}")
         raise typer.Exit(1) from exc
 
 
 def print_demo_keys(keys: DemoKeys, settings: Settings) -> None:
     base = f"http://{settings.host}:{settings.port}"
-    console.rule("[bold]Questline demo created")
-    console.print(f"organization  {keys.org_id}\napp           {keys.app_id}")
-    console.print(f"server key    [bold]{keys.server_key}[/bold]\nclient key    {keys.client_key}")
-    console.print(f"admin         {keys.admin_email} / {keys.admin_password}")
-    console.print("These secrets are shown once (also saved to ./questline-demo.json). Try:")
-    console.print(f"  curl -H 'Authorization: Bearer {keys.server_key}' {base}/v1/players")
-    console.print("Fill the demo game with simulated players: questline demo simulate")
-    console.rule()
+    out = console()
+    out.rule("[bold]Questline demo created")
+    out.print(f"organization  {keys.org_id}\napp           {keys.app_id}")
+    out.print(f"server key    [bold]{keys.server_key}[/bold]\nclient key    {keys.client_key}")
+    out.print(f"admin         {keys.admin_email} / {keys.admin_password}")
+    out.print("These secrets are shown once (also saved to ./questline-demo.json). Try:")
+    out.print(f"  curl -H 'Authorization: Bearer {keys.server_key}' {base}/v1/players")
+    out.print("Fill the demo game with simulated players: questline demo simulate")
+    out.rule()
 
 
 @app.command()
@@ -102,7 +108,7 @@ def migrate(revision: Annotated[str, typer.Argument(help="target revision (defau
     """Apply database migrations (QUESTLINE_DATABASE_URL)."""
     settings = load_settings()
     migrations.upgrade(settings.database_url, revision)
-    console.print(f"database at [bold]{revision}[/bold]")
+    console().print(f"database at [bold]{revision}[/bold]")
 
 
 ROLE_OPTION = typer.Option(help="what this process runs: all (API, worker and scheduler; the default), api, worker, "
@@ -219,7 +225,7 @@ def orgs_create(
     if as_json:
         typer.echo(json.dumps(result))
     else:
-        console.print(f"created organization {result['org_id']}")
+        console().print(f"created organization {result['org_id']}")
 
 
 @apps_app.command("create")
@@ -242,7 +248,7 @@ def apps_create(
     if as_json:
         typer.echo(json.dumps(result))
     else:
-        console.print(f"app        {result['app_id']}\nserver key {result['server_key']}\n"
+        console().print(f"app        {result['app_id']}\nserver key {result['server_key']}\n"
                       f"client key {result['client_key']}\n(shown once)")
 
 
@@ -272,7 +278,7 @@ def keys_list(
     for key in keys:
         state = f"revoked {key['revoked_at'][:10]}" if key["revoked_at"] else "active"
         table.add_row(key["id"], key["kind"], key["name"], key["last4"], state)
-    console.print(table)
+    console().print(table)
 
 
 @keys_app.command("create")
@@ -295,7 +301,7 @@ def keys_create(
     if as_json:
         typer.echo(json.dumps({"key_id": key_id, "kind": kind, "secret": secret}))
     else:
-        console.print(f"key    {key_id}\nsecret {secret}\n(shown once)")
+        console().print(f"key    {key_id}\nsecret {secret}\n(shown once)")
 
 
 @keys_app.command("revoke")
@@ -307,7 +313,7 @@ def keys_revoke(app_id: Annotated[str, typer.Argument(help="app id")],
         await tenancy.revoke_key(session, runtime.clock, app_id, key_id)
 
     run_in_session(work)
-    console.print(f"revoked {key_id}")
+    console().print(f"revoked {key_id}")
 
 
 @admins_app.command("create")
@@ -334,7 +340,7 @@ def admins_create(
     if as_json:
         typer.echo(json.dumps({"admin_id": admin_id, "email": email.strip().lower()}))
     else:
-        console.print(f"created admin {admin_id}")
+        console().print(f"created admin {admin_id}")
 
 
 @app.command()
@@ -377,7 +383,7 @@ def replay(
         try:
             total = await start_replay(runtime, app_id)
             with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                          console=err) as progress:
+                          console=err()) as progress:
                 task = progress.add_task("events", total=total)
                 # Counts this process's share; an engine's worker may process the rest.
                 await drain(runtime, lambda n: progress.advance(task, n))
@@ -386,7 +392,7 @@ def replay(
         finally:
             await runtime.close()
 
-    console.print(f"replayed {asyncio.run(main())} events")
+    console().print(f"replayed {asyncio.run(main())} events")
 
 
 config_app = typer.Typer(help="An app's definitions (stats, XP tracks and rules, …) as files.",
@@ -411,7 +417,7 @@ def config_load(
         raw = yaml.safe_load(path.read_text())
         bundle = Bundle.model_validate({**(raw or {}), "prune": prune})
     except (yaml.YAMLError, ValueError) as exc:
-        err.print(f"[red]error[/red]: {path} is not a valid configuration: {exc}")
+        err().print(f"[red]error[/red]: {path} is not a valid configuration: {exc}")
         raise typer.Exit(1) from exc
 
     async def work(session: AsyncSession, runtime: Runtime) -> Any:
@@ -420,7 +426,7 @@ def config_load(
         return await rules.apply_bundle(session, runtime.clock, rules.registry_of(runtime), app_id, bundle)
 
     result = run_in_session(work)
-    console.print(f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}, "
+    console().print(f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}, "
                   f"deleted {result.deleted}; config version {result.config_version}")
 
 
@@ -467,20 +473,20 @@ def ledger_verify(
             if t.app_id == shown_app:
                 summary.add_row(t.currency, str(t.accounts), str(t.postings), f"{t.player_balances:,}",
                                 f"{t.issued:,}", f"{t.held:,}", f"{t.sunk:,}")
-        console.print(summary)
-    console.print("[dim]players: sum of player balances; issued: ever granted; held: in active holds; "
+        console().print(summary)
+    console().print("[dim]players: sum of player balances; issued: ever granted; held: in active holds; "
                   "spent: taken out by spends and purchases[/dim]")
     if not violations:
-        console.print("[green]ledger verified[/green]: every invariant holds")
+        console().print("[green]ledger verified[/green]: every invariant holds")
         return
     broken = Table("check", "app", "subject", "detail", title=f"{len(violations)} violation(s)",
                    title_justify="left", style="red")
     for v in violations[:limit]:
         broken.add_row(v.check, v.app_id, v.subject, v.detail)
-    console.print(broken)
+    console().print(broken)
     if len(violations) > limit:
-        console.print(f"... and {len(violations) - limit} more")
-    err.print(f"[red]ledger verification failed[/red]: {len(violations)} violation(s)")
+        console().print(f"... and {len(violations) - limit} more")
+    err().print(f"[red]ledger verification failed[/red]: {len(violations)} violation(s)")
     raise typer.Exit(1)
 
 
