@@ -242,6 +242,7 @@ def _fast_routes() -> list[Callable[[FastLane], None]]:
     return [
         players_api.fast_routes,
         leaderboards_api.fast_routes,
+        events_api.fast_routes,
     ]
 
 

@@ -38,7 +38,7 @@ from starlette._utils import get_route_path
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.routing import BaseRoute, compile_path
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from questline.kit.db import run_after_commit
 from questline.kit.errors import ProblemError, problem_response, to_problem
@@ -92,28 +92,85 @@ class LazySession:
         await run_after_commit(session)
 
 
+class _Recorder:
+    """The request body, read only when a handler asks for it and kept, so that a request the
+    lane declines reaches FastAPI whole (``replay``)."""
+
+    __slots__ = ("_body", "_messages", "_read", "_receive")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._messages: list[Message] = []
+        self._body: bytes | None = None
+        self._read = False
+
+    async def body(self) -> bytes | None:
+        """The whole body, or None if the client went away first."""
+        if not self._read:
+            self._read = True
+            chunks = []
+            while True:
+                message = await self._receive()
+                self._messages.append(message)
+                if message["type"] != "http.request":
+                    return None
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            self._body = b"".join(chunks)
+        return self._body
+
+    def replay(self) -> Receive:
+        """``receive`` as if nothing had been read: the messages read so far, then the rest."""
+        if not self._messages:
+            return self._receive
+        pending = list(self._messages)
+        rest = self._receive
+
+        async def receive() -> Message:
+            return pending.pop(0) if pending else await rest()
+
+        return receive
+
+
 @dataclass(slots=True)
 class LaneCall:
     """One request in the lane: its validated parameters, a request view for the caller's
-    identity, the runtime, and a session opened only on first use."""
+    identity, the runtime, a session opened only on first use, and (for writes) the body."""
 
     scope: Scope
     request: Request
     params: dict[str, Any]
     runtime: Runtime
     session: AsyncSession
+    recorder: _Recorder
+    admitted: bool = False
+
+    async def body(self) -> bytes | None:
+        return await self.recorder.body()
+
+    async def admit(self, step: Callable[[], Awaitable[None]]) -> None:
+        """For a write, before it changes anything: from here on the request is the lane's own
+        (an error is answered as the route's problem, never passed on), then ``step`` (the rate
+        limits) runs."""
+        self.admitted = True
+        await step()
 
 
 @dataclass(slots=True)
 class LaneAnswer:
-    """A handler's reply: JSON bytes, once ``admit`` (the caller's rate limits) has let it through."""
+    """A handler's reply: JSON bytes, once ``admit`` (the caller's rate limits) has let it through
+    (None: a write that was admitted already, with ``LaneCall.admit``)."""
 
     body: bytes
-    admit: Callable[[], Awaitable[None]]
+    admit: Callable[[], Awaitable[None]] | None = None
     status: int = 200
 
 
 LaneHandler = Callable[[LaneCall], Awaitable[LaneAnswer | None]]
+
+# Given the FastAPI route it stands in for (its access policy, its parameters), makes the handler.
+HandlerFactory = Callable[[ExposedRoute], LaneHandler]
 
 
 def route_reply(route: APIRoute) -> Callable[[Any], bytes]:
@@ -135,8 +192,6 @@ def route_reply(route: APIRoute) -> Callable[[Any], bytes]:
         return body
 
     return reply
-# Given the FastAPI route it stands in for (its access policy, its parameters), makes the handler.
-HandlerFactory = Callable[[ExposedRoute], LaneHandler]
 
 
 @dataclass(frozen=True)
@@ -173,25 +228,32 @@ class FastLane:
     def __init__(self, runtime: Runtime, *, enabled: bool = True) -> None:
         self.runtime = runtime
         self.enabled = enabled
-        self._wanted: list[tuple[str, HandlerFactory]] = []
-        self._by_length: dict[int, list[_Route]] = {}
+        self._wanted: list[tuple[str, str, HandlerFactory]] = []
+        self._by_shape: dict[tuple[str, int], list[_Route]] = {}  # (method, path segments) -> routes
         self.answered = 0  # requests the lane answered (tests and benchmarks read it)
         self.fell_through = 0
 
     def get(self, template: str, factory: HandlerFactory) -> None:
         """Answer ``GET template`` in the lane; the app must serve the same route through FastAPI."""
-        self._wanted.append((template, factory))
+        self._wanted.append(("GET", template, factory))
+
+    def post(self, template: str, factory: HandlerFactory) -> None:
+        """Answer ``POST template`` in the lane. The handler reads the body with ``LaneCall.body``
+        and calls ``LaneCall.admit`` before it changes anything. The lane runs no edge hooks, so
+        the route must be one they leave alone (``x-audit: False``)."""
+        self._wanted.append(("POST", template, factory))
 
     def bind(self, routes: list[BaseRoute]) -> None:
         """Find each registered template's FastAPI route, its parameters and the routes that could shadow it."""
         exposed = {(r.path, method): r for r in exposed_api_routes(routes) for method in r.methods}
-        others = self._candidates(routes)
-        for template, factory in self._wanted:
-            found = exposed.get((template, "GET"))
+        for method, template, factory in self._wanted:
+            found = exposed.get((template, method))
             if found is None:
-                raise LookupError(f"the fast lane stands in for GET {template}, which the app does not serve")
+                raise LookupError(f"the fast lane stands in for {method} {template}, which the app does not serve")
+            if method != "GET" and (found.route.openapi_extra or {}).get("x-audit") is not False:
+                raise ValueError(f"{method} {template} is audited: the fast lane runs no edge hooks")
             ours = _segments(template)
-            shadows = tuple(regex for path, regex, prefix, route in others
+            shadows = tuple(regex for path, regex, prefix, route in self._candidates(routes, method)
                             if route is not found.route and _could_overlap(ours, path, prefix=prefix))
             path_fields, query_fields = _fields(found.dependant)
             names = tuple(s[1:-1] for s in ours if s.startswith("{"))
@@ -201,14 +263,14 @@ class FastLane:
                 route=found.route, path_fields=tuple(by_name[n] for n in names),
                 query_fields=tuple(query_fields), shadows=shadows, handler=factory(found),
                 plain_path=_plain(tuple(by_name[n] for n in names)), plain_query=_plain(tuple(query_fields)))
-            self._by_length.setdefault(len(ours), []).append(lane_route)
+            self._by_shape.setdefault((method, len(ours)), []).append(lane_route)
 
     @staticmethod
-    def _candidates(routes: list[BaseRoute]) -> list[tuple[str, re.Pattern[str], bool, Any]]:
-        """Every GET-capable route and mount of the app: (template, regex, is a mount, route)."""
+    def _candidates(routes: list[BaseRoute], method: str) -> list[tuple[str, re.Pattern[str], bool, Any]]:
+        """Every route and mount of the app that may take ``method``: (template, regex, is a mount, route)."""
         out: list[tuple[str, re.Pattern[str], bool, Any]] = []
         for context in exposed_api_routes(routes):
-            if "GET" in context.methods:
+            if method in context.methods:
                 out.append((context.path, compile_path(context.path)[0], False, context.route))
         for route in routes:
             path = getattr(route, "path", None)
@@ -217,15 +279,15 @@ class FastLane:
                 continue
             methods = getattr(route, "methods", None)
             mount = not hasattr(route, "endpoint")
-            if mount or methods is None or "GET" in methods:
+            if mount or methods is None or method in methods:
                 out.append((path, regex, mount, route))
         return out
 
-    def match(self, path: str) -> tuple[_Route, tuple[str, ...]] | None:
+    def match(self, method: str, path: str) -> tuple[_Route, tuple[str, ...]] | None:
         parts = path[1:].split("/") if path.startswith("/") else None
         if parts is None:
             return None
-        for candidate in self._by_length.get(len(parts), ()):
+        for candidate in self._by_shape.get((method, len(parts)), ()):
             values = []
             for literal, part in zip(candidate.segments, parts, strict=True):
                 if literal is None:
@@ -329,7 +391,7 @@ def _validated(route: _Route, raw_path: tuple[str, ...], query: bytes) -> dict[s
 
 
 class FastLaneMiddleware:
-    """Tries the lane for GET requests; everything else (and whatever the lane declines) goes on."""
+    """Tries the lane for the routes it holds; everything else (and whatever the lane declines) goes on."""
 
     def __init__(self, app: ASGIApp, *, lane: FastLane) -> None:
         self.app = app
@@ -337,11 +399,11 @@ class FastLaneMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         lane = self.lane
-        if scope["type"] != "http" or scope["method"] != "GET" or not lane.enabled:
+        if scope["type"] != "http" or not lane.enabled:
             await self.app(scope, receive, send)
             return
         path = get_route_path(scope)
-        found = lane.match(path)
+        found = lane.match(scope["method"], path)
         query: bytes = scope.get("query_string", b"")
         if found is None or "\x00" in path or b"%00" in query.lower():
             await self.app(scope, receive, send)
@@ -356,34 +418,46 @@ class FastLaneMiddleware:
         view["path_params"] = dict(zip(route.names, raw, strict=True))
         view["route"] = route.route
         session = LazySession(lane.runtime.read_sessions)
-        call = LaneCall(view, Request(view), params, lane.runtime, session.as_session())
+        recorder = _Recorder(receive)
+        call = LaneCall(view, Request(view), params, lane.runtime, session.as_session(), recorder)
+        failure: Exception | None = None
         try:
             answer = await route.handler(call)
-        except ProblemError:
-            answer = None  # a refusal: the route says it, in its own words
+        except ProblemError as exc:
+            answer, failure = None, exc  # before admit: a refusal the route says in its own words
         except Exception as exc:
-            _log.warning("fast_lane_fell_through", route=route.template, error=repr(exc))
-            answer = None
+            answer, failure = None, exc
+            if not call.admitted:
+                _log.warning("fast_lane_fell_through", route=route.template, error=repr(exc))
         try:
             await session.settle()
         except Exception as exc:  # the read is done; a session that cannot close is the pool's to drop
             _log.warning("fast_lane_session_not_closed", error=repr(exc))
-        if answer is None:
+        if answer is None and not call.admitted:
             lane.fell_through += 1
-            await self.app(scope, receive, send)
+            await self.app(scope, recorder.replay(), send)
             return
         scope["route"] = route.route  # the metrics' route template, as FastAPI would have set it
         scope["path_params"] = view["path_params"]
         lane.answered += 1
         try:
-            await answer.admit()
+            if failure is not None:
+                raise failure
+            assert answer is not None
+            if answer.admit is not None:
+                await answer.admit()
         except Exception as exc:
-            problem = to_problem(exc)
-            if problem.code == "internal_error":
-                _log.exception("unhandled_error", path=path, exc_info=exc)
-            await problem_response(Request(scope), problem)(scope, receive, send)
+            await _problem(scope, recorder.replay(), send, exc, path)
             return
         body = answer.body
         await send({"type": "http.response.start", "status": answer.status,
                     "headers": [(b"content-length", str(len(body)).encode()), _JSON_HEADERS]})
         await send({"type": "http.response.body", "body": body})
+
+
+async def _problem(scope: Scope, receive: Receive, send: Send, exc: Exception, path: str) -> None:
+    """The route's problem reply for an error after admission (as ``kit.routing`` gives it)."""
+    problem = to_problem(exc)
+    if problem.code == "internal_error":
+        _log.exception("unhandled_error", path=path, exc_info=exc)
+    await problem_response(Request(scope), problem)(scope, receive, send)

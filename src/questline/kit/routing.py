@@ -188,7 +188,7 @@ async def _check_request(request: Request, checks_json: bool) -> None:
     scope = request.scope
     if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"").lower():
         raise Unprocessable("the URL contains a NUL character", code="validation_failed")
-    if request.method in READ_METHODS or not _is_json(request):
+    if request.method in READ_METHODS or not is_json_body(request):
         return
     body = await request.body()
     if not body:
@@ -206,7 +206,7 @@ async def _check_request(request: Request, checks_json: bool) -> None:
     request._json = parsed  # Starlette's cache of request.json(): FastAPI reads the body from it
 
 
-def _is_json(request: Request) -> bool:
+def is_json_body(request: Request) -> bool:
     content_type = request.headers.get("content-type")
     if not content_type:
         return False

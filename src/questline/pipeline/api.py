@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+import json
+from functools import partial
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import Response
 
+from questline.kit.fastlane import FastLane, LaneAnswer, LaneCall, LaneHandler
 from questline.kit.pagination import Page, PageParams, page_params
-from questline.kit.routing import PER_ITEM_JSON, ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.kit.routing import (
+    PER_ITEM_JSON,
+    ClockDep,
+    ExposedRoute,
+    RuntimeDep,
+    SessionDep,
+    UnitOfWorkRoute,
+    is_json_body,
+)
 from questline.pipeline import ingest as service
 from questline.pipeline.schemas import PLAYER_ID, EventOut, IngestResult, Retention
-from questline.tenancy.auth import CLIENT, PLAYER, SERVER, Caller, PlayerOrServer, ServerOrViewer, allow
+from questline.tenancy.auth import (
+    CLIENT,
+    IDEMPOTENCY_HEADER,
+    PLAYER,
+    SERVER,
+    Caller,
+    PlayerOrServer,
+    ServerOrViewer,
+    allow,
+    enforce_limits,
+    identify_caller,
+    lane_policy,
+)
 from questline.tenancy.schemas import Role
 
 router = APIRouter(prefix="/v1", tags=["events"], route_class=UnitOfWorkRoute)
@@ -22,9 +45,12 @@ _EXAMPLE = {"id": "evt-1001", "player_id": "alice", "type": "match.won", "data":
             "timestamp": "2026-03-10T12:00:00Z"}
 
 
+def _json_bytes(model: IngestResult) -> bytes:
+    return orjson.dumps(model.model_dump(mode="json", exclude_none=True))
+
+
 def _json(model: IngestResult, status: int) -> Response:
-    return Response(orjson.dumps(model.model_dump(mode="json", exclude_none=True)), status_code=status,
-                    media_type="application/json")
+    return Response(_json_bytes(model), status_code=status, media_type="application/json")
 
 
 @router.post(
@@ -53,6 +79,34 @@ async def send_events(
                                                    event_ids=ingested.event_ids)
     result = ingested.result.model_copy(update={"processed": done, "effects": effects if done else None})
     return _json(result, 200 if done else 202)
+
+
+def fast_routes(lane: FastLane) -> None:
+    """``POST /v1/events`` answered in the fast lane (``kit.fastlane``), through the same service."""
+    lane.post("/v1/events", _fast_send)
+
+
+def _fast_send(route: ExposedRoute) -> LaneHandler:
+    policy = lane_policy(route)
+
+    async def handler(call: LaneCall) -> LaneAnswer | None:
+        request, runtime = call.request, call.runtime
+        # Left to the route: waiting for effects, idempotency keys, bodies that are not JSON.
+        if call.params["wait"] or IDEMPOTENCY_HEADER in request.headers or not is_json_body(request):
+            return None
+        caller = await identify_caller(request, runtime, policy)
+        raw = await call.body()
+        if not raw:
+            return None
+        try:
+            body = json.loads(raw)  # the route's parser (orjson reads big integers as floats)
+        except (ValueError, RecursionError):
+            return None  # the route says what is wrong, in its words
+        await call.admit(partial(enforce_limits, runtime, caller))
+        ingested = await service.ingest(runtime, caller, body)
+        return LaneAnswer(_json_bytes(ingested.result), status=202)
+
+    return handler
 
 
 @router.get("/players/{player_id}/events", response_model=Page[EventOut])
