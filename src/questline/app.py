@@ -241,6 +241,7 @@ def _routers() -> list[APIRouter]:
 def _fast_routes() -> list[Callable[[FastLane], None]]:
     """Each area's ``fast_routes(lane)``: GET routes it also answers in the fast lane."""
     return [
+        players_api.fast_routes,
         leaderboards_api.fast_routes,
         events_api.fast_routes,
     ]

@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     # embedded tier). Changes made by the engine itself invalidate at once. 0 turns caches off.
     cache_max_age_seconds: float = Field(default=60.0, ge=0, le=86_400)
 
-    # The hottest GET routes (board reads) are answered by a pure-ASGI lane
+    # The hottest GET routes (board reads, an account) are answered by a pure-ASGI lane
     # before FastAPI's routing (``kit.fastlane``): same replies, a fraction of the CPU. Off: FastAPI
     # answers every request (for comparing the two).
     fast_lane: bool = True
