@@ -55,12 +55,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench import loadgen, report  # noqa: E402
+from bench import loadgen, loophealth, report  # noqa: E402
 from bench.ceilings import prepare as prepare_ceilings  # noqa: E402
 from bench.common import free_port  # noqa: E402
 from bench.pipeline import CONFIG  # noqa: E402
@@ -106,6 +105,7 @@ class Box:
     rows: list[report.Row] = field(default_factory=list)
     loads: list[float] = field(default_factory=list)
     idle_statements_per_s: float | None = None  # what an idle engine sends PostgreSQL (worker and scheduler polls)
+    engine_settings: dict[str, str] = field(default_factory=dict)  # --set NAME=VALUE: the engine's QUESTLINE_NAME
 
     def add(self, row: report.Row) -> None:
         load = os.getloadavg()[0]
@@ -116,14 +116,16 @@ class Box:
 # Servers ----------------------------------------------------------------------------------------------
 
 
-def engine_env(database_url: str, redis_url: str | None = None) -> dict[str, str]:
+def engine_env(database_url: str, redis_url: str | None = None,
+               settings: dict[str, str] | None = None) -> dict[str, str]:
+    """The engine's environment; ``settings`` (``--set NAME=VALUE``) become ``QUESTLINE_NAME=VALUE``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUESTLINE_")}
     env |= {"QUESTLINE_DATABASE_URL": database_url, "QUESTLINE_LOG_LEVEL": "WARNING", "QUESTLINE_LOG_JSON": "true",
             # limits out of the way (per second: a window's cost grows with the hits it remembers)
             "QUESTLINE_RATE_LIMIT_PER_KEY": "1000000/second", "QUESTLINE_RATE_LIMIT_PER_PLAYER": "1000000/second"}
     if redis_url:
         env |= {"QUESTLINE_REDIS_URL": redis_url, "QUESTLINE_REDIS_NAMESPACE": f"qlbench{uuid.uuid4().hex[:8]}"}
-    return env
+    return env | {f"QUESTLINE_{name.upper()}": value for name, value in (settings or {}).items()}
 
 
 def pinned(cmd: list[str], cpus: str | None) -> list[str]:
@@ -229,10 +231,13 @@ def asyncpg_dsn(url: str) -> str:
 
 
 class Events:
-    """Counts of an app's events in the log: all of them, and those the worker has not processed yet."""
+    """Counts of an app's events in the log: all of them, and those the worker has not processed yet.
+
+    One pooled connection: while a backlog drains, ``drain`` asks every 0.1 s, and a new
+    connection per question is a new PostgreSQL backend each time."""
 
     def __init__(self, database_url: str) -> None:
-        self.engine: AsyncEngine = create_async_engine(database_url, poolclass=NullPool)
+        self.engine: AsyncEngine = create_async_engine(database_url, pool_size=1, max_overflow=1)
 
     async def counts(self, app_id: str) -> tuple[int, int]:
         async with self.engine.connect() as conn:
@@ -241,15 +246,24 @@ class Events:
                 "WHERE app_id = :app"), {"app": app_id})).one()
         return int(row[0]), int(row[1])
 
+    async def pending(self, app_id: str) -> int:
+        """Only the app's pending events: read through the partial index of pending rows, so it
+        stays cheap however long the app's log is (``counts`` reads every event of the app: polled
+        while a 90,000-event backlog drained, it kept PostgreSQL busy a third of the time)."""
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(sa.text(
+                "SELECT count(*) FROM events WHERE pending > 0 AND app_id = :app"), {"app": app_id})).scalar_one())
+
     async def drain(self, app_id: str, limit: float) -> tuple[int, int, float]:
         """Wait (at most ``limit`` s) until the app has nothing pending: (total, still pending, time.perf_counter())."""
         deadline = time.perf_counter() + limit
         while True:
-            total, pending = await self.counts(app_id)
+            pending = await self.pending(app_id)
             now = time.perf_counter()
             if pending == 0 or now > deadline:
+                total, pending = await self.counts(app_id)
                 return total, pending, now
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.1)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -373,13 +387,16 @@ async def event_scenario(box: Box, name: str, base: str, server: psutil.Process,
     before, _ = await events.counts(app_id)
     conns = box.plan.batch_connections if batch > 1 else box.plan.connections
     cpu, stmts = cpu_seconds(server), counter.statements if counter else 0
+    loop_start = await loophealth.scrape(base)
     started = time.perf_counter()
     load = await wrk(box, base, seconds or box.plan.seconds, conns, batch=batch, kind=kind, auth=f"Bearer {key}",
                      players=box.plan.players, run=uuid.uuid4().hex[:10])
     sent_rss = rss_mb(server)
+    loop_sent = await loophealth.scrape(base)
     _, backlog = await events.counts(app_id)
     total, pending, finished = await events.drain(app_id, box.plan.drain_limit)
     used = cpu_seconds(server) - cpu
+    loop_drained = await loophealth.scrape(base)
     new = total - before
     processed = new - pending
     row = {"name": name, "kind": "engine", "unit": "events/s", "ceiling": ceiling_name,
@@ -388,7 +405,8 @@ async def event_scenario(box: Box, name: str, base: str, server: psutil.Process,
            "processed_per_s": round(processed / (finished - started), 1), "backlog": backlog,
            "left_pending": pending, "p50_ms": load.p50_ms, "p99_ms": load.p99_ms,
            "cpu_s_per_1k": round(used / new * 1000, 4) if new else None, "rss_mb": max(sent_rss, rss_mb(server)),
-           "errors": errors(load), "aim": aim}
+           "errors": errors(load), "aim": aim, "loop_sending": loophealth.between(loop_start, loop_sent),
+           "loop_draining": loophealth.between(loop_sent, loop_drained)}
     if counter is not None:
         row["statements_per_event"] = round((counter.statements - stmts) / new, 4) if new else None
     return row
@@ -398,12 +416,14 @@ async def read_scenario(box: Box, name: str, base: str, server: psutil.Process, 
                         seconds: float | None = None, counter: WireCounter | None = None,
                         aim: str = "") -> report.Row:
     cpu, stmts = cpu_seconds(server), counter.statements if counter else 0
+    loop_start = await loophealth.scrape(base)
     load = await wrk(box, base, seconds or box.plan.seconds, box.plan.connections, mode="get", targets=targets)
     used = cpu_seconds(server) - cpu
     row = {"name": name, "kind": "engine", "unit": "req/s", "ceiling": ceiling_name,
            "value": round(load.per_second, 1), "p50_ms": load.p50_ms, "p99_ms": load.p99_ms,
            "cpu_s_per_1k": round(used / load.ok * 1000, 4) if load.ok else None, "rss_mb": rss_mb(server),
-           "errors": errors(load), "aim": aim}
+           "errors": errors(load), "aim": aim,
+           "loop_sending": loophealth.between(loop_start, await loophealth.scrape(base))}
     if counter is not None:
         row["statements_per_event"] = round((counter.statements - stmts) / load.ok, 4) if load.ok else None
     return row
@@ -481,7 +501,7 @@ async def prepare_board(base: str, app: tuple[str, str], box: Box, events: Event
 async def postgres_engine(box: Box, database_url: str) -> Apps:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = engine_env(database_url, box.redis)
+    env = engine_env(database_url, box.redis, box.engine_settings)
     async with process(serve_cmd(port, box), env, box.work / "engine-pg.log", f"{base}/healthz") as (proc, _):
         await asyncio.sleep(box.plan.settle)
         box.add({"name": "idle RSS, PostgreSQL + Redis", "kind": "single", "unit": "MB", "value": rss_mb(proc),
@@ -523,7 +543,7 @@ async def counted_pass(box: Box, database_url: str, apps: Apps) -> None:
     proxied = direct.set(host="127.0.0.1", port=counter.port).render_as_string(hide_password=False)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = engine_env(proxied, box.redis)
+    env = engine_env(proxied, box.redis, box.engine_settings)
     seconds = box.plan.count_seconds
     counted: dict[str, float | None] = {}
     try:
@@ -575,7 +595,7 @@ async def sqlite_engine(box: Box) -> None:
     await asyncio.to_thread(migrations.upgrade, database_url)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = engine_env(database_url)
+    env = engine_env(database_url, settings=box.engine_settings)
     async with process(serve_cmd(port, box), env, box.work / "engine-sqlite.log", f"{base}/healthz") as (proc, _):
         await asyncio.sleep(box.plan.settle)
         box.add({"name": "idle RSS, SQLite", "kind": "single", "unit": "MB", "value": rss_mb(proc),
@@ -618,7 +638,7 @@ async def edge_reads(box: Box) -> None:
 async def edge_read(box: Box, database_url: str, redis_url: str | None, label: str) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = engine_env(database_url, redis_url)
+    env = engine_env(database_url, redis_url, box.engine_settings)
     async with process(serve_cmd(port, box), env, box.work / f"engine-edge-{label}.log", f"{base}/healthz") as (
             proc, _):
         read = await new_app(database_url, "read")
@@ -683,6 +703,14 @@ STEPS = ("first-start", "ceilings", "postgres", "statements", "sqlite", "edge", 
 DEFAULT_STEPS = STEPS[:-2]
 
 
+def engine_setting(text: str) -> tuple[str, str]:
+    """``--set NAME=VALUE`` (a Settings field, as ``QUESTLINE_NAME`` sets it)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -695,6 +723,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--server-cpus", default="0", help="taskset CPU list for every server ('' = not pinned)")
     p.add_argument("--load-cpus", default="1", help="taskset CPU list for wrk ('' = not pinned)")
     p.add_argument("--only", action="append", choices=STEPS, help="run only these steps (repeatable)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", type=engine_setting,
+                   help="an engine setting for every engine of the run, e.g. worker_slice_ms=5 (repeatable)")
     p.add_argument("--json", type=Path, help="write the rows and the run's facts here")
     p.add_argument("--compare", type=Path, help="an earlier --json file: print what changed")
     p.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
@@ -708,7 +738,8 @@ async def run(args: argparse.Namespace) -> tuple[list[report.Row], dict[str, Any
     steps = set(args.only or DEFAULT_STEPS)
     loadgen.wrk_binary()
     work = Path(tempfile.mkdtemp(prefix="questline-bench-"))
-    box = Box(plan, args.server_cpus or None, args.load_cpus or None, args.postgres, args.redis, work)
+    box = Box(plan, args.server_cpus or None, args.load_cpus or None, args.postgres, args.redis, work,
+              engine_settings=dict(args.set))
     load_before = os.getloadavg()
     started = time.time()
     console.print(f"logs and scratch files: {work}")
@@ -758,7 +789,8 @@ async def run(args: argparse.Namespace) -> tuple[list[report.Row], dict[str, Any
     load_after = os.getloadavg()
     meta = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "seconds": round(time.time() - started, 1), "command": " ".join(["python", "bench/run.py", *sys.argv[1:]]),
-            "quick": args.quick, "plan": plan.__dict__, "server_cpus": box.server_cpus, "load_cpus": box.load_cpus,
+            "quick": args.quick, "plan": plan.__dict__, "engine_settings": box.engine_settings,
+            "server_cpus": box.server_cpus, "load_cpus": box.load_cpus,
             "cpus": psutil.cpu_count(), "python": platform.python_version(),
             "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in load_after],
             "idle_statements_per_s": box.idle_statements_per_s,
@@ -771,7 +803,7 @@ async def make_apps_via_server(box: Box, database_url: str) -> Apps:
     """Apps for a counted pass run on its own (``--only statements``): a short-lived engine loads their content."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = engine_env(database_url, box.redis)
+    env = engine_env(database_url, box.redis, box.engine_settings)
     async with process(serve_cmd(port, box), env, box.work / "engine-pg-setup.log", f"{base}/healthz"):
         return await make_apps(database_url, base, env, with_demo=True, with_board=True)
 

@@ -50,6 +50,7 @@ from bench.run import (  # noqa: E402
     asyncpg_dsn,
     ceiling,
     engine_env,
+    engine_setting,
     event_scenario,
     load_rules,
     new_app,
@@ -106,7 +107,7 @@ async def backlog_samples(events: Events, app_id: str, stop: asyncio.Event) -> l
     """The app's pending events once a second until ``stop``."""
     out: list[int] = []
     while not stop.is_set():
-        out.append((await events.counts(app_id))[1])
+        out.append(await events.pending(app_id))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=1.0)
     return out
@@ -138,7 +139,7 @@ async def engine_phase(box: Box, name: str, database_url: str, redis: str | None
         url = direct.set(host="127.0.0.1", port=counter.port).render_as_string(hide_password=False)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = engine_env(url, redis)
+    env = engine_env(url, redis, box.engine_settings)
     log = box.work / f"engine-{uuid.uuid4().hex[:6]}.log"
     try:
         async with process(serve_cmd(port, box), env, log, f"{base}/healthz") as (proc, _):
@@ -184,7 +185,8 @@ async def engine_phase(box: Box, name: str, database_url: str, redis: str | None
 async def run(args: argparse.Namespace) -> list[report.Row]:
     plan = Plan(seconds=args.seconds, connections=args.connections, settle=1.0)
     work = Path(tempfile.mkdtemp(prefix="questline-single-"))
-    box = Box(plan, args.server_cpus or None, args.load_cpus or None, args.postgres, args.redis, work)
+    box = Box(plan, args.server_cpus or None, args.load_cpus or None, args.postgres, args.redis, work,
+              engine_settings=dict(args.set))
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
     print(f"logs: {work}", file=sys.stderr)
@@ -235,6 +237,8 @@ def main() -> None:
     p.add_argument("--redis", default=os.environ.get("QUESTLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument("--server-cpus", default="0", help="taskset CPU list for the servers ('' = not pinned)")
     p.add_argument("--load-cpus", default="1", help="taskset CPU list for wrk ('' = not pinned)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", type=engine_setting,
+                   help="an engine setting, e.g. worker_slice_ms=5 (repeatable)")
     p.add_argument("--json", type=Path, help="write the rows here")
     args = p.parse_args()
     if args.profile and py_spy() is None:
@@ -250,11 +254,15 @@ def main() -> None:
         print(json.dumps(keep))
         if row.get("backlog_samples"):
             print(f"  backlog each second: {row['backlog_samples']}")
+        for phase in ("loop_sending", "loop_draining"):
+            if row.get(phase):
+                print(f"  {phase}: {json.dumps(row[phase])}")
         for stage, share in (row.get("profile") or {}).items():
             print(f"  {share:6.1%}  {stage}")
     print(f"load average before {[round(x, 2) for x in load_before]}, after {[round(x, 2) for x in load_after]}")
     if args.json:
         report.save(args.json, rows, {"command": " ".join(["python", *sys.argv]), "load_before": load_before,
+                                      "engine_settings": dict(args.set),
                                       "load_after": load_after, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ")})
 
 

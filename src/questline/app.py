@@ -47,6 +47,7 @@ from questline.fulfilment import tasks as fulfilment_tasks
 from questline.gating import api as gating_api
 from questline.gkeys import api as gkeys_api
 from questline.gkeys import tasks as gkeys_tasks
+from questline.kit import loopwatch
 from questline.kit.clock import Clock
 from questline.kit.dispatch import guard_routes
 from questline.kit.errors import install_problem_handlers
@@ -240,14 +241,18 @@ def _routers() -> list[APIRouter]:
 def _fast_routes() -> list[Callable[[FastLane], None]]:
     """Each area's ``fast_routes(lane)``: GET routes it also answers in the fast lane."""
     return [
+        players_api.fast_routes,
         leaderboards_api.fast_routes,
         events_api.fast_routes,
     ]
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
-               runtime: Runtime | None = None, background: bool | None = None, role: str | None = None) -> FastAPI:
+               runtime: Runtime | None = None, background: bool | None = None, role: str | None = None,
+               settle_gc: bool = False) -> FastAPI:
     """``background`` runs the worker and scheduler in-process (default: as the settings say).
+    ``settle_gc``: once started, tune the garbage collector for a long-running server
+    (``kit.loopwatch.settle_gc``; ``questline serve`` does, tests do not).
 
     ``role`` (default: the settings' ``role``): ``all`` is the whole engine in one process; ``api``
     serves the HTTP API only; ``worker`` and ``scheduler`` run their background loop and serve
@@ -272,10 +277,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         tasks = {name: asyncio.create_task(loop(runtime, stop), name=f"questline.{name}")
                  for name, loop in loops.items()}
         install_role(runtime, role, tasks)
+        watch = asyncio.create_task(loopwatch.watch_loop(runtime.metrics, stop), name="questline.loopwatch")
+        if settle_gc:
+            loopwatch.settle_gc()
         try:
             yield
         finally:
             await stop_loops(tasks, stop, settings.shutdown_grace_seconds)
+            await watch
             await runtime.close()
 
     app = FastAPI(

@@ -24,7 +24,7 @@ from bench.common import free_port
 from bench.run import parse, sqlite_vs_postgres
 from sqlalchemy.engine import make_url
 
-from bench import loadgen, report
+from bench import loadgen, loophealth, report
 from tests.conftest import PG_URL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +102,26 @@ def test_compare_reports_changes_and_which_way_is_better(tmp_path: Path) -> None
     # memory and time: smaller is better
     assert report.better("value", "MB", 120, 110) and report.better("value", "s", 5, 4)
     assert not report.better("value", "events/s", 5, 4)
+
+
+def test_loop_lag_and_gc_pauses_of_a_phase_are_read_from_two_scrapes() -> None:
+    """bench/loophealth.py reads the engine's own histograms (kit/loopwatch.py) as /metrics renders them."""
+    from prometheus_client import CollectorRegistry
+
+    from questline.kit.metrics import HttpMetrics
+
+    metrics = HttpMetrics(CollectorRegistry())
+    metrics.loop_lag.observe(0.0004)
+    before = loophealth.parse(metrics.render().decode())
+    for seconds in [0.0004] * 97 + [0.015, 0.03, 0.3]:
+        metrics.loop_lag.observe(seconds)
+    metrics.gc_pause.labels("2").observe(0.04)
+    metrics.gc_pause.labels("0").observe(0.0002)
+    phase = loophealth.between(before, loophealth.parse(metrics.render().decode()))
+    assert phase["loop_lag"] == {"ticks": 100, "p50_ms<=": 0.5, "p99_ms<=": 50.0, "worst_ms<=": 500.0,
+                                 "over_20ms": 2, "total_s": 0.384}
+    assert phase["gc"] == {"gen0": {"collections": 1, "total_ms": 0.2, "worst_ms<=": 0.5},
+                           "gen2": {"collections": 1, "total_ms": 40.0, "worst_ms<=": 50.0}}
 
 
 def test_wrk_result_line_is_read() -> None:

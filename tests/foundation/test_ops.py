@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,6 +16,7 @@ import httpx
 import pytest
 
 from questline.app import create_app
+from questline.kit import loopwatch
 from questline.kit.logging import configure_logging
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
@@ -88,6 +92,54 @@ async def test_metrics_count_requests_and_latency_by_route(client: httpx.AsyncCl
     assert sample("questline_http_request_duration_seconds_count", method="PUT", route=route) == 2
     assert sample("questline_http_request_duration_seconds_sum", method="PUT", route=route) > 0
     assert keys.app_id not in text and "alice" not in text
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    rendered = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    match = re.search(rf"^{re.escape(name)}(?:{{{re.escape(rendered)}}})? (\S+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+async def test_metrics_show_the_event_loop_held_and_the_collectors_pauses(client: httpx.AsyncClient) -> None:
+    """kit/loopwatch.py: synchronous work holding the loop shows as a late timer; a collection as a pause."""
+
+    async def late_ticks() -> float:  # timer ticks that fired more than 50 ms late
+        text = (await client.get("/metrics")).text
+        return (_sample(text, "questline_event_loop_lag_seconds_count")
+                - _sample(text, "questline_event_loop_lag_seconds_bucket", le="0.05"))
+
+    before = await late_ticks()
+    held_until = time.perf_counter() + 0.1
+    while time.perf_counter() < held_until:  # synchronous work, as a long batch's: the due tick fires >= 75 ms late
+        pass
+    for _ in range(100):  # the watcher runs on the engine's loop: give it its turn, bounded
+        if await late_ticks() > before:
+            break
+        await asyncio.sleep(0.01)
+    assert await late_ticks() > before
+
+    collections = _sample((await client.get("/metrics")).text, "questline_gc_pause_seconds_count", generation="2")
+    gc.collect()
+    text = (await client.get("/metrics")).text
+    assert _sample(text, "questline_gc_pause_seconds_count", generation="2") >= collections + 1
+    assert _sample(text, "questline_gc_pause_seconds_sum", generation="2") > 0
+
+
+async def test_a_settled_server_keeps_what_it_started_with_out_of_the_collectors_walks(settings: Settings) -> None:
+    """``questline serve`` settles the collector once started (kit/loopwatch.py ``settle_gc``)."""
+    threshold = gc.get_threshold()
+    runtime = Runtime.build(settings)
+    app = create_app(runtime=runtime, background=False, settle_gc=True)
+    try:
+        async with lifespan(app):
+            assert gc.get_freeze_count() > 100_000  # modules, classes, routes, schemas
+            assert gc.get_threshold() == (loopwatch.YOUNG_GENERATION, *threshold[1:])
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://ops.test") as client:
+                assert (await client.get("/healthz")).status_code == 200
+    finally:
+        gc.unfreeze()  # the rest of the suite collects as before
+        gc.set_threshold(*threshold)
 
 
 async def test_logs_are_json_lines_with_the_request_id(client: httpx.AsyncClient, factory: Factory,

@@ -166,7 +166,8 @@ def _serve_http(settings: Settings) -> None:
 
     # uvicorn stops accepting on SIGTERM, lets requests in flight finish, then the app's shutdown
     # gives the background loops ``shutdown_grace_seconds`` to finish the batch in hand.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
+    # A long-running server settles the garbage collector once started (kit/loopwatch.settle_gc).
+    uvicorn.run(create_app(settings, settle_gc=True), host=settings.host, port=settings.port, log_config=None,
                 access_log=False, loop="auto", http=http_protocol(),
                 timeout_graceful_shutdown=int(settings.shutdown_grace_seconds))
 
@@ -177,6 +178,7 @@ def _run_role(role: str, port: int | None, host: str | None) -> None:
     import signal
 
     from questline.app import install_role, role_loops, stop_loops
+    from questline.kit.loopwatch import settle_gc, watch_loop
     from questline.mechanics import install
 
     overrides: dict[str, Any] = {"role": role} | ({"port": port} if port is not None else {}) \
@@ -198,10 +200,13 @@ def _run_role(role: str, port: int | None, host: str | None) -> None:
         tasks = {name: asyncio.create_task(body(runtime, stop), name=f"questline.{name}")
                  for name, body in role_loops(runtime, role).items()}
         install_role(runtime, role, tasks)
+        watch = asyncio.create_task(watch_loop(runtime.metrics, stop), name="questline.loopwatch")
+        settle_gc()
         try:
             await stop.wait()
         finally:
             await stop_loops(tasks, stop, settings.shutdown_grace_seconds)
+            await watch
             await runtime.close()
 
     asyncio.run(main())

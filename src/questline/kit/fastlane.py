@@ -45,7 +45,7 @@ from questline.kit.errors import ProblemError, problem_response, to_problem
 from questline.kit.routing import ExposedRoute, exposed_api_routes
 from questline.kit.runtime import Runtime
 
-__all__ = ["FastLane", "FastLaneMiddleware", "LaneAnswer", "LaneCall", "LaneHandler", "LazySession"]
+__all__ = ["FastLane", "FastLaneMiddleware", "LaneAnswer", "LaneCall", "LaneHandler", "LazySession", "route_reply"]
 
 _log = structlog.get_logger("questline.fastlane")
 _JSON_HEADERS = (b"content-type", b"application/json")
@@ -168,8 +168,30 @@ class LaneAnswer:
 
 
 LaneHandler = Callable[[LaneCall], Awaitable[LaneAnswer | None]]
+
 # Given the FastAPI route it stands in for (its access policy, its parameters), makes the handler.
 HandlerFactory = Callable[[ExposedRoute], LaneHandler]
+
+
+def route_reply(route: APIRoute) -> Callable[[Any], bytes]:
+    """The JSON bytes ``route`` answers for what its endpoint returns: its response model's
+    validation and serialization, as FastAPI's own fast path does it (``serialize_response``)."""
+    field = route.response_field
+    if field is None:
+        raise ValueError(f"{route.path} has no response model for the fast lane to serialize with")
+
+    def reply(content: Any) -> bytes:
+        value, errors = field.validate(content, {}, loc=("response",))
+        if errors:
+            raise ValueError(f"the reply of {route.path} does not match its response model: {errors}")
+        body: bytes = field.serialize_json(
+            value, include=route.response_model_include, exclude=route.response_model_exclude,
+            by_alias=route.response_model_by_alias, exclude_unset=route.response_model_exclude_unset,
+            exclude_defaults=route.response_model_exclude_defaults,
+            exclude_none=route.response_model_exclude_none)
+        return body
+
+    return reply
 
 
 @dataclass(frozen=True)

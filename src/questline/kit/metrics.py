@@ -35,6 +35,13 @@ class HttpMetrics:
         self.stream_restarts = Counter(
             "questline_stream_restarts_total", "Partition consumers restarted from the applied position "
             "after an out-of-order delivery (a handover or a zombie worker)", registry=registry)
+        # kit/loopwatch.py: how late ready work runs, and the collector's stop-the-world pauses.
+        pause_buckets = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2.5)
+        self.loop_lag = Histogram("questline_event_loop_lag_seconds", "How late a timer due on the event loop "
+                                  "fired (synchronous work holding the loop)", registry=registry,
+                                  buckets=pause_buckets)
+        self.gc_pause = Histogram("questline_gc_pause_seconds", "Garbage collections by generation",
+                                  ["generation"], registry=registry, buckets=pause_buckets)
         self.partitions_owned = Gauge("questline_partitions_owned", "Partitions this worker holds a lease on",
                                       registry=registry)
 

@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     # embedded tier). Changes made by the engine itself invalidate at once. 0 turns caches off.
     cache_max_age_seconds: float = Field(default=60.0, ge=0, le=86_400)
 
-    # The hottest GET routes (board reads) are answered by a pure-ASGI lane
+    # The hottest GET routes (board reads, an account) are answered by a pure-ASGI lane
     # before FastAPI's routing (``kit.fastlane``): same replies, a fraction of the CPU. Off: FastAPI
     # answers every request (for comparing the two).
     fast_lane: bool = True
@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     ingest_window_ms: float = Field(default=2.0, ge=0, le=1000)
     ingest_max_events: int = Field(default=5000, ge=1, le=100_000)
     worker_idle_seconds: float = Field(default=0.05, gt=0)
+    # The worker yields the event loop after this much synchronous work within a batch: in ``serve``
+    # requests share its loop and wait for whatever it does between awaits (pipeline/worker.py Slicer).
+    worker_slice_ms: float = Field(default=5.0, gt=0, le=10_000)
     scheduler_tick_seconds: float = Field(default=1.0, gt=0)
     # The outbox relay: how often it looks for rows written outside the worker, and its batch size.
     relay_poll_seconds: float = Field(default=0.2, gt=0, le=60)

@@ -221,13 +221,39 @@ async def _process_app(session: AsyncSession, runtime: Runtime, app_id: str, eve
     steps = processors_of(runtime)
     for step in steps:
         await step.load(batch)
+    slicer = Slicer(runtime.settings.worker_slice_ms / 1000)
     for view in batch.views:
         state = states[view.record.player_id]
         for step in steps:
             step.handle(batch, view, state)
+        if slicer.due():
+            await slicer.pause()
     for step in steps:
         await step.flush(batch)
     await batch.write_effects()
+
+
+class Slicer:
+    """Bounds how long the worker holds the event loop between awaits.
+
+    Handling a batch is synchronous work (hundreds of milliseconds for a big batch); in
+    ``serve``, requests, the ingest committer and the scheduler share the worker's event loop and
+    would wait all that time. After ``seconds`` of it the worker yields once, so every ready
+    callback runs before it goes on. The batch's transaction stays open meanwhile; its state in
+    memory is its own."""
+
+    __slots__ = ("seconds", "since")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.since = time.perf_counter()
+
+    def due(self) -> bool:
+        return time.perf_counter() - self.since >= self.seconds
+
+    async def pause(self) -> None:
+        await asyncio.sleep(0)
+        self.since = time.perf_counter()
 
 
 class BatchSizer:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from questline.kit.fastlane import FastLane, LaneAnswer, LaneCall, LaneHandler, route_reply
 from questline.kit.pagination import Page, PageParams, page_params
-from questline.kit.routing import ClockDep, RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.kit.routing import ClockDep, ExposedRoute, RuntimeDep, SessionDep, UnitOfWorkRoute
 from questline.players import service
 from questline.players.schemas import (
     PLAYER_ID_PATTERN,
@@ -26,6 +29,9 @@ from questline.tenancy.auth import (
     ServerOrAdmin,
     ServerOrViewer,
     allow,
+    enforce_limits,
+    identify_caller,
+    lane_policy,
     mint_player_token,
 )
 
@@ -83,8 +89,30 @@ async def list_players(
 @router.get("/{player_id}/account", response_model=PlayerOut)
 async def get_account(player_id: PlayerId, caller: PlayerOrServer, session: SessionDep) -> PlayerOut:
     """The player's account settings: time zone, privacy, display name."""
+    return await _account(session, caller, player_id)
+
+
+async def _account(session: AsyncSession, caller: Caller, player_id: str) -> PlayerOut:
     caller.ensure_acts_for(player_id)
     return PlayerOut.model_validate(await service.account(session, caller.app, player_id))
+
+
+def fast_routes(lane: FastLane) -> None:
+    """The account read the fast lane answers (``kit.fastlane``), through the same function as the route."""
+    lane.get("/v1/players/{player_id}/account", _fast_account)
+
+
+def _fast_account(route: ExposedRoute) -> LaneHandler:
+    policy = lane_policy(route)
+    reply = route_reply(route.route)
+
+    async def handler(call: LaneCall) -> LaneAnswer:
+        runtime = call.runtime
+        caller = await identify_caller(call.request, runtime, policy, call.session)
+        account = await _account(call.session, caller, call.params["player_id"])
+        return LaneAnswer(reply(account), partial(enforce_limits, runtime, caller))
+
+    return handler
 
 
 @router.put("/{player_id}/account", response_model=PlayerOut)
