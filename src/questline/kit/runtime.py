@@ -54,9 +54,13 @@ class Runtime:
                                pool_timeout=settings.database_pool_timeout_seconds)
         redis: Redis | None = None
         if settings.redis_url:  # the scaled tier only: the embedded engine never loads the client (~7 MB)
-            from redis.asyncio import Redis
+            from redis.asyncio import BlockingConnectionPool, Redis
 
-            redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+            # A blocking pool: with every connection busy (a burst of requests, the worker's index
+            # writes, the relay) a call waits for one instead of failing with MaxConnectionsError.
+            pool = BlockingConnectionPool.from_url(settings.redis_url, max_connections=settings.redis_max_connections,
+                                                   timeout=5, socket_timeout=5, socket_connect_timeout=5)
+            redis = Redis.from_pool(pool)
         caches = CacheHub(redis, channel=f"{settings.redis_namespace}:cache-invalidations",
                           max_age_seconds=settings.cache_max_age_seconds)
         # Sessions carry the hub, so what reads or changes a cached row finds its cache.

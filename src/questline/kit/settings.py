@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # Prefix for every Redis key this engine writes, so engines can share one Redis.
     redis_namespace: str = "questline"
+    # Connections to Redis per process; a call finding them all busy waits for one (up to 5 s).
+    redis_max_connections: int = Field(default=100, ge=1)
     # Signs admin sessions and player tokens. Unset outside production: a random one is made on
     # first start and kept in ``secret_key_file`` (mode 0600), so no two installs share one.
     secret_key: SecretStr | None = None
