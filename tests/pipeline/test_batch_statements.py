@@ -9,6 +9,7 @@ from __future__ import annotations
 import httpx
 
 from questline.kit.runtime import Runtime
+from questline.pipeline.models import partition_of
 from tests.conftest import Factory
 from tests.factories import balance
 from tests.ledger.helpers import verify
@@ -19,7 +20,12 @@ async def test_a_batch_that_pays_level_up_rewards_looks_its_players_up_once(
         client: httpx.AsyncClient, factory: Factory, runtime: Runtime) -> None:
     keys = await factory.app()
     await configure(client, keys)
-    players = ["ann", "bob", "cy"]
+    await settle(runtime)  # what earlier tests left pending is not this batch's
+    # Players of one partition: on the JetStream log each partition's stream is a batch of its own.
+    partitions = runtime.settings.pipeline_partitions
+    players = [p for p in (f"p{i}" for i in range(200))
+               if partition_of(keys.app_id, p, partitions) == partition_of(keys.app_id, "p0", partitions)][:3]
+    assert len(players) == 3
     # Two wins each: 120 XP, past level 2 (100 XP), whose reward is 200 points.
     events = [{"id": f"{p}-{i}", "player_id": p, "type": "match.won", "data": {"score": 10}}
               for i in range(2) for p in players]
