@@ -619,21 +619,25 @@ async def sqlite_engine(box: Box) -> None:
             await events.close()
 
 
+async def select_ceiling(box: Box, database_url: str) -> None:
+    """The bare primary-key SELECT ceiling alone, on ``database_url`` (for the read-only steps)."""
+    dsn = asyncpg_dsn(database_url)
+    await prepare_ceilings(dsn, box.plan.players)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = pinned([sys.executable, str(HERE / "ceilings.py"), "--port", str(port), "--dsn", dsn], box.server_cpus)
+    async with process(cmd, dict(os.environ), box.work / "ceilings.log", f"{base}/select/players/p1") as (proc, _):
+        targets = write_targets(box.work / "ceiling-select.txt", [("/select/players/p1", "")])
+        await ceiling(box, CEIL_SELECT, base, proc, mode="get", targets=targets)
+
+
 async def edge_reads(box: Box) -> None:
     """The request edge alone (``--only edge``): the bare PK SELECT, then the authenticated GET on
     PostgreSQL + Redis and on SQLite, back to back, with nothing else in between."""
     from questline import migrations
 
     async with scratch_postgres(box.postgres) as database_url:
-        dsn = asyncpg_dsn(database_url)
-        await prepare_ceilings(dsn, box.plan.players)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        cmd = pinned([sys.executable, str(HERE / "ceilings.py"), "--port", str(port), "--dsn", dsn], box.server_cpus)
-        async with process(cmd, dict(os.environ), box.work / "ceilings.log", f"{base}/select/players/p1") as (
-                proc, _):
-            targets = write_targets(box.work / "ceiling-select.txt", [("/select/players/p1", "")])
-            await ceiling(box, CEIL_SELECT, base, proc, mode="get", targets=targets)
+        await select_ceiling(box, database_url)
         await edge_read(box, database_url, box.redis, "PostgreSQL")
     sqlite_url = f"sqlite+aiosqlite:///{box.work / 'edge.db'}"
     await asyncio.to_thread(migrations.upgrade, sqlite_url)
@@ -660,15 +664,7 @@ async def board_reads(box: Box) -> None:
     """Board reads alone (``--only boards``): the bare PK SELECT, then top-100 and around-me reads
     on PostgreSQL + Redis, on a fresh engine whose only app is the seeded board."""
     async with scratch_postgres(box.postgres) as database_url:
-        dsn = asyncpg_dsn(database_url)
-        await prepare_ceilings(dsn, box.plan.players)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        cmd = pinned([sys.executable, str(HERE / "ceilings.py"), "--port", str(port), "--dsn", dsn], box.server_cpus)
-        async with process(cmd, dict(os.environ), box.work / "ceilings.log", f"{base}/select/players/p1") as (
-                proc, _):
-            targets = write_targets(box.work / "ceiling-select.txt", [("/select/players/p1", "")])
-            await ceiling(box, CEIL_SELECT, base, proc, mode="get", targets=targets)
+        await select_ceiling(box, database_url)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         env = engine_env(database_url, box.redis)
