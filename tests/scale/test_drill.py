@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
 from questline.ledger import service as ledger
-from questline.pipeline.models import EventRecord, StreamOffset
+from questline.pipeline.models import EventRecord, PartitionLease, StreamOffset
 from tests.conftest import REQUIRE_SERVICES, Factory
 from tests.pipeline.helpers import BASIC_CONFIG, configure
 from tests.pipeline.snapshot import derived_state, expected_from_log
@@ -107,6 +107,33 @@ class Fleet:
 
 def read_logs(folder: Path) -> str:
     return "".join(p.read_text(errors="replace") for p in sorted(folder.glob("*.log")))
+
+
+async def stalled_report(runtime: Runtime, settings: Settings, nats_server: NatsServer, logs: Path) -> str:
+    """What a drill that never finished left behind: per partition, the stream's last sequence
+    against the one applied and the lease; the workers' warnings."""
+    import nats
+
+    prefix = f"{settings.event_log_namespace.upper()}_EVENTS_"
+    async with runtime.read_sessions() as session:
+        offsets = dict((await session.execute(sa.select(StreamOffset.stream, StreamOffset.seq)
+                                              .where(StreamOffset.stream.like(f"{prefix}%")))).all())
+        leases = {row[0]: row[1:] for row in (await session.execute(
+            sa.select(PartitionLease.stream, PartitionLease.owner, PartitionLease.expires_at)
+            .where(PartitionLease.stream.like(f"{prefix}%")))).all()}
+    lines = []
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        for partition in range(settings.pipeline_partitions):
+            name = f"{prefix}{partition}"
+            info = await js.stream_info(name)
+            lines.append(f"{name}: last {info.state.last_seq}, applied {offsets.get(name)}, lease {leases.get(name)}")
+    finally:
+        await nc.close()
+    warnings = [line for line in (await asyncio.to_thread(read_logs, logs)).splitlines()
+                if "warning" in line.lower() or "error" in line.lower()]
+    return "the drill never finished:\n" + "\n".join(lines + warnings[-60:])
 
 
 async def applied(runtime: Runtime, app_id: str) -> tuple[int, int]:
@@ -199,6 +226,8 @@ async def test_scale_out_drill(client: httpx.AsyncClient, factory: Factory, runt
                 break
             assert all(proc.returncode is None for proc in fleet.workers), "a worker exited"
             await asyncio.sleep(POLL)
+        else:
+            raise AssertionError(await stalled_report(runtime, settings, nats_server, tmp_path))
     finally:
         await fleet.stop()
         await nats_server.stop()

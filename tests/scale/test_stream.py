@@ -309,3 +309,74 @@ async def test_a_partition_given_up_keeps_its_lease_until_its_task_has_stopped(r
     assert new_held == given and not new_waiting
     owners = await lease_owners()
     assert {s for s, o in owners.items() if o == "new"} == {log.stream(p) for p in given}
+
+
+async def _silenced(log: StreamLog, partition: int) -> None:
+    """Make the partition's pull subscription silent the way a lost pull request does: fetches
+    time out although the stream has messages (here: bound to a consumer matching nothing)."""
+    js = await log.js()
+    await log.forget(partition)
+    log._subs[partition] = await js.pull_subscribe(  # the state under test
+        f"{log.namespace}.events.{partition}.nothing-matches", durable=f"{log.namespace}-silent-{partition}",
+        stream=log.stream(partition))
+
+
+async def _applied_once_silenced(client: httpx.AsyncClient, factory: Factory, runtime: Runtime,
+                                 after_silencing: object) -> tuple[float, float]:
+    """Apply 5 events of one partition, silence its subscription, send 5 more: returns the
+    seconds until they were applied and the consumer restarts counted meanwhile."""
+    keys = await factory.app()
+    await configure(client, keys)
+    log = stream_log(runtime)
+    assert log is not None
+    assert (await send(client, keys, [won(i, player="solo") for i in range(5)])).status_code == 202
+    (partition,) = [p for p in range(4) if await log.pending(p)]
+    lease = LeaseClock()
+    lease.until = asyncio.get_running_loop().time() + 600
+    stop = asyncio.Event()
+    task = asyncio.create_task(_own_partition(runtime, log, partition, stop, lease))
+    try:
+        for _ in range(200):
+            if await db_events(runtime, keys.app_id) == (5, 0):
+                break
+            await asyncio.sleep(0.05)
+        assert await db_events(runtime, keys.app_id) == (5, 0)
+        await _silenced(log, partition)
+        before = restarts(runtime)
+        assert (await send(client, keys, [won(i, player="solo") for i in range(5, 10)])).status_code == 202
+        if callable(after_silencing):
+            after_silencing(log)
+        started = asyncio.get_running_loop().time()
+        for _ in range(300):
+            if await db_events(runtime, keys.app_id) == (10, 0):
+                break
+            await asyncio.sleep(0.05)
+        assert await db_events(runtime, keys.app_id) == (10, 0)
+        return asyncio.get_running_loop().time() - started, restarts(runtime) - before
+    finally:
+        stop.set()
+        await task
+
+
+async def test_a_silent_pull_subscription_is_noticed_and_positioned_again(
+        client: httpx.AsyncClient, factory: Factory, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A partition whose fetches come back empty while its stream holds unapplied messages (a
+    pull request lost in a reconnect) checks the stream after STALL_SECONDS idle and positions
+    its consumer again: the events are applied, once, and the restart is counted."""
+    monkeypatch.setattr("questline.pipeline.worker.STALL_SECONDS", 1.0)
+    seconds, restarted = await _applied_once_silenced(client, factory, runtime, None)
+    assert restarted == 1
+    assert seconds >= 0.5  # found by the idle check, not by the next fetch
+
+
+async def test_a_reconnection_positions_every_partition_again(
+        client: httpx.AsyncClient, factory: Factory, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After NATS reconnects, a partition task positions its consumer again at once, without
+    waiting for the idle check (here pushed out of reach)."""
+    monkeypatch.setattr("questline.pipeline.worker.STALL_SECONDS", 3600.0)
+
+    def reconnected(log: StreamLog) -> None:
+        log.connections += 1  # what the connection's reconnected callback does
+
+    _, restarted = await _applied_once_silenced(client, factory, runtime, reconnected)
+    assert restarted == 0  # a reconnection is not a stall

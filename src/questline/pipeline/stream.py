@@ -77,6 +77,9 @@ class StreamLog:
         self._lock = asyncio.Lock()
         # Per partition: the first sequence the stream still holds, when events expired unapplied.
         self.floor: dict[int, int] = {}
+        # Counts reconnections: a pull request in flight when the connection dropped is lost with
+        # it, and a pull subscription may stay silent after it, so partition tasks position again.
+        self.connections = 0
 
     def stream(self, partition: int) -> str:
         return f"{self.namespace.upper()}_EVENTS_{partition}"
@@ -99,7 +102,7 @@ class StreamLog:
                         self._nc = await nats.connect(self.url, connect_timeout=2, max_reconnect_attempts=-1,
                                                       reconnect_time_wait=0.5, allow_reconnect=True,
                                                       error_cb=_quiet, disconnected_cb=_disconnected,
-                                                      reconnected_cb=_reconnected)
+                                                      reconnected_cb=self._reconnected)
                 except Exception as exc:
                     raise EventLogUnavailable("the event log (NATS JetStream) is unreachable; retry shortly",
                                               retry_after=2) from exc
@@ -213,6 +216,17 @@ class StreamLog:
         with contextlib.suppress(BadRequestError):  # another owner reset it at once
             await self._add_consumer(js, partition, max(start, first))
 
+    async def last_seq(self, partition: int) -> int:
+        """The last sequence the partition's stream holds (0: empty)."""
+        await self.ensure(partition)
+        js = await self.js()
+        info = await js.stream_info(self.stream(partition))
+        return int(info.state.last_seq or 0)
+
+    async def _reconnected(self) -> None:
+        self.connections += 1
+        _log.info("event_log_reconnected")
+
     async def pending(self, partition: int) -> int:
         """Messages of the partition not yet delivered or not yet acknowledged."""
         await self.ensure(partition)
@@ -257,10 +271,6 @@ async def _quiet(exc: Exception) -> None:
 
 async def _disconnected() -> None:
     _log.warning("event_log_disconnected")
-
-
-async def _reconnected() -> None:
-    _log.info("event_log_reconnected")
 
 
 def stream_log(runtime: Runtime) -> StreamLog | None:

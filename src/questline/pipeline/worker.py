@@ -548,6 +548,8 @@ async def _own_partition(runtime: Runtime, log: StreamLog, partition: int, stop:
     sizer = BatchSizer(runtime.settings.worker_batch_size)
     backoff = 0.0
     positioned = False
+    connection = log.connections
+    idle_since = time.monotonic()
     while not stop.is_set():
         if not lease.valid():  # another worker may own it now: position again when ours once more
             positioned = False
@@ -555,11 +557,13 @@ async def _own_partition(runtime: Runtime, log: StreamLog, partition: int, stop:
                 await asyncio.wait_for(stop.wait(), timeout=HANDOVER_POLL)
             continue
         try:
+            if connection != log.connections:  # reconnected: our pull requests died with the connection
+                connection, positioned = log.connections, False
             if not positioned:  # a new owner starts right after what is applied, whatever the consumer says
                 async with runtime.read_sessions() as session:
                     last = await event_log.stream_offset(session, log.stream(partition))
                 await log.reset(partition, last + 1)
-                positioned = True
+                positioned, idle_since = True, time.monotonic()
             started = time.perf_counter()
             done = await apply_stream_batch(runtime, log, partition, sizer.size, wait=0.5)
             if not done:
@@ -569,6 +573,11 @@ async def _own_partition(runtime: Runtime, log: StreamLog, partition: int, stop:
                 sizer.observe(done, seconds)
                 runtime.metrics.events_processed.inc(done)
                 runtime.metrics.batch_seconds.observe(seconds)
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= STALL_SECONDS:
+                idle_since = time.monotonic()
+                if await _consumer_stalled(runtime, log, partition):
+                    positioned = False
             backoff = 0.0
         except Exception as exc:
             backoff = min(BUSY_BACKOFF_MAX, max(0.25, backoff * 2))
@@ -577,3 +586,20 @@ async def _own_partition(runtime: Runtime, log: StreamLog, partition: int, stop:
             positioned = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=backoff)
+
+
+STALL_SECONDS = 5.0  # a partition idle this long checks that its stream has nothing unapplied
+
+
+async def _consumer_stalled(runtime: Runtime, log: StreamLog, partition: int) -> bool:
+    """Whether the partition's stream holds messages past the applied position although fetches
+    return none: a pull subscription can go silent (a request lost in a reconnect, a consumer
+    replaced underneath it), and nothing else would notice. The caller positions it again."""
+    last = await log.last_seq(partition)
+    async with runtime.read_sessions() as session:
+        applied = await event_log.stream_offset(session, log.stream(partition))
+    if last < max(applied + 1, log.floor.get(partition, 0)):
+        return False
+    _log.warning("stream_consumer_stalled", partition=partition, applied=applied, last=last)
+    runtime.metrics.stream_restarts.inc()
+    return True
