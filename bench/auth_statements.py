@@ -8,9 +8,10 @@
 The engine runs in process (its lifespan started, caches as in production); each request kind is
 sent once cold (just after start) and then ``--repeat`` times warm, and every statement the
 engine's connection pool executes is counted with an ``after_cursor_execute`` listener (SQLite's
-explicit ``BEGIN`` excluded, as PostgreSQL's is implicit). ``GET /v1/players/{id}/account`` itself
-reads one row, so anything above 1 is the cost of knowing who calls; ``POST /v1/events`` as a
-player also reads the app's client event types.
+explicit ``BEGIN`` excluded, as PostgreSQL's is implicit). ``GET /v1/players/{id}/account`` reads
+its one row on a bare driver connection (``kit.prebuilt``), which that listener does not see, so
+what is counted is the cost of knowing who calls; ``POST /v1/events`` as a player also reads the
+app's client event types.
 """
 
 from __future__ import annotations

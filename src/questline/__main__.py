@@ -1,3 +1,3 @@
-from questline.cli.main import run
+from questline.cli import run
 
 run()

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import socket
-from collections.abc import AsyncIterator, Callable, Coroutine
+import functools
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
-import structlog
 import swagger_ui_bundle
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.datastructures import Default
@@ -18,182 +14,58 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import BaseRoute
 
-from questline import __version__, mechanics, migrations, openapi
+from questline import __version__, mechanics, openapi
 from questline.achievements import api as achievements_api
-from questline.achievements import tasks as achievements_tasks
 from questline.announcements import api as announcements_api
-from questline.announcements import tasks as announcements_tasks
 from questline.assets import api as assets_api
 from questline.audit import api as audit_api
 from questline.audit import service as audit
 from questline.battlepass import api as battlepass_api
 from questline.billing import api as billing_api
-from questline.billing import tasks as billing_tasks
 from questline.campaigns import api as campaigns_api
-from questline.campaigns import tasks as campaigns_tasks
 from questline.challenges import api as challenges_api
-from questline.challenges import tasks as challenges_tasks
 from questline.chat import api as chat_api
 from questline.communities import api as communities_api
 from questline.competitions import api as competitions_api
-from questline.competitions import tasks as competitions_tasks
 from questline.conflicts import api as conflicts_api
 from questline.console import api as console_api
 from questline.finance import api as finance_api
-from questline.finance import tasks as finance_tasks
 from questline.fulfilment import api as fulfilment_api
-from questline.fulfilment import tasks as fulfilment_tasks
 from questline.gating import api as gating_api
 from questline.gkeys import api as gkeys_api
-from questline.gkeys import tasks as gkeys_tasks
 from questline.kit import loopwatch
 from questline.kit.clock import Clock
 from questline.kit.dispatch import guard_routes
 from questline.kit.errors import install_problem_handlers
 from questline.kit.fastlane import FastLane, FastLaneMiddleware
-from questline.kit.idempotency import IdempotencyStore
-from questline.kit.jobs import Job, Scheduler, every
 from questline.kit.middleware import EdgeLimits, EdgeMiddleware
 from questline.kit.responses import JsonResponse
 from questline.kit.routing import operation_id
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
 from questline.leaderboards import api as leaderboards_api
-from questline.leaderboards import tasks as leaderboards_tasks
 from questline.ledger import api as ledger_api
-from questline.ledger import tasks as ledger_tasks
 from questline.links import api as links_api
 from questline.notifications import api as notifications_api
-from questline.notifications import tasks as notifications_tasks
 from questline.ops import api as ops_api
-from questline.ops import service as ops_service
 from questline.pipeline import api as events_api
-from questline.pipeline import replay as pipeline_replay
-from questline.pipeline import worker as pipeline_worker
 from questline.players import api as players_api
 from questline.profiles import api as profiles_api
 from questline.progression import api as progression_api
-from questline.progression import tasks as progression_tasks
 from questline.realtime import api as realtime_api
 from questline.referrals import api as referrals_api
-from questline.relay import tasks as relay_tasks
+from questline.roles import ROLES, install_role, role_loops, stop_loops
 from questline.rules import api as rules_api
 from questline.sharecards import api as sharecards_api
 from questline.shop import api as shop_api
-from questline.shop import tasks as shop_tasks
 from questline.sponsors import api as sponsors_api
 from questline.streaks import api as streaks_api
-from questline.streaks import tasks as streaks_tasks
 from questline.tenancy import api as tenancy_api
 from questline.treasury import api as treasury_api
-from questline.treasury import tasks as treasury_tasks
 from questline.webhooks import api as webhooks_api
-from questline.webhooks import tasks as webhooks_tasks
 from questline.widgets import api as widgets_api
-
-_log = structlog.get_logger("questline.app")
-Loop = Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]]
-
-
-def build_scheduler(runtime: Runtime) -> Scheduler:
-    """Every scheduled job of every area, registered on one scheduler."""
-    scheduler = Scheduler(runtime.sessions, runtime.clock, worker_name=f"{socket.gethostname()}:{os.getpid()}",
-                          held=pipeline_replay.jobs_held)  # no job runs while a replay rebuilds derived state
-    scheduler.add(Job("idempotency.sweep", every(3600), IdempotencyStore.sweep))
-    for register in _job_registrars():
-        register(scheduler, runtime)
-    return scheduler
-
-
-def _job_registrars() -> list[Callable[[Scheduler, Runtime], None]]:
-    """Each area's ``register_jobs(scheduler, runtime)``; add one line per area."""
-    return [
-        ledger_tasks.register_jobs,
-        shop_tasks.register_jobs,
-        progression_tasks.register_jobs,
-        leaderboards_tasks.register_jobs,
-        competitions_tasks.register_jobs,
-        streaks_tasks.register_jobs,
-        achievements_tasks.register_jobs,
-        challenges_tasks.register_jobs,
-        gkeys_tasks.register_jobs,
-        treasury_tasks.register_jobs,
-        billing_tasks.register_jobs,
-        finance_tasks.register_jobs,
-        campaigns_tasks.register_jobs,
-        notifications_tasks.register_jobs,
-        announcements_tasks.register_jobs,
-    ]
-
-
-def _background_loops() -> list[Loop]:
-    """Long-running loops (the event worker) that ``serve`` runs in-process; one line per loop."""
-    return [
-        pipeline_worker.run_worker,
-        relay_tasks.run_relay,
-        webhooks_tasks.run_sender,
-        fulfilment_tasks.run_fulfilment,
-        notifications_tasks.run_notifications,
-    ]
-
-
-ROLES = ("all", "api", "worker", "scheduler")
-
-
-def role_loops(runtime: Runtime, role: str, *, worker: bool = True, scheduler: bool = True) -> dict[str, Loop]:
-    """The background loops a role runs, by name (``worker``, ``scheduler``), as the settings allow."""
-    loops: dict[str, Loop] = {}
-    settings = runtime.settings
-    if role in ("all", "scheduler") and scheduler and settings.run_scheduler:
-        built = build_scheduler(runtime)
-
-        async def run_scheduler(rt: Runtime, stop: asyncio.Event) -> None:
-            await built.run_forever(stop, rt.settings.scheduler_tick_seconds)
-
-        loops["scheduler"] = run_scheduler
-    if role in ("all", "worker") and worker and settings.run_worker:
-        for index, loop in enumerate(_background_loops()):
-            loops["worker" if index == 0 else f"worker.{index}"] = loop
-    return loops
-
-
-def install_role(runtime: Runtime, role: str, tasks: dict[str, asyncio.Task[None]]) -> None:
-    """What ``/readyz`` and ``/metrics`` of this role report beyond the database and Redis."""
-    for name in ROLES[1:]:
-        runtime.metrics.role.labels(name).set(1 if role in ("all", name) else 0)
-    for name, task in tasks.items():
-        ops_service.add_ready_check(runtime, name, _alive(task))
-    if role != "scheduler":
-        pipeline_worker.install_checks(runtime, worker=role in ("all", "worker"))
-
-    async def schema() -> str:
-        return await migrations.schema_state(runtime.engine)
-
-    ops_service.add_ready_check(runtime, "schema", schema)
-
-
-def _alive(task: asyncio.Task[None]) -> Callable[[], Coroutine[Any, Any, str]]:
-    async def check() -> str:
-        if not task.done():
-            return "ok"
-        return "stopped" if task.cancelled() or task.exception() is None else f"failed: {task.exception()!r}"
-
-    return check
-
-
-async def stop_loops(tasks: dict[str, asyncio.Task[None]], stop: asyncio.Event, grace: float) -> None:
-    """Ask the loops to stop and give them ``grace`` seconds to finish the batch or job in hand."""
-    stop.set()
-    if not tasks:
-        return
-    _, late = await asyncio.wait(tasks.values(), timeout=grace)
-    for task in late:
-        task.cancel()  # past the grace period: its transaction rolls back, nothing is half-applied
-    for name, task in tasks.items():
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        _log.info("loop_stopped", loop=name, finished=task not in late)
 
 
 def _routers() -> list[APIRouter]:
@@ -236,6 +108,25 @@ def _routers() -> list[APIRouter]:
         chat_api.router,
         announcements_api.router,
     ]
+
+
+@functools.cache
+def _included_routes(api: bool) -> tuple[BaseRoute, ...]:
+    """Every area's router (``api``) or the operations router alone, included once per process.
+
+    FastAPI builds an included route (its dependencies, its validators) once per inclusion, when
+    it is first matched or listed; building every route took about half a second of CPU. A server
+    builds one app, but a test process builds one per test: the inclusions, with what they have
+    built, are shared by every app this process makes. They are included as ``FastAPI`` includes
+    them (same response class and operation ids) but with no app behind them: an app's
+    ``dependency_overrides`` do not reach these routes (the engine and its tests use none).
+    """
+    holder = APIRouter(default_response_class=Default(JsonResponse), generate_unique_id_function=operation_id,
+                       strict_content_type=True)
+    for router in _routers() if api else [ops_api.router]:
+        holder.include_router(router)
+    guard_routes(holder.routes)  # a request tries only the routers its path prefix can match
+    return tuple(holder.routes)
 
 
 def _fast_routes() -> list[Callable[[FastLane], None]]:
@@ -323,9 +214,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Questline-App", "X-Request-ID"],
             expose_headers=["Retry-After", "RateLimit", "RateLimit-Policy", "X-Request-ID", "Idempotent-Replayed"],
         )
-    for router in _routers() if role in ("all", "api") else [ops_api.router]:
-        app.include_router(router)
-    guard_routes(app.router.routes)  # a request tries only the routers its path prefix can match
+    app.router.routes.extend(_included_routes(role in ("all", "api")))
     if lane.enabled:
         for register in _fast_routes():
             register(lane)

@@ -351,9 +351,9 @@ async def test_repeatable_rounds_continue_after_a_manual_completion(client: http
 
 async def test_old_period_progress_is_trimmed(client: httpx.AsyncClient, factory: Factory, runtime: Runtime,
                                               clock: ManualClock) -> None:
-    from questline.app import build_scheduler
     from questline.challenges.tasks import trim_progress
     from questline.kit.db import unit_of_work
+    from questline.roles import build_scheduler
 
     assert "challenges.trim_progress" in build_scheduler(runtime).jobs
     keys = await factory.app()

@@ -278,4 +278,6 @@ async def test_a_warm_authenticated_request_reads_no_credential_rows(client: htt
                                           for t in CACHED_TABLES)]
         assert touched == [], touched
         if "Bearer ql_" in headers["Authorization"] or headers is alice:
-            assert len(seen) == 1, seen  # the route's own read, nothing for who is calling
+            # Nothing for who is calling; the account itself is read on a bare connection (kit.prebuilt),
+            # one statement that SQLAlchemy's events do not see (tests/foundation/test_edge_cost.py counts it).
+            assert seen == [], seen

@@ -165,7 +165,7 @@ async def test_sqlite_settles_only_open_transactions_on_the_connection_thread(se
 
         for _ in range(3):
             async with runtime.read_sessions() as reader:
-                assert (await players_repo.account(reader, app.id, "kept")) is not None
+                assert "kept" in await players_repo.keys_of(reader, app.id, ["kept"])
                 await reader.commit()
         assert calls == Counter(commit=1), "a read-only session has nothing to commit or roll back"
 
@@ -175,7 +175,7 @@ async def test_sqlite_settles_only_open_transactions_on_the_connection_thread(se
                 raise RuntimeError("fail after the insert")
         assert calls == Counter(commit=1, rollback=1)
         async with runtime.read_sessions() as reader:
-            assert await players_repo.account(reader, app.id, "dropped") is None
-            assert (await players_repo.account(reader, app.id, "kept")).player_id == "kept"  # type: ignore[union-attr]
+            assert await players_repo.keys_of(reader, app.id, ["dropped"]) == {}
+            assert list(await players_repo.keys_of(reader, app.id, ["kept", "dropped"])) == ["kept"]
     finally:
         await runtime.close()

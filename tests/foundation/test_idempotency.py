@@ -15,13 +15,14 @@ import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
-from questline.app import build_scheduler, create_app
+from questline.app import create_app
 from questline.kit.clock import ManualClock
 from questline.kit.idempotency import IdempotencyRecord, canonical_json, request_fingerprint
 from questline.kit.routing import ClockDep, SessionDep, UnitOfWorkRoute
 from questline.kit.runtime import Runtime
 from questline.players import service as players
 from questline.players.schemas import AccountUpdate
+from questline.roles import build_scheduler
 from questline.tenancy.auth import SERVER, Caller, allow
 from tests.achievements.test_badges import png
 from tests.conftest import Factory, lifespan, problem

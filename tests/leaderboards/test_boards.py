@@ -240,7 +240,7 @@ async def test_daily_board_rolls_over_at_local_midnight(client: httpx.AsyncClien
     closed = [m for m in outbox if m["type"] == "leaderboard.period_closed"]
     assert len(closed) == 1 and closed[0]["data"]["leaders"] == [{"partition": "", "player_id": "ann", "score": 85}]
     # The scheduler runs the same body as a job.
-    from questline.app import build_scheduler
+    from questline.roles import build_scheduler
 
     assert "leaderboards.roll_over" in build_scheduler(runtime).jobs
 

@@ -7,9 +7,9 @@ import asyncio
 import httpx
 import pytest
 
-from questline.app import build_scheduler
 from questline.kit.clock import ManualClock
 from questline.kit.runtime import Runtime
+from questline.roles import build_scheduler
 from tests.conftest import AppKeys, Factory, problem
 from tests.ledger.helpers import balance, count_rows, currency, grant, verify
 

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import httpx
 
-from questline.app import build_scheduler
 from questline.campaigns import completion
 from questline.kit.clock import ManualClock
 from questline.kit.db import unit_of_work
 from questline.kit.runtime import Runtime
+from questline.roles import build_scheduler
 from tests.conftest import Factory, problem
 from tests.market.helpers import Market, verify
 

@@ -13,12 +13,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from questline.app import build_scheduler
 from questline.kit.clock import ManualClock
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
 from questline.pipeline.replay import start_replay
 from questline.pipeline.worker import drain
+from questline.roles import build_scheduler
 from questline.tenancy.schemas import Role
 from tests.challenges.helpers import challenges, configure, event, history, idem
 from tests.conftest import Factory, run_cli

@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from questline.app import build_scheduler
 from questline.kit.runtime import Runtime
+from questline.roles import build_scheduler
 from tests import factories
 from tests.conftest import AppKeys
 from tests.factories import balance, send  # noqa: F401  (re-exported for the tests)

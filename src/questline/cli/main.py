@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from questline import migrations
 from questline.cli import achievements as achievements_cli
 from questline.cli import demo as demo_cli
-from questline.cli import terminal
+from questline.cli import no_collection, terminal
 from questline.cli.terminal import err
 from questline.demo import DemoKeys, bootstrap_demo
 from questline.kit.db import unit_of_work
@@ -159,15 +159,17 @@ def _prepare(settings: Settings, migrate_first: bool, demo: bool) -> None:
 
 
 def _serve_http(settings: Settings) -> None:
-    import uvicorn
+    with no_collection():  # the routes and schemas live as long as the process
+        import uvicorn
 
-    from questline.app import create_app
-    from questline.kit.server import http_protocol
+        from questline.app import create_app
+        from questline.kit.server import http_protocol
 
+        engine = create_app(settings, settle_gc=True)
     # uvicorn stops accepting on SIGTERM, lets requests in flight finish, then the app's shutdown
     # gives the background loops ``shutdown_grace_seconds`` to finish the batch in hand.
     # A long-running server settles the garbage collector once started (kit/loopwatch.settle_gc).
-    uvicorn.run(create_app(settings, settle_gc=True), host=settings.host, port=settings.port, log_config=None,
+    uvicorn.run(engine, host=settings.host, port=settings.port, log_config=None,
                 access_log=False, loop="auto", http=http_protocol(),
                 timeout_graceful_shutdown=int(settings.shutdown_grace_seconds))
 
@@ -177,9 +179,10 @@ def _run_role(role: str, port: int | None, host: str | None) -> None:
     without, it runs headless (several on one host need no ports)."""
     import signal
 
-    from questline.app import install_role, role_loops, stop_loops
-    from questline.kit.loopwatch import settle_gc, watch_loop
-    from questline.mechanics import install
+    with no_collection():
+        from questline.kit.loopwatch import settle_gc, watch_loop
+        from questline.mechanics import install
+        from questline.roles import install_role, role_loops, stop_loops
 
     overrides: dict[str, Any] = {"role": role} | ({"port": port} if port is not None else {}) \
         | ({"host": host} if host is not None else {})

@@ -6,9 +6,11 @@ services receive an ``AsyncSession`` and never commit.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import inspect
 import socket
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -24,6 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_only
 
 from questline.kit.clock import ensure_utc
 
@@ -74,6 +77,9 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+SQLITE_BUSY_SECONDS = 30.0  # how long a writer waits for SQLite's write lock before "database is locked"
+
+
 def _batch_inserts(engine: AsyncEngine) -> AsyncEngine:
     """Send a many-row INSERT (upserts included) as one multi-row statement per page, not one per row.
 
@@ -91,7 +97,7 @@ def create_engine(database_url: str, *, pool_size: int = 10, pool_timeout: float
         engine = create_async_engine(
             database_url,
             **json_options,
-            connect_args={"timeout": 30},
+            connect_args={"timeout": SQLITE_BUSY_SECONDS},
             pool_size=pool_size,
             max_overflow=0,
             pool_timeout=pool_timeout,
@@ -128,19 +134,73 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
         cursor.close()
+
+    gate = _WriteGate()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
         if mode is not None:
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            gate.enter(conn.connection)
+            try:
+                conn.exec_driver_sql(f"BEGIN {mode}")
+            except BaseException:
+                gate.leave(conn.connection)
+                raise
 
-    _skip_idle_settles(engine.sync_engine.dialect)
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _on_checkin(dbapi_conn: Any, _record: Any) -> None:
+        gate.leave(dbapi_conn)  # a transaction never settled (a dropped connection) frees the gate too
+
+    _skip_idle_settles(engine.sync_engine.dialect, gate)
 
 
-def _skip_idle_settles(dialect: sa.Dialect) -> None:
+class _WriteGate:
+    """SQLite's one write lock, queued in the process before it is asked for.
+
+    Without it, a writer that finds the lock taken sleeps in SQLite's busy handler (in steps of up
+    to 100 ms) and asks again: a writer that takes the lock again and again (the worker, batch
+    after batch) wins every race against one that polls, and ingest waits for seconds. Writers of
+    this process instead queue here in arrival order and each is woken the moment the one before
+    it commits or rolls back. Other processes still meet at SQLite's lock and its busy timeout."""
+
+    def __init__(self) -> None:
+        self.timeout = SQLITE_BUSY_SECONDS
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._holder: Any = None
+
+    def enter(self, dbapi_conn: Any) -> None:
+        """Called inside SQLAlchemy's greenlet (a transaction's BEGIN): waits for the gate."""
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:  # an engine outliving its event loop (tests)
+            self._lock, self._loop, self._holder = asyncio.Lock(), loop, None
+        await_only(self._acquire(self._lock))
+        self._holder = _driver(dbapi_conn)
+
+    async def _acquire(self, lock: asyncio.Lock) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                await lock.acquire()
+        except TimeoutError:  # what SQLite says past its busy timeout: load, retried by the callers that retry
+            raise sa.exc.OperationalError("BEGIN", None, sqlite3.OperationalError("database is locked")) from None
+
+    def leave(self, dbapi_conn: Any) -> None:
+        """After a COMMIT or ROLLBACK (or the connection's return to the pool): frees the gate if
+        this connection holds it."""
+        if self._lock is not None and self._holder is not None and self._holder is _driver(dbapi_conn):
+            self._holder = None
+            self._lock.release()
+
+
+def _driver(dbapi_conn: Any) -> Any:
+    """The aiosqlite connection under a pooled proxy or a DBAPI adapter (one key for both)."""
+    return getattr(dbapi_conn, "driver_connection", dbapi_conn)
+
+
+def _skip_idle_settles(dialect: sa.Dialect, gate: _WriteGate) -> None:
     """No COMMIT or ROLLBACK for a connection that has no transaction open (a read-only session's).
 
     SQLite would do nothing for them either, but aiosqlite sends each call to the connection's
@@ -151,12 +211,18 @@ def _skip_idle_settles(dialect: sa.Dialect) -> None:
     commit, rollback = dialect.do_commit, dialect.do_rollback
 
     def do_commit(dbapi_connection: Any) -> None:
-        if _in_transaction(dbapi_connection):
-            commit(dbapi_connection)
+        try:
+            if _in_transaction(dbapi_connection):
+                commit(dbapi_connection)
+        finally:
+            gate.leave(dbapi_connection)
 
     def do_rollback(dbapi_connection: Any) -> None:
-        if _in_transaction(dbapi_connection):
-            rollback(dbapi_connection)
+        try:
+            if _in_transaction(dbapi_connection):
+                rollback(dbapi_connection)
+        finally:
+            gate.leave(dbapi_connection)
 
     dialect.do_commit = do_commit  # type: ignore[method-assign]
     dialect.do_rollback = do_rollback  # type: ignore[method-assign]

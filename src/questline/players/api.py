@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, status
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.kit.fastlane import FastLane, LaneAnswer, LaneCall, LaneHandler, route_reply
 from questline.kit.pagination import Page, PageParams, page_params
 from questline.kit.routing import ClockDep, ExposedRoute, RuntimeDep, SessionDep, UnitOfWorkRoute
+from questline.kit.runtime import Runtime
 from questline.players import service
 from questline.players.schemas import (
     PLAYER_ID_PATTERN,
@@ -87,14 +87,14 @@ async def list_players(
 
 
 @router.get("/{player_id}/account", response_model=PlayerOut)
-async def get_account(player_id: PlayerId, caller: PlayerOrServer, session: SessionDep) -> PlayerOut:
+async def get_account(player_id: PlayerId, caller: PlayerOrServer, runtime: RuntimeDep) -> PlayerOut:
     """The player's account settings: time zone, privacy, display name."""
-    return await _account(session, caller, player_id)
+    return PlayerOut.model_validate(await _account(runtime, caller, player_id))
 
 
-async def _account(session: AsyncSession, caller: Caller, player_id: str) -> PlayerOut:
+async def _account(runtime: Runtime, caller: Caller, player_id: str) -> dict[str, Any]:
     caller.ensure_acts_for(player_id)
-    return PlayerOut.model_validate(await service.account(session, caller.app, player_id))
+    return await service.account(runtime.engine, caller.app, player_id)
 
 
 def fast_routes(lane: FastLane) -> None:
@@ -109,7 +109,7 @@ def _fast_account(route: ExposedRoute) -> LaneHandler:
     async def handler(call: LaneCall) -> LaneAnswer:
         runtime = call.runtime
         caller = await identify_caller(call.request, runtime, policy, call.session)
-        account = await _account(call.session, caller, call.params["player_id"])
+        account = await _account(runtime, caller, call.params["player_id"])
         return LaneAnswer(reply(account), partial(enforce_limits, runtime, caller))
 
     return handler

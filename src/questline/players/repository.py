@@ -6,32 +6,32 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from questline.kit.db import PerDialect, among, insert_ignore, many, rows_of
+from questline.kit.prebuilt import PrebuiltRead
 from questline.players.models import Player
 
 # Built once: a statement made afresh per call costs its cache key (and the lookup) every time.
 _BY_ID = PerDialect(lambda _: sa.select(Player).where(Player.app_id == sa.bindparam("app_id"),
                                                       Player.player_id == sa.bindparam("player_id")))
-# The account as the API shows it, as a plain row: no ORM object for a read that changes nothing.
+# The account as the API shows it: one prebuilt statement on a bare driver connection, plain
+# values, no session and no ORM object (the account GET is the lane's hottest database read).
 ACCOUNT_COLUMNS = ("player_id", "display_name", "username", "real_name", "avatar_url", "timezone",
                    "leaderboard_visibility", "display_name_type", "show_on_global_leaderboard", "preferences",
                    "traits", "created_at", "updated_at")
-_ACCOUNT = PerDialect(lambda _: sa.select(*(Player.__table__.c[name] for name in ACCOUNT_COLUMNS)).where(
+_ACCOUNT = PrebuiltRead(sa.select(*(Player.__table__.c[name] for name in ACCOUNT_COLUMNS)).where(
     Player.__table__.c.app_id == sa.bindparam("app_id"), Player.__table__.c.player_id == sa.bindparam("player_id")))
-
 
 async def get(session: AsyncSession, app_id: str, player_id: str) -> Player | None:
     stmt = _BY_ID.on(session.get_bind().dialect.name)
     return (await session.execute(stmt, {"app_id": app_id, "player_id": player_id})).scalar_one_or_none()
 
 
-async def account(session: AsyncSession, app_id: str, player_id: str) -> sa.Row[Any] | None:
-    """The player's account columns (``ACCOUNT_COLUMNS``) as one plain row, or None."""
-    stmt = _ACCOUNT.on(session.get_bind().dialect.name)
-    return (await session.execute(stmt, {"app_id": app_id, "player_id": player_id})).one_or_none()
-
+async def account(engine: AsyncEngine, app_id: str, player_id: str) -> dict[str, Any] | None:
+    """The player's account columns (``ACCOUNT_COLUMNS``) by name, or None."""
+    row = await _ACCOUNT.first(engine, {"app_id": app_id, "player_id": player_id})
+    return None if row is None else dict(zip(ACCOUNT_COLUMNS, row, strict=True))
 
 async def insert_missing(session: AsyncSession, app_id: str, player_ids: Iterable[str], now: datetime,
                          timezones: dict[str, str] | None = None) -> None:

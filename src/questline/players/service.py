@@ -7,8 +7,7 @@ from datetime import timedelta
 from math import ceil
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from questline.kit import privacy
 from questline.kit.cache import CacheSpec
@@ -76,13 +75,12 @@ async def get_player(session: AsyncSession, app_id: str, player_id: str) -> Play
     return player
 
 
-async def account(session: AsyncSession, app_id: str, player_id: str) -> sa.Row[Any]:
-    """The player's account as the API shows it (a plain row, for reads that change nothing)."""
-    row = await repo.account(session, app_id, player_id)
+async def account(engine: AsyncEngine, app_id: str, player_id: str) -> dict[str, Any]:
+    """The player's account as the API shows it, by field (a read on the engine's pool: no session)."""
+    row = await repo.account(engine, app_id, player_id)
     if row is None:
         raise NotFound(f"player {player_id} not found", code="player_not_found")
     return row
-
 
 async def upsert_player(session: AsyncSession, clock: Clock, app_id: str, player_id: str,
                         changes: ProfileUpdate) -> Player:
