@@ -5,7 +5,10 @@ on the single-event path: the bare ceilings of the same run (202 without a datab
 per request), then the engine (API + in-process worker + scheduler, one process pinned to one
 core) on PostgreSQL with Redis and/or on SQLite. Besides acknowledged and processed rates, p50/p99
 and server CPU per event, it samples the backlog (events acknowledged but not processed) once a
-second while wrk runs: a worker that keeps up holds it flat.
+second while wrk runs: a worker that keeps up holds it flat. On PostgreSQL it also samples the
+relay's backlog (outbox messages not yet taken by its slowest subscriber) and, once the worker
+has drained, waits for the relay too: ``cpu_s_per_1k_with_relay`` is the CPU per event with the
+relay's share, which a relay that falls behind would otherwise spend after the phase.
 
     python bench/single.py                                   # PostgreSQL + Redis and SQLite, 10 s phases
     python bench/single.py --database postgres --seconds 60  # the aim's "backlog flat for 60 s"
@@ -31,8 +34,10 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 HERE = Path(__file__).resolve().parent
@@ -49,6 +54,7 @@ from bench.run import (  # noqa: E402
     Plan,
     asyncpg_dsn,
     ceiling,
+    cpu_seconds,
     engine_env,
     engine_setting,
     event_scenario,
@@ -103,11 +109,40 @@ def stage_shares(raw: Path) -> list[tuple[str, float]]:
     return [(name, hits[name] / total if total else 0.0) for name, _ in STAGES]
 
 
-async def backlog_samples(events: Events, app_id: str, stop: asyncio.Event) -> list[int]:
-    """The app's pending events once a second until ``stop``."""
+async def relay_backlog(events: Events) -> int:
+    """Outbox messages the slowest relay subscriber has not taken yet (the phase's database is its
+    own, so every outbox row is this run's; a cursor counts what it has handed over)."""
+    async with events.engine.connect() as conn:
+        return int((await conn.execute(sa.text(
+            "SELECT (SELECT count(*) FROM outbox) - coalesce((SELECT min(d) FROM (SELECT sum(delivered) AS d "
+            "FROM relay_cursors GROUP BY subscriber) s), 0)"))).scalar_one())
+
+
+async def relay_drain(box: Box, proc: Any, events: Events, row: report.Row) -> None:
+    """Once the worker has drained, wait (at most the drain limit) for the relay to hand every
+    outbox message over: the engine's CPU per event with its relay's share (a relay that falls
+    behind leaves that work after the phase, where ``cpu_s_per_1k`` does not see it)."""
+    cpu, started = cpu_seconds(proc), time.perf_counter()
+    left = await relay_backlog(events)
+    row["relay_backlog_after_worker"] = left
+    while left and time.perf_counter() - started < box.plan.drain_limit:
+        await asyncio.sleep(0.2)
+        left = await relay_backlog(events)
+    row["relay_drain_s"] = round(time.perf_counter() - started, 1)
+    row["relay_backlog_left"] = left
+    if row.get("events"):
+        row["cpu_s_per_1k_with_relay"] = round(row["cpu_s_per_1k"] + (cpu_seconds(proc) - cpu) / row["events"] * 1000,
+                                               4)
+
+
+async def backlog_samples(events: Events, app_id: str, stop: asyncio.Event,
+                          relayed: list[int] | None = None) -> list[int]:
+    """The app's pending events once a second until ``stop`` (and into ``relayed`` the relay's backlog)."""
     out: list[int] = []
     while not stop.is_set():
         out.append(await events.pending(app_id))
+        if relayed is not None:
+            relayed.append(await relay_backlog(events))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=1.0)
     return out
@@ -161,13 +196,19 @@ async def engine_phase(box: Box, name: str, database_url: str, redis: str | None
                         "--duration", str(int(box.plan.seconds)), "--output", str(raw),
                         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
                 stop = asyncio.Event()
-                sampler = asyncio.create_task(backlog_samples(events, app[0], stop))
+                relayed: list[int] = []
+                sampler = asyncio.create_task(backlog_samples(events, app[0], stop,
+                                                              relayed if "postgresql" in database_url else None))
                 row = await event_scenario(box, name, base, proc, events, app, 1, "rules", CEIL_INSERT,
                                            counter=counter, aim=">= 0.7 of the ceiling, p99 < 20 ms")
                 stop.set()
                 samples = await sampler
+                if relayed:
+                    await relay_drain(box, proc, events, row)
                 row["backlog_samples"] = samples
                 row["backlog_growth_per_s"] = slope(samples[:int(box.plan.seconds) + 1])  # while wrk sent
+                if relayed:
+                    row["relay_backlog_samples"] = relayed
                 if counter is not None:
                     row["idle_statements_per_s"] = idle
                 if spy is not None:
@@ -254,6 +295,11 @@ def main() -> None:
         print(json.dumps(keep))
         if row.get("backlog_samples"):
             print(f"  backlog each second: {row['backlog_samples']}")
+        if row.get("relay_backlog_samples"):
+            print(f"  relay backlog (outbox messages) each second: {row['relay_backlog_samples']}; "
+                  f"{row['relay_backlog_after_worker']} when the worker had drained, {row['relay_backlog_left']} "
+                  f"{row['relay_drain_s']} s later; CPU ms per event with the relay's share: "
+                  f"{row.get('cpu_s_per_1k_with_relay')}")
         for phase in ("loop_sending", "loop_draining"):
             if row.get(phase):
                 print(f"  {phase}: {json.dumps(row[phase])}")

@@ -313,3 +313,24 @@ async def test_a_publication_is_encoded_once_for_every_subscriber(runtime: Runti
     assert [orjson.loads(text) for text in texts] == [dict(frame) for frame in frames]
     assert orjson.loads(texts[0])["data"] == {"n": 1, "name": "<é>"}
     assert orjson.loads(service.frame_text({"type": "ping"})) == {"type": "ping"}  # other frames: encoded each time
+
+
+async def test_a_batch_published_at_once_numbers_each_channel_in_order_and_once(runtime: Runtime,
+                                                                                 factory: Factory) -> None:
+    """``publish_many`` (the relay's batches; one script call per channel on Redis) as ``publish`` one by
+    one: each channel's offsets in order, a message id published there before is not again, and the
+    history gives back what was published."""
+    keys = await factory.app()
+    target = service.hub(runtime)
+    ann, bob = service.key_of(keys.app_id, "player:ann"), service.key_of(keys.app_id, "player:bob")
+    assert await target.publish(ann, {"n": 0}, "m0") == 1
+    got = await target.publish_many([(ann, {"n": 1}, "m1"), (bob, {"n": 2}, "m2"), (ann, {"n": 0}, "m0"),
+                                     (ann, {"n": 3}, "m3"), (bob, {"n": 2}, "m2"), (bob, {"n": 4}, "m4")])
+    assert got == [2, 1, None, 3, None, 2]
+    assert await target.publish_many([(ann, {"n": 3}, "m3")]) == [None]
+    assert await target.publish(ann, {"n": 5}, "m5") == 4
+    ann_back = await target.recover(ann, 0, None)
+    bob_back = await target.recover(bob, 0, None)
+    assert ann_back.missed is not None and bob_back.missed is not None
+    assert [(p.offset, p.data["n"]) for p in ann_back.missed] == [(1, 0), (2, 1), (3, 3), (4, 5)]
+    assert [(p.offset, p.data["n"]) for p in bob_back.missed] == [(1, 2), (2, 4)]

@@ -7,11 +7,14 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.kit.db import unit_of_work
@@ -20,6 +23,7 @@ from questline.pipeline import repository as event_log
 from questline.pipeline.models import OutboxMessage
 from questline.relay import service as relay
 from questline.relay.service import RelayMessage
+from questline.relay.tasks import run_relay
 from tests.conftest import Factory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +46,21 @@ class Recorder:
         if self.fail_times:
             self.fail_times -= 1
             raise RuntimeError("subscriber failed")
+
+
+@contextmanager
+def statements(runtime: Runtime) -> Iterator[list[str]]:
+    """The statements the runtime's engine sends meanwhile (whitespace folded)."""
+    seen: list[str] = []
+
+    def record(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    sa.event.listen(runtime.engine.sync_engine, "after_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(runtime.engine.sync_engine, "after_cursor_execute", record)
 
 
 async def _write(runtime: Runtime, app_id: str, players: list[str], per_player: int) -> list[int]:
@@ -101,6 +120,59 @@ async def test_a_failing_subscriber_gets_the_batch_again_and_delays_only_itself(
     await relay.drain(runtime)
     assert len(flaky.seen) > len(seqs)  # at least once: the failed batches came again
     assert _unique(flaky.seen) == _ids(seqs) == [m.id for m in steady.seen]
+
+
+async def test_subscribers_at_one_position_share_one_read_and_one_transaction(runtime: Runtime,
+                                                                               factory: Factory) -> None:
+    keys = await factory.app()
+    a, b, c = (Recorder(f"{n}-{uuid.uuid4().hex[:6]}", keys.app_id) for n in "abc")
+    relay.install(runtime, [a, b, c])
+    await relay.prepare(runtime, from_head=True)
+    seqs = await _write(runtime, keys.app_id, ["alice", "bob"], 2)
+    with statements(runtime) as seen:
+        moved = await relay.step_together(runtime, [a, b], 500)
+    assert moved == {a.name: len(seqs), b.name: len(seqs)}
+    assert [m.id for m in a.seen] == _ids(seqs) == [m.id for m in b.seen]
+    # One lock of both cursors, one read of the outbox, one save of both cursors.
+    assert len([s for s in seen if "FROM relay_cursors" in s]) == 1
+    assert len([s for s in seen if "FROM outbox" in s]) == 1
+    assert len([s for s in seen if s.startswith("UPDATE relay_cursors")]) == 1
+    state = await relay.lag(runtime)
+    assert state[a.name]["delivered"] == state[b.name]["delivered"] == len(seqs)
+    assert state[c.name]["delivered"] == 0
+    assert await relay.step_together(runtime, [a, b]) == {a.name: 0, b.name: 0}
+
+    # At different positions (c stayed behind), each reads from its own.
+    more = await _write(runtime, keys.app_id, ["carol"], 1)
+    with statements(runtime) as seen:
+        assert await relay.step_together(runtime, [a, c], 500) == {a.name: 1, c.name: len(more)}
+    assert len([s for s in seen if "FROM outbox" in s]) == 2
+    assert [m.id for m in a.seen] == _ids(more) == [m.id for m in c.seen]
+
+
+async def test_the_relay_loop_hands_each_subscriber_everything_while_one_fails(runtime: Runtime,
+                                                                               factory: Factory) -> None:
+    keys = await factory.app()
+    flaky = Recorder(f"flaky-{uuid.uuid4().hex[:6]}", keys.app_id, fail_times=3)
+    steady = Recorder(f"steady-{uuid.uuid4().hex[:6]}", keys.app_id)
+    relay.install(runtime, [flaky, steady])
+    await relay.prepare(runtime, from_head=True)
+    seqs = await _write(runtime, keys.app_id, ["alice", "bob"], 3)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(run_relay(runtime, stop))
+    try:
+        for _ in range(1000):
+            behind = await relay.behind(runtime)
+            if not behind[flaky.name] and not behind[steady.name]:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await loop
+    assert _unique(flaky.seen) == _ids(seqs) and len(flaky.seen) > len(seqs)  # its failed batches came again
+    # The steady one went on: it had its batch (together with flaky's, then alone) at least once.
+    assert _unique(steady.seen) == _ids(seqs)
+    assert await relay.drain(runtime) == 0
 
 
 async def test_relay_cancelled_mid_batch_loses_nothing(runtime: Runtime, factory: Factory) -> None:

@@ -156,3 +156,41 @@ async def test_a_lease_grows_while_the_key_is_busy_and_is_dropped_when_stale() -
         assert limiter.round_trips == before + 1  # nothing stale was spent: it asked Redis again
     finally:
         await redis.aclose()
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not REDIS_URL, reason="needs Redis (QUESTLINE_TEST_REDIS_URL)")
+async def test_a_steady_key_keeps_a_lease_sized_to_its_pace() -> None:
+    """A key hit ten times a second: its lease grows to what it spends in LEASE_TARGET_SECONDS (not to
+    the cap), stays fresh past LEASE_SECONDS, and is refilled before it runs out; stale at LEASE_MAX_SECONDS."""
+    clock = Clock()
+    redis = Redis.from_url(REDIS_URL or "")
+    namespace = f"qltest:{uuid.uuid4().hex[:8]}"
+    rule = "60000/minute"  # leases of up to 1,000 hits
+    try:
+        limiter = RateLimiter(redis, namespace=namespace, monotonic=clock)
+        started = time.monotonic()
+        waited = 0
+        for _ in range(300):  # 30 s at 10 hits a second
+            before = limiter.round_trips
+            assert (await limiter.hit(rule, "caller", "steady")).allowed
+            waited += limiter.round_trips > before  # a background refill only asks Redis once the loop runs it
+            await asyncio.sleep(0)  # a background refill runs
+            clock.now += 0.1
+        lease = limiter._leases[f"{rule}:caller:steady"]
+        # The pace is 10 hits a second: leases of about 50 hits, refilled in the background at half.
+        assert 40 <= lease.size <= 60, lease.size
+        assert lease.expires - clock.now > ratelimit.LEASE_SECONDS
+        # 1, 2, 4, 8, 16, 32 while it grows, then one per 25 hits or so (without pacing: a round trip
+        # for most hits, as every lease of 16 went stale after a second with hits left).
+        assert limiter.round_trips <= 20, limiter.round_trips
+        assert waited <= 3, waited  # only the first leases (of 1 hit) made a hit wait for Redis
+        # Redis counted the hits spent and at most a lease and a half in hand (its clock gives back one per ms).
+        granted = await redis.pttl(f"{namespace}:limits:{rule}:caller:steady") + (time.monotonic() - started) * 1000
+        assert 290 <= granted <= 301 + 1.5 * 60 + 1, granted
+        clock.now += ratelimit.LEASE_MAX_SECONDS + 0.1  # whatever is left goes stale
+        before = limiter.round_trips
+        assert (await limiter.hit(rule, "caller", "steady")).allowed
+        assert limiter.round_trips == before + 1 and lease.size == 1  # asked again, from one hit
+    finally:
+        await redis.aclose()

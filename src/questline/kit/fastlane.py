@@ -245,7 +245,9 @@ class FastLane:
 
     def bind(self, routes: list[BaseRoute]) -> None:
         """Find each registered template's FastAPI route, its parameters and the routes that could shadow it."""
-        exposed = {(r.path, method): r for r in exposed_api_routes(routes) for method in r.methods}
+        listed = exposed_api_routes(routes)  # once per bind: it walks every route (an app per test in the suite)
+        exposed = {(r.path, method): r for r in listed for method in r.methods}
+        candidates: dict[str, list[tuple[str, re.Pattern[str], bool, Any]]] = {}
         for method, template, factory in self._wanted:
             found = exposed.get((template, method))
             if found is None:
@@ -253,7 +255,9 @@ class FastLane:
             if method != "GET" and (found.route.openapi_extra or {}).get("x-audit") is not False:
                 raise ValueError(f"{method} {template} is audited: the fast lane runs no edge hooks")
             ours = _segments(template)
-            shadows = tuple(regex for path, regex, prefix, route in self._candidates(routes, method)
+            if method not in candidates:
+                candidates[method] = self._candidates(listed, routes, method)
+            shadows = tuple(regex for path, regex, prefix, route in candidates[method]
                             if route is not found.route and _could_overlap(ours, path, prefix=prefix))
             path_fields, query_fields = _fields(found.dependant)
             names = tuple(s[1:-1] for s in ours if s.startswith("{"))
@@ -266,10 +270,11 @@ class FastLane:
             self._by_shape.setdefault((method, len(ours)), []).append(lane_route)
 
     @staticmethod
-    def _candidates(routes: list[BaseRoute], method: str) -> list[tuple[str, re.Pattern[str], bool, Any]]:
+    def _candidates(listed: list[ExposedRoute], routes: list[BaseRoute],
+                    method: str) -> list[tuple[str, re.Pattern[str], bool, Any]]:
         """Every route and mount of the app that may take ``method``: (template, regex, is a mount, route)."""
         out: list[tuple[str, re.Pattern[str], bool, Any]] = []
-        for context in exposed_api_routes(routes):
+        for context in listed:
             if method in context.methods:
                 out.append((context.path, compile_path(context.path)[0], False, context.route))
         for route in routes:

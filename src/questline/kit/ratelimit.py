@@ -12,19 +12,25 @@ takes a *lease* of up to ``n`` hits at once (one ``EVALSHA`` moving ``tat`` on b
 intervals; the script reads Redis's own clock, so processes agree on time) and spends it
 locally, fetching the next lease in the background when half of it is gone. A key starts with
 leases of one hit, exact like a round trip per hit, and its lease doubles each time one is used
-up while still fresh, up to ``limit // 50`` (at most 1,000); a key that goes quiet starts again
-at one. A refusal from Redis is remembered until its ``Retry-After`` has passed.
+up while still fresh, up to what the key's own pace spends in ``LEASE_TARGET_SECONDS`` and at
+most ``limit // 50`` (at most 1,000); a key that goes quiet starts again at one. A lease goes
+stale twice as long after its grant as the key's pace needs to spend what the process holds
+(at least ``LEASE_SECONDS``, at most ``LEASE_MAX_SECONDS``): a steady key, fast or slow, finds
+its next hits in hand and refills in the background, about once per ``LEASE_TARGET_SECONDS / 2``
+(a busy key capped at ``limit // 50``: once per half lease). A refusal from Redis is remembered
+until its ``Retry-After`` has passed.
 
 The bound this keeps, across any number of processes: Redis grants no more hits than exact GCRA
 would, and a process holds at most one and a half leases of a key (the rest of one lease and the
-next, fetched when half was gone), dropping whatever is left ``LEASE_SECONDS`` after its latest
-grant. So in any time window the engine admits at most what exact GCRA admits in that window plus
-what the processes held at its start: at most 1.5 × ``limit // 50`` hits (3% of the limit) per
-process. The other side: hits leased by one process and not yet spent are not available to the
-others, so a key served by ``k`` processes may be refused up to ``k`` × 1.5 leases early. Rules
-of fewer than 100 hits per period (sign-ins, the tests' small limits) lease one hit at a
-time: exact, as a round trip per hit was. ``RateLimit`` fields from a lease are approximate by
-the same amount.
+next, fetched when half was gone), dropping whatever is left once it is stale (at most
+``LEASE_MAX_SECONDS`` after its latest grant). So in any time window the engine admits at most
+what exact GCRA admits in that window plus what the processes held at its start: at most
+1.5 × ``limit // 50`` hits (3% of the limit) per process. The other side: hits leased by one
+process and not yet spent are not available to the others, so a key served by ``k`` processes
+may be refused up to ``k`` × 1.5 leases early (for at most ``LEASE_MAX_SECONDS`` after a process
+stops spending them). Rules of fewer than 100 hits per period (sign-ins, the tests' small
+limits) lease one hit at a time: exact, as a round trip per hit was. ``RateLimit`` fields from a
+lease are approximate by the same amount.
 
 Every ``enforce``d limit is also reported to the client (IETF HTTPAPI ``RateLimit-Policy`` and
 ``RateLimit`` fields): the edge opens a ``collect_verdicts()`` scope per request, and the
@@ -52,8 +58,11 @@ if TYPE_CHECKING:  # the scaled tier's client, imported where it is made (kit.ru
 
 # The sweep of expired in-memory entries runs when the table grows past this many identities.
 _MEMORY_SWEEP_AT = 50_000
-# Leases (Redis): how long a process may spend a lease, and its largest size (a share of the limit).
+# Leases (Redis): how long a process may spend a lease (at least, and at most: about twice what the
+# key's pace needs), how many seconds of that pace one lease holds, and its largest size (a share of the limit).
 LEASE_SECONDS = 1.0
+LEASE_MAX_SECONDS = 10.0
+LEASE_TARGET_SECONDS = 5.0
 LEASE_SHARE = 50
 LEASE_MAX = 1000
 
@@ -155,7 +164,8 @@ def lease_cap(rule: Rule) -> int:
 class _Lease:
     """Hits of one key that Redis granted this process, to be spent before ``expires``."""
 
-    __slots__ = ("backlog", "blocked_until", "expires", "granted_at", "refill", "size", "tokens", "waiting")
+    __slots__ = ("arrived", "backlog", "blocked_until", "expires", "granted_at", "pace", "refill", "size", "tokens",
+                 "waiting")
 
     def __init__(self) -> None:
         self.tokens = 0
@@ -166,6 +176,8 @@ class _Lease:
         self.blocked_until = 0.0  # Redis refused: no hit passes before this
         self.refill: asyncio.Task[None] | None = None
         self.waiting = 0  # hits awaiting the refill in flight
+        self.arrived = 0  # hits since the last grant (the key's pace)
+        self.pace = math.inf  # hits per second between the last two grants (unknown: as fast as can be)
 
 
 class RateLimiter:
@@ -192,6 +204,7 @@ class RateLimiter:
             if len(self._leases) >= self._sweep_at:
                 self._sweep_leases(self._now())
             lease = self._leases[key] = _Lease()
+        lease.arrived += 1
         while True:  # concurrent hits may take what a refill brought before this one wakes: wait again
             now = self._now()
             if lease.tokens > 0 and lease.expires <= now:
@@ -231,10 +244,15 @@ class RateLimiter:
     async def _refill(self, rule: Rule, key: str, lease: _Lease, *, background: bool) -> None:
         """Fetch the next lease; a background refill that fails leaves the next hit that finds none to ask."""
         try:
-            # A lease used up while fresh doubles; after a quiet spell a key starts again at one hit.
-            # Hits already waiting are asked for at once (within the cap).
-            busy = lease.size > 0 and self._now() < lease.expires
-            want = min(lease_cap(rule), max(lease.size * 2 if busy else 1, lease.waiting))
+            # A lease used up while fresh doubles, up to what the key's pace spends in LEASE_TARGET_SECONDS;
+            # after a quiet spell a key starts again at one hit. Hits already waiting are asked for at once.
+            grow = 1
+            if lease.size > 0 and self._now() < lease.expires:
+                grow = lease.size * 2
+                paced = lease.pace * LEASE_TARGET_SECONDS
+                if paced < grow:
+                    grow = math.ceil(paced)
+            want = min(lease_cap(rule), max(grow, lease.waiting, 1))
             granted, wait, backlog = await self._ask(rule, key, want)
         except Exception:
             if background:
@@ -243,6 +261,10 @@ class RateLimiter:
         finally:
             lease.refill = None
         now = self._now()
+        elapsed = now - lease.granted_at
+        if lease.arrived and lease.granted_at:
+            lease.pace = lease.arrived / elapsed if elapsed > 0 else math.inf
+        lease.arrived = 0
         lease.backlog, lease.granted_at = backlog, now
         if granted == 0:
             lease.blocked_until = now + wait
@@ -252,7 +274,9 @@ class RateLimiter:
             lease.tokens = 0
         lease.tokens += granted
         lease.size = granted
-        lease.expires = now + LEASE_SECONDS
+        # Fresh for twice the time the key's pace needs to spend what is in hand (within the bounds).
+        life = 2 * lease.tokens / lease.pace if lease.pace > 0 else LEASE_MAX_SECONDS
+        lease.expires = now + min(LEASE_MAX_SECONDS, max(LEASE_SECONDS, life))
 
     def _sweep_leases(self, now: float) -> None:
         """Forget keys with nothing to spend, nothing in flight and no refusal to remember."""

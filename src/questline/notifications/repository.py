@@ -13,16 +13,23 @@ from questline.kit.db import insert_ignore, upsert
 from questline.notifications.models import Delivery, Notification, Preferences, Template
 
 
-async def add_notification(session: AsyncSession, row: dict[str, Any]) -> bool:
-    """Add an inbox entry once per (recipient, dedupe key); False when it exists."""
-    result = await session.execute(insert_ignore(session, Notification).values(**row))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+async def _add_new(session: AsyncSession, table: Any, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` of many rows (SQLAlchemy sends them as
+    multi-row statements); the ids of the rows that were new."""
+    if not rows:
+        return set()
+    result = await session.execute(insert_ignore(session, table).returning(table.c.id), list(rows))
+    return set(result.scalars())
 
 
-async def add_delivery(session: AsyncSession, row: dict[str, Any]) -> bool:
-    """Add a delivery once per (channel, recipient, dedupe key); False when it exists."""
-    result = await session.execute(insert_ignore(session, Delivery).values(**row))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+async def add_notifications(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Add inbox entries, each once per (recipient, dedupe key); the ids of those that were new."""
+    return await _add_new(session, Notification.__table__, rows)
+
+
+async def add_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Add deliveries, each once per (channel, recipient, dedupe key); the ids of those that were new."""
+    return await _add_new(session, Delivery.__table__, rows)
 
 
 def _inbox(app_id: str, kind: str, recipient: str) -> Any:
@@ -41,6 +48,18 @@ async def inbox(session: AsyncSession, app_id: str, kind: str, recipient: str, s
 async def unread(session: AsyncSession, app_id: str, kind: str, recipient: str) -> int:
     return int((await session.execute(sa.select(sa.func.count()).select_from(Notification).where(
         _inbox(app_id, kind, recipient), Notification.status == "unread"))).scalar_one())
+
+
+async def unread_of(session: AsyncSession, app_id: str, kind: str, recipients: Sequence[str]) -> dict[str, int]:
+    """Unread counts of several inboxes of one kind in one statement (absent: none unread)."""
+    if not recipients:
+        return {}
+    rows = await session.execute(sa.select(Notification.recipient_id, sa.func.count())
+                                 .where(Notification.app_id == app_id, Notification.recipient_kind == kind,
+                                        Notification.recipient_id.in_(list(recipients)),
+                                        Notification.status == "unread")
+                                 .group_by(Notification.recipient_id))
+    return {str(recipient): int(count) for recipient, count in rows}
 
 
 async def notification(session: AsyncSession, app_id: str, kind: str, recipient: str,

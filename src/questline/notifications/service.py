@@ -21,17 +21,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from email.message import EmailMessage
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
 import structlog
-from jinja2 import TemplateSyntaxError
+from jinja2 import Template, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.competitions import service as competitions
 from questline.kit import egress
+from questline.kit.cache import CacheSpec
 from questline.kit.db import after_commit, unit_of_work
 from questline.kit.errors import NotFound, Unprocessable
 from questline.kit.ids import new_id
@@ -99,11 +101,10 @@ class NotificationsSubscriber:
         self.runtime = runtime
 
     async def handle(self, session: AsyncSession, messages: Sequence[Message]) -> None:
-        made = 0
-        for message in messages:
-            if message.type in BY_SOURCE:
-                made += await produce(session, self.runtime, message)
-        if made:
+        # Most outbox messages (stat changes, XP earned) make no notification: only those of a
+        # catalogued type are looked at, and the whole batch's are made together.
+        known = [message for message in messages if message.type in BY_SOURCE]
+        if known and await produce(session, self.runtime, known):
             after_commit(session, wake_event(self.runtime).set)
 
 
@@ -129,12 +130,13 @@ def listen_inbox(runtime: Runtime, name: str, listener: InboxListener) -> None:
 
 
 def _inbox_changed(session: AsyncSession, runtime: Runtime, app_id: str, kind: str, recipient: str,
-                   entry: dict[str, Any] | None) -> None:
-    """Queue a change of an inbox (a player's, brand's or streamer's), told to the listeners once the
-    transaction has committed (never before: a rolled-back entry is never shown, and the outbox is not
-    used, so webhooks never see it)."""
+                   row: dict[str, Any] | None) -> None:
+    """Queue a change of an inbox (a player's, brand's or streamer's; ``row``: its new entry's row, if
+    any), told to the listeners once the transaction has committed (never before: a rolled-back entry
+    is never shown, and the outbox is not used, so webhooks never see it)."""
     if not runtime.extensions.get(INBOX_LISTENERS):
         return
+    entry = None if row is None else NotificationOut.model_validate(row).model_dump(mode="json")
     fresh: list[tuple[str, str, str, dict[str, Any] | None]] | None = session.info.get(_FRESH)
     if fresh is None:
         fresh = session.info[_FRESH] = []
@@ -147,11 +149,14 @@ def _inbox_changed(session: AsyncSession, runtime: Runtime, app_id: str, kind: s
 
 
 async def _tell(runtime: Runtime, fresh: list[tuple[str, str, str, dict[str, Any] | None]]) -> None:
+    inboxes: dict[tuple[str, str], list[str]] = {}
+    for app_id, kind, recipient, _ in fresh:
+        inboxes.setdefault((app_id, kind), []).append(recipient)
     counts: dict[tuple[str, str, str], int] = {}
-    async with runtime.read_sessions() as session:
-        for app_id, kind, recipient, _ in fresh:
-            if (app_id, kind, recipient) not in counts:
-                counts[(app_id, kind, recipient)] = await repo.unread(session, app_id, kind, recipient)
+    async with runtime.read_sessions() as session:  # one count per app and kind of inbox, not per inbox
+        for (app_id, kind), recipients in inboxes.items():
+            found = await repo.unread_of(session, app_id, kind, sorted(set(recipients)))
+            counts.update({(app_id, kind, r): found.get(r, 0) for r in recipients})
     told: set[tuple[str, str, str]] = set()
     for app_id, kind, recipient, entry in fresh:
         inbox = (app_id, kind, recipient)
@@ -207,23 +212,35 @@ async def _recipients(session: AsyncSession, kind: Kind, message: Message) -> li
             if now_rank.get(p, top + 1) > i + 1]
 
 
-async def produce(session: AsyncSession, runtime: Runtime, message: Message) -> int:
-    """Make the notifications of one outbox message (idempotent); returns how many rows were new."""
-    made = 0
-    app_id = message.app_id
+async def produce(session: AsyncSession, runtime: Runtime, messages: Sequence[Message]) -> int:
+    """Make the notifications of some outbox messages (idempotent); returns how many rows were new.
+
+    The messages are made together: each app's recipients' preferences, time zones and addresses are
+    read once for all of them, its templates come from the process's cache, and the rows are
+    written with one multi-row insert per table."""
     now = runtime.clock.now()
-    for kind in BY_SOURCE.get(message.type, []):
-        if not wanted(kind, message.payload):
-            continue
-        targets = await _recipients(session, kind, message)
-        audience = await _Audience.read(session, app_id, [r for k, r, _ in targets if k == "player"])
-        templates = await _templates(session, app_id, kind.type)
+    todo: list[tuple[Message, Kind, list[tuple[str, str, dict[str, Any]]]]] = []
+    players: dict[str, set[str]] = {}
+    for message in messages:
+        for kind in BY_SOURCE.get(message.type, ()):
+            if not wanted(kind, message.payload):
+                continue
+            targets = await _recipients(session, kind, message)
+            todo.append((message, kind, targets))
+            players.setdefault(message.app_id, set()).update(r for k, r, _ in targets if k == "player")
+    if not todo:
+        return 0
+    audiences = {app_id: await _Audience.read(session, app_id, sorted(ids)) for app_id, ids in players.items()}
+    templates = {app_id: await _app_templates(session, app_id) for app_id in players}
+    rows = _Rows()
+    for message, kind, targets in todo:
+        app_id = message.app_id
         key = f"{message.id}:{kind.type}"
         for recipient_kind, recipient, extra in targets:
             context = {**message.payload, **extra, "type": kind.type, "player_id": message.player_id}
-            _, rows = await _notify(session, runtime, kind, templates, audience, now, key,
-                                    (app_id, recipient_kind, recipient), context, message.payload)
-            made += rows
+            rows.plan(runtime.settings, kind, templates[app_id].get(kind.type, {}), audiences[app_id], now, key,
+                      (app_id, recipient_kind, recipient), context, message.payload)
+    _, made = await rows.write(session, runtime)
     return made
 
 
@@ -237,46 +254,65 @@ class _Audience:
 
     @classmethod
     async def read(cls, session: AsyncSession, app_id: str, player_ids: list[str]) -> _Audience:
+        if not player_ids:
+            return cls({}, {}, {})
         return cls(await repo.preferences(session, app_id, player_ids),
                    await players.timezones_of(session, app_id, player_ids),
                    await players.traits_of(session, app_id, player_ids))
 
 
-async def _notify(session: AsyncSession, runtime: Runtime, kind: Kind, templates: dict[str, TemplateIn],
-                  audience: _Audience, now: datetime, key: str, to: tuple[str, str, str],
-                  context: dict[str, Any], data: dict[str, Any]) -> tuple[bool, int]:
-    """One recipient's inbox entry and (players only) the outside deliveries their preferences allow,
-    held for quiet hours and digests; each once per ``key``. Returns (inbox entry new, rows new)."""
-    app_id, recipient_kind, recipient = to
-    pref = audience.prefs.get(recipient)
-    subject, text, html = render(kind, templates, pref.locale if pref else DEFAULT_LOCALE, context)
-    entered, made = False, 0
-    if _enabled(pref, kind.type, "in_app"):
-        entry = {"id": new_id("ntf"), "app_id": app_id, "recipient_kind": recipient_kind,
-                 "recipient_id": recipient, "type": kind.type, "title": subject, "body": text,
-                 "data": data, "status": "unread", "dedupe_key": key, "created_at": now,
-                 "read_at": None, "archived_at": None}
-        if await repo.add_notification(session, entry):
-            entered, made = True, 1
-            _inbox_changed(session, runtime, app_id, recipient_kind, recipient,
-                           NotificationOut.model_validate(entry).model_dump(mode="json"))
-    if recipient_kind != "player":
-        return entered, made
-    for channel in OUTSIDE:
-        address = audience.traits.get(recipient, {}).get(ADDRESS_TRAITS[channel])
-        if not (_enabled(pref, kind.type, channel) and channel_ready(runtime.settings, channel)
-                and isinstance(address, str | int) and str(address)):
-            continue
-        digest = pref is not None and pref.digest == "daily"
-        if await repo.add_delivery(session, {
-            "id": new_id("ndl"), "app_id": app_id, "recipient_kind": "player", "recipient_id": recipient,
-            "type": kind.type, "channel": channel, "address": str(address)[:320], "dedupe_key": key,
-            "subject": subject[:300], "text": text, "html": html if channel == "email" else None,
-            "status": "pending", "digest": digest,
-            "send_after": schedule(now, audience.zones.get(recipient, "UTC"), pref, digest=digest),
-            "attempts": 0, "lease_until": None, "error": None, "created_at": now, "sent_at": None}):
-            made += 1
-    return entered, made
+class _Rows:
+    """The inbox entries and outside deliveries some notifications make, written together."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self.deliveries: list[dict[str, Any]] = []
+
+    def plan(self, settings: Settings, kind: Kind, templates: dict[str, TemplateIn], audience: _Audience,
+             now: datetime, key: str, to: tuple[str, str, str], context: dict[str, Any],
+             data: dict[str, Any]) -> None:
+        """One recipient's inbox entry and (players only) the outside deliveries their preferences
+        allow, held for quiet hours and digests; each made once per ``key`` (``write``)."""
+        app_id, recipient_kind, recipient = to
+        pref = audience.prefs.get(recipient)
+        subject, text, html = render(kind, templates, pref.locale if pref else DEFAULT_LOCALE, context)
+        if _enabled(pref, kind.type, "in_app"):
+            self.entries.append({
+                "app_id": app_id, "recipient_kind": recipient_kind, "recipient_id": recipient,
+                "type": kind.type, "title": subject, "body": text, "data": data, "status": "unread",
+                "dedupe_key": key, "created_at": now, "read_at": None, "archived_at": None})
+        if recipient_kind != "player":
+            return
+        for channel in OUTSIDE:
+            address = audience.traits.get(recipient, {}).get(ADDRESS_TRAITS[channel])
+            if not (_enabled(pref, kind.type, channel) and channel_ready(settings, channel)
+                    and isinstance(address, str | int) and str(address)):
+                continue
+            digest = pref is not None and pref.digest == "daily"
+            self.deliveries.append({
+                "app_id": app_id, "recipient_kind": "player", "recipient_id": recipient,
+                "type": kind.type, "channel": channel, "address": str(address)[:320], "dedupe_key": key,
+                "subject": subject[:300], "text": text, "html": html if channel == "email" else None,
+                "status": "pending", "digest": digest,
+                "send_after": schedule(now, audience.zones.get(recipient, "UTC"), pref, digest=digest),
+                "attempts": 0, "lease_until": None, "error": None, "created_at": now, "sent_at": None})
+
+    async def write(self, session: AsyncSession, runtime: Runtime) -> tuple[int, int]:
+        """Insert what is not there yet (a message handed over twice makes nothing twice); the live
+        inboxes hear of each new entry after commit. Returns (inbox entries new, rows new)."""
+        # Ids sort by time, and within a millisecond at random: drawn together and handed out in
+        # order, so an inbox (newest first) shows a batch's entries in the order of its messages.
+        for rows, prefix in ((self.entries, "ntf"), (self.deliveries, "ndl")):
+            for row, id_ in zip(rows, sorted(new_id(prefix) for _ in rows), strict=True):
+                row["id"] = id_
+        entered = await repo.add_notifications(session, self.entries)
+        for entry in self.entries:
+            if entry["id"] in entered:
+                _inbox_changed(session, runtime, entry["app_id"], entry["recipient_kind"], entry["recipient_id"],
+                               entry)
+        sent = await repo.add_deliveries(session, self.deliveries)
+        self.entries, self.deliveries = [], []
+        return len(entered), len(entered) + len(sent)
 
 
 def _enabled(pref: Preferences | None, type_: str, channel: str) -> bool:
@@ -356,20 +392,21 @@ class Reminder:
 async def remind(session: AsyncSession, runtime: Runtime, now: datetime) -> int:
     """Remind participants of competitions that start or end within the hour (once per edge), and players
     whose streak ends in four hours without activity this period (once per streak period)."""
-    made = 0
+    reminders: list[Reminder] = []
     for edge in await competitions.upcoming_edges(session, now, REMINDER_WINDOW):
         at = edge["at"].strftime("%Y-%m-%d %H:%M")
-        made += await produce(session, runtime, Reminder(
+        reminders.append(Reminder(
             id=f"reminder_{edge['edge']}_{edge['competition_id']}", app_id=edge["app_id"],
             type=f"competition.{edge['edge']}_soon", player_id=None,
             payload={"competition_id": edge["competition_id"], "name": edge["name"], "at": at}, created_at=now))
     for risk in await streaks.at_risk(session, runtime, now + STREAK_RISK_AHEAD - STREAK_RISK_BAND,
                                       now + STREAK_RISK_AHEAD):
         # Once per streak period: the period at stake names the reminder.
-        made += await produce(session, runtime, Reminder(
+        reminders.append(Reminder(
             id=f"streak_at_risk_{risk['streak']}_{risk['period']}", app_id=str(risk["app_id"]),
             type="streak.at_risk", player_id=str(risk["player_id"]),
             payload={k: v for k, v in risk.items() if k not in ("app_id", "player_id")}, created_at=now))
+    made = await produce(session, runtime, reminders)
     if made:
         after_commit(session, wake_event(runtime).set)
     return made
@@ -378,24 +415,48 @@ async def remind(session: AsyncSession, runtime: Runtime, now: datetime) -> int:
 # Templates ---------------------------------------------------------------------------------------
 
 
+# An app's own templates, by type and locale: read for every relayed message that makes a
+# notification, so held in process; ``set_template`` and ``delete_template`` drop an app's entry
+# here and, with Redis, in every process once they commit.
+TEMPLATES = CacheSpec[str, dict[str, dict[str, TemplateIn]]]("notifications.templates", max_entries=10_000)
+
+
+async def _app_templates(session: AsyncSession, app_id: str) -> dict[str, dict[str, TemplateIn]]:
+    """type -> locale -> the app's own template (cached; callers must not change what it returns)."""
+
+    async def load() -> dict[str, dict[str, TemplateIn]]:
+        found: dict[str, dict[str, TemplateIn]] = {}
+        for t in await repo.templates(session, app_id):
+            found.setdefault(t.type, {})[t.locale] = TemplateIn(subject=t.subject, text=t.text, html=t.html)
+        return found
+
+    return await TEMPLATES.get(session, app_id, load)
+
+
 async def _templates(session: AsyncSession, app_id: str, type_: str) -> dict[str, TemplateIn]:
-    return {t.locale: TemplateIn(subject=t.subject, text=t.text, html=t.html)
-            for t in await repo.templates(session, app_id) if t.type == type_}
+    return (await _app_templates(session, app_id)).get(type_, {})
+
+
+@lru_cache(maxsize=4096)
+def _compiled(source: str, html: bool) -> Template:
+    """A template compiled once per source text (compiling costs far more than rendering); keyed by
+    the text itself, so an edited template is a new entry and never needs invalidating."""
+    return (_HTML if html else _TEXT).from_string(source)
 
 
 def render(kind: Kind, templates: dict[str, TemplateIn], locale: str,
            context: dict[str, Any]) -> tuple[str, str, str | None]:
     """Subject, plain text and HTML (or None) in the locale, else its language, else English, else built-in."""
     chosen = templates.get(locale) or templates.get(locale.split("-", maxsplit=1)[0]) or templates.get(DEFAULT_LOCALE)
-    spec = chosen or TemplateIn(subject=kind.wording.subject, text=kind.wording.text)
+    subject_source, text_source = (chosen.subject, chosen.text) if chosen else (kind.wording.subject, kind.wording.text)
     try:
-        subject = _TEXT.from_string(spec.subject).render(context).strip()
-        text = _TEXT.from_string(spec.text).render(context).strip()
-        html = _HTML.from_string(spec.html).render(context) if spec.html else None
+        subject = _compiled(subject_source, False).render(context).strip()
+        text = _compiled(text_source, False).render(context).strip()
+        html = _compiled(chosen.html, True).render(context) if chosen and chosen.html else None
     except Exception as exc:  # a template that fails on this message's data: the built-in wording
         _log.warning("notification_template_failed", type=kind.type, locale=locale, error=str(exc)[:200])
-        subject = _TEXT.from_string(kind.wording.subject).render(context).strip()
-        text = _TEXT.from_string(kind.wording.text).render(context).strip()
+        subject = _compiled(kind.wording.subject, False).render(context).strip()
+        text = _compiled(kind.wording.text, False).render(context).strip()
         html = None
     return " ".join(subject.split())[:300] or kind.type, text[:BODY_LIMIT], html
 
@@ -435,6 +496,7 @@ async def set_template(session: AsyncSession, runtime: Runtime, app_id: str, typ
     now = runtime.clock.now()
     await repo.save_template(session, {"app_id": app_id, "type": type_, "locale": locale, "subject": body.subject,
                                        "text": body.text, "html": body.html, "updated_at": now})
+    TEMPLATES.invalidate(session, app_id)
     return TemplateOut(type=type_, locale=locale, subject=body.subject, text=body.text, html=body.html,
                        updated_at=now)
 
@@ -443,6 +505,7 @@ async def delete_template(session: AsyncSession, app_id: str, type_: str, locale
     _known_type(type_)
     if not await repo.delete_template(session, app_id, type_, locale):
         raise NotFound(f"no {locale} template of {type_}", code="template_not_found")
+    TEMPLATES.invalidate(session, app_id)
 
 
 # Preferences -------------------------------------------------------------------------------------
@@ -647,15 +710,16 @@ async def send_direct(session: AsyncSession, runtime: Runtime, app_id: str, type
     now = runtime.clock.now()
     templates = await _templates(session, app_id, kind.type)
     entries = made = 0
+    rows = _Rows()
     for start in range(0, len(player_ids), DIRECT_BATCH):
         chunk = list(player_ids[start:start + DIRECT_BATCH])
         audience = await _Audience.read(session, app_id, chunk)
         for recipient in chunk:
-            entered, rows = await _notify(session, runtime, kind, templates, audience, now, key,
-                                          (app_id, "player", recipient),
-                                          {**context, "type": kind.type, "player_id": recipient}, context)
-            entries += entered
-            made += rows
+            rows.plan(runtime.settings, kind, templates, audience, now, key, (app_id, "player", recipient),
+                      {**context, "type": kind.type, "player_id": recipient}, context)
+        entered, new = await rows.write(session, runtime)
+        entries += entered
+        made += new
     if made:
         after_commit(session, wake_event(runtime).set)
     return entries

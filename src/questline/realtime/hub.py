@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import secrets
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -89,6 +89,10 @@ class Hub(Protocol):
         """Publish on a channel; returns its offset (None: this message id was published there already)."""
         ...
 
+    async def publish_many(self, items: Sequence[tuple[str, dict[str, Any], str | None]]) -> list[int | None]:
+        """``publish`` of each (key, data, message id), in order; their offsets."""
+        ...
+
     async def recover(self, key: str, since: int | None, epoch: str | None) -> Recovery: ...
 
 
@@ -123,6 +127,9 @@ class MemoryHub:
 
     async def stop(self) -> None:
         return None
+
+    async def publish_many(self, items: Sequence[tuple[str, dict[str, Any], str | None]]) -> list[int | None]:
+        return [await self.publish(key, data, message_id) for key, data, message_id in items]
 
     async def publish(self, key: str, data: dict[str, Any], message_id: str | None = None) -> int | None:
         if message_id is not None:
@@ -179,6 +186,38 @@ return {offset, epoch}
 """
 
 
+# ``_PUBLISH`` for several messages of one channel in one call (its keys share a slot): KEYS are the
+# channel's offset, history and epoch, then each message's dedupe key; ARGV the history's size, the
+# keys' lifetime, a new epoch, the bus, the channel key and the time, then (message id, data) per
+# message. Returns the epoch, then each message's offset (0: published there already).
+_PUBLISH_MANY = """
+local size, keep = tonumber(ARGV[1]), ARGV[2]
+redis.call('SET', KEYS[3], ARGV[3], 'NX', 'EX', keep)
+local epoch = redis.call('GET', KEYS[3])
+redis.call('EXPIRE', KEYS[3], keep)
+local out = {epoch}
+local head = ARGV[5] .. '\\n' .. epoch .. '\\n'
+for i = 1, (#ARGV - 6) / 2 do
+  local id, data = ARGV[5 + 2 * i], ARGV[6 + 2 * i]
+  if id ~= '' and not redis.call('SET', KEYS[3 + i], '1', 'NX', 'EX', keep) then
+    out[#out + 1] = 0
+  else
+    local offset = redis.call('INCR', KEYS[1])
+    local entry = offset .. '|' .. ARGV[6] .. '|' .. data
+    if size > 0 then redis.call('LPUSH', KEYS[2], entry) end
+    redis.call('PUBLISH', ARGV[4], head .. entry)
+    out[#out + 1] = offset
+  end
+end
+redis.call('EXPIRE', KEYS[1], keep)
+if size > 0 then
+  redis.call('LTRIM', KEYS[2], 0, size - 1)
+  redis.call('EXPIRE', KEYS[2], keep)
+end
+return out
+"""
+
+
 def _entry(raw: str) -> Publication:
     offset, at, data = raw.split("|", 2)
     return Publication(int(offset), float(at), orjson.loads(data))
@@ -196,6 +235,7 @@ class RedisHub:
         self._keep = int(max(history_seconds * 4, 3600))
         self._bus = f"{namespace}:realtime"
         self._script = redis.register_script(_PUBLISH)
+        self._many = redis.register_script(_PUBLISH_MANY)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -243,6 +283,37 @@ class RedisHub:
             orjson.dumps(data).decode(), self._size, self._keep, message_id or "", repr(self._clock.now().timestamp()),
             secrets.token_hex(4), self._bus, key])
         return None if got is None else int(got[0])
+
+    async def publish_many(self, items: Sequence[tuple[str, dict[str, Any], str | None]]) -> list[int | None]:
+        """One script call per channel for all of its messages (``_PUBLISH_MANY``), every channel's in
+        one pipelined round trip: the relay publishes a whole batch at once, and a call's fixed cost
+        (packing, a reply) was most of a message's."""
+        if len(items) == 1:
+            return [await self.publish(*items[0])]
+        by_key: dict[str, list[int]] = {}
+        for i, (key, _, _) in enumerate(items):
+            by_key.setdefault(key, []).append(i)
+        at = repr(self._clock.now().timestamp())
+        calls = []
+        for key, indexes in by_key.items():
+            offset_key, history_key, epoch_key, _ = self._keys(key)
+            keys = [offset_key, history_key, epoch_key, *(self._keys(key, items[i][2] or "")[3] for i in indexes)]
+            args: list[Any] = [self._size, self._keep, secrets.token_hex(4), self._bus, key, at]
+            for i in indexes:
+                args += [items[i][2] or "", orjson.dumps(items[i][1]).decode()]
+            calls.append((keys, args))
+        if len(calls) == 1:
+            replies = [await self._many(keys=calls[0][0], args=calls[0][1])]
+        else:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    await self._many(keys=keys, args=args, client=pipe)
+                replies = await pipe.execute()
+        out: list[int | None] = [None] * len(items)
+        for indexes, reply in zip(by_key.values(), replies, strict=True):
+            for i, offset in zip(indexes, reply[1:], strict=True):
+                out[i] = int(offset) or None  # 0: published there already
+        return out
 
     async def recover(self, key: str, since: int | None, epoch: str | None) -> Recovery:
         offset_key, history_key, epoch_key, _ = self._keys(key)

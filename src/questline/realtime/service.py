@@ -190,13 +190,11 @@ def routes(message: RelayMessage) -> list[tuple[str, dict[str, Any]]]:
 
 async def publish(runtime: Runtime, messages: Sequence[RelayMessage]) -> int:
     """Publish relayed messages on their channels (each once per channel, even when relayed twice)."""
-    target = hub(runtime)
-    published = 0
-    for message in messages:
-        for channel, data in routes(message):
-            if await target.publish(key_of(message.app_id, channel), data, message.id) is not None:
-                published += 1
-    return published
+    items = [(key_of(message.app_id, channel), data, message.id) for message in messages
+             for channel, data in routes(message)]
+    if not items:
+        return 0
+    return sum(offset is not None for offset in await hub(runtime).publish_many(items))
 
 
 class InboxPublisher:

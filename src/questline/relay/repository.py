@@ -57,6 +57,10 @@ class Cursor:
     partial: dict[str, int] = field(default_factory=dict)
     seq: int = 0
 
+    def position(self) -> tuple[Any, ...]:
+        """Equal for cursors at the same place (they read the same rows)."""
+        return self.low, tuple(self.done), tuple(sorted(self.partial.items())), self.seq
+
 
 async def ensure_cursors(session: AsyncSession, names: Sequence[str], partitions: Sequence[int], now: datetime,
                          start: dict[int, Cursor] | None = None) -> None:
@@ -90,6 +94,17 @@ async def claim_cursor(session: AsyncSession, name: str, partition: int) -> Curs
     return None if row is None else _cursor(*row)
 
 
+async def claim_cursors(session: AsyncSession, names: Sequence[str], partition: int) -> dict[str, Cursor]:
+    """Lock several subscribers' cursors of one partition for this transaction in one statement;
+    those another relay holds (PostgreSQL) or that do not exist are left out."""
+    stmt = sa.select(RelayCursor.subscriber, RelayCursor.low, RelayCursor.done, RelayCursor.partial,
+                     RelayCursor.seq).where(RelayCursor.subscriber.in_(list(names)), RelayCursor.partition == partition)
+    if _is_pg(session):
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = await session.execute(stmt)
+    return {str(name): _cursor(low, done, partial, seq) for name, low, done, partial, seq in rows}
+
+
 def _cursor(low: Any, done: Any, partial: Any, seq: Any) -> Cursor:
     return Cursor(int(low), [int(t) for t in done], {str(k): int(v) for k, v in partial.items()}, int(seq))
 
@@ -100,6 +115,26 @@ async def save_cursor(session: AsyncSession, name: str, partition: int, cursor: 
         RelayCursor.subscriber == name, RelayCursor.partition == partition).values(
         low=cursor.low, done=cursor.done, partial=cursor.partial, seq=cursor.seq,
         delivered=RelayCursor.delivered + count, updated_at=now))
+
+
+_CURSORS: Any = RelayCursor.__table__
+# Several cursors saved with one call (an executemany: one round trip); the bound names differ from
+# the columns', which an UPDATE's SET may not reuse.
+_SAVE = (sa.update(_CURSORS)
+         .where(_CURSORS.c.subscriber == sa.bindparam("b_name"), _CURSORS.c.partition == sa.bindparam("b_partition"))
+         .values(low=sa.bindparam("b_low"), done=sa.bindparam("b_done", type_=_CURSORS.c.done.type),
+                 partial=sa.bindparam("b_partial", type_=_CURSORS.c.partial.type), seq=sa.bindparam("b_seq"),
+                 delivered=_CURSORS.c.delivered + sa.bindparam("b_count"),
+                 updated_at=sa.bindparam("b_now", type_=_CURSORS.c.updated_at.type)))
+
+
+async def save_cursors(session: AsyncSession, partition: int, moved: Sequence[tuple[str, Cursor, int]],
+                       now: datetime) -> None:
+    """Save several subscribers' cursors of one partition: (subscriber, cursor, messages handed over)."""
+    if moved:
+        await session.execute(_SAVE, [{"b_name": name, "b_partition": partition, "b_low": c.low, "b_done": c.done,
+                                       "b_partial": c.partial, "b_seq": c.seq, "b_count": count, "b_now": now}
+                                      for name, c, count in moved])
 
 
 def _is_pg(session: AsyncSession) -> bool:

@@ -163,6 +163,40 @@ async def _step(runtime: Runtime, subscriber: Subscriber, limit: int, partition:
     return len(messages)
 
 
+async def step_together(runtime: Runtime, subscribers: Sequence[Subscriber], limit: int = DEFAULT_BATCH,
+                        partition: int = 0) -> dict[str, int | None]:
+    """Hand several subscribers their next batch of one partition in one transaction: their cursors
+    locked with one statement, the rows read once for the cursors at the same position (usually all
+    of them: subscribers keep pace), the cursors saved with one call, one commit. Returns the
+    messages handed to each (0: none waiting; None: another relay holds its cursor).
+
+    If a subscriber raises, nothing of the transaction stands and the error propagates: the caller
+    then steps each subscriber alone (``step``), so the failing one fails alone. The others get
+    their batch again, as after a crash (at least once, by message id)."""
+    moved: dict[str, int | None] = {s.name: None for s in subscribers}
+    async with runtime.sessions() as session:
+        async with session.begin():
+            claimed = await repo.claim_cursors(session, list(moved), partition)
+            read: dict[tuple[Any, ...], tuple[list[tuple[Any, ...]], int | None, list[RelayMessage]]] = {}
+            saves: list[tuple[str, repo.Cursor, int]] = []
+            for subscriber in subscribers:
+                cursor = claimed.get(subscriber.name)
+                if cursor is None:
+                    continue
+                found = read.get(cursor.position())
+                if found is None:
+                    rows, xmin = await repo.next_rows(session, partition, cursor, limit)
+                    found = read[cursor.position()] = (rows, xmin, [message_of(row) for row in rows])
+                rows, xmin, messages = found
+                moved[subscriber.name] = len(rows)
+                if rows:
+                    await subscriber.handle(session, messages)
+                    saves.append((subscriber.name, advance(cursor, rows, xmin, len(rows) == limit), len(rows)))
+            await repo.save_cursors(session, partition, saves, runtime.clock.now())
+        await run_after_commit(session)
+    return moved
+
+
 async def waiting(runtime: Runtime) -> set[tuple[str, int]]:
     """The (subscriber, partition) pairs with committed messages waiting (a read, no lock)."""
     async with runtime.read_sessions() as session:
@@ -199,11 +233,10 @@ async def drain(runtime: Runtime, limit: int = DEFAULT_BATCH) -> int:
     total = 0
     while True:
         moved, held = 0, False
-        for subscriber in subscribers(runtime):
-            for partition in partitions(runtime):
-                count = await _step(runtime, subscriber, limit, partition)
-                held = held or count is None
-                moved += count or 0
+        for partition in partitions(runtime):
+            counts = await step_together(runtime, subscribers(runtime), limit, partition)
+            held = held or None in counts.values()
+            moved += sum(count or 0 for count in counts.values())
         total += moved
         if moved == 0:
             if not held:

@@ -42,11 +42,23 @@ async def run_relay(runtime: Runtime, stop: asyncio.Event) -> None:
         parts = service.partitions(runtime)
         turn += 1
         order = parts[turn % len(parts):] + parts[:turn % len(parts)]
-        for subscriber in service.subscribers(runtime):
-            for partition in order:
-                key = (subscriber.name, partition)
-                if key not in waiting or retry_at.get(key, 0.0) > loop.time():
+        for partition in order:
+            ready = [s for s in service.subscribers(runtime) if (s.name, partition) in waiting
+                     and retry_at.get((s.name, partition), 0.0) <= loop.time()]
+            if len(ready) > 1:
+                # Together in one transaction (one lock, one read, one commit); if one of them fails,
+                # each goes alone below, so the failing one backs off alone.
+                try:
+                    counts = await service.step_together(runtime, ready, batch, partition)
+                except Exception as exc:
+                    _log.debug("relay_batch_split", partition=partition, error=repr(exc))
+                else:
+                    moved += sum(count or 0 for count in counts.values())
+                    for subscriber in ready:
+                        backoff.pop((subscriber.name, partition), None)
                     continue
+            for subscriber in ready:
+                key = (subscriber.name, partition)
                 try:
                     moved += await service.step(runtime, subscriber, batch, partition)
                     backoff.pop(key, None)
