@@ -36,6 +36,7 @@ from bench.pipeline import event as bench_event
 from questline import migrations
 from questline.demo import install_content
 from questline.kit.db import unit_of_work
+from questline.kit.loopwatch import settle_gc
 from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
 from questline.ledger import service as ledger
@@ -125,6 +126,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                              "pending": LIVE})
             async with unit_of_work(runtime.sessions) as session:
                 await event_log.append(session, rows, partitions=settings.pipeline_partitions)
+        if not args.unsettled_gc:
+            settle_gc()  # as `questline worker` and `serve` do once started (kit/loopwatch.py)
         counter.on = True
         cpu0, t0 = time.process_time(), time.perf_counter()
         with Progress(TextColumn("draining"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -136,7 +139,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result = {
             "database": "postgresql" if url.startswith("postgresql") else "sqlite",
             "content": "demo" if args.demo_content else "bench", "events": done, "players": args.players,
-            "batch": args.batch, "seconds": round(wall, 3), "events_per_second": round(done / wall, 1),
+            "batch": args.batch, "gc_settled": not args.unsettled_gc,
+            "seconds": round(wall, 3), "events_per_second": round(done / wall, 1),
             "cpu_seconds_per_1000": round(cpu / done * 1000, 3),
             "statements_per_event": round(counter.total / done, 3),
             "statements": dict(counter.by_kind.most_common()),
@@ -157,6 +161,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=int(os.environ.get("QUESTLINE_WORKER_BATCH_SIZE", "500")),
                         help="the worker's batch size (its ceiling; it adapts below it)")
     parser.add_argument("--demo-content", action="store_true", help="the demo game's definitions and event types")
+    parser.add_argument("--unsettled-gc", action="store_true",
+                        help="leave the garbage collector as at start (the engine's processes settle it once started)")
     parser.add_argument("--json", type=Path, help="write the result here")
     args = parser.parse_args()
     result = asyncio.run(run(args))

@@ -33,7 +33,7 @@ from questline.achievements import service
 from questline.achievements.schemas import AchievementDef, ProgressSpec
 from questline.pipeline.batch import Batch, EventView, PlayerState
 from questline.pipeline.models import LogEvent
-from questline.rules.conditions import Compiled, EvalContext, compile_condition, reads_of
+from questline.rules.conditions import Compiled, EvalContext, compile_condition, leaf_reader, reads_of
 from questline.rules.service import RuleSet
 
 BACKFILL_EVENT = "questline.achievements.backfill"
@@ -44,6 +44,8 @@ UNLOCKED_METRIC = "achievements.unlocked"
 
 # (context, the event's periods) -> (current value capped at the target, the stat period it counts in)
 ProgressReader = Callable[[EvalContext, Mapping[str, str]], tuple[int, str]]
+# (context, the event's periods) -> (criteria met, current progress value, its stat period)
+Judge = Callable[[EvalContext, Mapping[str, str]], tuple[bool, int, str]]
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class CompiledAchievement:
     criteria: Compiled
     progress: ProgressSpec | None
     read_progress: ProgressReader | None = None
+    # Criteria and progress in one read, when the progress is derived from a single "at least N"
+    # criterion (most achievements): the value is read once for both.
+    judge: Judge | None = None
 
 
 def compile_achievements(ruleset: RuleSet) -> list[CompiledAchievement]:
@@ -64,8 +69,27 @@ def compile_achievements(ruleset: RuleSet) -> list[CompiledAchievement]:
             continue
         progress = spec.progress_spec()
         out.append(CompiledAchievement(key, spec, compile_condition(spec.criteria), progress,
-                                       None if progress is None else progress_reader(progress)))
+                                       None if progress is None else progress_reader(progress),
+                                       None if progress is None or spec.progress is not None
+                                       else judge_of(spec, progress)))
     return out
+
+
+def judge_of(spec: AchievementDef, progress: ProgressSpec) -> Judge | None:
+    """Criteria and derived progress read once (``progress_spec`` derives progress from the same
+    single comparison the criteria are)."""
+    leaf = leaf_reader(spec.criteria)
+    if leaf is None:
+        return None
+    read, check = leaf
+    target = progress.target
+    period = progress.period if progress.stat is not None else None
+
+    def judge(ctx: EvalContext, periods: Mapping[str, str]) -> tuple[bool, int, str]:
+        value = read(ctx)
+        return (check(value), max(0, min(int(value), target)),
+                "all" if period is None else periods.get(period, "all"))
+    return judge
 
 
 @dataclass(frozen=True)
@@ -204,9 +228,14 @@ class AchievementsProcessor:
                     continue
                 if need is not None and i not in need:
                     continue
-                met = item.criteria(ctx)
+                judge = item.judge
+                if judge is not None:
+                    met, current, period = judge(ctx, periods)
+                else:
+                    met = item.criteria(ctx)
+                    if item.read_progress is not None:
+                        current, period = item.read_progress(ctx, periods)
                 if item.read_progress is not None:
-                    current, period = item.read_progress(ctx, periods)
                     target = item.progress.target if item.progress is not None else current
                     entry = (target if met else current, target, period)
                     before = progress.get(item.key)

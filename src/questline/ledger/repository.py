@@ -10,7 +10,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import Bulk, PerDialect, among, insert_ignore, many, rows_of
+from questline.kit.db import Bulk, PerDialect, among, insert_ignore, many, rows_of, run
 from questline.ledger.models import Currency, Hold, LedgerAccount, LedgerTransaction, Posting
 from questline.ledger.schemas import AccountRef
 
@@ -68,12 +68,12 @@ async def rename_currency(session: AsyncSession, app_id: str, code: str, name: s
 
 # PostgreSQL: the refs travel as one JSON parameter, so the text is the same for any number of
 # them (a tuple IN renders four parameters per ref, each processed in Python).
-_ACCOUNT_IDS_PG = sa.text("""
+_ACCOUNT_IDS_PG = PerDialect(lambda _: sa.text("""
     SELECT a.id, a.owner_kind, a.owner_id, a.currency, a.sub
       FROM ledger_accounts AS a
       JOIN json_to_recordset(CAST(:refs AS json)) AS r(k text, o text, c text, s text)
         ON a.owner_kind = r.k AND a.owner_id = r.o AND a.currency = r.c AND a.sub = r.s
-     WHERE a.app_id = :app""")
+     WHERE a.app_id = :app"""))
 
 
 async def account_ids(session: AsyncSession, app_id: str, refs: Sequence[AccountRef]) -> dict[AccountRef, int]:
@@ -81,7 +81,7 @@ async def account_ids(session: AsyncSession, app_id: str, refs: Sequence[Account
         return {}
     if session.get_bind().dialect.name == "postgresql":
         refs_json = orjson.dumps([{"k": r.owner_kind, "o": r.owner_id, "c": r.currency, "s": r.sub} for r in refs])
-        found = await session.execute(_ACCOUNT_IDS_PG, {"app": app_id, "refs": refs_json.decode()})
+        found = await rows_of(session, _ACCOUNT_IDS_PG, {"app": app_id, "refs": refs_json.decode()})
         return {AccountRef(kind, owner, currency, sub): int(id_)
                 for id_, kind, owner, currency, sub in found}
     wanted = sa.tuple_(LedgerAccount.owner_kind, LedgerAccount.owner_id, LedgerAccount.currency,
@@ -111,8 +111,7 @@ async def insert_accounts(session: AsyncSession, app_id: str, rows: Sequence[tup
 async def lock_accounts(session: AsyncSession, account_ids: Sequence[int]) -> None:
     """Take these accounts' row locks in id order (PostgreSQL; SQLite's write lock already covers it)."""
     if account_ids:
-        connection = await session.connection()
-        await connection.execute(_LOCK.on(connection.dialect.name), {"ids": sorted(set(account_ids))})
+        await run(session, _LOCK, {"ids": sorted(set(account_ids))})
 
 
 _LOCK = PerDialect(lambda dialect: sa.select(LedgerAccount.id).where(among(LedgerAccount.id, "ids", dialect))
@@ -139,7 +138,7 @@ async def apply_posting(session: AsyncSession, account_id: int, amount: int, cre
     return None if row is None else (int(row[0]), int(row[1]))
 
 
-_APPLY_DELTAS = {
+_APPLY_DELTAS = PerDialect({
     # One statement for many accounts; the deltas travel as one JSON parameter, so the statement
     # text is the same for every batch (prepared once).
     "postgresql": sa.text("""
@@ -161,7 +160,7 @@ _APPLY_DELTAS = {
                   FROM json_each(:deltas)) AS d
          WHERE ledger_accounts.id = d.id AND (allow_negative OR balance + d.delta >= 0)
      RETURNING ledger_accounts.id, ledger_accounts.balance, ledger_accounts.seq"""),
-}
+}.__getitem__)
 
 
 async def apply_deltas(session: AsyncSession, deltas: Sequence[dict[str, int]]) -> dict[int, tuple[int, int]]:
@@ -172,8 +171,7 @@ async def apply_deltas(session: AsyncSession, deltas: Sequence[dict[str, int]]) 
     """
     if not deltas:
         return {}
-    stmt = _APPLY_DELTAS[session.get_bind().dialect.name]
-    rows = await session.execute(stmt, {"deltas": orjson.dumps(list(deltas)).decode()})
+    rows = await rows_of(session, _APPLY_DELTAS, {"deltas": orjson.dumps(list(deltas)).decode()})
     return {int(id_): (int(balance), int(seq)) for id_, balance, seq in rows}
 
 

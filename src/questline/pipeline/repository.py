@@ -8,7 +8,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import OUTBOX_PARTITIONS_INFO_KEY, Bulk, PerDialect, among, insert_ignore, upsert
+from questline.kit.db import OUTBOX_PARTITIONS_INFO_KEY, Bulk, PerDialect, among, insert_ignore, rows_of, run, upsert
 from questline.pipeline.models import (
     DONE,
     LIVE,
@@ -91,24 +91,23 @@ async def count_pending(session: AsyncSession, seqs: Sequence[int]) -> int:
 _EVENT_COLUMNS = (EventRecord.seq, EventRecord.app_id, EventRecord.event_id, EventRecord.player_id,
                   EventRecord.type, EventRecord.data, EventRecord.occurred_at, EventRecord.received_at,
                   EventRecord.source, EventRecord.pending, EventRecord.partition)
-_PENDING = sa.select(*_EVENT_COLUMNS).where(EventRecord.pending > 0).order_by(EventRecord.seq) \
+_PENDING_ANY = sa.select(*_EVENT_COLUMNS).where(EventRecord.pending > 0).order_by(EventRecord.seq) \
     .limit(sa.bindparam("limit"))
-_PENDING_IN = _PENDING.where(EventRecord.partition == sa.bindparam("partition"))
-_PENDING_AMONG = PerDialect(lambda dialect: _PENDING.where(among(EventRecord.partition, "partitions", dialect)))
+_PENDING = PerDialect(lambda _: _PENDING_ANY)
+_PENDING_IN = PerDialect(lambda _: _PENDING_ANY.where(EventRecord.partition == sa.bindparam("partition")))
+_PENDING_AMONG = PerDialect(lambda dialect: _PENDING_ANY.where(among(EventRecord.partition, "partitions", dialect)))
 _DONE = PerDialect(lambda dialect: sa.update(EventRecord).where(among(EventRecord.seq, "seqs", dialect))
                    .values(pending=DONE))
 
 
 async def next_pending(session: AsyncSession, limit: int, partitions: Sequence[int] | None = None) -> list[LogEvent]:
     """The oldest pending events (of these partitions, or of all), in log order."""
-    connection = await session.connection()
     if partitions is None:
-        rows = await connection.execute(_PENDING, {"limit": limit})
+        rows = await rows_of(session, _PENDING, {"limit": limit})
     elif len(partitions) == 1:  # the partial index's order: no sort
-        rows = await connection.execute(_PENDING_IN, {"limit": limit, "partition": partitions[0]})
+        rows = await rows_of(session, _PENDING_IN, {"limit": limit, "partition": partitions[0]})
     else:
-        rows = await connection.execute(_PENDING_AMONG.on(connection.dialect.name),
-                                        {"limit": limit, "partitions": list(partitions)})
+        rows = await rows_of(session, _PENDING_AMONG, {"limit": limit, "partitions": list(partitions)})
     return [LogEvent(*row) for row in rows]
 
 
@@ -120,8 +119,7 @@ async def pending_by_partition(session: AsyncSession) -> dict[int, int]:
 
 
 async def mark_done(session: AsyncSession, seqs: Sequence[int]) -> None:
-    connection = await session.connection()
-    await connection.execute(_DONE.on(connection.dialect.name), {"seqs": list(seqs)})
+    await run(session, _DONE, {"seqs": list(seqs)})
 
 
 async def mark_for_replay(session: AsyncSession, app_id: str | None, flag: int) -> int:

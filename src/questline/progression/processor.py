@@ -85,7 +85,7 @@ class ProgressionProcessor:
         if capped:
             # Local days of other time zones that can overlap an event's day: the day itself and
             # its neighbours (zones are at most 26 hours apart).
-            days = {near for view in batch.views for near in _neighbours(view.periods["day"])}
+            days = {near for day in {view.periods["day"] for view in batch.views} for near in _neighbours(day)}
             for d in await repo.daily_of(batch.session, batch.app_id, batch.players, capped, days):
                 pending = self._pending(batch.players[d.player_id])
                 pending.daily[(d.rule, d.day)] = d.earned

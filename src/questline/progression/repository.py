@@ -6,7 +6,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import Bulk, many, player_rows, rows_of, upsert
+from questline.kit.db import Bulk, player_rows, rows_of
 from questline.progression.models import PlayerTrack, XpActivity, XpDaily
 
 _TRACKS = player_rows(PlayerTrack)
@@ -34,11 +34,11 @@ _TRACKS_WRITE = Bulk(PlayerTrack.__table__, key=("app_id", "player_id", "track")
 
 
 async def save_daily(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        stmt = upsert(session, XpDaily.__table__)
-        stmt = stmt.on_conflict_do_update(index_elements=["app_id", "player_id", "rule", "day"],
-                                          set_={"earned": stmt.excluded.earned})
-        await session.execute(many(stmt), rows)
+    await _DAILY_WRITE.write(session, rows)
+
+
+# A day's span is kept as first counted (a later time zone does not move it): only ``earned`` changes.
+_DAILY_WRITE = Bulk(XpDaily.__table__, key=("app_id", "player_id", "rule", "day"), update=("earned",))
 
 
 async def add_activities(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -144,7 +144,8 @@ def path_getter(path: str) -> Callable[[Mapping[str, Any]], Any]:
     def get(event: Mapping[str, Any]) -> Any:
         current: Any = event
         for part in parts:
-            if not isinstance(current, Mapping) or part not in current:
+            # A plain dict (every event's data) is tested without the ABC's slower isinstance.
+            if not (type(current) is dict or isinstance(current, Mapping)) or part not in current:
                 return MISSING
             current = current[part]
         return current
@@ -226,6 +227,22 @@ def compile_condition(condition: BaseModel | None, depth: int = 0) -> Compiled:
         metric, check = condition.metric, _comparator(condition.op, condition.value)
         return lambda ctx: check(ctx.metrics.get(metric, 0))
     raise TypeError(f"not a condition: {type(condition).__name__}")
+
+
+def leaf_reader(condition: BaseModel | None) -> tuple[Callable[[EvalContext], Any], Callable[[Any], bool]] | None:
+    """A single stat, level or metric comparison as (read its value, test the value), read as
+    ``compile_condition`` reads it; None for any other condition. For callers that want the value
+    as well as the outcome (achievement progress) without reading it twice."""
+    if isinstance(condition, StatCondition):
+        key = (condition.stat, condition.period)
+        return (lambda ctx: ctx.stats.get(key, 0)), _comparator(condition.op, condition.value)
+    if isinstance(condition, LevelCondition):
+        track = condition.level
+        return (lambda ctx: ctx.levels.get(track, 1)), _comparator(condition.op, condition.value)
+    if isinstance(condition, MetricCondition):
+        metric = condition.metric
+        return (lambda ctx: ctx.metrics.get(metric, 0)), _comparator(condition.op, condition.value)
+    return None
 
 
 def references(condition: BaseModel | None) -> list[tuple[str, str]]:
