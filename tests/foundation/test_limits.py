@@ -34,7 +34,7 @@ async def test_each_key_has_its_own_budget(client: httpx.AsyncClient, factory: F
     if settings.redis_url:  # scaled out, the counters live in Redis under the engine's namespace
         redis = Redis.from_url(settings.redis_url)
         try:
-            stored = [k async for k in redis.scan_iter(match=f"{settings.redis_namespace}:limits*")]
+            stored = [k async for k in redis.scan_iter(match=f"{settings.redis_namespace}:limits*", count=1000)]
         finally:
             await redis.aclose()
         assert stored

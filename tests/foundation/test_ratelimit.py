@@ -82,10 +82,10 @@ async def test_a_burst_then_refusal_in_redis() -> None:
         assert all(v.allowed for v in allowed) and [v.remaining for v in allowed] == [5, 4, 3, 2, 1, 0]
         refused = await limiter.hit("6/minute", "caller", "k")
         assert not refused.allowed and 1 <= refused.retry_after <= 10
-        keys = [k async for k in redis.scan_iter(match=f"{namespace}:limits:*")]
+        keys = [k async for k in redis.scan_iter(match=f"{namespace}:limits:*", count=1000)]
         assert len(keys) == 1 and 0 < await redis.pttl(keys[0]) <= 60_000
         await limiter.reset()
-        assert [k async for k in redis.scan_iter(match=f"{namespace}:limits:*")] == []
+        assert [k async for k in redis.scan_iter(match=f"{namespace}:limits:*", count=1000)] == []
     finally:
         await redis.aclose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 
@@ -10,17 +11,19 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32
 ID_PATTERN = r"^[a-z]{1,12}_[0-9A-HJKMNP-TV-Z]{26}$"
 
 
-def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        value, rem = divmod(value, 32)
-        chars.append(_ALPHABET[rem])
-    return "".join(reversed(chars))
+# RFC 4648's base32 digits to Crockford's, for ``base64.b32encode`` (C) to do the encoding.
+_FROM_RFC4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+_TIME_MASK = (1 << 50) - 1  # what 10 digits hold (ULID's time is 48 bits until the year 10889)
 
 
 def ulid(now_ms: int | None = None) -> str:
+    """26 base32 digits: 48 bits of milliseconds (10 digits), then 80 random bits (16 digits).
+
+    The 130 bits of the 26 digits, placed at the top of 160 (20 bytes), are the first 26 digits of
+    ``b32encode``: one C call instead of 26 ``divmod`` steps (every request id, every new row's id)."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    return _encode(ms, 10) + _encode(secrets.randbits(80), 16)
+    value = ((ms & _TIME_MASK) << 80) | secrets.randbits(80)
+    return base64.b32encode((value << 30).to_bytes(20, "big"))[:26].translate(_FROM_RFC4648).decode()
 
 
 def new_id(prefix: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
@@ -44,10 +46,17 @@ class HttpMetrics:
                                   ["generation"], registry=registry, buckets=pause_buckets)
         self.partitions_owned = Gauge("questline_partitions_owned", "Partitions this worker holds a lease on",
                                       registry=registry)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        # The labelled children of a request's (method, route, status), found once: ``labels`` takes
+        # a lock and checks and joins its values on every call (routes are templates: a bounded set).
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = self._children[(method, route, status)] = (
+                self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -316,6 +316,7 @@ class RateLimiter:
         self._tats.clear()
         self._leases.clear()
         if self._redis is not None:
-            keys = [key async for key in self._redis.scan_iter(match=f"{self._prefix}:*")]
+            # SCAN walks the whole keyspace whatever the pattern: 1,000 keys a call, not Redis's 10.
+            keys = [key async for key in self._redis.scan_iter(match=f"{self._prefix}:*", count=1000)]
             if keys:
                 await self._redis.delete(*keys)
