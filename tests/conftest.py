@@ -21,7 +21,7 @@ import gc
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -230,26 +230,29 @@ def lifespan(app: FastAPI) -> LifespanManager:
     return LifespanManager(app, startup_timeout=LIFESPAN_SECONDS, shutdown_timeout=LIFESPAN_SECONDS)
 
 
-_heap_settled = False
+_heap = {"engine_built": False, "settled": False}
 
 
-def settle_heap() -> None:
-    """Once, after the first engine is built: every module is imported and the API's routes are
-    built, objects that live as long as the session. Collect, then move them out of the garbage
-    collector's reach (``gc.freeze``, as ``questline serve`` does once started): each full
-    collection walked them all again, about a sixth of the CPU of a run of short tests."""
-    global _heap_settled
-    if not _heap_settled:
-        _heap_settled = True
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
+    """Once, after the teardown of the first test that built an engine: what is still alive once its
+    fixtures are gone (modules, the API's routes, caches: objects kept for the whole session) is
+    collected and moved out of the garbage collector's reach (``gc.freeze``, as ``questline serve``
+    does once started). Each full collection walked all of it again: about a fifth of the CPU of a
+    run of short tests (docs/benchmarks.md, "Test suite time")."""
+    result = yield
+    if _heap["engine_built"] and not _heap["settled"]:
+        _heap["settled"] = True
         gc.collect()
         gc.freeze()
+    return result
 
 
 @pytest.fixture
 async def engine(runtime: Runtime) -> AsyncIterator[FastAPI]:
     """The engine with its lifespan running but no background loops (tests drive them)."""
     app = create_app(runtime=runtime, background=False)
-    settle_heap()
+    _heap["engine_built"] = True
     async with lifespan(app):
         yield app
 
