@@ -7,14 +7,11 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.kit.db import unit_of_work
@@ -25,6 +22,7 @@ from questline.relay import service as relay
 from questline.relay.service import RelayMessage
 from questline.relay.tasks import run_relay
 from tests.conftest import Factory
+from tests.pipeline.helpers import recorded_statements
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,21 +44,6 @@ class Recorder:
         if self.fail_times:
             self.fail_times -= 1
             raise RuntimeError("subscriber failed")
-
-
-@contextmanager
-def statements(runtime: Runtime) -> Iterator[list[str]]:
-    """The statements the runtime's engine sends meanwhile (whitespace folded)."""
-    seen: list[str] = []
-
-    def record(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(" ".join(statement.split()))
-
-    sa.event.listen(runtime.engine.sync_engine, "after_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(runtime.engine.sync_engine, "after_cursor_execute", record)
 
 
 async def _write(runtime: Runtime, app_id: str, players: list[str], per_player: int) -> list[int]:
@@ -129,7 +112,7 @@ async def test_subscribers_at_one_position_share_one_read_and_one_transaction(ru
     relay.install(runtime, [a, b, c])
     await relay.prepare(runtime, from_head=True)
     seqs = await _write(runtime, keys.app_id, ["alice", "bob"], 2)
-    with statements(runtime) as seen:
+    with recorded_statements(runtime) as seen:
         moved = await relay.step_together(runtime, [a, b], 500)
     assert moved == {a.name: len(seqs), b.name: len(seqs)}
     assert [m.id for m in a.seen] == _ids(seqs) == [m.id for m in b.seen]
@@ -144,7 +127,7 @@ async def test_subscribers_at_one_position_share_one_read_and_one_transaction(ru
 
     # At different positions (c stayed behind), each reads from its own.
     more = await _write(runtime, keys.app_id, ["carol"], 1)
-    with statements(runtime) as seen:
+    with recorded_statements(runtime) as seen:
         assert await relay.step_together(runtime, [a, c], 500) == {a.name: 1, c.name: len(more)}
     assert len([s for s in seen if "FROM outbox" in s]) == 2
     assert [m.id for m in a.seen] == _ids(more) == [m.id for m in c.seen]

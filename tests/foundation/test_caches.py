@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from redis.asyncio import Redis
-from sqlalchemy.engine import Connection
 
 from questline.app import create_app
 from questline.kit.cache import CacheHub, CacheSpec
@@ -22,6 +19,7 @@ from questline.kit.db import unit_of_work
 from questline.kit.runtime import Runtime
 from questline.tenancy.schemas import Role
 from tests.conftest import REDIS_URL, Factory, lifespan, problem
+from tests.pipeline.helpers import recorded_statements
 
 SPEC = CacheSpec[str, int]("test.numbers", max_entries=3)
 
@@ -244,21 +242,6 @@ async def test_changes_reach_a_second_engine_sharing_the_redis(client: httpx.Asy
 # --- what a warm authenticated request reads ----------------------------------------------------
 
 
-@contextmanager
-def statements(runtime: Runtime) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
-        if not statement.startswith("BEGIN"):  # SQLite's explicit BEGIN; PostgreSQL's is implicit
-            seen.append(statement)
-
-    sa.event.listen(runtime.engine.sync_engine, "after_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(runtime.engine.sync_engine, "after_cursor_execute", record)
-
-
 CACHED_TABLES = ("api_keys", "apps", "player_token_epochs")
 
 
@@ -272,7 +255,7 @@ async def test_a_warm_authenticated_request_reads_no_credential_rows(client: htt
     for headers, url in calls:
         assert (await client.get(url, headers=headers)).status_code == 200  # warm
     for headers, url in calls:
-        with statements(runtime) as seen:
+        with recorded_statements(runtime) as seen:
             assert (await client.get(url, headers=headers)).status_code == 200
         touched = [s for s in seen if any(f" {t} " in f" {s} ".replace('"', " ").replace("\n", " ")
                                           for t in CACHED_TABLES)]

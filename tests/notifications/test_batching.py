@@ -5,14 +5,9 @@ read once and its rows written together, whatever the number of messages."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from questline.app import create_app
 from questline.kit.clock import ManualClock
@@ -22,22 +17,7 @@ from questline.kit.runtime import Runtime
 from questline.notifications import service as notifications
 from tests.conftest import Factory, lifespan
 from tests.notifications.helpers import channels_to, contacts, message, relay
-
-
-@contextmanager
-def statements(runtime: Runtime) -> Iterator[list[str]]:
-    """Every statement the runtime's engine sends, BEGIN/COMMIT aside."""
-    seen: list[str] = []
-
-    def record(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT")):
-            seen.append(statement)
-
-    sa.event.listen(runtime.engine.sync_engine, "after_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(runtime.engine.sync_engine, "after_cursor_execute", record)
+from tests.pipeline.helpers import recorded_statements
 
 
 async def titles(client: httpx.AsyncClient, headers: dict[str, str], player: str) -> list[str]:
@@ -61,16 +41,16 @@ async def test_a_batch_of_messages_costs_the_same_statements_as_one(
     # Most messages make no notification at all: they are passed over without a statement.
     quiet = [message(keys.app_id, 1000 + i, "stat.changed", p, now, stat="wins", value=i)
              for i, p in enumerate(players)]
-    with statements(runtime) as seen:
+    with recorded_statements(runtime) as seen:
         await relay(runtime, quiet)
     assert seen == []
 
     await contacts(client, keys, "warm")
     await relay(runtime, [message(keys.app_id, 2, "level.up", "warm", now, track="xp", to=2)])  # the templates
-    with statements(runtime) as one:
+    with recorded_statements(runtime) as one:
         await relay(runtime, [message(keys.app_id, 1, "level.up", "p0", now, track="xp", to=2)])
     batch = [message(keys.app_id, 10 + i, "level.up", p, now, track="xp", to=3) for i, p in enumerate(players)]
-    with statements(runtime) as many:
+    with recorded_statements(runtime) as many:
         await relay(runtime, [*quiet, *batch])
     # Preferences, time zones, traits, the inbox entries and the deliveries: once per batch.
     assert len(many) == len(one)
@@ -87,7 +67,7 @@ async def test_a_batch_of_messages_costs_the_same_statements_as_one(
     assert all(mailed[p] == [] for p in players[2:])  # e-mail is off by default
 
     # Handed over again: nothing new, in one batch as well.
-    with statements(runtime) as again:
+    with recorded_statements(runtime) as again:
         await relay(runtime, batch)
     assert len(again) == len(one) - 1  # nothing new: no unread count is read for the live inboxes
     assert not any("count(" in s for s in again)
@@ -107,7 +87,7 @@ async def test_templates_are_held_until_the_app_changes_them(
     seq = iter(range(1, 100))
 
     async def level_up(to: int) -> list[str]:
-        with statements(runtime) as seen:
+        with recorded_statements(runtime) as seen:
             await relay(runtime, [message(keys.app_id, next(seq), "level.up", "ada", clock.now(), track="xp", to=to)])
         return seen
 

@@ -55,11 +55,15 @@ async def settle(runtime: Runtime) -> int:
 
 @contextmanager
 def recorded_statements(runtime: Runtime) -> Iterator[list[str]]:
-    """The SQL text of every statement the runtime's engine sends inside the block, in order."""
+    """The SQL text of every statement the runtime's engine sends inside the block, in order,
+    whitespace folded; transaction control (SQLite's explicit BEGIN) left out. Statements on the
+    bare driver connection (``kit.db`` prebuilt ones) are heard too; ``kit.prebuilt`` reads are not."""
     seen: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        seen.append(statement)
+        folded = " ".join(statement.split())
+        if not folded.upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            seen.append(folded)
 
     sa_event.listen(runtime.engine.sync_engine, "before_cursor_execute", record)
     try:
