@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -113,11 +113,14 @@ class Scheduler:
     def jobs(self) -> list[str]:
         return sorted(self._jobs)
 
-    async def tick(self) -> list[str]:
-        """Run every job that is due and not yet claimed; returns the names that ran here."""
+    async def tick(self, only: Collection[str] | None = None) -> list[str]:
+        """Run every job that is due and not yet claimed (of ``only``, if given); returns the names
+        that ran here."""
         ran = []
         now = self._clock.now()
         for job in self._jobs.values():
+            if only is not None and job.name not in only:
+                continue
             busy = self._busy.get(job.name)
             if busy is not None and now < busy[0]:
                 continue
