@@ -454,13 +454,25 @@ async def first_start(box: Box) -> None:
                  "aim": "<= 150 MB"})
 
 
-async def ceilings(box: Box, database_url: str) -> None:
+@contextlib.asynccontextmanager
+async def ceiling_server(box: Box, database_url: str) -> AsyncIterator[tuple[str, psutil.Process]]:
+    """The bare ceilings' server (bench/ceilings.py) on its seeded tables: yields its base URL and process."""
     dsn = asyncpg_dsn(database_url)
     await prepare_ceilings(dsn, box.plan.players)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = pinned([sys.executable, str(HERE / "ceilings.py"), "--port", str(port), "--dsn", dsn], box.server_cpus)
     async with process(cmd, dict(os.environ), box.work / "ceilings.log", f"{base}/select/players/p1") as (proc, _):
+        yield base, proc
+
+
+async def measure_select_ceiling(box: Box, base: str, proc: psutil.Process) -> None:
+    targets = write_targets(box.work / "ceiling-select.txt", [("/select/players/p1", "")])
+    await ceiling(box, CEIL_SELECT, base, proc, mode="get", targets=targets)
+
+
+async def ceilings(box: Box, database_url: str) -> None:
+    async with ceiling_server(box, database_url) as (base, proc):
         run = uuid.uuid4().hex[:8]
         await ceiling(box, CEIL_202, base, proc, path="/bare/events", batch=1, run=f"{run}a",
                       players=box.plan.players)
@@ -470,8 +482,7 @@ async def ceilings(box: Box, database_url: str) -> None:
                       players=box.plan.players)
         await ceiling(box, CEIL_INSERT_BATCH, base, proc, path="/insert/events", batch=100, run=f"{run}d",
                       players=box.plan.players)
-        targets = write_targets(box.work / "ceiling-select.txt", [("/select/players/p1", "")])
-        await ceiling(box, CEIL_SELECT, base, proc, mode="get", targets=targets)
+        await measure_select_ceiling(box, base, proc)
 
 
 async def prepare_board(base: str, app: tuple[str, str], box: Box, events: Events) -> tuple[str, str]:
@@ -636,14 +647,8 @@ async def sqlite_engine(box: Box) -> None:
 
 async def select_ceiling(box: Box, database_url: str) -> None:
     """The bare primary-key SELECT ceiling alone, on ``database_url`` (for the read-only steps)."""
-    dsn = asyncpg_dsn(database_url)
-    await prepare_ceilings(dsn, box.plan.players)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    cmd = pinned([sys.executable, str(HERE / "ceilings.py"), "--port", str(port), "--dsn", dsn], box.server_cpus)
-    async with process(cmd, dict(os.environ), box.work / "ceilings.log", f"{base}/select/players/p1") as (proc, _):
-        targets = write_targets(box.work / "ceiling-select.txt", [("/select/players/p1", "")])
-        await ceiling(box, CEIL_SELECT, base, proc, mode="get", targets=targets)
+    async with ceiling_server(box, database_url) as (base, proc):
+        await measure_select_ceiling(box, base, proc)
 
 
 async def edge_reads(box: Box) -> None:
