@@ -380,3 +380,42 @@ async def test_a_reconnection_positions_every_partition_again(
 
     _, restarted = await _applied_once_silenced(client, factory, runtime, reconnected)
     assert restarted == 0  # a reconnection is not a stall
+
+
+async def test_publishing_while_a_worker_positions_its_consumers_always_succeeds(settings: Settings) -> None:
+    """A process publishing for the first time while a worker positions the partitions' consumers
+    (takes them over: delete and make again from a sequence) is acknowledged every time. NATS
+    answers two racing consumer makes with a 500, so publishers make only the streams; the owner
+    makes and positions the consumers, and a racing make by another worker finds it made."""
+    worker_log, other_worker = StreamLog(settings), StreamLog(settings)
+    publishers: list[StreamLog] = []
+    stop = asyncio.Event()
+
+    async def positions(log: StreamLog) -> int:
+        done = 0
+        while not stop.is_set():
+            for partition in range(log.partitions):
+                await log.reset(partition, 1)
+                done += 1
+        return done
+
+    try:
+        for partition in range(worker_log.partitions):
+            await worker_log.ensure(partition)
+        racing = [asyncio.create_task(positions(worker_log)), asyncio.create_task(positions(other_worker))]
+        acked = 0
+        for round_ in range(15):
+            publisher = StreamLog(settings)
+            publishers.append(publisher)
+            rows = [{"app_id": "app_race", "event_id": f"e{round_}-{i}", "partition": i % publisher.partitions,
+                     "occurred_at": datetime.now(UTC), "received_at": datetime.now(UTC)} for i in range(8)]
+            acked += sum((await publisher.publish(rows)).values())
+        stop.set()
+        assert min(await asyncio.gather(*racing)) > 0  # the workers really were positioning meanwhile
+        assert acked == 15 * 8
+        assert sum([await worker_log.pending(p) for p in range(worker_log.partitions)]) == 15 * 8
+    finally:
+        stop.set()
+        await worker_log.delete_streams()
+        for log in (worker_log, other_worker, *publishers):
+            await log.close()

@@ -72,6 +72,7 @@ class StreamLog:
         self.durable = f"{self.namespace}-worker"
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
+        self._streams: set[int] = set()
         self._ready: set[int] = set()
         self._subs: dict[int, JetStreamContext.PullSubscription] = {}
         self._lock = asyncio.Lock()
@@ -107,17 +108,19 @@ class StreamLog:
                     raise EventLogUnavailable("the event log (NATS JetStream) is unreachable; retry shortly",
                                               retry_after=2) from exc
                 self._js = self._nc.jetstream(timeout=PUBLISH_TIMEOUT)
+                self._streams.clear()
                 self._ready.clear()
                 self._subs.clear()
         assert self._js is not None
         return self._js
 
-    async def ensure(self, partition: int) -> None:
-        """The partition's stream and durable consumer exist (made once per process)."""
-        if partition in self._ready:
+    async def ensure_stream(self, partition: int) -> None:
+        """The partition's stream exists (made once per process). Publishers need no more: the
+        durable consumer is the workers' to make and to position."""
+        if partition in self._streams:
             return
         from nats.js import api as js_api
-        from nats.js.errors import BadRequestError, NotFoundError
+        from nats.js.errors import APIError, NotFoundError
 
         js = await self.js()
         config = js_api.StreamConfig(
@@ -128,8 +131,20 @@ class StreamLog:
         try:
             await js.stream_info(config.name or "")
         except NotFoundError:
-            with contextlib.suppress(BadRequestError):  # another process made it meanwhile
+            try:
                 await js.add_stream(config)
+            except APIError:  # another process made it at the same moment (a 400 or a 500)
+                await js.stream_info(config.name or "")  # raises if it still is not there
+        self._streams.add(partition)
+
+    async def ensure(self, partition: int) -> None:
+        """The partition's stream and durable consumer exist (made once per process)."""
+        if partition in self._ready:
+            return
+        from nats.js.errors import NotFoundError
+
+        await self.ensure_stream(partition)
+        js = await self.js()
         try:
             await js.consumer_info(self.stream(partition), self.durable)
         except NotFoundError:
@@ -137,13 +152,19 @@ class StreamLog:
         self._ready.add(partition)
 
     async def _add_consumer(self, js: JetStreamContext, partition: int, start: int | None) -> None:
+        """Make the durable consumer. Another worker making or positioning it at the same moment
+        is not a failure (NATS answers such a race with a 400 or a 500): it then exists."""
         from nats.js import api as js_api
+        from nats.js.errors import APIError
 
         policy = js_api.DeliverPolicy.ALL if start is None else js_api.DeliverPolicy.BY_START_SEQUENCE
-        await js.add_consumer(self.stream(partition), js_api.ConsumerConfig(
-            durable_name=self.durable, deliver_policy=policy, opt_start_seq=start,
-            ack_policy=js_api.AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_SECONDS, max_ack_pending=-1,
-        ))
+        try:
+            await js.add_consumer(self.stream(partition), js_api.ConsumerConfig(
+                durable_name=self.durable, deliver_policy=policy, opt_start_seq=start,
+                ack_policy=js_api.AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_SECONDS, max_ack_pending=-1,
+            ))
+        except APIError:
+            await js.consumer_info(self.stream(partition), self.durable)  # raises if it still is not there
 
     async def publish(self, rows: list[dict[str, Any]]) -> dict[Key, bool]:
         """Publish rows (each with its ``partition``); returns (app, event id) -> True if new, False if
@@ -153,7 +174,7 @@ class StreamLog:
         try:
             js = await self.js()
             for partition in {row["partition"] for row in rows}:
-                await self.ensure(partition)
+                await self.ensure_stream(partition)
             futures = []
             for row in rows:
                 headers = {"Nats-Msg-Id": f"{row['app_id']}:{row['event_id']}"}
@@ -200,10 +221,10 @@ class StreamLog:
 
     async def reset(self, partition: int, start: int) -> None:
         """Deliver the partition's stream again from ``start`` (the next sequence to apply)."""
-        from nats.js.errors import BadRequestError, NotFoundError
+        from nats.js.errors import NotFoundError
 
         js = await self.js()
-        await self.ensure(partition)
+        await self.ensure_stream(partition)
         await self.forget(partition)
         with contextlib.suppress(NotFoundError):
             await js.delete_consumer(self.stream(partition), self.durable)
@@ -213,12 +234,12 @@ class StreamLog:
             # Events expired from the stream before any worker applied them: say so loudly.
             _log.error("event_log_expired_unapplied", partition=partition, from_seq=start, to_seq=first - 1)
             self.floor[partition] = first
-        with contextlib.suppress(BadRequestError):  # another owner reset it at once
-            await self._add_consumer(js, partition, max(start, first))
+        await self._add_consumer(js, partition, max(start, first))
+        self._ready.add(partition)
 
     async def last_seq(self, partition: int) -> int:
         """The last sequence the partition's stream holds (0: empty)."""
-        await self.ensure(partition)
+        await self.ensure_stream(partition)
         js = await self.js()
         info = await js.stream_info(self.stream(partition))
         return int(info.state.last_seq or 0)
@@ -228,10 +249,17 @@ class StreamLog:
         _log.info("event_log_reconnected")
 
     async def pending(self, partition: int) -> int:
-        """Messages of the partition not yet delivered or not yet acknowledged."""
-        await self.ensure(partition)
+        """Messages of the partition not yet delivered or not yet acknowledged. Asking makes no
+        consumer (only the partition's owner makes and positions it); while there is none, every
+        message the stream holds counts."""
+        from nats.js.errors import NotFoundError
+
+        await self.ensure_stream(partition)
         js = await self.js()
-        info = await js.consumer_info(self.stream(partition), self.durable)
+        try:
+            info = await js.consumer_info(self.stream(partition), self.durable)
+        except NotFoundError:
+            return int((await js.stream_info(self.stream(partition))).state.messages or 0)
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     async def check(self) -> str:
@@ -249,6 +277,7 @@ class StreamLog:
         for partition in range(self.partitions):
             with contextlib.suppress(NotFoundError):
                 await js.delete_stream(self.stream(partition))
+        self._streams.clear()
         self._ready.clear()
         self._subs.clear()
 
