@@ -190,6 +190,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         # Replies without a response model render with orjson; a Default keeps FastAPI's fast path
         # (pydantic serializing straight to bytes) for every reply that has one.
         default_response_class=Default(JsonResponse),
+        # The engine reports through Prometheus metrics and structured logs; FastAPI's native
+        # OpenTelemetry hook would otherwise ask OpenTelemetry's global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     openapi.install(app)
