@@ -189,8 +189,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         # Replies without a response model render with orjson; a Default keeps FastAPI's fast path
         # (pydantic serializing straight to bytes) for every reply that has one.
         default_response_class=Default(JsonResponse),
-        # No OpenTelemetry: the engine's metrics are its own (``/metrics``). Left on, FastAPI asks
-        # OpenTelemetry's global providers on every request whether anyone has configured them.
+        # The engine reports through Prometheus metrics and structured logs; FastAPI's native
+        # OpenTelemetry hook would otherwise ask OpenTelemetry's global providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
