@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 import swagger_ui_bundle
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.datastructures import Default
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -40,7 +39,7 @@ from questline.kit.clock import Clock
 from questline.kit.dispatch import guard_routes
 from questline.kit.errors import install_problem_handlers
 from questline.kit.fastlane import FastLane, FastLaneMiddleware
-from questline.kit.middleware import EdgeLimits, EdgeMiddleware
+from questline.kit.middleware import EdgeLimits, EdgeMiddleware, cors_policy
 from questline.kit.responses import JsonResponse
 from questline.kit.routing import operation_id
 from questline.kit.runtime import Runtime
@@ -190,6 +189,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         # Replies without a response model render with orjson; a Default keeps FastAPI's fast path
         # (pydantic serializing straight to bytes) for every reply that has one.
         default_response_class=Default(JsonResponse),
+        # The engine reports through Prometheus metrics and structured logs; FastAPI's native
+        # OpenTelemetry hook would otherwise ask OpenTelemetry's global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     openapi.install(app)
@@ -199,21 +201,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     install_problem_handlers(app)
     lane = FastLane(runtime, enabled=settings.fast_lane and role in ("all", "api"))
     app.state.fast_lane = lane
-    # Inside the edge and CORS (their headers, bounds, metrics and log apply to both paths), before routing.
+    # Inside the edge (its headers, bounds, CORS, metrics and log apply to both paths), before routing.
     app.add_middleware(FastLaneMiddleware, lane=lane)
-    app.add_middleware(EdgeMiddleware, metrics=runtime.metrics, limits=EdgeLimits(
+    origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
+    app.add_middleware(EdgeMiddleware, metrics=runtime.metrics, cors=cors_policy(origins), limits=EdgeLimits(
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=max(settings.max_upload_bytes, settings.max_body_bytes),
         max_url_bytes=settings.max_url_bytes, max_header_bytes=settings.max_header_bytes,
         body_timeout_seconds=settings.body_timeout_seconds,
     ))
-    origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
-    if origins:
-        app.add_middleware(
-            CORSMiddleware, allow_origins=origins, allow_credentials=False, allow_methods=["*"], max_age=600,
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Questline-App", "X-Request-ID"],
-            expose_headers=["Retry-After", "RateLimit", "RateLimit-Policy", "X-Request-ID", "Idempotent-Replayed"],
-        )
     app.router.routes.extend(_included_routes(role in ("all", "api")))
     if lane.enabled:
         for register in _fast_routes():

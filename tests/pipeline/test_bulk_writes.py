@@ -87,3 +87,33 @@ async def test_rows_json_cannot_carry_go_through_sqlalchemy(runtime: Runtime) ->
             sa.select(PlayerStat.player_id, PlayerStat.last_seq).where(PlayerStat.app_id == app_id))).all())
     assert [(s.current, s.longest, s.freezes_bought) for s in states] == [(0, 0, 0)]
     assert cells == {"ann": 1, "bob": None}
+
+
+
+async def test_a_load_per_player_reads_exactly_the_listed_players_rows(runtime: Runtime) -> None:
+    """``kit.db.each_of`` (PostgreSQL: one index probe per player, ``unnest … JOIN LATERAL``): the
+    stats load returns every listed player's cells of the asked stats and periods, nobody else's,
+    and nothing for a player without any; the players' keys come once per player, asked twice or not."""
+    from questline.players import repository as players
+    from questline.rules.repository import stats_of
+    from questline.tenancy import service as tenancy
+
+    async with unit_of_work(runtime.sessions) as session:
+        org = await tenancy.create_org(session, runtime.clock, "Each")
+        app, _, _ = await tenancy.create_app(session, runtime.clock, org.id, "Each")
+    app_id = app.id
+    at = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    cells = [{**_cell(app_id, player, value, at), "stat": stat, "period_key": period}
+             for player, value in (("ann", 1), ("bob", 2), ("cy", 3))
+             for stat in ("score", "wins") for period in ("all", "2026-03-10")]
+    async with unit_of_work(runtime.sessions) as session:
+        await CELLS.write(session, cells)
+        await players.insert_missing(session, app_id, ["ann", "bob"], at)
+    async with unit_of_work(runtime.sessions) as session:
+        rows = await stats_of(session, app_id, ["ann", "cy", "nobody"], ["score"], ["all", "2026-03-10"])
+        assert sorted((r[0], r[1], r[2], r[3]) for r in rows) == [
+            ("ann", "score", "2026-03-10", 1), ("ann", "score", "all", 1),
+            ("cy", "score", "2026-03-10", 3), ("cy", "score", "all", 3)]
+        assert await stats_of(session, app_id, [], ["score"], ["all"]) == []
+        keys = await players.keys_of(session, app_id, ["ann", "ann", "bob", "nobody"])
+    assert sorted(keys) == ["ann", "bob"] and keys["ann"][0] != keys["bob"][0]

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.achievements.models import AchievementBackfill, AchievementBadge, PlayerAchievement
-from questline.kit.db import Bulk, PerDialect, among, upsert
+from questline.kit.db import Bulk, PerDialect, each_of, upsert
 from questline.kit.db import rows_of as plain_rows
 from questline.players.models import Player
 from questline.rules.models import Definition
@@ -26,15 +26,15 @@ async def rows_of(session: AsyncSession, app_id: str, player_ids: Iterable[str])
 
 _A = PlayerAchievement.__table__.c
 # Only what the worker keeps of a row (an unlock's time and source, the event id, are not read).
-_ROWS = PerDialect(lambda dialect: sa.select(
-    _A.player_id, _A.achievement, _A.unlocked_at.is_not(None), _A.progress_current, _A.progress_target,
-    _A.progress_period).where(_A.app_id == sa.bindparam("app"), among(_A.player_id, "players", dialect)))
+_ROWS = PerDialect(lambda dialect: each_of("players", dialect, lambda player: sa.select(
+    _A.player_id, _A.achievement, _A.unlocked_at.is_not(None).label("unlocked"), _A.progress_current,
+    _A.progress_target, _A.progress_period).where(_A.app_id == sa.bindparam("app"), player(_A.player_id))))
 
 
 async def cells_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> Sequence[Any]:
     """The worker's load, as plain rows: (player_id, achievement, unlocked, progress_current,
     progress_target, progress_period)."""
-    return await plain_rows(session, _ROWS, {"app": app_id, "players": list(player_ids)})
+    return await plain_rows(session, _ROWS, {"app": app_id, "players": list(set(player_ids))})
 
 
 async def save_progress(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

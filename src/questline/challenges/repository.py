@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.challenges.models import ChallengeClaim, ChallengeCompletion, ChallengeProgress, ReplayedCompletionId
-from questline.kit.db import Bulk, PerDialect, among, insert_ignore, player_rows, rows_of
+from questline.kit.db import Bulk, PerDialect, among, each_of, insert_ignore, player_rows, rows_of
 
 # Progress -------------------------------------------------------------------------------------
 
@@ -31,7 +31,7 @@ _CELLS = player_rows(ChallengeProgress, "period_key")
 async def cells_of(session: AsyncSession, app_id: str, player_ids: Iterable[str],
                    period_keys: Iterable[str]) -> Sequence[Any]:
     """The worker's load: ``progress_of`` as plain rows (the same attributes, no ORM objects)."""
-    return await rows_of(session, _CELLS, {"app": app_id, "players": list(player_ids),
+    return await rows_of(session, _CELLS, {"app": app_id, "players": list(set(player_ids)),
                                            "period_key": list(period_keys)})
 
 
@@ -117,9 +117,10 @@ async def completion_summary(session: AsyncSession, app_id: str, player_ids: Ite
                              excluding: Collection[int] = ()) -> Sequence[tuple[str, str, str, int, datetime]]:
     """(player, challenge, category, completions, last completed_at) for each pair with any
     (leaving out the completions whose ids are in ``excluding``)."""
-    params = {"app": app_id, "players": list(player_ids)}
+    params = {"app": app_id, "players": list(set(player_ids))}
     if excluding:  # a replay's: rare, built as needed
-        stmt = _SUMMARY.on(session.get_bind().dialect.name).where(ChallengeCompletion.id.not_in(sorted(excluding)))
+        left_out = ChallengeCompletion.id.not_in(sorted(excluding))
+        stmt = _summary(session.get_bind().dialect.name, left_out)
         rows: Any = await session.execute(stmt, params)
     else:
         rows = await rows_of(session, _SUMMARY, params)
@@ -128,11 +129,15 @@ async def completion_summary(session: AsyncSession, app_id: str, player_ids: Ite
 
 # The worker's loads, built once per dialect (a statement built per call costs its cache key), with
 # one text for any number of players and periods on PostgreSQL (``= ANY``).
-_SUMMARY = PerDialect(lambda dialect: sa.select(
-    ChallengeCompletion.player_id, ChallengeCompletion.challenge, ChallengeCompletion.category, sa.func.count(),
-    sa.func.max(ChallengeCompletion.completed_at))
-    .where(ChallengeCompletion.app_id == sa.bindparam("app"), among(ChallengeCompletion.player_id, "players", dialect))
-    .group_by(ChallengeCompletion.player_id, ChallengeCompletion.challenge, ChallengeCompletion.category))
+def _summary(dialect: str, *where: Any) -> Any:
+    return each_of("players", dialect, lambda player: sa.select(
+        ChallengeCompletion.player_id, ChallengeCompletion.challenge, ChallengeCompletion.category,
+        sa.func.count().label("completions"), sa.func.max(ChallengeCompletion.completed_at).label("last"))
+        .where(ChallengeCompletion.app_id == sa.bindparam("app"), player(ChallengeCompletion.player_id), *where)
+        .group_by(ChallengeCompletion.player_id, ChallengeCompletion.challenge, ChallengeCompletion.category))
+
+
+_SUMMARY = PerDialect(_summary)
 
 
 def _done_in(dialect: str) -> Any:
@@ -144,8 +149,8 @@ def _done_in(dialect: str) -> Any:
         match = sa.or_(among(c.period_key, "keys", dialect),
                        sa.func.substr(c.period_key, 1, sa.func.instr(c.period_key, "#") - 1).in_(
                            sa.bindparam("bases", expanding=True)))
-    return sa.select(c.id, c.player_id, c.challenge, c.period_key).where(
-        c.app_id == sa.bindparam("app"), among(c.player_id, "players", dialect), match)
+    return each_of("players", dialect, lambda player: sa.select(c.id, c.player_id, c.challenge, c.period_key).where(
+        c.app_id == sa.bindparam("app"), player(c.player_id), match))
 
 
 _DONE_IN = PerDialect(_done_in)
@@ -155,7 +160,7 @@ async def done_in(session: AsyncSession, app_id: str, player_ids: Iterable[str],
                   period_keys: Iterable[str]) -> Sequence[Any]:
     """``completions_in(..., rounds=True)`` for the worker: plain rows (id, player_id, challenge, period_key)."""
     keys = sorted(set(period_keys))
-    return await rows_of(session, _DONE_IN, {"app": app_id, "players": list(player_ids), "keys": keys,
+    return await rows_of(session, _DONE_IN, {"app": app_id, "players": list(set(player_ids)), "keys": keys,
                                              "rounds": [f"{key}#%" for key in keys], "bases": keys})
 
 
@@ -176,16 +181,17 @@ async def completion_spans(session: AsyncSession, app_id: str, player_ids: Itera
                            until: datetime) -> Sequence[tuple[str, str, str, datetime, datetime]]:
     """(player, challenge, period key, period start, period end) of completions whose UTC span
     reaches into ``[since, until)``."""
-    rows = await rows_of(session, _SPANS, {"app": app_id, "players": list(player_ids), "since": since, "until": until})
+    rows = await rows_of(session, _SPANS, {"app": app_id, "players": list(set(player_ids)), "since": since,
+                                           "until": until})
     return [(p, k, period, start, end) for p, k, period, start, end in rows if start is not None and end is not None]
 
 
-_SPANS = PerDialect(lambda dialect: sa.select(
+_SPANS = PerDialect(lambda dialect: each_of("players", dialect, lambda player: sa.select(
     ChallengeCompletion.player_id, ChallengeCompletion.challenge, ChallengeCompletion.period_key,
     ChallengeCompletion.period_start, ChallengeCompletion.period_end).where(
-    ChallengeCompletion.app_id == sa.bindparam("app"), among(ChallengeCompletion.player_id, "players", dialect),
+    ChallengeCompletion.app_id == sa.bindparam("app"), player(ChallengeCompletion.player_id),
     ChallengeCompletion.period_start.is_not(None), ChallengeCompletion.period_end > sa.bindparam("since"),
-    ChallengeCompletion.period_start < sa.bindparam("until")))
+    ChallengeCompletion.period_start < sa.bindparam("until"))))
 
 
 async def overlapping_completion(session: AsyncSession, app_id: str, player_id: str, challenge: str, period: str,

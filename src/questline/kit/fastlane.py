@@ -15,7 +15,7 @@ Anything the handler is not sure of falls through to FastAPI untouched: it retur
 raises before ``admit`` (a credential the caches do not hold, a refusal, an unusual query, a
 path another route could also match). So a handler must change nothing before ``admit``.
 
-The lane sits inside ``EdgeMiddleware`` and CORS (``app.py``): the request id, body bounds,
+The lane sits inside ``EdgeMiddleware`` (``app.py``): the request id, body bounds, CORS,
 rate-limit fields, metrics by route template and the access log are theirs on both paths.
 """
 

@@ -3,19 +3,22 @@
 For every HTTP request: a request id (the caller's ``X-Request-Id`` when it is safe to echo,
 else a new one), bounds on what the server layer lets through (URL length ``414``, header
 size ``431``, body size ``413``, a body that stalls ``408``), the rate-limit fields of the limits
-the request met (``RateLimit-Policy``/``RateLimit``), metrics by route template, and one
+the request met (``RateLimit-Policy``/``RateLimit``), CORS, metrics by route template, and one
 access-log line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -63,18 +66,65 @@ class _Exchange:
     refusal: ProblemError | None = None  # set while the app was reading the body; its own reply is dropped
 
 
+async def _no_app(scope: Scope, receive: Receive, send: Send) -> None:
+    raise RuntimeError("the edge answers CORS itself; this app is never called")
+
+
+def cors_policy(origins: list[str]) -> CORSMiddleware | None:
+    """The engine's CORS rules (None: no origin is allowed, no CORS headers at all). The edge applies
+    them with Starlette's own code (``EdgeMiddleware``), without a middleware layer of their own."""
+    if not origins:
+        return None
+    return CORSMiddleware(
+        _no_app, allow_origins=origins, allow_credentials=False, allow_methods=["*"], max_age=600,
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Questline-App", "X-Request-ID"],
+        expose_headers=["Retry-After", "RateLimit", "RateLimit-Policy", "X-Request-ID", "Idempotent-Replayed"],
+    )
+
+
+def _vary_origin(headers: list[tuple[bytes, bytes]]) -> None:
+    """``Vary: Origin`` added as Starlette's CORS adds it to a reply to a request without ``Origin``
+    (the reply may differ for one with it): one ``vary`` header, the existing values joined first."""
+    found = [index for index, (name, _) in enumerate(headers) if name == b"vary"]
+    if not found:
+        headers.append((b"vary", b"Origin"))
+        return
+    value = b", ".join([*(headers[index][1] for index in found), b"Origin"])
+    for index in reversed(found[1:]):
+        del headers[index]
+    headers[found[0]] = (b"vary", value)
+
+
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, *, limits: EdgeLimits, metrics: HttpMetrics) -> None:
+    """``cors``: the CORS policy (``cors_policy``). It was Starlette's ``CORSMiddleware`` around this
+    one; now a request without ``Origin`` (servers, SDKs, the benchmark) pays only the ``Vary`` header,
+    and one with it gets the same answers from the same code: preflights before anything else
+    (no request id, no log line, as before), the CORS headers after the edge's own."""
+
+    def __init__(self, app: ASGIApp, *, limits: EdgeLimits, metrics: HttpMetrics,
+                 cors: CORSMiddleware | None = None) -> None:
         self.app = app
         self.limits = limits
         self.metrics = metrics
+        self.cors = cors
         self._templates: dict[Any, str] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming, content_type, declared, header_bytes = _read_headers(scope)
+        incoming, content_type, declared, header_bytes, origin, preflight = _read_headers(scope)
+        cors = self.cors
+        vary = False
+        if cors is not None:
+            if origin:
+                request_headers = Headers(scope=scope)
+                if preflight and scope["method"] == "OPTIONS":
+                    await cors.preflight_response(request_headers=request_headers)(scope, receive, send)
+                    return
+                send = functools.partial(cors.send, send=send, request_headers=request_headers)
+            else:
+                vary = True
         request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else f"req_{ulid()}"
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -93,6 +143,8 @@ class EdgeMiddleware:
                     headers = list(message.get("headers", []))
                     headers.append((b"x-request-id", request_id.encode()))
                     headers.extend(rate_limit_headers(verdicts))
+                    if vary:
+                        _vary_origin(headers)
                     message["headers"] = headers
                 await send(message)
 
@@ -175,11 +227,13 @@ def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"request bodies are limited to {limit} bytes")
 
 
-def _read_headers(scope: Scope) -> tuple[str, str, int | None, int]:
-    """The request id header, the content type, the declared length and the headers' total size."""
+def _read_headers(scope: Scope) -> tuple[str, str, int | None, int, bool, bool]:
+    """The request id header, the content type, the declared length, the headers' total size,
+    whether an ``Origin`` came and whether ``Access-Control-Request-Method`` did (a preflight)."""
     request_id = content_type = ""
     declared: int | None = None
     total = 0
+    origin = preflight = False
     for name, value in scope["headers"]:
         total += len(name) + len(value) + 4
         if name == b"x-request-id":
@@ -188,7 +242,11 @@ def _read_headers(scope: Scope) -> tuple[str, str, int | None, int]:
             content_type = value.decode("latin-1").lower()
         elif name == b"content-length" and value.isdigit():
             declared = int(value)
-    return request_id, content_type, declared, total
+        elif name == b"origin":
+            origin = True
+        elif name == b"access-control-request-method":
+            preflight = True
+    return request_id, content_type, declared, total, origin, preflight
 
 
 def _endpoint_templates(app: Any) -> dict[Any, str]:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from questline.kit.db import PerDialect, among, insert_ignore, many, rows_of
+from questline.kit.db import PerDialect, each_of, insert_ignore, many, rows_of
 from questline.kit.prebuilt import PrebuiltRead
 from questline.players.models import Player
 
@@ -47,7 +47,7 @@ async def insert_missing(session: AsyncSession, app_id: str, player_ids: Iterabl
 
 async def keys_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
     """player_id -> (pk, timezone) for the given players of the app."""
-    ids = list(player_ids)
+    ids = list(set(player_ids))  # each_of: no id twice
     if not ids:
         return {}
     rows = await rows_of(session, _KEYS, {"app_id": app_id, "ids": ids})
@@ -55,8 +55,9 @@ async def keys_of(session: AsyncSession, app_id: str, player_ids: Iterable[str])
 
 
 # One statement text whatever the number of players (PostgreSQL: ``= ANY``): every batch runs it.
-_KEYS = PerDialect(lambda dialect: sa.select(Player.player_id, Player.pk, Player.timezone).where(
-    Player.app_id == sa.bindparam("app_id"), among(Player.player_id, "ids", dialect)))
+_KEYS = PerDialect(lambda dialect: each_of("ids", dialect, lambda player: sa.select(
+    Player.player_id, Player.pk, Player.timezone).where(Player.app_id == sa.bindparam("app_id"),
+                                                        player(Player.player_id))))
 
 
 async def traits_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> dict[str, dict[str, Any]]:

@@ -15,13 +15,13 @@ _DAILY = player_rows(XpDaily, "rule", "day")
 
 async def tracks_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> Sequence[Any]:
     """The players' tracks as plain rows (a ``player_tracks`` row's attributes; the worker's load)."""
-    return await rows_of(session, _TRACKS, {"app": app_id, "players": list(player_ids)})
+    return await rows_of(session, _TRACKS, {"app": app_id, "players": list(set(player_ids))})
 
 
 async def daily_of(session: AsyncSession, app_id: str, player_ids: Iterable[str], rules: Iterable[str],
                    days: Iterable[str]) -> Sequence[Any]:
     """The players' XP per capped rule and local day, as plain ``xp_daily`` rows."""
-    return await rows_of(session, _DAILY, {"app": app_id, "players": list(player_ids), "rule": list(rules),
+    return await rows_of(session, _DAILY, {"app": app_id, "players": list(set(player_ids)), "rule": list(rules),
                                            "day": list(days)})
 
 

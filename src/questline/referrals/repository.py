@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import PerDialect, among, insert_ignore, rows_of
+from questline.kit.db import PerDialect, each_of, insert_ignore, rows_of
 from questline.referrals.models import Referral, ReferralCode, ReferralMilestone
 
 COUNTED_REVIEWS = ("none", "approved")
@@ -126,14 +126,14 @@ async def counted(session: AsyncSession, app_id: str, referrer_id: str) -> tuple
 
 
 # Built once per dialect: the worker runs it per batch (a statement built per call costs its cache key).
-_COUNTED_OF = PerDialect(lambda dialect: sa.select(
-    Referral.referrer_id, sa.func.count(), sa.func.count(Referral.converted_at))
-    .where(Referral.app_id == sa.bindparam("app"), among(Referral.referrer_id, "players", dialect), _counted())
-    .group_by(Referral.referrer_id))
+_COUNTED_OF = PerDialect(lambda dialect: each_of("players", dialect, lambda player: sa.select(
+    Referral.referrer_id, sa.func.count().label("counted"), sa.func.count(Referral.converted_at).label("converted"))
+    .where(Referral.app_id == sa.bindparam("app"), player(Referral.referrer_id), _counted())
+    .group_by(Referral.referrer_id)))
 
 
 async def counted_of(session: AsyncSession, app_id: str, referrer_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
-    rows = await rows_of(session, _COUNTED_OF, {"app": app_id, "players": list(referrer_ids)})
+    rows = await rows_of(session, _COUNTED_OF, {"app": app_id, "players": list(set(referrer_ids))})
     return {pid: (int(n), int(c)) for pid, n, c in rows}
 
 

@@ -6,7 +6,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import Bulk, PerDialect, among, rows_of
+from questline.kit.db import Bulk, PerDialect, among, each_of, rows_of
 from questline.rules.models import Definition, DefinitionVersion, PlayerStat
 
 
@@ -84,17 +84,17 @@ async def stat_totals(session: AsyncSession, app_id: str, stat: str, key_pattern
     return [(str(key), int(total or 0), int(players)) for key, total, players in reversed(rows)]
 
 
-_STATS = PerDialect(lambda dialect: sa.select(
+_STATS = PerDialect(lambda dialect: each_of("players", dialect, lambda player: sa.select(
     PlayerStat.player_id, PlayerStat.stat, PlayerStat.period_key, PlayerStat.value, PlayerStat.samples,
     PlayerStat.last_at, PlayerStat.last_seq,
-).where(PlayerStat.app_id == sa.bindparam("app"), among(PlayerStat.player_id, "players", dialect),
-        among(PlayerStat.stat, "stats", dialect), among(PlayerStat.period_key, "periods", dialect)))
+).where(PlayerStat.app_id == sa.bindparam("app"), player(PlayerStat.player_id),
+        among(PlayerStat.stat, "stats", dialect), among(PlayerStat.period_key, "periods", dialect))))
 
 
 async def stats_of(session: AsyncSession, app_id: str, players: Iterable[str], stats: Iterable[str],
                    periods: Iterable[str]) -> Sequence[Any]:
     """Stat cells (player_id, stat, period_key, value, samples, last_at, last_seq) of these players."""
-    return await rows_of(session, _STATS, {"app": app_id, "players": list(players), "stats": list(stats),
+    return await rows_of(session, _STATS, {"app": app_id, "players": list(set(players)), "stats": list(stats),
                                            "periods": list(periods)})
 
 

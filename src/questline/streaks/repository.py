@@ -27,7 +27,7 @@ _CELLS = player_rows(PlayerStreak)
 
 async def cells_of(session: AsyncSession, app_id: str, player_ids: Iterable[str]) -> Sequence[Any]:
     """The worker's load: ``states_of`` as plain rows (the same attributes, no ORM objects)."""
-    return await plain_rows(session, _CELLS, {"app": app_id, "players": list(player_ids)})
+    return await plain_rows(session, _CELLS, {"app": app_id, "players": list(set(player_ids))})
 
 
 async def rest_days_of(session: AsyncSession, app_id: str, player_ids: Iterable[str],
