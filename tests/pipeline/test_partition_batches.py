@@ -71,6 +71,7 @@ async def test_one_batch_processes_the_events_of_several_partitions(
         pytest.skip("the database log's batches")
     keys = await factory.app()
     await configure(client, keys)
+    await settle(runtime)  # what other tests left pending on the shared database
     a, b, c = players_in_distinct_partitions(keys.app_id, settings.pipeline_partitions, 3)
     resp = await send(client, keys, [won(a, 1), won(a, 2), won(b, 1), won(c, 1)])
     assert resp.status_code == 202, resp.text
@@ -93,6 +94,7 @@ async def test_a_partition_another_writer_holds_is_left_to_it(
         pytest.skip("PostgreSQL's partition locks (SQLite has one writer)")
     keys = await factory.app()
     await configure(client, keys)
+    await settle(runtime)  # what other tests left pending on the shared database
     a, b = players_in_distinct_partitions(keys.app_id, settings.pipeline_partitions, 2)
     await send(client, keys, [won(a, 1), won(b, 1)])
     held, free = (partition_of(keys.app_id, p, settings.pipeline_partitions) for p in (a, b))

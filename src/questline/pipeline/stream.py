@@ -42,6 +42,11 @@ PUBLISH_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 3.0
 DUPLICATE_WINDOW_SECONDS = 3600.0
 ACK_WAIT_SECONDS = 30.0
+# Making a stream or a consumer is tried this many times: NATS 2.9's file store answers a make with a
+# 500 when it races a delete in the same account (the last stream's delete removes the directory a
+# new stream is being made in; a consumer deleted while made loses its files), and a moment later
+# the same make succeeds.
+MAKE_ATTEMPTS = 4
 
 
 class EventLogUnavailable(ServiceUnavailable):
@@ -128,13 +133,18 @@ class StreamLog:
             retention=js_api.RetentionPolicy.LIMITS, storage=js_api.StorageType.FILE, max_age=self.max_age,
             duplicate_window=min(DUPLICATE_WINDOW_SECONDS, self.max_age),
         )
-        try:
-            await js.stream_info(config.name or "")
-        except NotFoundError:
+        for attempt in range(MAKE_ATTEMPTS):
             try:
-                await js.add_stream(config)
-            except APIError:  # another process made it at the same moment (a 400 or a 500)
-                await js.stream_info(config.name or "")  # raises if it still is not there
+                await js.stream_info(config.name or "")
+                break
+            except NotFoundError:
+                try:
+                    await js.add_stream(config)
+                    break
+                except APIError:  # made by another process meanwhile (a 400), or a 500 of the server's own
+                    if attempt == MAKE_ATTEMPTS - 1:
+                        raise
+                    await asyncio.sleep(0.05 * 2**attempt)  # then look again
         self._streams.add(partition)
 
     async def ensure(self, partition: int) -> None:
@@ -153,18 +163,27 @@ class StreamLog:
 
     async def _add_consumer(self, js: JetStreamContext, partition: int, start: int | None) -> None:
         """Make the durable consumer. Another worker making or positioning it at the same moment
-        is not a failure (NATS answers such a race with a 400 or a 500): it then exists."""
+        is not a failure (NATS answers such a race with a 400 or a 500): it then exists. A 500 of
+        the file store's own (see ``MAKE_ATTEMPTS``) is tried again."""
         from nats.js import api as js_api
-        from nats.js.errors import APIError
+        from nats.js.errors import APIError, NotFoundError
 
         policy = js_api.DeliverPolicy.ALL if start is None else js_api.DeliverPolicy.BY_START_SEQUENCE
-        try:
-            await js.add_consumer(self.stream(partition), js_api.ConsumerConfig(
-                durable_name=self.durable, deliver_policy=policy, opt_start_seq=start,
-                ack_policy=js_api.AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_SECONDS, max_ack_pending=-1,
-            ))
-        except APIError:
-            await js.consumer_info(self.stream(partition), self.durable)  # raises if it still is not there
+        for attempt in range(MAKE_ATTEMPTS):
+            try:
+                await js.add_consumer(self.stream(partition), js_api.ConsumerConfig(
+                    durable_name=self.durable, deliver_policy=policy, opt_start_seq=start,
+                    ack_policy=js_api.AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_SECONDS, max_ack_pending=-1,
+                ))
+                return
+            except APIError:
+                try:
+                    await js.consumer_info(self.stream(partition), self.durable)
+                    return  # made by another at the same moment
+                except NotFoundError:
+                    if attempt == MAKE_ATTEMPTS - 1:
+                        raise
+                    await asyncio.sleep(0.05 * 2**attempt)  # a 500 of the server's own: try again
 
     async def publish(self, rows: list[dict[str, Any]]) -> dict[Key, bool]:
         """Publish rows (each with its ``partition``); returns (app, event id) -> True if new, False if
