@@ -107,12 +107,19 @@ def pytest_configure(config: pytest.Config) -> None:
     configure_logging("WARNING", json=True)
 
 
+# Files of long tests that are not marked slow (which would keep them out of the JetStream pass):
+# 10 to 35 s each in CI's main pass.
+LONG_FILES = ("tests/pipeline/test_replay_fidelity.py", "tests/scale/", "tests/foundation/test_access.py",
+              "tests/foundation/test_fuzz.py")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # In a pytest-xdist worker (scripts/test), the long tests (marked slow: real processes,
-    # drills, generated requests) go first, so they spread over the workers instead of one of them
-    # finishing the run alone. The order is stable, and the same in every worker as xdist requires.
+    # In a pytest-xdist worker (scripts/test), the long tests (marked slow: real processes, drills,
+    # generated requests; then LONG_FILES) go first, so that none starts late and ends the pass on
+    # one worker while the other has nothing left to take (scripts/test steals work: --dist worksteal).
+    # The order is stable, and the same in every worker as xdist requires.
     if hasattr(config, "workerinput"):
-        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+        items.sort(key=lambda item: (item.get_closest_marker("slow") is None, not item.nodeid.startswith(LONG_FILES)))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

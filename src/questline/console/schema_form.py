@@ -11,8 +11,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 PREFIX = "field."
 
 
@@ -91,6 +89,8 @@ def body_of(fields: list[Field], posted: dict[str, str]) -> dict[str, Any]:
         if raw.strip() == "":
             continue  # left empty: the kind's default applies, or the API says the field is required
         if item.widget == "json":
+            import yaml  # on first use (about 1 MB)
+
             try:
                 body[item.name] = yaml.safe_load(raw)
             except yaml.YAMLError as bad:

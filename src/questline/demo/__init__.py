@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.kit.clock import Clock
@@ -49,6 +48,8 @@ def content_files() -> list[str]:
 
 
 def _read(name: str) -> dict[str, Any]:
+    import yaml  # on first use: only the demo and the console's YAML forms read YAML (about 1 MB)
+
     raw = yaml.safe_load(resources.files(__name__).joinpath(name).read_text(encoding="utf-8")) or {}
     if not isinstance(raw, dict):
         raise ValueError(f"demo content {name} is not a mapping")

@@ -18,16 +18,16 @@ import secrets
 import stat
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import orjson
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
-_STANDARD_HASHER = PasswordHasher()
-# argon2id at its minimum work (Settings.password_hash_cost="low"): for test suites only.
-_LOW_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-_hasher = _STANDARD_HASHER
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
+# The password cost in force (``use_password_cost``); argon2 itself is loaded on the first password
+# hashed or checked: an engine serving API keys and tokens only never loads it (about 0.5 MB).
+_cost = "standard"
 JWT_ALGORITHM = "HS256"
 ISSUER = "questline"
 
@@ -51,18 +51,27 @@ def use_password_cost(cost: str) -> None:
     Process-wide, set when a runtime is built: the callers that hash (sign-ups, admin creation)
     hold no settings, and one process runs with one configuration.
     """
-    global _hasher
-    _hasher = _LOW_HASHER if cost == "low" else _STANDARD_HASHER
+    global _cost
+    _cost = "low" if cost == "low" else "standard"
+
+
+@functools.cache
+def _hasher_at(cost: str) -> PasswordHasher:
+    from argon2 import PasswordHasher
+
+    if cost == "low":  # argon2id at its minimum work (Settings.password_hash_cost="low"): for test suites only
+        return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    return PasswordHasher()
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher_at(_cost).hash(password)
 
 
 def dummy_password_hash() -> str:
     """A hash no password matches, to verify against when the account does not exist (at the
     current cost, so an unknown account takes as long as a known one)."""
-    return _dummy_hash(_hasher)
+    return _dummy_hash(_hasher_at(_cost))
 
 
 @functools.cache
@@ -71,8 +80,10 @@ def _dummy_hash(hasher: PasswordHasher) -> str:
 
 
 def verify_password(password: str, stored_hash: str) -> bool:
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
-        return _hasher.verify(stored_hash, password)
+        return _hasher_at(_cost).verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 

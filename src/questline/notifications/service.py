@@ -25,7 +25,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
-import aiosmtplib
 import structlog
 from jinja2 import Template, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
@@ -671,6 +670,8 @@ async def _send(settings: Settings, client: httpx.AsyncClient, outgoing: Outgoin
             message.add_alternative(outgoing.html, subtype="html")
         assert settings.smtp_host is not None
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        import aiosmtplib  # on first use: an engine that sends no email never loads it (about 1 MB)
+
         await aiosmtplib.send(message, hostname=settings.smtp_host, port=settings.smtp_port,
                               username=settings.smtp_username, password=password, start_tls=settings.smtp_starttls,
                               timeout=settings.outbound_timeout_seconds)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import yaml
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -51,6 +50,8 @@ async def _schema(engine: EngineApi, kind: str) -> dict[str, Any] | None:
 
 def _text(body: Any, as_yaml: bool) -> str:
     if as_yaml:
+        import yaml  # on first use (about 1 MB)
+
         return str(yaml.safe_dump(body, sort_keys=False, allow_unicode=True))
     return json.dumps(body, indent=2)
 
@@ -91,6 +92,8 @@ async def save_definition(request: Request) -> Response:
                             as_yaml=as_yaml, fields=fields, version=version, new=not current.ok,
                             error="Some fields need fixing.")
         else:
+            import yaml  # on first use (about 1 MB)
+
             try:
                 parsed = yaml.safe_load(text)  # YAML is a superset of JSON: either is accepted
             except yaml.YAMLError as bad:
