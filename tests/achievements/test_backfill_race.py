@@ -30,6 +30,7 @@ from questline.pipeline.batch import Batch, EventView, PlayerState
 from questline.pipeline.models import partition_of
 from questline.pipeline.states import processors_of
 from questline.pipeline.worker import process_batch
+from questline.rules.service import RuleSet
 from tests.conftest import Factory
 from tests.pipeline.helpers import settle
 from tests.streaks.helpers import configure, event, play, send, streak
@@ -45,6 +46,9 @@ class PauseBeforeAchievements:
     def __init__(self) -> None:
         self.reached = asyncio.Event()
         self.go_on = asyncio.Event()
+
+    def concerned(self, ruleset: RuleSet) -> bool:
+        return True
 
     async def load(self, batch: Batch) -> None:
         if any(view.record.type == BACKFILL_EVENT for view in batch.views):

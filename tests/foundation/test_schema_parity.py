@@ -59,6 +59,7 @@ def _schema(connection: sa.Connection) -> dict[str, Any]:
                                     tuple(f["referred_columns"]), str(f.get("options")))
                                    for f in inspector.get_foreign_keys(table)),
             "checks": sorted((c["name"] or "", c["sqltext"]) for c in inspector.get_check_constraints(table)),
+            "options": inspector.get_table_options(table),  # storage parameters (fillfactor)
         }
     return schema
 

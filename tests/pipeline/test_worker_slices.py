@@ -13,6 +13,7 @@ from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
 from questline.pipeline.batch import Batch, EventView, PlayerState
 from questline.pipeline.states import processors_of
+from questline.rules.service import RuleSet
 from tests.conftest import Factory
 from tests.pipeline.helpers import configure, send, settle
 
@@ -25,6 +26,9 @@ class _Witness:
     def __init__(self, ticks: list[int]) -> None:
         self.ticks = ticks
         self.seen: list[int] = []
+
+    def concerned(self, ruleset: RuleSet) -> bool:
+        return True
 
     async def load(self, batch: Batch) -> None:
         return None
@@ -86,3 +90,42 @@ async def test_a_batch_within_its_slice_keeps_the_loop(
 
     seen = await _handled_with(runtime, 10_000)  # ten seconds: no pause within a batch of ten events
     assert len(seen) == 10 and len(set(seen)) == 1
+
+
+class _Unconcerned(_Witness):
+    """A processor whose app has nothing for it: the worker neither loads nor calls nor flushes it."""
+
+    name = "unconcerned"
+
+    def __init__(self) -> None:
+        super().__init__([0])
+        self.calls: list[str] = []
+
+    def concerned(self, ruleset: RuleSet) -> bool:
+        return False
+
+    async def load(self, batch: Batch) -> None:
+        self.calls.append("load")
+
+    def handle(self, batch: Batch, view: EventView, state: PlayerState) -> None:
+        self.calls.append("handle")
+
+    async def flush(self, batch: Batch) -> None:
+        self.calls.append("flush")
+
+
+async def test_a_processor_a_batch_does_not_concern_is_left_alone(
+        client: httpx.AsyncClient, factory: Factory, runtime: Runtime) -> None:
+    keys = await factory.app()
+    await configure(client, keys)
+    idle = _Unconcerned()
+    processors_of(runtime).append(idle)
+    try:
+        events = [{"id": f"u-{i}", "player_id": "p1", "type": "match.won", "data": {"score": 10}} for i in range(3)]
+        assert (await send(client, keys, events)).status_code == 202
+        await settle(runtime)
+    finally:
+        processors_of(runtime).remove(idle)
+    assert idle.calls == []
+    stats = (await client.get("/v1/players/p1/stats", headers=keys.server)).json()
+    assert stats["wins"]["all"] == 3  # the concerned processors did their work

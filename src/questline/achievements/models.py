@@ -5,7 +5,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from questline.kit.db import Base, BigInt, UTCDateTime
+from questline.kit.db import REWRITTEN_ROWS, Base, BigInt, UTCDateTime
 
 
 class PlayerAchievement(Base):
@@ -15,6 +15,7 @@ class PlayerAchievement(Base):
     __table_args__ = (
         sa.UniqueConstraint("app_id", "player_id", "achievement"),
         sa.Index("ix_player_achievements_app_achievement", "app_id", "achievement"),
+        REWRITTEN_ROWS,
     )
 
     id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)

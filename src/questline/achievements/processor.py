@@ -172,6 +172,9 @@ def progress_reader(spec: ProgressSpec) -> ProgressReader:
 class AchievementsProcessor:
     name = "achievements"
 
+    def concerned(self, ruleset: RuleSet) -> bool:
+        return bool(ruleset.of("achievement"))
+
     async def load(self, batch: Batch) -> None:
         if not batch.ruleset.of("achievement") or not batch.players:
             return

@@ -16,6 +16,7 @@ from questline.battlepass import repository as repo
 from questline.battlepass.service import CompiledPasses, passes_of
 from questline.gating import service as gating
 from questline.pipeline.batch import Batch, EventView, PlayerState
+from questline.rules.service import RuleSet
 
 TIER_METRIC, XP_METRIC = "battle_pass.tier", "battle_pass.xp"
 
@@ -31,6 +32,9 @@ class PassState:
 
 class BattlePassProcessor:
     name = "battlepass"
+
+    def concerned(self, ruleset: RuleSet) -> bool:
+        return bool(passes_of(ruleset).seasons)
 
     async def load(self, batch: Batch) -> None:
         compiled = passes_of(batch.ruleset)

@@ -6,7 +6,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from questline.kit.db import Base, BigInt, JSONType, UTCDateTime
+from questline.kit.db import REWRITTEN_ROWS, Base, BigInt, JSONType, UTCDateTime
 
 
 class ChallengeProgress(Base):
@@ -17,6 +17,7 @@ class ChallengeProgress(Base):
     """
 
     __tablename__ = "challenge_progress"
+    __table_args__ = REWRITTEN_ROWS
 
     app_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     player_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)

@@ -106,6 +106,9 @@ class ChallengeProcessor:
         # Completions' webhook, in-game and token rewards become fulfilment records (needs the runtime).
         self._runtime = runtime
 
+    def concerned(self, ruleset: RuleSet) -> bool:
+        return _has_challenges(ruleset)
+
     async def load(self, batch: Batch) -> None:
         if not _has_challenges(batch.ruleset) or not batch.players:
             return

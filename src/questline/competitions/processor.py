@@ -16,6 +16,7 @@ from questline.leaderboards import service as boards
 from questline.leaderboards.schemas import Scoring
 from questline.leaderboards.scoring import BoardSpec, ScoreKeeper, compile_spec
 from questline.pipeline.batch import Batch, EventView, PlayerState
+from questline.rules.service import RuleSet
 
 
 @dataclass
@@ -32,6 +33,9 @@ class CompetitionProcessor:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self._rounds: WeakKeyDictionary[Batch, _Round] = WeakKeyDictionary()
+
+    def concerned(self, ruleset: RuleSet) -> bool:
+        return True  # competitions are live or not by their schedule: its load asks (one small query)
 
     async def load(self, batch: Batch) -> None:
         if not batch.events:

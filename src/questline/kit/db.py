@@ -39,6 +39,13 @@ NAMING_CONVENTION = {
 }
 
 
+# The table options of tables whose rows the worker rewrites batch after batch (stat cells, tracks,
+# progress): PostgreSQL keeps 30% of each page free, so an updated row's new version fits on its
+# page and no index entry is written for it (a HOT update: with full pages 1.5% of the stat cells'
+# updates were, at 70% all; an upsert of 1,164 cells took 30-40% less time, interleaved in psql).
+REWRITTEN_ROWS = {"postgresql_with": {"fillfactor": 70}}
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 

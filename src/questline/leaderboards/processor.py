@@ -41,6 +41,9 @@ class LeaderboardProcessor:
         self._runtime = runtime
         self._keepers: WeakKeyDictionary[Batch, ScoreKeeper] = WeakKeyDictionary()
 
+    def concerned(self, ruleset: RuleSet) -> bool:
+        return bool(ruleset.memo("leaderboards.boards", compile_boards))
+
     async def load(self, batch: Batch) -> None:
         specs = batch.ruleset.memo("leaderboards.boards", compile_boards)
         if not specs:

@@ -248,6 +248,11 @@ class Batch:
 class Processor(Protocol):
     name: str
 
+    def concerned(self, ruleset: RuleSet) -> bool:
+        """Whether this app's definitions give it anything to do: a batch neither loads, calls
+        per event nor flushes a processor that is not (issue 11: seven of nine with the
+        benchmark's rules, each about 0.1 ms of CPU per batch of 100 for nothing)."""
+
     async def load(self, batch: Batch) -> None:
         """Read the state this processor needs for every player in the batch."""
 

@@ -90,6 +90,9 @@ class Changed(dict[str, tuple[int, LogEvent]]):
 class StatsProcessor:
     name = "stats"
 
+    def concerned(self, ruleset: RuleSet) -> bool:
+        return bool(ruleset.memo("stats.by_type", compile_stats))
+
     async def load(self, batch: Batch) -> None:
         stats = batch.ruleset.memo("stats.by_type", compile_stats)
         keys = {c.key for defs in stats.values() for c in defs}

@@ -218,7 +218,7 @@ async def _process_app(session: AsyncSession, runtime: Runtime, app_id: str, eve
     states = {pid: PlayerState(pid, zone(tz)) for pid, (_, tz) in known.items()}
     batch = Batch(session, runtime.clock, ruleset, events, states, partitions=runtime.settings.pipeline_partitions,
                   players_exist=True)
-    steps = processors_of(runtime)
+    steps = [step for step in processors_of(runtime) if step.concerned(ruleset)]
     for step in steps:
         await step.load(batch)
     slicer = Slicer(runtime.settings.worker_slice_ms / 1000)

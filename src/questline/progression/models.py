@@ -5,11 +5,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from questline.kit.db import Base, BigInt, UTCDateTime
+from questline.kit.db import REWRITTEN_ROWS, Base, BigInt, UTCDateTime
 
 
 class PlayerTrack(Base):
     __tablename__ = "player_tracks"
+    __table_args__ = REWRITTEN_ROWS
 
     app_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     player_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
@@ -25,6 +26,7 @@ class XpDaily(Base):
     """XP a rule granted a player on one local day, for daily caps."""
 
     __tablename__ = "xp_daily"
+    __table_args__ = REWRITTEN_ROWS
 
     app_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     player_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)

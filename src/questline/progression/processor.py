@@ -72,6 +72,10 @@ def _neighbours(day: str) -> tuple[str, ...]:
 class ProgressionProcessor:
     name = "progression"
 
+    def concerned(self, ruleset: RuleSet) -> bool:
+        compiled = ruleset.memo("progression", compile_progression)
+        return bool(compiled.tracks or compiled.rules_by_type)
+
     async def load(self, batch: Batch) -> None:
         compiled = batch.ruleset.memo("progression", compile_progression)
         if not compiled.tracks:

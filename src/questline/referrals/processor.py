@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.pipeline.batch import Batch, EventView, PlayerState
 from questline.referrals import repository as repo
-from questline.rules.service import metrics_read
+from questline.rules.service import RuleSet, metrics_read
 
 COUNT_METRIC, CONVERSIONS_METRIC = "referrals.count", "referrals.conversions"
 PUBLISHED = frozenset({COUNT_METRIC, CONVERSIONS_METRIC})
@@ -19,6 +19,9 @@ PUBLISHED = frozenset({COUNT_METRIC, CONVERSIONS_METRIC})
 
 class ReferralsMetricProcessor:
     name = "referrals"
+
+    def concerned(self, ruleset: RuleSet) -> bool:
+        return bool(PUBLISHED & metrics_read(ruleset))  # nothing else looks at these metrics
 
     async def load(self, batch: Batch) -> None:
         if not batch.players or not PUBLISHED & metrics_read(batch.ruleset):

@@ -6,7 +6,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from questline.kit.db import Base, BigInt, JSONType, UTCDateTime
+from questline.kit.db import REWRITTEN_ROWS, Base, BigInt, JSONType, UTCDateTime
 
 
 class Definition(Base):
@@ -44,6 +44,7 @@ class PlayerStat(Base):
     """A stat's value for one player in one period (``all``, a local day, ISO week or month)."""
 
     __tablename__ = "player_stats"
+    __table_args__ = REWRITTEN_ROWS
 
     app_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     player_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)

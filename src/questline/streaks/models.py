@@ -5,7 +5,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from questline.kit.db import Base, UTCDateTime
+from questline.kit.db import REWRITTEN_ROWS, Base, UTCDateTime
 
 
 class PlayerStreak(Base):
@@ -18,6 +18,7 @@ class PlayerStreak(Base):
     __tablename__ = "player_streaks"
     __table_args__ = (
         sa.Index("ix_player_streaks_check_at", "check_at"),
+        REWRITTEN_ROWS,
     )
 
     app_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)

@@ -92,6 +92,9 @@ def publish_metrics(state: PlayerState, key: str, cell: StreakCell) -> None:
 class StreaksProcessor:
     name = "streaks"
 
+    def concerned(self, ruleset: RuleSet) -> bool:
+        return bool(ruleset.memo("streaks", compile_streaks).specs)
+
     async def load(self, batch: Batch) -> None:
         compiled = batch.ruleset.memo("streaks", compile_streaks)
         if not compiled.specs or not batch.players:
