@@ -116,7 +116,7 @@ LONG_FILES = ("tests/pipeline/test_replay_fidelity.py", "tests/scale/", "tests/f
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # In a pytest-xdist worker (scripts/test), the long tests (marked slow: real processes, drills,
     # generated requests; then LONG_FILES) go first, so that none starts late and ends the pass on
-    # one worker while the other has nothing left to take.
+    # one worker while the other has nothing left to take (scripts/test steals work: --dist worksteal).
     # The order is stable, and the same in every worker as xdist requires.
     if hasattr(config, "workerinput"):
         items.sort(key=lambda item: (item.get_closest_marker("slow") is None, not item.nodeid.startswith(LONG_FILES)))
