@@ -105,8 +105,8 @@ async def test_a_failing_subscriber_gets_the_batch_again_and_delays_only_itself(
     assert _unique(flaky.seen) == _ids(seqs) == [m.id for m in steady.seen]
 
 
-async def test_subscribers_at_one_position_share_one_read_and_one_transaction(runtime: Runtime,
-                                                                               factory: Factory) -> None:
+async def test_subscribers_at_one_position_share_one_read_and_one_transaction(runtime: Runtime, factory: Factory,
+                                                                               backend: str) -> None:
     keys = await factory.app()
     a, b, c = (Recorder(f"{n}-{uuid.uuid4().hex[:6]}", keys.app_id) for n in "abc")
     relay.install(runtime, [a, b, c])
@@ -129,7 +129,8 @@ async def test_subscribers_at_one_position_share_one_read_and_one_transaction(ru
     more = await _write(runtime, keys.app_id, ["carol"], 1)
     with recorded_statements(runtime) as seen:
         assert await relay.step_together(runtime, [a, c], 500) == {a.name: 1, c.name: len(more)}
-    assert len([s for s in seen if "FROM outbox" in s]) == 2
+    # Two reads: in one statement on PostgreSQL, one each on SQLite.
+    assert len([s for s in seen if "FROM outbox" in s]) == (1 if backend == "postgres" else 2)
     assert [m.id for m in a.seen] == _ids(more) == [m.id for m in c.seen]
 
 

@@ -28,6 +28,7 @@ from questline.pipeline.models import OutboxMessage, partition_of
 from questline.relay import service as relay
 from questline.relay.service import RelayMessage
 from tests.conftest import PG_URL
+from tests.pipeline.helpers import recorded_statements
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTITIONS = 4
@@ -103,7 +104,7 @@ async def test_each_partition_in_order_every_player_in_order_once_each(parted: R
     assert await relay.drain(parted, limit=3) >= len(written)
     ids = [m.id for m in sub.seen]
     assert sorted(ids) == sorted(f"msg_{seq}" for seq, _, _ in written) and len(set(ids)) == len(ids)
-    # Every batch is one partition's, and a partition's messages come in seq order.
+    # A partition's messages come in seq order (a batch may hold several partitions').
     per_partition: dict[int, list[int]] = defaultdict(list)
     for m in sub.seen:
         per_partition[partition_of(app_id, m.player_id or "", PARTITIONS)].append(m.seq)
@@ -114,6 +115,53 @@ async def test_each_partition_in_order_every_player_in_order_once_each(parted: R
     state = (await relay.lag(parted))[sub.name]
     assert state["delivered"] == len(written) and state["behind"] is False
     assert await relay.drain(parted) == 0  # progress is durable, per partition
+
+
+async def test_partitions_with_messages_waiting_are_relayed_in_one_transaction(parted: Runtime, backend: str) -> None:
+    app_id = _app()
+    a, b = (Recorder(f"{n}-{uuid.uuid4().hex[:6]}", app_id) for n in "ab")
+    relay.install(parted, [a, b])
+    await relay.prepare(parted, from_head=True)
+    written = await _write(parted, app_id, [f"p{i}" for i in range(8)], 3)
+    spread = {partition_of(app_id, player, PARTITIONS) for _, player, _ in written}
+    assert len(spread) > 1
+    ready = {p: [a, b] for p in range(PARTITIONS)}
+    with recorded_statements(parted) as seen:
+        moved = await relay.step_many(parted, ready, 500)
+    per_partition = Counter(partition_of(app_id, player, PARTITIONS) for _, player, _ in written)
+    assert moved == {(s.name, p): per_partition[p] for s in (a, b) for p in range(PARTITIONS)}
+    # One handle per subscriber, with every partition's messages, each partition's in seq order.
+    assert len(a.batches) == len(b.batches) == 1
+    assert sorted(a.batches[0]) == sorted(f"msg_{seq}" for seq, _, _ in written) == sorted(b.batches[0])
+    for partition in spread:
+        seqs = [m.seq for m in a.seen if partition_of(app_id, m.player_id or "", PARTITIONS) == partition]
+        assert seqs == sorted(seqs)
+    # One lock of every cursor, one save of them all; one read of the outbox on PostgreSQL (one per
+    # partition on SQLite, whose reads are in process).
+    assert len([s for s in seen if "FROM relay_cursors" in s]) == 1
+    assert len([s for s in seen if s.startswith("UPDATE relay_cursors")]) == 1
+    reads = [s for s in seen if "FROM outbox" in s]
+    assert len(reads) == (1 if backend == "postgres" else PARTITIONS)
+    state = (await relay.lag(parted))
+    assert state[a.name]["delivered"] == state[b.name]["delivered"] == len(written)
+    # Progress is durable: nothing again, and only what comes next.
+    assert await relay.step_many(parted, ready, 500) == {pair: 0 for pair in moved}
+    newest = (await _write(parted, app_id, ["p0"], 1))[-1][0]
+    assert await relay.drain(parted) == 2
+    assert a.seen[-1].id == b.seen[-1].id == f"msg_{newest}"
+
+
+def test_a_partition_with_a_backlog_goes_alone_and_joins_the_others_once_caught_up() -> None:
+    a, b = _Named("a"), _Named("b")
+    backlogs = relay.Backlogs()
+    ready = {p: [a, b] for p in range(PARTITIONS)}
+    assert backlogs.groups(ready) == [ready]  # nothing known yet: all together
+    backlogs.note(("b", 2), 500, 500)  # a full batch: a backlog
+    backlogs.note(("a", 1), 499, 500)
+    assert backlogs.groups(ready) == [{0: [a, b], 1: [a, b], 3: [a, b]}, {2: [a, b]}]
+    assert backlogs.groups({2: [a]}) == [{2: [a]}]  # b's backlog is b's
+    backlogs.note(("b", 2), 17, 500)  # caught up
+    assert backlogs.groups(ready) == [ready]
 
 
 async def test_a_failing_partition_gets_its_batch_again_and_holds_back_no_other(parted: Runtime) -> None:

@@ -12,7 +12,30 @@ from redis.asyncio import Redis
 from questline.kit import ratelimit
 from questline.kit.errors import RateLimited
 from questline.kit.ratelimit import RateLimiter, collect_verdicts, rate_limit_headers
+from questline.kit.settings import Settings
 from tests.conftest import REDIS_URL
+
+
+@pytest.mark.parametrize(("text", "limit", "period"), [
+    ("600/minute", 600, 60), ("10 per second", 10, 1), ("100/2 hours", 100, 7200), ("5 / 3 Minutes", 5, 180),
+    ("7/month", 7, 30 * 86_400), ("3/years", 3, 360 * 86_400), ("1 per 2 days, 5/second", 1, 172_800),
+    ("1/hour;2/minute", 1, 3600), ("  10 / second  ", 10, 1),
+])
+def test_rules_in_the_limits_notation_are_read(text: str, limit: int, period: int) -> None:
+    rule = ratelimit.parse_rule(text)
+    assert (rule.limit, rule.period, rule.text) == (limit, period, text)
+
+
+@pytest.mark.parametrize("text", ["", "abc", "10/s", "10/fortnight", "/minute", "10 minute", "10/secondss",
+                                  "5;6", "1/hour|2/min", "ten/second"])
+def test_what_is_not_a_rule_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="couldn't parse rate limit string"):
+        ratelimit.parse_rule(text)
+
+
+def test_a_setting_that_is_not_a_rule_stops_the_engine() -> None:
+    with pytest.raises(ValueError, match="is not a rate limit such as"):
+        Settings(rate_limit_per_key="100/fortnight")
 
 
 class Clock:

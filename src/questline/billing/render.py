@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-
-from jinja2 import BaseLoader, Environment, select_autoescape
+from functools import cache
+from typing import TYPE_CHECKING
 
 from questline.billing.schemas import InvoiceOut
 from questline.treasury.render import major
 
-_ENV = Environment(loader=BaseLoader(), autoescape=select_autoescape(default=True, default_for_string=True))
-_HTML = _ENV.from_string("""<!doctype html>
+if TYPE_CHECKING:
+    from jinja2 import Template
+
+_SOURCE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Invoice {{ title }}</title>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
@@ -45,7 +47,16 @@ td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 <tr><td></td><th>Amount due</th><td class="n"><strong>{{ money(inv.amount_due) }}</strong></td></tr>
 </tfoot></table>
 </body></html>
-""")
+"""
+
+
+@cache
+def _template() -> Template:
+    """Compiled on first use: Jinja2 is imported only by a process that renders an invoice (idle memory)."""
+    from jinja2 import BaseLoader, Environment, select_autoescape
+
+    env = Environment(loader=BaseLoader(), autoescape=select_autoescape(default=True, default_for_string=True))
+    return env.from_string(_SOURCE)
 
 
 def _title(inv: InvoiceOut) -> str:
@@ -67,8 +78,8 @@ def _rate(inv: InvoiceOut) -> str:
 
 
 def invoice_html(inv: InvoiceOut) -> str:
-    return _HTML.render(inv=inv, title=_title(inv), period=_period(inv), rate=_rate(inv), day=_day,
-                        money=lambda amount: major(amount, inv.exponent))
+    return _template().render(inv=inv, title=_title(inv), period=_period(inv), rate=_rate(inv), day=_day,
+                             money=lambda amount: major(amount, inv.exponent))
 
 
 def _latin(text: str) -> str:

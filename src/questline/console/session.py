@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from questline.console.engine_api import Answer, EngineApi
 
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
+
 SESSION, REFRESH, CSRF = "ql_console", "ql_console_refresh", "ql_console_csrf"
 HERE = __file__.rsplit("/", 1)[0]
-templates = Jinja2Templates(directory=f"{HERE}/templates")  # .html autoescaped
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 Route = tuple[str, str, Endpoint]  # method, path, endpoint
@@ -40,9 +42,18 @@ def _csrf(request: Request) -> str:
     return request.cookies.get(CSRF) or secrets.token_urlsafe(24)
 
 
+@cache
+def templates() -> Jinja2Templates:
+    """The pages' templates (.html autoescaped), made on first use: Jinja2 is imported only by a
+    process that renders a page (idle memory)."""
+    from fastapi.templating import Jinja2Templates
+
+    return Jinja2Templates(directory=f"{HERE}/templates")
+
+
 def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     token = _csrf(request)
-    response: HTMLResponse = templates.TemplateResponse(request, name, {"csrf": token, **context},
+    response: HTMLResponse = templates().TemplateResponse(request, name, {"csrf": token, **context},
                                                         status_code=status)
     response.set_cookie(CSRF, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
                         path="/console")

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import inspect
+import re
 import socket
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from operator import itemgetter
 from typing import Any, cast
@@ -517,9 +518,15 @@ async def rows_of(session: AsyncSession, statement: PerDialect, params: dict[str
     return (await connection.execute(statement.on(connection.dialect.name), params)).all()
 
 
-async def run(session: AsyncSession, statement: PerDialect, params: dict[str, Any]) -> int:
-    """Run a prebuilt statement whose rows are not wanted (as ``rows_of``); returns the rows it touched."""
+async def run(session: AsyncSession, statement: PerDialect, params: dict[str, Any], *, defer: bool = False) -> int:
+    """Run a prebuilt statement whose rows are not wanted (as ``rows_of``); returns the rows it
+    touched. With ``defer``, inside ``deferring`` on asyncpg, it is queued instead (returns -1)."""
     connection = await connection_of(session)
+    if defer and _queue_of(session) is not None:
+        native = statement.native(connection.dialect)
+        if native is not None and await _driver_of(connection) is not None:
+            await _enqueue(session, connection, f"statement {id(statement)}", native.text, native.args(params))
+            return -1
     touched = await _native_call(connection, statement, params, fetch=False)
     if touched is not None:
         return cast(int, touched)
@@ -558,7 +565,10 @@ class Bulk:
             return
         text = self._text(columns, connection.dialect)
         if await _driver_of(connection) is not None:
-            await driver_call(connection, text, (payload,), fetch=False)
+            if _queue_of(session) is not None:
+                await _enqueue(session, connection, self.table.name, text, (payload,))
+            else:
+                await driver_call(connection, text, (payload,), fetch=False)
         else:
             await connection.exec_driver_sql(text, (payload,))
 
@@ -598,13 +608,90 @@ class Bulk:
             quote = dialect.identifier_preparer.quote
             fields = ", ".join(f"{quote(name)} {self.table.c[name].type.compile(dialect=dialect)}"
                                for name in columns)
+            # Rows with a JSON column (the outbox's payloads): jsonb_to_recordset hands each nested
+            # value over as parsed, where json_to_recordset parses its text a second time (an
+            # outbox of 644 rows: 2.3 ms of the server's time against 6.8). Flat rows parse faster
+            # as json (1,704 stat cells: 13 ms against 18).
+            kind = "jsonb" if any(name in self._json_columns for name in columns) else "json"
             found = (f'INSERT INTO {quote(self.table.name)} ({", ".join(map(quote, columns))}) '
-                     f"SELECT * FROM json_to_recordset($1::json) AS x({fields})")
+                     f"SELECT * FROM {kind}_to_recordset($1::{kind}) AS x({fields})")
             if self.key:
                 found += (f' ON CONFLICT ({", ".join(map(quote, self.key))}) DO UPDATE SET '
                           + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in self.update))
             self._texts[columns] = found
         return found
+
+
+# Writes held back to go to the server together (see ``deferring``). session.info: (the
+# transaction, [(what it writes, its $n text, its arguments)]).
+_QUEUE = "questline.queued_writes"
+_DEFERRING = "questline.deferring"
+_joined_texts: dict[tuple[str, ...], str] = {}
+_PARAMETER = re.compile(r"\$(\d+)")
+
+
+@contextmanager
+def deferring(session: AsyncSession) -> Iterator[None]:
+    """Within it, ``Bulk`` writes (and ``run(..., defer=True)``) that would go to the bare asyncpg
+    connection are queued instead of sent, until ``send_queued``: the worker's flushes go to the
+    server as one statement (``WITH w0 AS (INSERT …), w1 AS (…) SELECT 1``), one round trip where
+    there were one per table. Only for writes that nothing in the transaction reads (or
+    references) before ``send_queued``: the queued rows are not there yet. Two writes of one
+    table never share a statement (their rows could meet): the second sends the queue first."""
+    before = session.info.get(_DEFERRING, False)
+    session.info[_DEFERRING] = True
+    try:
+        yield
+    finally:
+        session.info[_DEFERRING] = before
+
+
+def _queue_of(session: AsyncSession) -> list[tuple[str, str, tuple[Any, ...]]] | None:
+    """The queue of the session's current transaction if writes are deferred now (a queue left by
+    an earlier transaction, rolled back, is dropped)."""
+    if not session.info.get(_DEFERRING):
+        return None
+    transaction = session.sync_session.get_transaction()
+    found = session.info.get(_QUEUE)
+    if found is None or found[0] is not transaction:
+        found = session.info[_QUEUE] = (transaction, [])
+    return cast("list[tuple[str, str, tuple[Any, ...]]]", found[1])
+
+
+async def _enqueue(session: AsyncSession, connection: Any, what: str, text: str, args: Sequence[Any]) -> None:
+    queue = _queue_of(session)
+    assert queue is not None
+    if any(queued == what for queued, _, _ in queue):
+        await send_queued(session)
+        queue = _queue_of(session)
+        assert queue is not None
+    queue.append((what, text, tuple(args)))
+
+
+async def send_queued(session: AsyncSession) -> None:
+    """Send the writes ``deferring`` queued in this transaction, as one statement."""
+    found = session.info.pop(_QUEUE, None)
+    if found is None or not found[1] or found[0] is not session.sync_session.get_transaction():
+        return
+    queued: list[tuple[str, str, tuple[Any, ...]]] = found[1]
+    connection = await connection_of(session)
+    if len(queued) == 1:
+        await driver_call(connection, queued[0][1], queued[0][2], fetch=False)
+        return
+    texts = tuple(text for _, text, _ in queued)
+    joined = _joined_texts.get(texts)
+    if joined is None:
+        parts, offset = [], 0
+        for i, text in enumerate(texts):
+            parts.append(f"w{i} AS ({_renumbered(text, offset)})")
+            offset += max((int(m) for m in _PARAMETER.findall(text)), default=0)
+        joined = _joined_texts[texts] = "WITH " + ", ".join(parts) + " SELECT 1"
+    await driver_call(connection, joined, [arg for _, _, args in queued for arg in args], fetch=False)
+
+
+def _renumbered(text: str, offset: int) -> str:
+    """``text`` with each ``$n`` parameter moved on by ``offset`` (our statements quote no ``$``)."""
+    return _PARAMETER.sub(lambda found: f"${int(found[1]) + offset}", text)
 
 
 def upsert(session: AsyncSession, table: Any) -> Any:

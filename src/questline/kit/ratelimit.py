@@ -1,6 +1,7 @@
 """Rate limits in constant time: GCRA, in memory by default, in Redis when scaled out.
 
-A rule such as ``"600/minute"`` (the ``limits`` notation, which the settings validate) allows
+A rule such as ``"600/minute"`` (the ``limits`` package's notation, parsed here by ``parse_rule``;
+the settings validate with it) allows
 bursts up to 600 and a sustained 600 per minute. The generic cell rate algorithm keeps one
 number per identity, the theoretical arrival time ``tat``: a hit is allowed when
 ``max(tat, now) + interval - now <= period`` and moves ``tat`` on by one ``interval``
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,8 +50,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
-
-from limits import parse
 
 from questline.kit.errors import RateLimited
 
@@ -100,10 +100,31 @@ class Rule:
         return self.period / self.limit
 
 
+# The ``limits`` notation ("600/minute", "10 per second", "100/2 hours"; several rules joined by
+# , ; or | of which the first counts), parsed here: importing ``limits`` for it cost 1.6 MB of an
+# idle server's memory (its storage backends and their dependencies come with it).
+_RULE = r"\s*([0-9]+)\s*(?:/|\s*per\s*)\s*([0-9]+)?\s*([a-z]+)\s*"
+_RULES = re.compile(rf"^{_RULE}(?:[,;|]{_RULE})*$", re.IGNORECASE)
+_ONE = re.compile(_RULE, re.IGNORECASE)
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86_400, "month": 30 * 86_400,
+                 "year": 360 * 86_400}
+_UNIT_SECONDS |= {f"{unit}s": seconds for unit, seconds in _UNIT_SECONDS.items()}  # "2 hours"
+
+
 @cache
 def parse_rule(text: str) -> Rule:
-    item = parse(text)
-    return Rule(text, int(item.amount), int(item.get_expiry()))
+    """``text`` in the ``limits`` notation; ``ValueError`` when it is not one."""
+    rules: list[Rule] = []
+    for part in re.split(r"[,;|]", text) if _RULES.match(text) else []:
+        match = _ONE.match(part)
+        seconds = _UNIT_SECONDS.get(match.group(3).lower()) if match else None
+        if match is None or seconds is None:
+            break
+        rules.append(Rule(text, int(match.group(1)), seconds * int(match.group(2) or 1)))
+    else:
+        if rules:
+            return rules[0]
+    raise ValueError(f"couldn't parse rate limit string {text!r}")
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from limits import parse
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from questline.kit.ratelimit import parse_rule
 from questline.kit.security import SecretFileError, load_or_create_secret
 
 # The development secret earlier versions shipped with: public, so it is refused everywhere.
@@ -224,7 +224,7 @@ class Settings(BaseSettings):
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:
-            parse(value)
+            parse_rule(value)
         except ValueError as exc:
             raise ValueError(f"{value!r} is not a rate limit such as '600/minute' or '10 per second'") from exc
         return value

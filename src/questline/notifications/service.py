@@ -21,13 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from email.message import EmailMessage
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 import structlog
-from jinja2 import Template, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.competitions import service as competitions
@@ -60,6 +58,8 @@ from questline.streaks import service as streaks
 
 if TYPE_CHECKING:
     import httpx  # imported where it is used: most processes never call out (idle memory)
+    from jinja2 import Template
+    from jinja2.sandbox import SandboxedEnvironment
 
 _log = structlog.get_logger("questline.notifications")
 WAKE = "notifications.wake"
@@ -70,8 +70,6 @@ RETRY_BASE_SECONDS = 30
 BODY_LIMIT = 4000
 # A new competition is announced to at most this many returning players (the relay's transaction holds them).
 ANNOUNCE_LIMIT = 10_000
-_TEXT = SandboxedEnvironment(autoescape=False)
-_HTML = SandboxedEnvironment(autoescape=True)
 
 
 class Message(Protocol):
@@ -436,11 +434,19 @@ async def _templates(session: AsyncSession, app_id: str, type_: str) -> dict[str
     return (await _app_templates(session, app_id)).get(type_, {})
 
 
+@cache
+def _environment(html: bool) -> SandboxedEnvironment:
+    """Jinja2 imported on first use: a server that sends nothing does not hold it (idle memory)."""
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(autoescape=html)
+
+
 @lru_cache(maxsize=4096)
 def _compiled(source: str, html: bool) -> Template:
     """A template compiled once per source text (compiling costs far more than rendering); keyed by
     the text itself, so an edited template is a new entry and never needs invalidating."""
-    return (_HTML if html else _TEXT).from_string(source)
+    return _environment(html).from_string(source)
 
 
 def render(kind: Kind, templates: dict[str, TemplateIn], locale: str,
@@ -461,12 +467,14 @@ def render(kind: Kind, templates: dict[str, TemplateIn], locale: str,
 
 
 def _check_template(body: TemplateIn) -> None:
+    from jinja2 import TemplateSyntaxError
+
     for name in ("subject", "text", "html"):
         source = getattr(body, name)
         if source is None:
             continue
         try:
-            (_HTML if name == "html" else _TEXT).parse(source)
+            _environment(name == "html").parse(source)
         except TemplateSyntaxError as exc:
             raise Unprocessable(f"{name}: {exc.message} (line {exc.lineno})", code="invalid_template") from exc
 

@@ -246,6 +246,11 @@ class Batch:
 
 
 class Processor(Protocol):
+    """A mechanic reacting to events. A processor may also say ``defers_writes = True``: its
+    flush only writes (through ``kit.db.Bulk``) rows that nothing later in the batch reads or
+    references, so the worker queues those writes (``kit.db.deferring``) and sends them with the
+    batch's other deferred writes as one statement."""
+
     name: str
 
     def concerned(self, ruleset: RuleSet) -> bool:

@@ -119,7 +119,8 @@ async def pending_by_partition(session: AsyncSession) -> dict[int, int]:
 
 
 async def mark_done(session: AsyncSession, seqs: Sequence[int]) -> None:
-    await run(session, _DONE, {"seqs": list(seqs)})
+    """Mark events processed (inside ``kit.db.deferring``: sent with the batch's other deferred writes)."""
+    await run(session, _DONE, {"seqs": list(seqs)}, defer=True)
 
 
 async def mark_for_replay(session: AsyncSession, app_id: str | None, flag: int) -> int:

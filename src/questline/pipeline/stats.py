@@ -89,6 +89,7 @@ class Changed(dict[str, tuple[int, LogEvent]]):
 
 class StatsProcessor:
     name = "stats"
+    defers_writes = True  # its flush only writes rows nothing in the batch reads after (see Processor)
 
     def concerned(self, ruleset: RuleSet) -> bool:
         return bool(ruleset.memo("stats.by_type", compile_stats))

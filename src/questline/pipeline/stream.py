@@ -32,6 +32,8 @@ from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
 
 if TYPE_CHECKING:  # nats (and aiohttp under it) is imported on first use: ~10 MB that the default log never needs
+    from collections.abc import Awaitable, Callable
+
     from nats.aio.client import Client
     from nats.aio.msg import Msg
     from nats.js import JetStreamContext
@@ -125,7 +127,7 @@ class StreamLog:
         if partition in self._streams:
             return
         from nats.js import api as js_api
-        from nats.js.errors import APIError, NotFoundError
+        from nats.js.errors import NotFoundError
 
         js = await self.js()
         config = js_api.StreamConfig(
@@ -133,18 +135,10 @@ class StreamLog:
             retention=js_api.RetentionPolicy.LIMITS, storage=js_api.StorageType.FILE, max_age=self.max_age,
             duplicate_window=min(DUPLICATE_WINDOW_SECONDS, self.max_age),
         )
-        for attempt in range(MAKE_ATTEMPTS):
-            try:
-                await js.stream_info(config.name or "")
-                break
-            except NotFoundError:
-                try:
-                    await js.add_stream(config)
-                    break
-                except APIError:  # made by another process meanwhile (a 400), or a 500 of the server's own
-                    if attempt == MAKE_ATTEMPTS - 1:
-                        raise
-                    await asyncio.sleep(0.05 * 2**attempt)  # then look again
+        try:
+            await js.stream_info(config.name or "")
+        except NotFoundError:
+            await _make(lambda: js.add_stream(config), lambda: js.stream_info(config.name or ""))
         self._streams.add(partition)
 
     async def ensure(self, partition: int) -> None:
@@ -162,28 +156,17 @@ class StreamLog:
         self._ready.add(partition)
 
     async def _add_consumer(self, js: JetStreamContext, partition: int, start: int | None) -> None:
-        """Make the durable consumer. Another worker making or positioning it at the same moment
-        is not a failure (NATS answers such a race with a 400 or a 500): it then exists. A 500 of
-        the file store's own (see ``MAKE_ATTEMPTS``) is tried again."""
+        """Make the durable consumer (``_make``: another worker making or positioning it at the same
+        moment is not a failure, a 500 of the file store's own is tried again)."""
         from nats.js import api as js_api
-        from nats.js.errors import APIError, NotFoundError
 
         policy = js_api.DeliverPolicy.ALL if start is None else js_api.DeliverPolicy.BY_START_SEQUENCE
-        for attempt in range(MAKE_ATTEMPTS):
-            try:
-                await js.add_consumer(self.stream(partition), js_api.ConsumerConfig(
-                    durable_name=self.durable, deliver_policy=policy, opt_start_seq=start,
-                    ack_policy=js_api.AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_SECONDS, max_ack_pending=-1,
-                ))
-                return
-            except APIError:
-                try:
-                    await js.consumer_info(self.stream(partition), self.durable)
-                    return  # made by another at the same moment
-                except NotFoundError:
-                    if attempt == MAKE_ATTEMPTS - 1:
-                        raise
-                    await asyncio.sleep(0.05 * 2**attempt)  # a 500 of the server's own: try again
+        config = js_api.ConsumerConfig(
+            durable_name=self.durable, deliver_policy=policy, opt_start_seq=start,
+            ack_policy=js_api.AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_SECONDS, max_ack_pending=-1,
+        )
+        stream = self.stream(partition)
+        await _make(lambda: js.add_consumer(stream, config), lambda: js.consumer_info(stream, self.durable))
 
     async def publish(self, rows: list[dict[str, Any]]) -> dict[Key, bool]:
         """Publish rows (each with its ``partition``); returns (app, event id) -> True if new, False if
@@ -311,6 +294,26 @@ def _default(value: object) -> object:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+async def _make(make: Callable[[], Awaitable[object]], look: Callable[[], Awaitable[object]]) -> None:
+    """Make a stream or consumer. A make that fails (NATS answers a race with another maker with a
+    400 or a 500) is fine if ``look`` then finds it; if not, the failure was the file store's own
+    (see ``MAKE_ATTEMPTS``) and the make is tried again a moment later."""
+    from nats.js.errors import APIError, NotFoundError
+
+    for attempt in range(MAKE_ATTEMPTS):
+        try:
+            await make()
+            return
+        except APIError:
+            try:
+                await look()
+                return  # made by another at the same moment
+            except NotFoundError:
+                if attempt == MAKE_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05 * 2**attempt)
 
 
 async def _quiet(exc: Exception) -> None:

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from questline.kit.db import is_busy, run_after_commit
+from questline.kit.db import deferring, is_busy, run_after_commit, send_queued
 from questline.kit.ids import ulid
 from questline.kit.periods import zone
 from questline.kit.runtime import Runtime
@@ -112,10 +112,14 @@ async def _apply_pending(session: AsyncSession, runtime: Runtime, limit: int,
         return 0
     for app_id, group in groupby(sorted(events, key=lambda e: (e.app_id, e.seq)), key=lambda e: e.app_id):
         await _process_app(session, runtime, app_id, list(group))
-    await event_log.mark_done(session, [e.seq for e in events])
+    with deferring(session):
+        await event_log.mark_done(session, [e.seq for e in events])
     # Replayed state changed: processes holding some of it in memory rebuild (see ReplayEpoch).
     replayed = sorted({e.app_id for e in events if e.pending == REPLAY})
     await event_log.raise_replay_epochs(session, replayed, runtime.clock.now())
+    # The deferred writes (stat cells, tracks, outbox, done marks, …: see ``_process_app``) as one
+    # statement, one round trip, before the commit.
+    await send_queued(session)
     return len(events)
 
 
@@ -229,8 +233,13 @@ async def _process_app(session: AsyncSession, runtime: Runtime, app_id: str, eve
         if slicer.due():
             await slicer.pause()
     for step in steps:
-        await step.flush(batch)
-    await batch.write_effects()
+        if getattr(step, "defers_writes", False):
+            with deferring(session):
+                await step.flush(batch)
+        else:
+            await step.flush(batch)
+    with deferring(session):  # postings and the outbox: nothing in the batch reads them after
+        await batch.write_effects()
 
 
 class Slicer:

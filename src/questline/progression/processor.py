@@ -71,6 +71,7 @@ def _neighbours(day: str) -> tuple[str, ...]:
 
 class ProgressionProcessor:
     name = "progression"
+    defers_writes = True  # its flush only writes rows nothing in the batch reads after (see Processor)
 
     def concerned(self, ruleset: RuleSet) -> bool:
         compiled = ruleset.memo("progression", compile_progression)

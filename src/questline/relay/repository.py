@@ -94,15 +94,19 @@ async def claim_cursor(session: AsyncSession, name: str, partition: int) -> Curs
     return None if row is None else _cursor(*row)
 
 
-async def claim_cursors(session: AsyncSession, names: Sequence[str], partition: int) -> dict[str, Cursor]:
-    """Lock several subscribers' cursors of one partition for this transaction in one statement;
-    those another relay holds (PostgreSQL) or that do not exist are left out."""
-    stmt = sa.select(RelayCursor.subscriber, RelayCursor.low, RelayCursor.done, RelayCursor.partial,
-                     RelayCursor.seq).where(RelayCursor.subscriber.in_(list(names)), RelayCursor.partition == partition)
+async def claim_cursors(session: AsyncSession, pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], Cursor]:
+    """Lock these (subscriber, partition) cursors for this transaction in one statement; those
+    another relay holds (PostgreSQL) or that do not exist are left out."""
+    if not pairs:
+        return {}
+    c = _CURSORS.c
+    stmt = sa.select(c.subscriber, c.partition, c.low, c.done, c.partial, c.seq) \
+        .where(sa.tuple_(c.subscriber, c.partition).in_([tuple(pair) for pair in pairs]))
     if _is_pg(session):
         stmt = stmt.with_for_update(skip_locked=True)
     rows = await session.execute(stmt)
-    return {str(name): _cursor(low, done, partial, seq) for name, low, done, partial, seq in rows}
+    return {(str(name), int(partition)): _cursor(low, done, partial, seq)
+            for name, partition, low, done, partial, seq in rows}
 
 
 def _cursor(low: Any, done: Any, partial: Any, seq: Any) -> Cursor:
@@ -128,17 +132,51 @@ _SAVE = (sa.update(_CURSORS)
                  updated_at=sa.bindparam("b_now", type_=_CURSORS.c.updated_at.type)))
 
 
-async def save_cursors(session: AsyncSession, partition: int, moved: Sequence[tuple[str, Cursor, int]],
-                       now: datetime) -> None:
-    """Save several subscribers' cursors of one partition: (subscriber, cursor, messages handed over)."""
+async def save_cursors(session: AsyncSession, moved: Sequence[tuple[str, int, Cursor, int]], now: datetime) -> None:
+    """Save several cursors with one call: (subscriber, partition, cursor, messages handed over)."""
     if moved:
         await session.execute(_SAVE, [{"b_name": name, "b_partition": partition, "b_low": c.low, "b_done": c.done,
                                        "b_partial": c.partial, "b_seq": c.seq, "b_count": count, "b_now": now}
-                                      for name, c, count in moved])
+                                      for name, partition, c, count in moved])
 
 
 def _is_pg(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+# ``_NEXT_PG`` for several (partition, cursor) reads at once, in one snapshot: each read is one
+# probe of ix_outbox_partition_position (LATERAL ... LIMIT), its rows tagged with the read's index.
+_NEXT_MANY_PG = sa.text(f"""
+SELECT r.i, {", ".join("o." + c for c in _COLUMNS)}, pg_snapshot_xmin(s.snap)::text::bigint AS xmin
+FROM (SELECT pg_current_snapshot() AS snap) s
+CROSS JOIN jsonb_array_elements(CAST(:reads AS jsonb)) WITH ORDINALITY AS r(c, i)
+CROSS JOIN LATERAL (
+    SELECT {", ".join("x." + c for c in _COLUMNS)} FROM outbox x
+    WHERE x.partition = CAST(r.c ->> 'partition' AS integer)
+      AND x.txid >= CAST(r.c ->> 'low' AS bigint)
+      AND pg_visible_in_snapshot(x.txid::text::xid8, s.snap)
+      AND NOT ((r.c -> 'done') @> to_jsonb(x.txid))
+      AND x.seq > COALESCE(CAST(r.c -> 'partial' ->> CAST(x.txid AS text) AS bigint), 0)
+    ORDER BY x.txid, x.seq
+    LIMIT :limit) o
+ORDER BY r.i, o.txid, o.seq
+""")
+
+
+async def next_rows_many(session: AsyncSession, reads: Sequence[tuple[int, Cursor]],
+                         limit: int) -> list[tuple[list[tuple[Any, ...]], int | None]]:
+    """``next_rows`` for several (partition, cursor) reads, in order: on PostgreSQL one statement
+    (one snapshot, so one xmin for all), on SQLite one short read each."""
+    if len(reads) > 1 and _is_pg(session):
+        spec = orjson.dumps([{"partition": p, "low": c.low, "done": c.done, "partial": c.partial}
+                             for p, c in reads]).decode()
+        found: list[tuple[list[tuple[Any, ...]], int | None]] = [([], None) for _ in reads]
+        for row in await session.execute(_NEXT_MANY_PG, {"reads": spec, "limit": limit}):
+            rows, _ = found[int(row[0]) - 1]
+            rows.append(tuple(row[1:-1]))
+            found[int(row[0]) - 1] = (rows, int(row[-1]))
+        return found
+    return [await next_rows(session, partition, cursor, limit) for partition, cursor in reads]
 
 
 async def next_rows(session: AsyncSession, partition: int, cursor: Cursor,

@@ -31,7 +31,7 @@ with them and advances the cursor. So:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -165,34 +165,74 @@ async def _step(runtime: Runtime, subscriber: Subscriber, limit: int, partition:
 
 async def step_together(runtime: Runtime, subscribers: Sequence[Subscriber], limit: int = DEFAULT_BATCH,
                         partition: int = 0) -> dict[str, int | None]:
-    """Hand several subscribers their next batch of one partition in one transaction: their cursors
-    locked with one statement, the rows read once for the cursors at the same position (usually all
-    of them: subscribers keep pace), the cursors saved with one call, one commit. Returns the
-    messages handed to each (0: none waiting; None: another relay holds its cursor).
+    """``step_many`` for several subscribers of one partition: the messages handed to each (0: none
+    waiting; None: another relay holds its cursor)."""
+    moved = await step_many(runtime, {partition: subscribers}, limit)
+    return {s.name: moved[(s.name, partition)] for s in subscribers}
+
+
+class Backlogs:
+    """Which (subscriber, partition) pairs have a backlog (their last batch was full), and so how a
+    relay round's pairs go: the partitions with a few messages each together, in one transaction
+    (``step_many``); a partition with a backlog in a transaction of its own, so several relays share
+    a backlog partition by partition, as the worker's batches do."""
+
+    def __init__(self) -> None:
+        self.pairs: set[tuple[str, int]] = set()
+
+    def groups(self, ready: Mapping[int, Sequence[Subscriber]]) -> list[dict[int, Sequence[Subscriber]]]:
+        alone = [p for p, subs in ready.items() if any((s.name, p) in self.pairs for s in subs)]
+        light = {p: subs for p, subs in ready.items() if p not in alone}
+        return [group for group in (light, *({p: ready[p]} for p in alone)) if group]
+
+    def note(self, pair: tuple[str, int], handed: int | None, limit: int) -> None:
+        (self.pairs.add if handed == limit else self.pairs.discard)(pair)
+
+
+async def step_many(runtime: Runtime, ready: Mapping[int, Sequence[Subscriber]],
+                    limit: int = DEFAULT_BATCH) -> dict[tuple[str, int], int | None]:
+    """Hand subscribers their next batch of several partitions (``ready``: partition -> subscribers)
+    in one transaction: their cursors locked with one statement, the rows read with one statement
+    (once for the cursors of a partition at the same position: subscribers keep pace), one ``handle``
+    per subscriber with its messages of every partition (each partition's in order), the cursors
+    saved with one call, one commit. Returns the messages handed over per (subscriber, partition)
+    (0: none waiting; None: another relay holds that cursor). With single events arriving, each
+    partition has a few messages a round: per-partition transactions would cost more than the
+    messages.
 
     If a subscriber raises, nothing of the transaction stands and the error propagates: the caller
     then steps each subscriber alone (``step``), so the failing one fails alone. The others get
     their batch again, as after a crash (at least once, by message id)."""
-    moved: dict[str, int | None] = {s.name: None for s in subscribers}
+    by_name = {s.name: s for subs in ready.values() for s in subs}
+    moved: dict[tuple[str, int], int | None] = {(s.name, p): None for p, subs in ready.items() for s in subs}
     async with runtime.sessions() as session:
         async with session.begin():
-            claimed = await repo.claim_cursors(session, list(moved), partition)
-            read: dict[tuple[Any, ...], tuple[list[tuple[Any, ...]], int | None, list[RelayMessage]]] = {}
-            saves: list[tuple[str, repo.Cursor, int]] = []
-            for subscriber in subscribers:
-                cursor = claimed.get(subscriber.name)
-                if cursor is None:
+            claimed = await repo.claim_cursors(session, list(moved))
+            reads: dict[tuple[int, tuple[Any, ...]], int] = {}
+            wanted: list[tuple[int, repo.Cursor]] = []
+            for (_, partition), cursor in claimed.items():
+                key = (partition, cursor.position())
+                if key not in reads:
+                    reads[key] = len(wanted)
+                    wanted.append((partition, cursor))
+            found = await repo.next_rows_many(session, wanted, limit) if wanted else []
+            messages = [[message_of(row) for row in rows] for rows, _ in found]
+            handed: dict[str, list[RelayMessage]] = {}
+            saves: list[tuple[str, int, repo.Cursor, int]] = []
+            for pair in moved:
+                held = claimed.get(pair)
+                if held is None:
                     continue
-                found = read.get(cursor.position())
-                if found is None:
-                    rows, xmin = await repo.next_rows(session, partition, cursor, limit)
-                    found = read[cursor.position()] = (rows, xmin, [message_of(row) for row in rows])
-                rows, xmin, messages = found
-                moved[subscriber.name] = len(rows)
+                name, partition = pair
+                i = reads[(partition, held.position())]
+                rows, xmin = found[i]
+                moved[pair] = len(rows)
                 if rows:
-                    await subscriber.handle(session, messages)
-                    saves.append((subscriber.name, advance(cursor, rows, xmin, len(rows) == limit), len(rows)))
-            await repo.save_cursors(session, partition, saves, runtime.clock.now())
+                    handed.setdefault(name, []).extend(messages[i])
+                    saves.append((name, partition, advance(held, rows, xmin, len(rows) == limit), len(rows)))
+            for name, batch in handed.items():
+                await by_name[name].handle(session, batch)
+            await repo.save_cursors(session, saves, runtime.clock.now())
         await run_after_commit(session)
     return moved
 
@@ -231,10 +271,13 @@ async def drain(runtime: Runtime, limit: int = DEFAULT_BATCH) -> int:
     at once, a pair another relay holds is tried again); returns messages handed over by this one."""
     await prepare(runtime)
     total = 0
+    backlogs = Backlogs()
     while True:
         moved, held = 0, False
-        for partition in partitions(runtime):
-            counts = await step_together(runtime, subscribers(runtime), limit, partition)
+        for group in backlogs.groups({p: subscribers(runtime) for p in partitions(runtime)}):
+            counts = await step_many(runtime, group, limit)
+            for pair, count in counts.items():
+                backlogs.note(pair, count, limit)
             held = held or None in counts.values()
             moved += sum(count or 0 for count in counts.values())
         total += moved

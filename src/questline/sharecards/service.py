@@ -23,8 +23,8 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
-import jinja2
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from questline.achievements.schemas import AchievementDef
@@ -41,6 +41,9 @@ from questline.sharecards.models import ShareCard
 from questline.sharecards.schemas import ShareCardIn, ShareCardOut, ShareCards, ShareSettingsOut
 from questline.streaks.schemas import StreakDef
 from questline.tenancy import service as tenancy
+
+if TYPE_CHECKING:
+    import jinja2
 
 PAGE_PREFIX = "/v1/share/"
 IMAGE_SUFFIX = "/image.png"
@@ -233,6 +236,9 @@ async def served(session: AsyncSession, card_id: str) -> ShareCard:
 
 @cache
 def _templates() -> jinja2.Environment:
+    """Made on first use: Jinja2 is imported only by a process that renders a card (idle memory)."""
+    import jinja2
+
     return jinja2.Environment(loader=jinja2.PackageLoader("questline.sharecards", "templates"),
                               autoescape=True, auto_reload=False)
 

@@ -91,6 +91,7 @@ def publish_metrics(state: PlayerState, key: str, cell: StreakCell) -> None:
 
 class StreaksProcessor:
     name = "streaks"
+    defers_writes = True  # its flush only writes rows nothing in the batch reads after (see Processor)
 
     def concerned(self, ruleset: RuleSet) -> bool:
         return bool(ruleset.memo("streaks", compile_streaks).specs)
