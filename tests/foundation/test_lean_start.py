@@ -13,10 +13,11 @@ import sys
 # signed with the standard library, so no JWT library loads it). yaml: the demo's content and the console's YAML
 # forms; aiosmtplib: email notifications; argon2: passwords (console sign-ins, admins), not keys or tokens
 # (about 1, 1 and 0.5 MB). jinja2: the console's pages, notification templates, invoices, share cards (about
-# 1.8 MB); limits: its notation is parsed by kit.ratelimit.parse_rule (the package, with its storage backends, 1.6 MB).
+# 1.8 MB); limits: its notation is parsed by kit.ratelimit.parse_rule (the package, with its storage backends, 1.6 MB);
+# sqlite3: SQLite engines only (0.9 MB on PostgreSQL); xml.sax: spreadsheets escape with html.escape (0.5 MB).
 ON_FIRST_USE = ["alembic", "nats", "aiohttp", "fpdf", "fontTools", "eth_utils", "web3", "eth_account", "lxml", "PIL",
                 "redis", "httpx", "httpcore", "jwt", "cryptography", "yaml", "aiosmtplib", "argon2", "jinja2",
-                "limits"]
+                "limits", "sqlite3", "xml.sax"]
 
 
 def test_the_engine_and_cli_import_without_the_libraries_of_rare_requests() -> None:

@@ -166,7 +166,7 @@ async def test_a_lease_grows_while_the_key_is_busy_and_is_dropped_when_stale() -
         assert first.allowed and first.remaining == 5999 and limiter.round_trips == 1  # a cold key: one hit
         verdicts = [await limiter.hit(rule, "caller", "k") for _ in range(499)]
         assert all(v.allowed for v in verdicts)
-        assert limiter.round_trips <= 12  # 1, 2, 4, ... 64, then 120 at a time
+        assert limiter.round_trips <= 10  # 1, 4, 16, 64, then 120 at a time
         refilled = (time.monotonic() - started) * 100  # Redis's clock gives back a hit per 10 ms
         # What the client is told: the limit less the 500 hits spent (hits leased but unspent are still ours)
         assert 5499 <= verdicts[-1].remaining <= 5500 + refilled + 1
@@ -189,7 +189,9 @@ async def test_a_steady_key_keeps_a_lease_sized_to_its_pace() -> None:
     clock = Clock()
     redis = Redis.from_url(REDIS_URL or "")
     namespace = f"qltest:{uuid.uuid4().hex[:8]}"
-    rule = "60000/minute"  # leases of up to 1,000 hits
+    # Leases of up to 1,000 hits; a hit is 10 ms of Redis's clock, so the test's own real time (which
+    # Redis gives back, counted below) stays well under what it spends even on a loaded machine.
+    rule = "60000/10 minutes"
     try:
         limiter = RateLimiter(redis, namespace=namespace, monotonic=clock)
         started = time.monotonic()
@@ -204,12 +206,13 @@ async def test_a_steady_key_keeps_a_lease_sized_to_its_pace() -> None:
         # The pace is 10 hits a second: leases of about 50 hits, refilled in the background at half.
         assert 40 <= lease.size <= 60, lease.size
         assert lease.expires - clock.now > ratelimit.LEASE_SECONDS
-        # 1, 2, 4, 8, 16, 32 while it grows, then one per 25 hits or so (without pacing: a round trip
+        # 1, 4, 16, then the pace's 50 while it grows, then one per 25 hits or so (without pacing: a round trip
         # for most hits, as every lease of 16 went stale after a second with hits left).
         assert limiter.round_trips <= 20, limiter.round_trips
         assert waited <= 3, waited  # only the first leases (of 1 hit) made a hit wait for Redis
-        # Redis counted the hits spent and at most a lease and a half in hand (its clock gives back one per ms).
-        granted = await redis.pttl(f"{namespace}:limits:{rule}:caller:steady") + (time.monotonic() - started) * 1000
+        # Redis counted the hits spent and at most a lease and a half in hand (its clock gives back one per 10 ms).
+        granted = (await redis.pttl(f"{namespace}:limits:{rule}:caller:steady") / 10
+                   + (time.monotonic() - started) * 100)
         assert 290 <= granted <= 301 + 1.5 * 60 + 1, granted
         clock.now += ratelimit.LEASE_MAX_SECONDS + 0.1  # whatever is left goes stale
         before = limiter.round_trips

@@ -13,9 +13,15 @@ import io
 import zipfile
 from collections.abc import Sequence
 from datetime import datetime
-from xml.sax.saxutils import escape
+from html import escape as _escape
 
 Cell = str | int | None
+
+
+def escape(text: str) -> str:
+    """&, < and > as XML entities (as ``xml.sax.saxutils.escape``, without loading xml.sax at start)."""
+    return _escape(text, quote=False)
+
 Rows = Sequence[Sequence[Cell]]
 
 _CONTENT_TYPES = (

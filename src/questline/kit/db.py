@@ -11,7 +11,6 @@ import errno
 import inspect
 import re
 import socket
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
@@ -193,6 +192,8 @@ class _WriteGate:
             async with asyncio.timeout(self.timeout):
                 await lock.acquire()
         except TimeoutError:  # what SQLite says past its busy timeout: load, retried by the callers that retry
+            import sqlite3  # here, not at start: a PostgreSQL engine never loads it (idle memory)
+
             raise sa.exc.OperationalError("BEGIN", None, sqlite3.OperationalError("database is locked")) from None
 
     def leave(self, dbapi_conn: Any) -> None:

@@ -12,8 +12,8 @@ In Redis (one limit shared by every process) a process does not pay a round trip
 takes a *lease* of up to ``n`` hits at once (one ``EVALSHA`` moving ``tat`` on by ``n``
 intervals; the script reads Redis's own clock, so processes agree on time) and spends it
 locally, fetching the next lease in the background when half of it is gone. A key starts with
-leases of one hit, exact like a round trip per hit, and its lease doubles each time one is used
-up while still fresh, up to what the key's own pace spends in ``LEASE_TARGET_SECONDS`` and at
+leases of one hit, exact like a round trip per hit, and its lease grows fourfold each time one
+is used up while still fresh, up to what the key's own pace spends in ``LEASE_TARGET_SECONDS`` and at
 most ``limit // 50`` (at most 1,000); a key that goes quiet starts again at one. A lease goes
 stale twice as long after its grant as the key's pace needs to spend what the process holds
 (at least ``LEASE_SECONDS``, at most ``LEASE_MAX_SECONDS``): a steady key, fast or slow, finds
@@ -65,6 +65,7 @@ LEASE_MAX_SECONDS = 10.0
 LEASE_TARGET_SECONDS = 5.0
 LEASE_SHARE = 50
 LEASE_MAX = 1000
+LEASE_GROWTH = 4  # a lease used up while fresh: the next is this many times larger (within the pace and cap)
 
 # GCRA for up to ARGV[3] hits at once: grants as many as fit now (at least one, else a refusal).
 # Returns {granted, microseconds until a hit would pass (refusals), tat - now after the grant}.
@@ -190,7 +191,7 @@ class _Lease:
 
     def __init__(self) -> None:
         self.tokens = 0
-        self.size = 0  # the last lease's size: the next doubles it while the key stays busy
+        self.size = 0  # the last lease's size: the next is four times it while the key stays busy
         self.expires = 0.0
         self.granted_at = 0.0
         self.backlog = 0.0  # tat - now in Redis after the last grant, in seconds
@@ -265,11 +266,12 @@ class RateLimiter:
     async def _refill(self, rule: Rule, key: str, lease: _Lease, *, background: bool) -> None:
         """Fetch the next lease; a background refill that fails leaves the next hit that finds none to ask."""
         try:
-            # A lease used up while fresh doubles, up to what the key's pace spends in LEASE_TARGET_SECONDS;
-            # after a quiet spell a key starts again at one hit. Hits already waiting are asked for at once.
+            # A lease used up while fresh grows LEASE_GROWTH-fold, up to what the key's pace spends in
+            # LEASE_TARGET_SECONDS; after a quiet spell a key starts again at one hit. Hits already
+            # waiting are asked for at once.
             grow = 1
             if lease.size > 0 and self._now() < lease.expires:
-                grow = lease.size * 2
+                grow = lease.size * LEASE_GROWTH
                 paced = lease.pace * LEASE_TARGET_SECONDS
                 if paced < grow:
                     grow = math.ceil(paced)
