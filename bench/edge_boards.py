@@ -4,7 +4,8 @@ the event loop's lag and the server's CPU per request, for finding what stalls `
 Starts ``questline serve`` on a scratch PostgreSQL database (as ``bench/run.py --only boards``
 does: one app, the ``bench`` board seeded, players' tokens minted), then runs ``--rounds`` rounds of
 top-100, around-me and account-GET phases with wrk (``bench/loadgen.py``). With ``--hold`` it
-keeps the server up afterwards (its pid and URL printed) for ``py-spy`` and friends.
+keeps the server up afterwards (its pid and URL printed) for ``py-spy`` and friends; with
+``--wrap bench/edge_loopcpu.py`` the server reports its event-loop callbacks' CPU time.
 
     python bench/edge_boards.py --help
     python bench/edge_boards.py --seconds 5 --rounds 2 --server-cpus 0 --load-cpus 1

@@ -28,6 +28,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.routing import BaseRoute, Mount, Route
 
 from questline.kit.errors import PROBLEM_CONTENT_TYPE
 from questline.kit.routing import ExposedRoute, exposed_api_routes
@@ -82,15 +83,35 @@ _HEADERS: JSON = {
 }
 
 
+# Documents already derived in this process, by what they are derived from: the app's metadata and
+# its documentable routes, by identity (the API's routes are built once per process and shared by
+# every app it makes, ``app._included_routes``). Each value keeps its routes alive, so an id in a
+# key is never reused by another route. A server derives one document; a test process makes an app
+# per test, and deriving took about a second of CPU each time.
+_DERIVED: dict[tuple[Any, ...], tuple[tuple[BaseRoute, ...], JSON]] = {}
+
+
 def install(app: FastAPI) -> None:
     """Serve the derived document at ``app.openapi_url`` (built once, on first request)."""
 
     def openapi() -> JSON:
         if app.openapi_schema is None:
-            app.openapi_schema = describe(app)
+            app.openapi_schema = derived(app)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def derived(app: FastAPI) -> JSON:
+    """``describe(app)``, or a copy of the document derived for an app with the same metadata and
+    the same documentable routes. Plain Starlette routes and mounts (``/docs``, the console, the
+    widgets, the document itself) are made per app and never documented, so they are not compared."""
+    routes = tuple(route for route in app.routes if type(route) not in (Route, Mount))
+    key = (app.title, app.version, app.summary, app.description, tuple(id(route) for route in routes))
+    if key not in _DERIVED:
+        _DERIVED[key] = (routes, describe(app))
+    # A copy each: a caller may change its app's document without changing another app's.
+    return copy.deepcopy(_DERIVED[key][1])
 
 
 def describe(app: FastAPI) -> JSON:

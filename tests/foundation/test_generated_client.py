@@ -9,9 +9,13 @@ engine with its lifespan running, reading successes as models and refusals as ``
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import importlib
 import json
+import os
 import pkgutil
+import shutil
 import subprocess
 import sys
 import uuid
@@ -34,24 +38,49 @@ CONFIG = {
 }
 
 
+@pytest.fixture(scope="session")
+def generated_clients(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where clients are generated, once per run: under pytest-xdist each worker's temporary
+    directory is inside the run's, so every worker finds what another generated."""
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "generated-clients"
+    root.mkdir(exist_ok=True)
+    return root
+
+
+def generate(spec: str, root: Path) -> tuple[Path, str]:
+    """A client generated from this document (its directory, and what the generator printed), made
+    once per run for each document: the sqlite and postgres cases serve the same document, and one
+    generation is 10 to 45 s (a process that imports the generator, then renders every operation)."""
+    key = hashlib.sha256((spec + json.dumps(CONFIG)).encode()).hexdigest()[:16]
+    work = root / key
+    with (root / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another worker generating this document: wait for it
+        if not (work / "generator.out").exists():
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            (work / "openapi.json").write_text(spec)
+            (work / "config.json").write_text(json.dumps(CONFIG))
+            done = subprocess.run(
+                [sys.executable, "-m", "openapi_python_client", "generate", "--path", str(work / "openapi.json"),
+                 "--meta", "none", "--config", str(work / "config.json"),
+                 "--output-path", str(work / "questline_client")],
+                capture_output=True, text=True, cwd=work, check=False, timeout=300,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            (work / "generator.out").write_text(done.stdout + done.stderr)
+    return work, (work / "generator.out").read_text()
+
+
 @pytest.fixture
-def generated(engine: FastAPI, tmp_path: Path) -> Iterator[ModuleType]:
-    spec, config = tmp_path / "openapi.json", tmp_path / "config.json"
-    spec.write_text(json.dumps(engine.openapi()))
-    config.write_text(json.dumps(CONFIG))
-    done = subprocess.run(
-        [sys.executable, "-m", "openapi_python_client", "generate", "--path", str(spec), "--meta", "none",
-         "--config", str(config), "--output-path", str(tmp_path / "questline_client")],
-        capture_output=True, text=True, cwd=tmp_path, check=False, timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    output = done.stdout + done.stderr
+def generated(engine: FastAPI, generated_clients: Path) -> Iterator[ModuleType]:
+    work, output = generate(json.dumps(engine.openapi()), generated_clients)
     assert "Warning" not in output and "WARNING" not in output, output  # nothing dropped, nothing skipped
-    sys.path.insert(0, str(tmp_path))
+    sys.path.insert(0, str(work))
     try:
         yield importlib.import_module("questline_client")
     finally:
-        sys.path.remove(str(tmp_path))
+        sys.path.remove(str(work))
         for name in [m for m in sys.modules if m == "questline_client" or m.startswith("questline_client.")]:
             del sys.modules[name]
 

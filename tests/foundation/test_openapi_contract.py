@@ -10,7 +10,10 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from questline import openapi
+from questline.app import create_app
 from questline.kit.routing import exposed_api_routes
+from questline.kit.runtime import Runtime
 from questline.tenancy.auth import ADMIN, AccessPolicy, route_access
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -87,3 +90,22 @@ async def test_routes_that_require_a_key_declare_it(client: httpx.AsyncClient) -
     assert tokens["x-audit"] is False
     assert spec["paths"]["/v1/events"]["post"]["x-json-values"] == "per-item"
     assert "/redoc" not in spec["paths"]
+
+
+async def test_apps_with_the_same_routes_share_one_derivation_but_not_one_document(
+        engine: FastAPI, runtime: Runtime) -> None:
+    """The document is derived once per process for a set of routes (docs/benchmarks.md, "Test
+    suite time"); each app still holds a document of its own, and one with another route differs."""
+    other = create_app(runtime=runtime, background=False)
+    first, second = engine.openapi(), other.openapi()
+    assert first == second == openapi.describe(other) and first is not second
+    second["info"]["title"] = "changed by one app"
+    assert engine.openapi()["info"]["title"] == "Questline"
+
+    @other.get("/v1/only-in-this-app", openapi_extra={"x-access": "anonymous"})
+    async def only_here() -> dict[str, str]:
+        return {}
+
+    other.openapi_schema = None
+    assert "/v1/only-in-this-app" in other.openapi()["paths"]
+    assert "/v1/only-in-this-app" not in create_app(runtime=runtime, background=False).openapi()["paths"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,6 +53,18 @@ async def send(client: httpx.AsyncClient, keys: AppKeys, events: list[dict[str, 
 async def settle(runtime: Runtime) -> int:
     """Run the worker until nothing is pending (tests drive it instead of a background loop)."""
     return await drain(runtime)
+
+
+async def until(check: Callable[[], Awaitable[bool]], seconds: float = 120.0, what: str = "the condition",
+                poll: float = 0.05) -> None:
+    """Poll ``check`` until it holds, for waits on real processes or background loops doing real
+    work; fail once ``seconds`` have passed (a bound against a hang, not a timing). Bounded by time,
+    not by a count of polls: on a loaded box one poll can take far longer than its sleep. Each poll
+    is a query in this process, competing for the CPU with the work it waits for: not too often."""
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, f"waited {seconds:g} s until {what}, in vain"
+        await asyncio.sleep(poll)
 
 
 @contextmanager

@@ -17,12 +17,10 @@ from questline.kit.settings import Settings
 from questline.ledger import service as ledger
 from questline.pipeline.models import EventRecord
 from tests.conftest import Factory
-from tests.pipeline.helpers import configure, send
+from tests.pipeline.helpers import configure, send, until
 from tests.pipeline.snapshot import derived_state, expected_from_log
 from tests.pipeline.test_replay import random_events
 
-# Waiting here is on a real OS process doing real work, not on simulated time.
-POLL_SECONDS = 0.02
 TOTAL_EVENTS = 3000
 
 
@@ -57,14 +55,6 @@ async def done_count(runtime: Runtime, app_id: str) -> tuple[int, int]:
     return done, sum(counts.values())
 
 
-async def wait_until(predicate: object, deadline_seconds: float = 120) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_seconds
-    while not await predicate():  # type: ignore[operator]
-        assert loop.time() < end, "the worker made no progress in time"
-        await asyncio.sleep(POLL_SECONDS)
-
-
 async def test_a_child_worker_applies_what_this_process_ingested(client: httpx.AsyncClient, factory: Factory,
                                                                  runtime: Runtime, settings: Settings) -> None:
     """The drills' child workers read the log the test's own engine writes: the database's, or
@@ -83,7 +73,7 @@ async def test_a_child_worker_applies_what_this_process_ingested(client: httpx.A
         async def applied() -> bool:
             return await done_count(runtime, keys.app_id) == (len(events), 0)
 
-        await wait_until(applied)
+        await until(applied, what="the child worker applied the events")
     finally:
         worker.send_signal(signal.SIGTERM)
         await worker.wait()
@@ -111,7 +101,7 @@ async def test_sigkilled_worker_loses_and_doubles_nothing(client: httpx.AsyncCli
             async def progressed(before: int = before) -> bool:
                 return (await done_count(runtime, keys.app_id))[0] > before
 
-            await wait_until(progressed)
+            await until(progressed, what="the worker made progress")
             # Let it get a random way into its next batches, then kill it without warning.
             await asyncio.sleep(rnd.uniform(0, 0.3))
             worker.send_signal(signal.SIGKILL)
@@ -122,7 +112,7 @@ async def test_sigkilled_worker_loses_and_doubles_nothing(client: httpx.AsyncCli
         async def drained() -> bool:
             return await done_count(runtime, keys.app_id) == (TOTAL_EVENTS, 0)
 
-        await wait_until(drained)
+        await until(drained, what="the worker drained the log")
     finally:
         if worker.returncode is None:
             worker.send_signal(signal.SIGTERM)
@@ -177,7 +167,7 @@ async def test_five_partition_writers_killed_at_random_lose_and_double_nothing(
         async def drained() -> bool:
             return await done_count(runtime, keys.app_id) == (PARTITIONED_EVENTS, 0)
 
-        await wait_until(drained, deadline_seconds=600)
+        await until(drained, seconds=600, what="the workers drained the log")
     finally:
         for worker in workers:
             if worker.returncode is None:

@@ -9,6 +9,7 @@ the engine's boards (the replay made the engine rebuild its rank index).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -21,7 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
+from questline.kit.db import unit_of_work
+from questline.kit.runtime import Runtime
 from questline.kit.settings import Settings
+from questline.streaks.tasks import request_checks
 from tests.conftest import AppKeys, Factory
 from tests.serving import Served, serving
 
@@ -125,9 +129,21 @@ def settle(client: httpx.Client, players: list[str], seconds: float = 60) -> Non
         time.sleep(0.2)
 
 
-def checked(client: httpx.Client, players: list[str], seconds: float = 120) -> None:
-    """Wait until the engine's streak job has checked every streak whose period is over, and the
-    worker has processed the checks: the simulation's backdated days leave some due at once."""
+async def streak_job(settings: Settings) -> None:
+    """One run of the engine's streak job (``streaks.check_breaks``) on its database, now."""
+    runtime = Runtime.build(settings.model_copy(update={"event_log": None}))  # the served engine's log
+    try:
+        async with unit_of_work(runtime.sessions) as session:
+            await request_checks(session, runtime, datetime.now(UTC))
+    finally:
+        await runtime.close()
+
+
+def checked(client: httpx.Client, players: list[str], settings: Settings, seconds: float = 120) -> None:
+    """Every streak whose period is over checked, and the checks processed by the engine's worker:
+    the simulation's backdated days leave some due at once. The engine's own job runs once a
+    minute (``every(60)``), so a wait for it was up to a minute; its run here appends the same
+    check events (the same ids: never twice, whichever appends first) for the engine to process."""
     deadline = time.monotonic() + seconds
     while True:
         now = datetime.now(UTC)
@@ -136,10 +152,12 @@ def checked(client: httpx.Client, players: list[str], seconds: float = 120) -> N
         if not due:
             return settle(client, players)
         assert time.monotonic() < deadline, f"streaks never checked: {due}"
-        time.sleep(1)
+        asyncio.run(streak_job(settings))
+        settle(client, players)
 
 
-def test_replay_beside_a_running_engine_leaves_every_player_read_as_live(served: Served, keys: AppKeys) -> None:
+def test_replay_beside_a_running_engine_leaves_every_player_read_as_live(served: Served, keys: AppKeys,
+                                                                         settings: Settings) -> None:
     with httpx.Client(base_url=served.base, headers=keys.server, timeout=60) as client:
         questline(served, "demo", "load", "--app", keys.app_id)
         for key, body in BOARDS.items():
@@ -150,7 +168,7 @@ def test_replay_beside_a_running_engine_leaves_every_player_read_as_live(served:
         assert "approved" in simulated.stdout
         players = [p["player_id"] for p in _all(client, "/v1/players")]
         assert len(players) >= PLAYERS
-        checked(client, players)
+        checked(client, players, settings)
         live = capture(client, players)
         # The simulation reached every kind of read: claims approved, challenges, boards, streaks.
         assert any(c["source"] == "claim" for p in players for c in live[f"{p}/challenges/history"])

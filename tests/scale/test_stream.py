@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -30,7 +28,7 @@ from questline.pipeline.worker import (
     run_stream_worker,
 )
 from tests.conftest import REQUIRE_SERVICES, Factory, problem
-from tests.pipeline.helpers import configure, send
+from tests.pipeline.helpers import configure, send, until
 from tests.pipeline.snapshot import derived_state
 
 NATS_URL = os.environ.get("QUESTLINE_TEST_EVENT_LOG") or "nats://127.0.0.1:4222"
@@ -66,16 +64,6 @@ async def db_events(runtime: Runtime, app_id: str) -> tuple[int, int]:
                                            .where(EventRecord.app_id == app_id).group_by(EventRecord.pending))).all())
     done = int(rows.pop(0, 0))
     return done, sum(int(n) for n in rows.values())
-
-
-async def until(check: Callable[[], Awaitable[bool]], seconds: float = 60.0) -> None:
-    """Poll real background loops until ``check`` holds or ``seconds`` pass (the caller then asserts).
-    Bounded by time, not by a count of polls: on a loaded box one poll can take far longer than its sleep."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.05)
 
 
 async def _applied(runtime: Runtime, app_id: str, count: int) -> bool:
@@ -181,11 +169,11 @@ async def test_workers_share_the_partitions_and_take_over_a_leaver(
             held = await owners()
             return len(held) == 4 and len(set(held.values())) == 2
 
-        await until(shared)
+        await until(shared, what="both workers held a share")
         held = await owners()
         assert len(held) == 4 and len(set(held.values())) == 2, held  # both workers hold a share
         assert (await send(client, keys, [won(i) for i in range(40)])).status_code == 202
-        await until(lambda: _applied(runtime, keys.app_id, 40))
+        await until(lambda: _applied(runtime, keys.app_id, 40), what="40 events were applied")
         assert await db_events(runtime, keys.app_id) == (40, 0)
 
         rt0, stop0, task0 = workers.pop(0)  # one leaves: its partitions move to the other
@@ -193,7 +181,7 @@ async def test_workers_share_the_partitions_and_take_over_a_leaver(
         await task0
         await rt0.close()
         assert (await send(client, keys, [won(i) for i in range(40, 80)])).status_code == 202
-        await until(lambda: _applied(runtime, keys.app_id, 80))
+        await until(lambda: _applied(runtime, keys.app_id, 80), what="80 events were applied")
         assert await db_events(runtime, keys.app_id) == (80, 0)
     finally:
         for rt, stop, task in workers:
@@ -248,7 +236,7 @@ async def test_a_joining_worker_takes_its_share_while_events_stream_without_a_re
         async def done_by_both() -> bool:
             return await _applied(runtime, keys.app_id, sent) and len(await owners()) == 2
 
-        await until(done_by_both)
+        await until(done_by_both, what="both workers held a share and every event was applied")
         assert await db_events(runtime, keys.app_id) == (sent, 0)
         assert len(await owners()) == 2  # both hold a share
         assert [restarts(rt) for rt, _, _ in workers] == [0.0, 0.0]
@@ -280,7 +268,7 @@ async def test_a_worker_whose_lease_is_not_surely_its_own_applies_nothing(
         assert await db_events(runtime, keys.app_id) == (0, 0)
         assert await log.pending(partition) == 5
         lease.until = asyncio.get_running_loop().time() + 60  # renewed
-        await until(lambda: _applied(runtime, keys.app_id, 5))
+        await until(lambda: _applied(runtime, keys.app_id, 5), what="5 events were applied")
         assert await db_events(runtime, keys.app_id) == (5, 0)
     finally:
         stop.set()
@@ -344,7 +332,7 @@ async def _applied_once_silenced(client: httpx.AsyncClient, factory: Factory, ru
     stop = asyncio.Event()
     task = asyncio.create_task(_own_partition(runtime, log, partition, stop, lease))
     try:
-        await until(lambda: _applied(runtime, keys.app_id, 5))
+        await until(lambda: _applied(runtime, keys.app_id, 5), what="5 events were applied")
         assert await db_events(runtime, keys.app_id) == (5, 0)
         await _silenced(log, partition)
         before = restarts(runtime)
@@ -352,7 +340,7 @@ async def _applied_once_silenced(client: httpx.AsyncClient, factory: Factory, ru
         if callable(after_silencing):
             after_silencing(log)
         started = asyncio.get_running_loop().time()
-        await until(lambda: _applied(runtime, keys.app_id, 10))
+        await until(lambda: _applied(runtime, keys.app_id, 10), what="10 events were applied")
         assert await db_events(runtime, keys.app_id) == (10, 0)
         return asyncio.get_running_loop().time() - started, restarts(runtime) - before
     finally:
