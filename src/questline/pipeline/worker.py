@@ -184,8 +184,8 @@ async def process_round(runtime: Runtime, sizer: BatchSizer, stop: asyncio.Event
     ``stop`` set meanwhile ends the round after the batch in hand (graceful shutdown)."""
     if runtime.settings.is_sqlite:
         return await _timed(runtime, sizer, None)
-    async with runtime.read_sessions() as session:
-        waiting = await event_log.pending_by_partition(session)
+    async with runtime.read_sessions() as session:  # a backlog beyond a batch's size groups alike
+        waiting = await event_log.pending_by_partition(session, cap=sizer.size)
     done = 0
     for group in batch_groups(waiting, sizer.size):
         if stop is not None and stop.is_set():
