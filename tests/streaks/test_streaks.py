@@ -7,13 +7,19 @@ import uuid
 from datetime import UTC, datetime
 
 import httpx
+import sqlalchemy as sa
 
 from questline.kit.clock import ManualClock
+from questline.kit.db import unit_of_work
 from questline.kit.runtime import Runtime
+from questline.pipeline.models import EventRecord
 from questline.pipeline.replay import start_replay
 from questline.pipeline.worker import drain
+from questline.streaks.processor import CHECK_EVENT
+from questline.streaks.tasks import request_checks
 from tests.conftest import Factory, problem
 from tests.ledger.helpers import grant
+from tests.pipeline.helpers import recorded_statements
 from tests.streaks.helpers import balance, configure, daily, event, outbox, play, player, streak, tick
 
 
@@ -315,3 +321,35 @@ async def test_moving_west_postpones_the_break_to_the_new_local_midnight(
     await tick(runtime)
     assert (await streak(client, keys, "nia"))["current"] == 0
     assert len(await outbox(client, keys, "streak.broken")) == 1
+
+
+async def test_the_break_job_appends_every_due_check_with_one_insert(
+        client: httpx.AsyncClient, factory: Factory, runtime: Runtime, clock: ManualClock) -> None:
+    async def checks() -> dict[str, int]:
+        async with runtime.read_sessions() as session:
+            rows = await session.execute(sa.select(EventRecord.app_id, sa.func.count()).where(
+                EventRecord.app_id.in_([keys.app_id for keys in apps]), EventRecord.type == CHECK_EVENT)
+                .group_by(EventRecord.app_id))
+            return {app_id: int(n) for app_id, n in rows}
+
+    # 2001: before any other test's streaks, so the shared database's other due checks stay out.
+    apps = [await factory.app() for _ in range(2)]
+    clock.set(at("2001-05-01T12:00:00Z"))
+    for keys in apps:
+        await configure(client, keys, streak={"daily": daily(rest_days_per_week=0)})
+        await play(client, keys, runtime, *(event(f"p{i}", "2001-05-01T09:00:00Z") for i in range(3)))
+    clock.set(at("2001-05-03T00:00:01Z"))  # 05-02 passed without play: every streak is due a check
+    with recorded_statements(runtime) as seen:
+        async with unit_of_work(runtime.sessions) as session:
+            assert await request_checks(session, runtime, clock.now()) == 6
+    # One read of what is due, one players check per app, one insert of all six.
+    assert len([s for s in seen if s.startswith("INSERT INTO events")]) == 1
+    assert len(seen) == 1 + len(apps) + 1
+    assert await checks() == {keys.app_id: 3 for keys in apps}
+    # Again before the worker ran them: the same ids, nothing appended twice.
+    async with unit_of_work(runtime.sessions) as session:
+        assert await request_checks(session, runtime, clock.now()) == 6
+    assert await checks() == {keys.app_id: 3 for keys in apps}
+    await tick(runtime)
+    for keys in apps:
+        assert [(await streak(client, keys, f"p{i}"))["current"] for i in range(3)] == [0, 0, 0]

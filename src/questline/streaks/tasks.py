@@ -35,11 +35,10 @@ async def request_checks(session: AsyncSession, runtime: Runtime, now: datetime)
     appended twice, so the job is idempotent.
     """
     due = await repo.due_checks(session, now, CHECKS_PER_RUN)
-    for app_id, player_id, streak, check_at in due:
-        await events.append_internal(
-            session, runtime, app_id=app_id, player_id=player_id,
-            event_id=check_event_id(streak, player_id, check_at), type_=CHECK_EVENT, data={"streak": streak},
-        )
+    await events.append_internal_many(session, runtime, [
+        events.InternalEvent(app_id, player_id, check_event_id(streak, player_id, check_at), CHECK_EVENT,
+                             {"streak": streak})
+        for app_id, player_id, streak, check_at in due])
     return len(due)
 
 
