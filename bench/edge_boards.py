@@ -24,24 +24,19 @@ import tempfile
 import uuid
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import loadgen, loophealth
 from bench.run import (
-    BOARD,
     Box,
     Events,
     Plan,
-    api,
     cpu_seconds,
     engine_env,
     free_port,
-    new_app,
-    prepare_board,
     process,
     scratch_postgres,
+    seeded_board,
     serve_cmd,
     write_targets,
 )
@@ -73,14 +68,7 @@ async def main(args: argparse.Namespace) -> None:
             at = cmd.index("-m")
             cmd[at:at + 2] = [args.wrap]
         async with process(cmd, env, work / "engine.log", f"{base}/healthz") as (proc, _):
-            app = await new_app(database_url, "board")
-            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-                await api(client, "PUT", "/v1/definitions/leaderboard/bench", app[1], BOARD)
-            events = Events(database_url)
-            try:
-                top, around = await prepare_board(base, app, box, events)
-            finally:
-                await events.close()
+            app, top, around = await seeded_board(base, database_url, box)
             if args.writes:  # score events first, as bench/run.py's full pass does before its board reads
                 load = await loadgen.run(base, seconds=args.writes, connections=plan.connections, cpus=box.load_cpus,
                                          batch=1, kind="score", auth=f"Bearer {app[1]}", players=plan.players,

@@ -510,6 +510,20 @@ async def prepare_board(base: str, app: tuple[str, str], box: Box, events: Event
     return top, around
 
 
+async def seeded_board(base: str, database_url: str, box: Box) -> tuple[tuple[str, str], str, str]:
+    """A new app with the bench board on the engine at ``base``, seeded (``prepare_board``): the app
+    and the targets files for top-100 and around-me reads."""
+    app = await new_app(database_url, "board")
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        await api(client, "PUT", "/v1/definitions/leaderboard/bench", app[1], BOARD)
+    events = Events(database_url)
+    try:
+        top, around = await prepare_board(base, app, box, events)
+    finally:
+        await events.close()
+    return app, top, around
+
+
 async def postgres_engine(box: Box, database_url: str) -> Apps:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -690,14 +704,7 @@ async def board_reads(box: Box) -> None:
         env = engine_env(database_url, box.redis)
         async with process(serve_cmd(port, box), env, box.work / "engine-boards.log", f"{base}/healthz") as (
                 proc, _):
-            app = await new_app(database_url, "board")
-            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-                await api(client, "PUT", "/v1/definitions/leaderboard/bench", app[1], BOARD)
-            events = Events(database_url)
-            try:
-                top, around = await prepare_board(base, app, box, events)
-            finally:
-                await events.close()
+            _, top, around = await seeded_board(base, database_url, box)
             await asyncio.sleep(box.plan.settle)
             box.add(await read_scenario(box, "leaderboard top-100 reads, PostgreSQL + Redis", base, proc, top,
                                         CEIL_SELECT, aim=">= 4,000/s, p99 < 10 ms"))
