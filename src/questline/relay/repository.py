@@ -14,23 +14,9 @@ from questline.pipeline.models import OutboxMessage
 from questline.relay.models import RelayCursor
 
 _COLUMNS = ("txid", "seq", "app_id", "type", "player_id", "event_seq", "payload", "created_at")
-# PostgreSQL: the rows of one partition from transactions that have committed (visible in this
-# statement's snapshot), not yet handed over; and the snapshot's xmin (every transaction below it
-# has ended).
-_NEXT_PG = sa.text(f"""
-SELECT {", ".join("o." + c for c in _COLUMNS)}, pg_snapshot_xmin(s.snap)::text::bigint AS xmin
-FROM outbox o, (SELECT pg_current_snapshot() AS snap) s
-WHERE o.partition = :partition
-  AND o.txid >= :low
-  AND pg_visible_in_snapshot(o.txid::text::xid8, s.snap)
-  AND NOT (o.txid = ANY(CAST(:done AS bigint[])))
-  AND o.seq > COALESCE(CAST(CAST(:partial AS jsonb) ->> CAST(o.txid AS text) AS bigint), 0)
-ORDER BY o.txid, o.seq
-LIMIT :limit
-""")
 _XMIN_PG = sa.text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
 # Which of these subscribers' cursors have committed rows waiting, in one statement: the same test
-# as ``_NEXT_PG``, with the cursor's own columns. LATERAL ... ORDER BY ... LIMIT 1 makes it one short
+# as ``_NEXT_PG``'s, with the cursor's own columns. LATERAL ... ORDER BY ... LIMIT 1 makes it one short
 # probe of ix_outbox_partition_position per cursor (a plain EXISTS is planned as a semi join over the
 # whole outbox, and without the order a caught-up cursor's probe scans the table).
 _WAITING_PG = sa.text("""
@@ -83,17 +69,6 @@ async def partitions_of(session: AsyncSession, names: Sequence[str]) -> set[int]
     return {int(p) for p in found.scalars()}
 
 
-async def claim_cursor(session: AsyncSession, name: str, partition: int) -> Cursor | None:
-    """Lock a (subscriber, partition) cursor for this transaction; None when another relay holds it
-    (PostgreSQL) or it does not exist."""
-    stmt = sa.select(RelayCursor.low, RelayCursor.done, RelayCursor.partial, RelayCursor.seq) \
-        .where(RelayCursor.subscriber == name, RelayCursor.partition == partition)
-    if _is_pg(session):
-        stmt = stmt.with_for_update(skip_locked=True)
-    row = (await session.execute(stmt)).first()
-    return None if row is None else _cursor(*row)
-
-
 async def claim_cursors(session: AsyncSession, pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], Cursor]:
     """Lock these (subscriber, partition) cursors for this transaction in one statement; those
     another relay holds (PostgreSQL) or that do not exist are left out."""
@@ -111,14 +86,6 @@ async def claim_cursors(session: AsyncSession, pairs: Sequence[tuple[str, int]])
 
 def _cursor(low: Any, done: Any, partial: Any, seq: Any) -> Cursor:
     return Cursor(int(low), [int(t) for t in done], {str(k): int(v) for k, v in partial.items()}, int(seq))
-
-
-async def save_cursor(session: AsyncSession, name: str, partition: int, cursor: Cursor, count: int,
-                      now: datetime) -> None:
-    await session.execute(sa.update(RelayCursor).where(
-        RelayCursor.subscriber == name, RelayCursor.partition == partition).values(
-        low=cursor.low, done=cursor.done, partial=cursor.partial, seq=cursor.seq,
-        delivered=RelayCursor.delivered + count, updated_at=now))
 
 
 _CURSORS: Any = RelayCursor.__table__
@@ -144,9 +111,11 @@ def _is_pg(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-# ``_NEXT_PG`` for several (partition, cursor) reads at once, in one snapshot: each read is one
-# probe of ix_outbox_partition_position (LATERAL ... LIMIT), its rows tagged with the read's index.
-_NEXT_MANY_PG = sa.text(f"""
+# PostgreSQL, for each (partition, cursor) read: the partition's rows from transactions that have
+# committed (visible in this statement's snapshot), not yet handed over, and the snapshot's xmin
+# (every transaction below it has ended). Each read is one probe of ix_outbox_partition_position
+# (LATERAL ... LIMIT), its rows tagged with the read's index; all in one snapshot.
+_NEXT_PG = sa.text(f"""
 SELECT r.i, {", ".join("o." + c for c in _COLUMNS)}, pg_snapshot_xmin(s.snap)::text::bigint AS xmin
 FROM (SELECT pg_current_snapshot() AS snap) s
 CROSS JOIN jsonb_array_elements(CAST(:reads AS jsonb)) WITH ORDINALITY AS r(c, i)
@@ -165,36 +134,32 @@ ORDER BY r.i, o.txid, o.seq
 
 async def next_rows_many(session: AsyncSession, reads: Sequence[tuple[int, Cursor]],
                          limit: int) -> list[tuple[list[tuple[Any, ...]], int | None]]:
-    """``next_rows`` for several (partition, cursor) reads, in order: on PostgreSQL one statement
-    (one snapshot, so one xmin for all), on SQLite one short read each."""
-    if len(reads) > 1 and _is_pg(session):
-        spec = orjson.dumps([{"partition": p, "low": c.low, "done": c.done, "partial": c.partial}
-                             for p, c in reads]).decode()
-        found: list[tuple[list[tuple[Any, ...]], int | None]] = [([], None) for _ in reads]
-        for row in await session.execute(_NEXT_MANY_PG, {"reads": spec, "limit": limit}):
-            rows, _ = found[int(row[0]) - 1]
-            rows.append(tuple(row[1:-1]))
-            found[int(row[0]) - 1] = (rows, int(row[-1]))
+    """Each (partition, cursor) read's next committed rows not yet handed over (by transaction, then
+    seq), in order, and on PostgreSQL the reading snapshot's xmin: there one statement (one
+    snapshot, so one xmin for all), on SQLite one short read each."""
+    found: list[tuple[list[tuple[Any, ...]], int | None]] = []
+    if not _is_pg(session):
+        table = OutboxMessage.__table__
+        for partition, cursor in reads:
+            # SQLite writes txid 0: saying so lets the (partition, txid, seq) index give the rows in seq order.
+            stmt = (sa.select(*(table.c[c] for c in _COLUMNS))
+                    .where(table.c.partition == partition, table.c.txid == 0, table.c.seq > cursor.seq)
+                    .order_by(table.c.seq).limit(limit))
+            found.append(([tuple(r) for r in (await session.execute(stmt)).all()], None))
         return found
-    return [await next_rows(session, partition, cursor, limit) for partition, cursor in reads]
+    spec = orjson.dumps([{"partition": p, "low": c.low, "done": c.done, "partial": c.partial} for p, c in reads])
+    found = [([], None) for _ in reads]
+    for row in await session.execute(_NEXT_PG, {"reads": spec.decode(), "limit": limit}):
+        rows, _ = found[int(row[0]) - 1]
+        rows.append(tuple(row[1:-1]))
+        found[int(row[0]) - 1] = (rows, int(row[-1]))
+    return found
 
 
 async def next_rows(session: AsyncSession, partition: int, cursor: Cursor,
                     limit: int) -> tuple[list[tuple[Any, ...]], int | None]:
-    """The partition's next committed rows not yet handed over (by transaction, then seq), and on
-    PostgreSQL the reading snapshot's xmin."""
-    if _is_pg(session):
-        rows = (await session.execute(_NEXT_PG, {"partition": partition, "low": cursor.low, "done": cursor.done,
-                                                 "partial": orjson.dumps(cursor.partial).decode(),
-                                                 "limit": limit})).all()
-        xmin = int(rows[0][-1]) if rows else None
-        return [tuple(r[:-1]) for r in rows], xmin
-    table = OutboxMessage.__table__
-    # SQLite writes txid 0: saying so lets the (partition, txid, seq) index give the rows in seq order.
-    stmt = (sa.select(*(table.c[c] for c in _COLUMNS))
-            .where(table.c.partition == partition, table.c.txid == 0, table.c.seq > cursor.seq)
-            .order_by(table.c.seq).limit(limit))
-    return [tuple(r) for r in (await session.execute(stmt)).all()], None
+    """``next_rows_many`` of one read."""
+    return (await next_rows_many(session, [(partition, cursor)], limit))[0]
 
 
 async def head(session: AsyncSession, partition: int) -> Cursor:

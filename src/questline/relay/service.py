@@ -140,27 +140,10 @@ def advance(cursor: repo.Cursor, rows: Sequence[tuple[Any, ...]], xmin: int | No
 
 
 async def step(runtime: Runtime, subscriber: Subscriber, limit: int = DEFAULT_BATCH, partition: int = 0) -> int:
-    """Hand the subscriber its next batch of one partition in one transaction; returns how many
-    messages (0: none waiting, or another relay holds this (subscriber, partition) now)."""
-    return await _step(runtime, subscriber, limit, partition) or 0
-
-
-async def _step(runtime: Runtime, subscriber: Subscriber, limit: int, partition: int) -> int | None:
-    """``step``, with None when another relay holds the cursor."""
-    async with runtime.sessions() as session:
-        async with session.begin():
-            cursor = await repo.claim_cursor(session, subscriber.name, partition)
-            if cursor is None:
-                return None
-            rows, xmin = await repo.next_rows(session, partition, cursor, limit)
-            if not rows:
-                return 0
-            messages = [message_of(row) for row in rows]
-            await subscriber.handle(session, messages)
-            await repo.save_cursor(session, subscriber.name, partition,
-                                   advance(cursor, rows, xmin, len(rows) == limit), len(messages), runtime.clock.now())
-        await run_after_commit(session)
-    return len(messages)
+    """Hand the subscriber its next batch of one partition in one transaction (``step_many`` of one
+    pair); returns how many messages (0: none waiting, or another relay holds this (subscriber,
+    partition) now)."""
+    return (await step_many(runtime, {partition: [subscriber]}, limit))[(subscriber.name, partition)] or 0
 
 
 async def step_together(runtime: Runtime, subscribers: Sequence[Subscriber], limit: int = DEFAULT_BATCH,
